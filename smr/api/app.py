@@ -1,0 +1,37 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from smr import __version__
+from smr.api import errors
+from smr.api.routes import contacts, deliveries, events, health, outbox, playbooks, runs
+from smr.runtime import Runtime
+from smr.scheduler import Ticker
+
+
+def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
+    """The API over ``runtime``; ``with_ticker`` also runs the dispatcher in this process."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ticker = Ticker(runtime) if with_ticker else None
+        if ticker:
+            ticker.start()
+        try:
+            yield
+        finally:
+            if ticker:
+                ticker.shutdown()
+            await runtime.aclose()
+
+    app = FastAPI(title="SMR", version=__version__, lifespan=lifespan)
+    app.state.runtime = runtime
+    errors.install(app)
+    for module in (events, runs, deliveries, contacts, playbooks, outbox, health):
+        app.include_router(module.router)
+    return app

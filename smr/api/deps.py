@@ -1,0 +1,79 @@
+"""Request dependencies: the runtime, a unit-of-work session, bearer auth, bounded JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.db import unit_of_work
+from smr.errors import Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
+from smr.runtime import Runtime
+from smr.tokens import Role
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed when the handler returns, rolled back on error."""
+    async with unit_of_work(runtime.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _role(request: Request, runtime: Runtime) -> Role:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Send 'Authorization: Bearer <token>'.")
+    role = runtime.tokens.role_of(token.strip())
+    if role is None:
+        raise Unauthorized("Unknown token.")
+    return role
+
+
+def require_admin(request: Request, runtime: RuntimeDep) -> None:
+    if _role(request, runtime) != "admin":
+        raise Forbidden("This route needs an admin token.")
+
+
+def require_ingest(request: Request, runtime: RuntimeDep) -> None:
+    _role(request, runtime)  # admin tokens may post events too
+
+
+async def read_json(request: Request, runtime: RuntimeDep) -> Any:
+    """The body parsed as JSON, refusing bodies over the configured size before reading them."""
+    limit = runtime.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is over {limit} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The body is over {limit} bytes.")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        position = getattr(exc, "pos", 0)
+        raise InvalidInput(
+            "The body is not valid JSON.",
+            errors=[
+                {"path": "(body)", "message": f"{exc.__class__.__name__} at byte {position}: {exc}"}
+            ],
+        ) from exc
+
+
+AdminOnly = Depends(require_admin)
+IngestOrAdmin = Depends(require_ingest)
+JsonBody = Annotated[Any, Depends(read_json)]

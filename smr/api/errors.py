@@ -1,0 +1,66 @@
+"""Every error leaves as application/problem+json (RFC 9457), with field paths where it has them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from smr.errors import InvalidInput, SmrError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """('events', 0, 'contact', 'phone') → 'events[0].contact.phone'."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(body)"
+
+
+def field_errors(errors: Iterable[Any], *, skip: int = 0) -> list[dict[str, str]]:
+    return [{"path": field_path(e["loc"][skip:]), "message": e["msg"]} for e in errors]
+
+
+def invalid(exc: ValidationError) -> InvalidInput:
+    return InvalidInput("The request body does not validate.", errors=field_errors(exc.errors()))
+
+
+async def _smr_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SmrError)
+    extra = {"errors": exc.errors} if exc.errors else {}
+    return problem(exc.status, exc.title, exc.detail, **extra)
+
+
+async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "path": field_path(e["loc"][1:] if e["loc"][0] == "body" else e["loc"]),
+            "message": e["msg"],
+        }
+        for e in exc.errors()
+    ]
+    return problem(422, "Invalid input", "The request does not validate.", errors=errors)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(SmrError, _smr_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

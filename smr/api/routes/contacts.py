@@ -1,0 +1,41 @@
+"""GET /v1/contacts/{id} and GET /v1/contacts?phone=… | wecom_userid=… | shop_customer_id=…"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from smr.api.deps import AdminOnly, SessionDep
+from smr.errors import InvalidInput
+from smr.schemas import normalise_phone
+from smr.services import runlog
+
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"], dependencies=[AdminOnly])
+
+
+@router.get("")
+async def find_contact(
+    session: SessionDep,
+    phone: str | None = None,
+    wecom_userid: str | None = None,
+    shop_customer_id: str | None = None,
+) -> dict[str, Any]:
+    candidates = {
+        "phone": normalise_phone(phone) if phone else None,
+        "wecom_userid": wecom_userid,
+        "shop_customer_id": shop_customer_id,
+    }
+    given = {k: v for k, v in candidates.items() if v}
+    if len(given) != 1:
+        raise InvalidInput(
+            "Give exactly one identity to look up.",
+            errors=[{"path": "query", "message": "one of phone, wecom_userid, shop_customer_id"}],
+        )
+    ((kind, value),) = given.items()
+    return await runlog.find_contact(session, kind=kind, value=value)
+
+
+@router.get("/{contact_id}")
+async def get_contact(contact_id: str, session: SessionDep) -> dict[str, Any]:
+    return await runlog.contact_detail(session, contact_id)

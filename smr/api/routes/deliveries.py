@@ -1,0 +1,41 @@
+"""The outbox: GET /v1/deliveries."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from smr.api.deps import AdminOnly, SessionDep
+from smr.repositories import deliveries as repo
+from smr.repositories._sql import decode_cursor, page
+from smr.services import runlog
+
+router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"], dependencies=[AdminOnly])
+
+DeliveryStatus = Literal[
+    "scheduled", "sending", "sent", "skipped", "failed", "cancelled", "uncertain"
+]
+
+
+@router.get("")
+async def list_deliveries(
+    session: SessionDep,
+    contact: str | None = None,
+    run: str | None = None,
+    status: DeliveryStatus | None = None,
+    channel: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    rows = await repo.list_deliveries(
+        session,
+        contact_id=contact,
+        run_id=run,
+        status=status,
+        channel=channel,
+        before=decode_cursor(cursor),
+        limit=limit,
+    )
+    items, next_cursor = page(rows, limit)
+    return {"items": [runlog.delivery_json(d) for d in items], "next_cursor": next_cursor}

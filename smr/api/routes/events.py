@@ -1,0 +1,37 @@
+"""POST /v1/events (ingest) and GET /v1/events/{id} (how each playbook judged it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import ValidationError
+
+from smr.api.deps import AdminOnly, IngestOrAdmin, JsonBody, RuntimeDep, SessionDep
+from smr.api.errors import invalid
+from smr.schemas import parse_events
+from smr.services import runlog
+from smr.services.ingest import submit
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+@router.post("", status_code=202, dependencies=[IngestOrAdmin])
+async def post_events(body: JsonBody, runtime: RuntimeDep) -> dict[str, Any]:
+    try:
+        events = parse_events(body)
+    except ValidationError as exc:
+        raise invalid(exc) from exc
+    report = await submit(
+        runtime.sessions, events, source="api", catalog=runtime.catalog, clock=runtime.clock
+    )
+    if report.deliveries_due:
+        runtime.wake()
+    results = [r.as_json() for r in report.results]
+    is_batch = isinstance(body, dict) and "events" in body
+    return {"results": results} if is_batch else results[0]
+
+
+@router.get("/{event_id}", dependencies=[AdminOnly])
+async def get_event(event_id: str, session: SessionDep) -> dict[str, Any]:
+    return await runlog.event_detail(session, event_id)

@@ -1,0 +1,43 @@
+"""GET /v1/mock/outbox: what the mock channel "sent"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from smr.api.deps import AdminOnly, SessionDep
+from smr.repositories import outbox
+from smr.repositories._sql import decode_cursor, page
+
+router = APIRouter(prefix="/v1/mock", tags=["mock"], dependencies=[AdminOnly])
+
+
+@router.get("/outbox")
+async def list_outbox(
+    session: SessionDep,
+    contact: str | None = None,
+    since: datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    rows = await outbox.list_outbox(
+        session, contact_id=contact, since=since, before=decode_cursor(cursor), limit=limit
+    )
+    items, next_cursor = page(rows, limit, key="delivery_id")
+    return {
+        "items": [
+            {
+                "delivery_id": r.delivery_id,
+                "channel": r.channel,
+                "contact_id": r.contact_id,
+                "recipient": r.recipient,
+                "text": r.text,
+                "params": r.params,
+                "sent_at": r.sent_at.isoformat(),
+            }
+            for r in items
+        ],
+        "next_cursor": next_cursor,
+    }

@@ -1,0 +1,48 @@
+"""The run log: GET /v1/runs, GET /v1/runs/{id}."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from smr.api.deps import AdminOnly, SessionDep
+from smr.repositories import runs as repo
+from smr.repositories._sql import decode_cursor, page
+from smr.services import runlog
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[AdminOnly])
+
+RunStatus = Literal["active", "waiting", "completed", "exited", "failed", "cancelled"]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.get("")
+async def list_runs(
+    session: SessionDep,
+    contact: str | None = None,
+    playbook: str | None = None,
+    status: RunStatus | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    rows = await repo.list_runs(
+        session,
+        contact_id=contact,
+        playbook_id=playbook,
+        status=status,
+        since=since,
+        until=until,
+        before=decode_cursor(cursor),
+        limit=limit,
+    )
+    items, next_cursor = page(rows, limit)
+    return {"items": [runlog.run_json(r) for r in items], "next_cursor": next_cursor}
+
+
+@router.get("/{run_id}")
+async def get_run(run_id: str, session: SessionDep) -> dict[str, Any]:
+    return await runlog.run_detail(session, run_id)

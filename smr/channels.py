@@ -1,0 +1,94 @@
+"""The channel adapter contract. Vendors live in the top-level ``adapters`` package.
+
+Exceptions raised by :meth:`ChannelAdapter.send`::
+
+    SendError
+    ├── RetriableSendError   try again later (timeouts, throttling, 5xx); may carry retry_after
+    ├── PermanentSendError   the vendor refused for good (4xx-class); never retried
+    └── SkippedSend          not sent by policy of the channel (a skip reason from the closed set)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, Protocol
+
+SkipReason = Literal[
+    "opted_out",
+    "exited",
+    "frequency_capped",
+    "missing_identity",
+    "template_error",
+    "window_expired",
+    "quota_exhausted",
+    "dry_run",
+    "duplicate",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    delivery_id: str
+    channel: str
+    category: str
+    contact_id: str
+    recipient: Mapping[str, str]
+    text: str | None
+    template_code: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    vendor_message_id: str | None = None
+    response: str | None = None
+
+
+class SendError(Exception):
+    """The channel did not deliver the message."""
+
+    def __init__(self, message: str, *, response: str | None = None) -> None:
+        super().__init__(message)
+        self.response = response or message
+
+
+class RetriableSendError(SendError):
+    """A temporary failure; the delivery is retried with backoff."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, response: str | None = None
+    ) -> None:
+        super().__init__(message, response=response)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """The vendor refused the message for good."""
+
+
+class SkippedSend(SendError):
+    """The channel declined to send for a reason from the closed set of skip reasons."""
+
+    def __init__(self, reason: SkipReason, *, response: str | None = None) -> None:
+        super().__init__(reason, response=response)
+        self.reason: SkipReason = reason
+
+
+class ChannelAdapter(Protocol):
+    """One vendor channel.
+
+    ``idempotent`` says whether the vendor dedupes by our delivery id, so that a delivery whose
+    worker crashed mid-send may be sent again safely.
+    """
+
+    name: ClassVar[str]
+    idempotent: ClassVar[bool]
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Send one message. Raises RetriableSendError, PermanentSendError or SkippedSend."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,124 @@
+"""The ``smr`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from smr.config import Settings
+from smr.migrations import upgrade
+from smr.runtime import Runtime, build_runtime
+
+app = typer.Typer(help="SMR, the Social Marketing Robot.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+playbooks_app = typer.Typer(help="Playbooks.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(playbooks_app, name="playbooks")
+
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(help="Port to listen on.")]
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _announce(runtime: Runtime, *, host: str, port: int) -> None:
+    catalog = runtime.catalog
+    database = runtime.engine.url.render_as_string(hide_password=True)
+    typer.echo(f"SMR listening on http://{host}:{port}  (database: {database})")
+    loaded, errors = len(catalog.result.playbooks), len(catalog.errors)
+    typer.echo(f"playbooks: {loaded} loaded from {catalog.directory}, {errors} errors")
+    for error in catalog.errors:
+        typer.echo(f"  {error.format()}")
+    typer.echo("channels: " + ", ".join(f"{c} → {a}" for c, a in runtime.describe_routes().items()))
+    tokens = runtime.tokens
+    if runtime.settings.admin_tokens or runtime.settings.ingest_tokens:
+        typer.echo("tokens: configured through SMR_ADMIN_TOKENS / SMR_INGEST_TOKENS")
+        return
+    where = runtime.settings.data_dir / "tokens.json"
+    typer.echo(f"tokens ({'generated now, ' if tokens.generated else ''}kept in {where}):")
+    typer.echo(f"  admin:  {tokens.admin[0].get_secret_value()}")
+    typer.echo(f"  ingest: {tokens.ingest[0].get_secret_value()}")
+
+
+def _serve(*, host: str, port: int, with_ticker: bool) -> None:
+    from smr.api.app import create_app
+
+    _logging()
+    settings = Settings()
+    upgrade(settings.effective_database_url)
+    runtime = build_runtime(settings, generate_tokens=True)
+    _announce(runtime, host=host, port=port)
+    uvicorn.run(
+        create_app(runtime, with_ticker=with_ticker), host=host, port=port, log_level="info"
+    )
+
+
+@app.command()
+def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """API and scheduler in one process (migrates the database first)."""
+    _serve(host=host, port=port, with_ticker=True)
+
+
+@app.command()
+def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """API only; run `smr worker` processes for dispatch."""
+    _serve(host=host, port=port, with_ticker=False)
+
+
+@app.command()
+def worker() -> None:
+    """Scheduler only: claims and sends due deliveries."""
+    from smr.scheduler import Ticker
+
+    _logging()
+    runtime = build_runtime(Settings())
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        ticker = Ticker(runtime)
+        ticker.start()
+        try:
+            await stop.wait()
+        finally:
+            ticker.shutdown()
+            await runtime.aclose()
+
+    asyncio.run(main())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the newest migration."""
+    settings = Settings()
+    upgrade(settings.effective_database_url)
+    typer.echo("database schema is up to date")
+
+
+@playbooks_app.command("check")
+def playbooks_check(
+    directory: Annotated[Path | None, typer.Argument(help="Playbooks folder.")] = None,
+) -> None:
+    """Validate every playbook; print `file:line:col: message` per problem; exit 1 on errors."""
+    from adapters import PLAYBOOK_CHANNELS
+    from smr.playbooks import load_directory
+
+    folder = directory or Settings().playbooks_dir
+    result = load_directory(folder, channels=PLAYBOOK_CHANNELS)
+    for error in result.errors:
+        typer.echo(error.format(), err=True)
+    failed = [e for e in result.errors if e.severity == "error"]
+    typer.echo(f"{len(result.playbooks)} playbooks valid, {len(failed)} errors")
+    raise typer.Exit(1 if failed else 0)

@@ -1,0 +1,73 @@
+"""The one settings object. Environment variables use the prefix ``SMR_`` and ``__`` for nesting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class MockSettings(BaseModel):
+    latency_ms: int = Field(default=0, ge=0)
+    fail_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class WeComSettings(BaseModel):
+    corp_id: str | None = None
+    secret: SecretStr | None = None
+    agent_id: str | None = None
+    token: SecretStr | None = None
+    aes_key: SecretStr | None = None
+    base_url: str = "https://qyapi.weixin.qq.com"
+
+
+class SmsSettings(BaseModel):
+    provider: Literal["aliyun", "tencent"] | None = None
+    access_key_id: str | None = None
+    access_key_secret: SecretStr | None = None
+    sign_name: str | None = None
+    sdk_app_id: str | None = None
+    region: str | None = None
+    base_url: str | None = None
+
+
+def _split_tokens(value: object) -> object:
+    if isinstance(value, str):
+        return [SecretStr(t.strip()) for t in value.split(",") if t.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SMR_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None
+    playbooks_dir: Path = Path("playbooks")
+    admin_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    tick_seconds: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    lease_seconds: int = Field(default=60, ge=5)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_cap_seconds: float = Field(default=600.0, gt=0)
+    max_body_bytes: int = 1024 * 1024
+    channel_routes: dict[str, str] = Field(default_factory=dict)
+    mock: MockSettings = Field(default_factory=MockSettings)
+    wecom: WeComSettings = Field(default_factory=WeComSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    _split = field_validator("admin_tokens", "ingest_tokens", mode="before")(_split_tokens)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'smr.db'}"

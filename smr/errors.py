@@ -1,0 +1,68 @@
+"""The SMR error tree. Each class's docstring is its default message; each knows its HTTP status.
+
+SmrError
+├── InvalidInput        422  a body or query that does not validate (carries field errors)
+├── Unauthorized        401  no or unknown bearer token
+├── Forbidden           403  a valid token without the role the route needs
+├── NotFound            404  no such resource
+├── Conflict            409  the resource is not in a state that allows this
+└── PayloadTooLarge     413  the body is over the configured limit
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SmrError(Exception):
+    """Something went wrong."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None):
+        self.detail = detail or (self.__doc__ or self.title).strip()
+        self.errors = errors or []
+        super().__init__(self.detail)
+
+
+class InvalidInput(SmrError):
+    """The request does not validate; see errors for each field."""
+
+    status = 422
+    title = "Invalid input"
+
+
+class Unauthorized(SmrError):
+    """A valid bearer token is required."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(SmrError):
+    """This token may not use this route."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(SmrError):
+    """No such resource."""
+
+    status = 404
+    title = "Not found"
+
+
+class Conflict(SmrError):
+    """The resource is not in a state that allows this."""
+
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(SmrError):
+    """The request body is too large."""
+
+    status = 413
+    title = "Payload too large"

@@ -1,0 +1,103 @@
+"""The playbook language: schema, loader, sandboxed templates, compiled programs, pure engine."""
+
+from smr.playbooks.context import ContactStats, ContactView, EventView, RunView, build_context
+from smr.playbooks.effects import (
+    Completed,
+    Effect,
+    Execution,
+    Failed,
+    NotifyEffect,
+    RunOutcome,
+    SendEffect,
+    SetEffect,
+    Stopped,
+    TagEffect,
+    TraceEntry,
+    Waiting,
+)
+from smr.playbooks.engine import (
+    ActiveRun,
+    Evaluation,
+    ExitMatch,
+    Outcome,
+    RunHistory,
+    evaluate_event,
+    execute,
+    match_exits,
+)
+from smr.playbooks.errors import PlaybookError
+from smr.playbooks.expressions import (
+    CONTEXT_NAMES,
+    Expression,
+    Template,
+    TemplateCompileError,
+    TemplateRuntimeError,
+    compile_expression,
+    compile_template,
+)
+from smr.playbooks.loader import (
+    CompiledExit,
+    LoadedPlaybook,
+    LoadResult,
+    load_directory,
+    load_policies_text,
+    load_text,
+)
+from smr.playbooks.policies import FrequencyCap, Policies, QuietHours
+from smr.playbooks.program import Instruction, Program, compile_program
+from smr.playbooks.schema import EventTrigger, Playbook, ScheduleTrigger
+from smr.playbooks.timespec import parse_clock, parse_duration, validate_cron
+
+__all__ = [
+    "CONTEXT_NAMES",
+    "ActiveRun",
+    "CompiledExit",
+    "Completed",
+    "ContactStats",
+    "ContactView",
+    "Effect",
+    "Evaluation",
+    "EventTrigger",
+    "EventView",
+    "Execution",
+    "ExitMatch",
+    "Expression",
+    "Failed",
+    "FrequencyCap",
+    "Instruction",
+    "LoadResult",
+    "LoadedPlaybook",
+    "NotifyEffect",
+    "Outcome",
+    "Playbook",
+    "PlaybookError",
+    "Policies",
+    "Program",
+    "QuietHours",
+    "RunHistory",
+    "RunOutcome",
+    "RunView",
+    "ScheduleTrigger",
+    "SendEffect",
+    "SetEffect",
+    "Stopped",
+    "TagEffect",
+    "Template",
+    "TemplateCompileError",
+    "TemplateRuntimeError",
+    "TraceEntry",
+    "Waiting",
+    "build_context",
+    "compile_expression",
+    "compile_program",
+    "compile_template",
+    "evaluate_event",
+    "execute",
+    "load_directory",
+    "load_policies_text",
+    "load_text",
+    "match_exits",
+    "parse_clock",
+    "parse_duration",
+    "validate_cron",
+]

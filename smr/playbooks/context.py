@@ -1,0 +1,87 @@
+"""Read-only views of a contact, an event and a run, as templates and the engine see them.
+
+Callers build these from their rows; the engine never touches storage.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: str
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def skus(self) -> list[str]:
+        if "skus" in self.data:
+            return [str(sku) for sku in self.data["skus"]]
+        return [str(item["sku"]) for item in self._items() if "sku" in item]
+
+    def quantity_of(self, sku: str) -> int:
+        return sum(_quantity(item) for item in self._items() if item.get("sku") == sku)
+
+    def _items(self) -> list[dict[str, Any]]:
+        items = self.data.get("items")
+        if not isinstance(items, list):
+            return []
+        return [item for item in items if isinstance(item, dict)]
+
+
+@dataclass(frozen=True)
+class ContactStats:
+    orders: int = 0
+    total_spent: Decimal | float = 0
+    first_order_at: datetime | None = None
+    last_order_at: datetime | None = None
+    days_since_last_order: int | None = None
+
+
+@dataclass(frozen=True)
+class ContactView:
+    id: str
+    name: str | None
+    tags: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    identities: dict[str, str] = field(default_factory=dict)
+    stats: ContactStats = field(default_factory=ContactStats)
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: str | int
+    playbook_id: str
+    started_at: datetime
+
+
+def build_context(
+    *,
+    contact: ContactView,
+    event: EventView,
+    trigger: EventView,
+    run: RunView | None,
+    now: datetime,
+    vars: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The names a template or condition may use (see ``expressions.CONTEXT_NAMES``)."""
+    return {
+        "contact": contact,
+        "event": event,
+        "trigger": trigger,
+        "run": run,
+        "now": now,
+        "vars": dict(vars),
+    }
+
+
+def _quantity(item: Mapping[str, Any]) -> int:
+    # Shops post quantities as numbers or numeric strings; anything else counts as one unit.
+    try:
+        return int(item.get("quantity", 1))
+    except (TypeError, ValueError):
+        return 1

@@ -1,0 +1,80 @@
+"""What running a playbook decides: effects for the caller to apply, a trace, and an outcome."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+TraceKind = Literal["tag", "set", "send", "notify", "branch", "wait", "stop", "error"]
+
+
+@dataclass(frozen=True)
+class TagEffect:
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SetEffect:
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SendEffect:
+    """A delivery to schedule; with ``error`` set the caller records it as skipped."""
+
+    step_path: str
+    channel: str
+    category: Literal["marketing", "service"]
+    text: str | None
+    template_code: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NotifyEffect:
+    step_path: str
+    text: str
+
+
+Effect = TagEffect | SetEffect | SendEffect | NotifyEffect
+
+
+@dataclass(frozen=True)
+class TraceEntry:
+    step_path: str
+    kind: TraceKind
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Completed:
+    pass
+
+
+@dataclass(frozen=True)
+class Stopped:
+    step_path: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Resume at instruction ``pc`` at ``wake_at`` (aware, UTC)."""
+
+    pc: int
+    wake_at: datetime
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+
+
+RunOutcome = Completed | Stopped | Waiting | Failed
+
+
+@dataclass(frozen=True)
+class Execution:
+    effects: list[Effect]
+    trace: list[TraceEntry]
+    outcome: RunOutcome

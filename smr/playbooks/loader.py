@@ -1,0 +1,183 @@
+"""YAML files → validated, compiled playbooks, with errors that point at file:line:column.
+
+A broken file never stops the others from loading: it is skipped and its errors reported.
+"""
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from smr.playbooks.errors import PlaybookError, error_at, find_node, validation_errors, yaml_error
+from smr.playbooks.expressions import Expression, compile_expression
+from smr.playbooks.policies import Policies
+from smr.playbooks.program import Program, compile_program
+from smr.playbooks.schema import EventTrigger, ExitRule, Playbook, ScheduleTrigger
+from smr.playbooks.yaml_loader import compose_document
+
+POLICIES_FILES = ("policies.yaml", "policies.yml")
+
+
+@dataclass(frozen=True)
+class CompiledExit:
+    event: str
+    condition: Expression | None
+
+
+@dataclass(frozen=True)
+class LoadedPlaybook:
+    """A playbook ready for the engine; ``version`` is a content hash of its file."""
+
+    spec: Playbook
+    file: str
+    version: str
+    source: str
+    program: Program
+    trigger_event: str | None
+    condition: Expression | None
+    keywords: tuple[str, ...]
+    exits: tuple[CompiledExit, ...]
+    listens_to: frozenset[str]
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    playbooks: dict[str, LoadedPlaybook] = field(default_factory=dict)
+    policies: Policies = field(default_factory=Policies)
+    errors: list[PlaybookError] = field(default_factory=list)
+
+
+def load_text(
+    text: str, *, filename: str, channels: Collection[str]
+) -> tuple[LoadedPlaybook | None, list[PlaybookError]]:
+    """Validate and compile one playbook; bad input gives ``(None, errors)``, never an exception."""
+    root, data, errors = _parse(text, filename=filename)
+    if root is None:
+        return None, errors
+    try:
+        spec = Playbook.model_validate(data, context={"channels": frozenset(channels)})
+    except ValidationError as exc:
+        return None, validation_errors(exc, root=root, file=filename)
+    return _compile(spec, text=text, filename=filename), []
+
+
+def load_policies_text(text: str, *, filename: str) -> tuple[Policies | None, list[PlaybookError]]:
+    """Validate ``policies.yaml``; an empty file means the defaults."""
+    root, data, errors = _parse(text, filename=filename, allow_empty=True)
+    if root is None:
+        return (Policies(), []) if not errors else (None, errors)
+    try:
+        return Policies.model_validate(data), []
+    except ValidationError as exc:
+        return None, validation_errors(exc, root=root, file=filename)
+
+
+def load_directory(path: Path, *, channels: Collection[str]) -> LoadResult:
+    """Load every ``*.yaml``/``*.yml`` in ``path`` (not recursive) and its ``policies.yaml``.
+
+    Files are read in name order, so of two files with the same id the later name is reported.
+    Invalid policies are reported and replaced by the defaults.
+    """
+    if not path.is_dir():
+        message = f"playbook directory {path} does not exist"
+        return LoadResult(errors=[PlaybookError(str(path), 1, 1, "", message)])
+    errors: list[PlaybookError] = []
+    result = LoadResult(policies=_load_policies(path, errors), errors=errors)
+    for file in sorted(path.iterdir()):
+        if file.suffix in (".yaml", ".yml") and file.name not in POLICIES_FILES and file.is_file():
+            _add_playbook(file, result, channels=channels)
+    return result
+
+
+def _load_policies(directory: Path, errors: list[PlaybookError]) -> Policies:
+    for name in POLICIES_FILES:
+        file = directory / name
+        if file.is_file():
+            text, read_errors = _read(file)
+            policies, load_errors = load_policies_text(text or "", filename=str(file))
+            errors.extend(read_errors or load_errors)
+            return policies or Policies()
+    return Policies()
+
+
+def _add_playbook(file: Path, result: LoadResult, *, channels: Collection[str]) -> None:
+    text, read_errors = _read(file)
+    if text is None:
+        result.errors.extend(read_errors)
+        return
+    loaded, load_errors = load_text(text, filename=str(file), channels=channels)
+    result.errors.extend(load_errors)
+    if loaded is None:
+        return
+    first = result.playbooks.get(loaded.id)
+    if first is None:
+        result.playbooks[loaded.id] = loaded
+    else:
+        result.errors.append(_duplicate(loaded, first=first))
+
+
+def _duplicate(loaded: LoadedPlaybook, *, first: LoadedPlaybook) -> PlaybookError:
+    root, _, _ = _parse(loaded.source, filename=loaded.file)
+    node = find_node(root, ("id",)) if root is not None else None
+    message = f"duplicate playbook id '{loaded.id}' (already defined in {first.file})"
+    return error_at(node, file=loaded.file, path="id", message=message)
+
+
+def _read(file: Path) -> tuple[str | None, list[PlaybookError]]:
+    try:
+        return file.read_bytes().decode("utf-8"), []
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [PlaybookError(str(file), 1, 1, "", f"cannot read file: {exc}")]
+
+
+def _parse(
+    text: str, *, filename: str, allow_empty: bool = False
+) -> tuple[yaml.Node | None, Any, list[PlaybookError]]:
+    try:
+        root, data = compose_document(text)
+    except yaml.YAMLError as exc:
+        return None, None, [yaml_error(exc, file=filename)]
+    if root is None:
+        empty = [] if allow_empty else [PlaybookError(filename, 1, 1, "", "file is empty")]
+        return None, None, empty
+    if not isinstance(data, dict):
+        return None, None, [error_at(root, file=filename, path="", message="expected a mapping")]
+    return root, data, []
+
+
+def _compile(spec: Playbook, *, text: str, filename: str) -> LoadedPlaybook:
+    event, condition, keywords = _trigger_parts(spec.trigger)
+    exits = tuple(_compile_exit(rule) for rule in spec.exit_on)
+    return LoadedPlaybook(
+        spec=spec,
+        file=filename,
+        version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12],
+        source=text,
+        program=compile_program(spec.steps),
+        trigger_event=event,
+        condition=compile_expression(condition) if condition else None,
+        keywords=keywords,
+        exits=exits,
+        listens_to=frozenset([event] if event else []) | {rule.event for rule in exits},
+    )
+
+
+def _trigger_parts(
+    trigger: EventTrigger | ScheduleTrigger,
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    if isinstance(trigger, ScheduleTrigger):
+        return None, trigger.audience.condition, ()
+    return trigger.event, trigger.condition, tuple(w.casefold() for w in trigger.keywords)
+
+
+def _compile_exit(rule: ExitRule) -> CompiledExit:
+    condition = compile_expression(rule.condition) if rule.condition else None
+    return CompiledExit(event=rule.event, condition=condition)

@@ -1,0 +1,48 @@
+"""``policies.yaml``: the timezone, quiet hours, frequency caps and template ``vars``."""
+
+from datetime import timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+
+from smr.playbooks.fields import ClockTime, Duration
+from smr.playbooks.schema import StrictModel
+
+
+class QuietHours(StrictModel):
+    start: ClockTime = Field(alias="from")
+    end: ClockTime = Field(alias="to")
+
+
+class FrequencyCap(StrictModel):
+    max: int = Field(ge=1)
+    per: Duration
+
+    @field_validator("per")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("a frequency cap needs a period longer than 0s")
+        return value
+
+
+class Policies(StrictModel):
+    timezone: str = "Asia/Shanghai"
+    quiet_hours: QuietHours | None = None
+    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
+    on_cap: Literal["skip", "defer"] = "skip"
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone '{value}' (use an IANA name)") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

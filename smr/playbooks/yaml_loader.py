@@ -1,0 +1,52 @@
+"""A safe YAML loader with YAML 1.2 scalars: ``10:00`` and ``off`` stay strings.
+
+YAML 1.1 reads unquoted ``10:00`` as the base-60 integer 600, which would turn
+``wait: {until: 10:00}`` into nonsense, and ``no``/``off`` as booleans, which breaks
+keyword lists and ids. Only ``true``/``false`` are booleans here.
+"""
+
+import re
+from typing import Any
+
+import yaml
+
+_INT = re.compile(
+    r"""^(?:[-+]?0b[0-1_]+
+    |[-+]?0[0-7_]+
+    |[-+]?(?:0|[1-9][0-9_]*)
+    |[-+]?0x[0-9a-fA-F_]+)$""",
+    re.X,
+)
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_REPLACED_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+class PlaybookYamlLoader(yaml.SafeLoader):
+    pass
+
+
+PlaybookYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+PlaybookYamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL, list("tTfF"))
+PlaybookYamlLoader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+PlaybookYamlLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def compose_document(text: str) -> tuple[yaml.Node | None, Any]:
+    """Return the node tree (for error positions) and the plain data of a single document."""
+    loader = PlaybookYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data

@@ -1,0 +1,84 @@
+"""Contacts and the identities that resolve to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.models import Contact, ContactIdentity, table_of
+from smr.repositories._sql import insert_ignoring_conflicts
+
+Identity = tuple[str, str]
+
+_UPDATABLE = (
+    "name",
+    "tags",
+    "attributes",
+    "opted_out",
+    "orders",
+    "total_spent",
+    "first_order_at",
+    "last_order_at",
+    "updated_at",
+)
+
+
+async def owners_of(session: AsyncSession, identities: Iterable[Identity]) -> dict[Identity, str]:
+    """(kind, value) → contact id, for the identities that are known."""
+    pairs = list(set(identities))
+    if not pairs:
+        return {}
+    stmt = select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id).where(
+        tuple_(ContactIdentity.kind, ContactIdentity.value).in_(pairs)
+    )
+    return {(kind, value): cid for kind, value, cid in await session.execute(stmt)}
+
+
+async def load(session: AsyncSession, ids: Iterable[str]) -> Sequence[Contact]:
+    wanted = list(set(ids))
+    if not wanted:
+        return []
+    return (await session.scalars(select(Contact).where(Contact.id.in_(wanted)))).all()
+
+
+async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """contact id → {kind: value}."""
+    wanted = list(set(ids))
+    found: dict[str, dict[str, str]] = {cid: {} for cid in wanted}
+    if not wanted:
+        return found
+    stmt = select(ContactIdentity).where(ContactIdentity.contact_id.in_(wanted))
+    for row in await session.scalars(stmt):
+        found[row.contact_id][row.kind] = row.value
+    return found
+
+
+async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(Contact), rows)
+
+
+async def attach_identities(session: AsyncSession, rows: list[dict[str, str]]) -> None:
+    """Attach identities; one already owned (a concurrent request won the race) is left as is."""
+    if rows:
+        await session.execute(insert_ignoring_conflicts(session, table_of(ContactIdentity)), rows)
+
+
+async def update_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write back the mutable columns of each row (keyed by ``id``) in one executemany."""
+    if not rows:
+        return
+    stmt = (
+        update(table_of(Contact))
+        .where(table_of(Contact).c.id == bindparam("b_id"))
+        .values({col: bindparam(col) for col in _UPDATABLE})
+    )
+    params = [{"b_id": r["id"], **{col: r[col] for col in _UPDATABLE}} for r in rows]
+    await session.execute(stmt, params)
+
+
+async def get(session: AsyncSession, contact_id: str) -> Contact | None:
+    return await session.get(Contact, contact_id)

@@ -1,0 +1,109 @@
+"""The outbox: deliveries, their claims and their attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.models import Delivery, DeliveryAttempt, table_of
+
+_FINAL_COLUMNS = ("status", "skip_reason", "due_at", "sent_at", "last_error", "updated_at")
+
+
+async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(Delivery), rows)
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
+) -> Sequence[Row[Any]]:
+    """Claim up to ``limit`` scheduled deliveries due by ``now`` for this worker.
+
+    PostgreSQL locks the candidates with FOR UPDATE SKIP LOCKED, so concurrent workers take
+    disjoint rows. SQLite serialises writers (BEGIN IMMEDIATE) and the status condition in the
+    UPDATE makes a row claimable once. Claimed rows move to ``sending`` with a lease.
+    """
+    table = table_of(Delivery)
+    candidates = (
+        select(table.c.id)
+        .where(table.c.status == "scheduled", table.c.due_at <= now)
+        .order_by(table.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(table)
+        .where(table.c.id.in_(candidates), table.c.status == "scheduled")
+        .values(
+            status="sending",
+            lease_until=now + lease,
+            attempts=table.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(*table.c)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Record the outcome of claimed deliveries: rows of {id, status, skip_reason, due_at, …}."""
+    if not rows:
+        return
+    table = table_of(Delivery)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == "sending")
+        .values(lease_until=None, **{c: bindparam(c) for c in _FINAL_COLUMNS})
+    )
+    params = [{"b_id": r["id"], **{c: r[c] for c in _FINAL_COLUMNS}} for r in rows]
+    await session.execute(stmt, params)
+
+
+async def insert_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(DeliveryAttempt), rows)
+
+
+async def get(session: AsyncSession, delivery_id: str) -> Delivery | None:
+    return await session.get(Delivery, delivery_id)
+
+
+async def of_run(session: AsyncSession, run_id: str) -> Sequence[Delivery]:
+    stmt = select(Delivery).where(Delivery.run_id == run_id).order_by(Delivery.id)
+    return (await session.scalars(stmt)).all()
+
+
+async def attempts_of(session: AsyncSession, delivery_ids: list[str]) -> Sequence[DeliveryAttempt]:
+    if not delivery_ids:
+        return []
+    stmt = select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(delivery_ids))
+    return (await session.scalars(stmt.order_by(DeliveryAttempt.id))).all()
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    contact_id: str | None = None,
+    run_id: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    before: str | None = None,
+    limit: int,
+) -> Sequence[Delivery]:
+    stmt = select(Delivery).order_by(Delivery.id.desc()).limit(limit + 1)
+    filters = {
+        Delivery.contact_id: contact_id,
+        Delivery.run_id: run_id,
+        Delivery.status: status,
+        Delivery.channel: channel,
+    }
+    stmt = stmt.where(*(col == value for col, value in filters.items() if value is not None))
+    if before is not None:
+        stmt = stmt.where(Delivery.id < before)
+    return (await session.scalars(stmt)).all()

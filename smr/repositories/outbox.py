@@ -1,0 +1,39 @@
+"""The mock channel's persisted outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.models import MockOutbox, table_of
+from smr.repositories._sql import insert_ignoring_conflicts
+
+
+async def record(session: AsyncSession, *, row: dict[str, Any]) -> bool:
+    """Store one mock send; False when this delivery was already recorded (a resend)."""
+    stmt = insert_ignoring_conflicts(session, table_of(MockOutbox)).returning(
+        MockOutbox.delivery_id
+    )
+    return (await session.execute(stmt, [row])).first() is not None
+
+
+async def list_outbox(
+    session: AsyncSession,
+    *,
+    contact_id: str | None,
+    before: str | None,
+    since: datetime | None,
+    limit: int,
+) -> Sequence[MockOutbox]:
+    stmt = select(MockOutbox).order_by(MockOutbox.delivery_id.desc()).limit(limit + 1)
+    if contact_id:
+        stmt = stmt.where(MockOutbox.contact_id == contact_id)
+    if before is not None:
+        stmt = stmt.where(MockOutbox.delivery_id < before)
+    if since is not None:
+        stmt = stmt.where(MockOutbox.sent_at >= since)
+    return (await session.scalars(stmt)).all()

@@ -1,0 +1,49 @@
+"""APScheduler 3 as a ticker only: it calls the dispatcher; the rows hold all the state."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from smr.runtime import Runtime
+
+log = logging.getLogger(__name__)
+DISPATCH_JOB = "dispatch"
+
+
+class Ticker:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+
+    def start(self) -> None:
+        self._scheduler.add_job(
+            self._dispatch,
+            "interval",
+            seconds=self._runtime.settings.tick_seconds,
+            id=DISPATCH_JOB,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        self._scheduler.start()
+        self._runtime.wake = self.wake
+
+    def wake(self) -> None:
+        """Run the dispatcher now rather than at the next interval (new deliveries are due)."""
+        job = self._scheduler.get_job(DISPATCH_JOB)
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+    def shutdown(self) -> None:
+        self._runtime.wake = lambda: None
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    async def _dispatch(self) -> None:
+        try:
+            await self._runtime.dispatcher.tick()
+        except Exception:  # a failed tick must not stop the ticker; rows stay claimable
+            log.exception("dispatch tick failed")

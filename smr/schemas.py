@@ -1,0 +1,126 @@
+"""Validated shapes of what reaches SMR from outside (events), shared by the API and webhooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+EVENT_TYPE = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
+IDENTITY_KINDS = ("phone", "wecom_userid", "shop_customer_id")
+MAX_BATCH = 1000
+
+Key = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a timezone offset (RFC 3339), e.g. 2026-11-23T10:00:00+08:00")
+    return value.astimezone(UTC)
+
+
+def normalise_phone(phone: str) -> str:
+    return phone.replace(" ", "").replace("-", "")
+
+
+class ContactRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Key | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{4,30}$")] | None = None
+    wecom_userid: Key | None = None
+    shop_customer_id: Key | None = None
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_identity(self) -> ContactRef:
+        if not (self.id or self.identities()):
+            raise ValueError("needs at least one of id, phone, wecom_userid, shop_customer_id")
+        return self
+
+    def identities(self) -> dict[str, str]:
+        found = {kind: getattr(self, kind) for kind in IDENTITY_KINDS}
+        if found["phone"]:
+            found["phone"] = normalise_phone(found["phone"])
+        return {kind: value for kind, value in found.items() if value}
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sku: Key
+    name: str | None = None
+    quantity: int = Field(default=1, ge=0)
+    price: Decimal | None = None
+
+
+class OrderData(BaseModel):
+    """What order events must carry; other fields pass through untouched."""
+
+    model_config = ConfigDict(extra="allow")
+
+    order_id: Key
+    total: Decimal = Field(ge=0)
+    currency: Annotated[str, StringConstraints(min_length=3, max_length=3)] = "CNY"
+    items: list[OrderItem] = Field(default_factory=list)
+
+
+ORDER_TYPES = frozenset({"order.paid", "order.refunded"})
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Key
+    type: Annotated[str, StringConstraints(pattern=EVENT_TYPE, max_length=100)]
+    occurred_at: Annotated[datetime, AfterValidator(_aware)]
+    contact: ContactRef
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def order(self) -> OrderData | None:
+        """The order fields of an order event (validated by :func:`parse_events`)."""
+        return OrderData.model_validate(self.data) if self.type in ORDER_TYPES else None
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: Annotated[list[EventIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+def _order_errors(event: EventIn, prefix: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    if event.type not in ORDER_TYPES:
+        return []
+    try:
+        OrderData.model_validate(event.data)
+    except ValidationError as exc:
+        return [{**e, "loc": (*prefix, "data", *e["loc"])} for e in exc.errors()]
+    return []
+
+
+def parse_events(payload: Any) -> list[EventIn]:
+    """One event or ``{"events": [...]}`` → validated events.
+
+    Raises pydantic's ValidationError whose locations are paths into the posted body.
+    """
+    if isinstance(payload, dict) and "events" in payload:
+        events = EventBatch.model_validate(payload).events
+        prefixes: list[tuple[str | int, ...]] = [("events", i) for i in range(len(events))]
+    else:
+        events = [EventIn.model_validate(payload)]
+        prefixes = [()]
+    errors = [e for ev, p in zip(events, prefixes, strict=True) for e in _order_errors(ev, p)]
+    if errors:
+        raise ValidationError.from_exception_data("EventIn", errors)  # type: ignore[arg-type]
+    return events

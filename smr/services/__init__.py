@@ -1,0 +1,4 @@
+"""Business logic: ingest, runs, dispatch.
+
+Services never commit: the caller owns the transaction.
+"""

@@ -1,0 +1,161 @@
+"""Contact resolution and the in-memory state a batch of events works on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.ids import new_id
+from smr.models import Contact
+from smr.repositories import contacts as repo
+from smr.schemas import ContactRef, EventIn, OrderData
+
+
+@dataclass
+class ContactState:
+    """A contact as a batch of events changes it; written back once at the end."""
+
+    id: str
+    name: str | None
+    tags: list[str]
+    attributes: dict[str, Any]
+    opted_out: list[str]
+    orders: int
+    total_spent: Decimal
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    created_at: datetime
+    identities: dict[str, str] = field(default_factory=dict)
+    is_new: bool = False
+    new_identities: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Contact, identities: dict[str, str]) -> ContactState:
+        return cls(
+            id=row.id,
+            name=row.name,
+            tags=list(row.tags),
+            attributes=dict(row.attributes),
+            opted_out=list(row.opted_out),
+            orders=row.orders,
+            total_spent=Decimal(row.total_spent),
+            first_order_at=row.first_order_at,
+            last_order_at=row.last_order_at,
+            created_at=row.created_at,
+            identities=identities,
+        )
+
+    @classmethod
+    def blank(cls, contact_id: str, now: datetime) -> ContactState:
+        return cls(
+            id=contact_id,
+            name=None,
+            tags=[],
+            attributes={},
+            opted_out=[],
+            orders=0,
+            total_spent=Decimal(0),
+            first_order_at=None,
+            last_order_at=None,
+            created_at=now,
+            is_new=True,
+        )
+
+    def absorb(self, ref: ContactRef, *, identities: dict[str, str]) -> None:
+        """Take the event's name and attributes, and the given identities we did not know."""
+        if ref.name:
+            self.name = ref.name
+        self.attributes.update(ref.attributes)
+        for kind, value in identities.items():
+            if kind not in self.identities:
+                self.identities[kind] = value
+                self.new_identities[kind] = value
+
+    def apply_order(self, event_type: str, order: OrderData, occurred_at: datetime) -> None:
+        if event_type == "order.paid":
+            self.orders += 1
+            self.total_spent += order.total
+            self.first_order_at = min(filter(None, (self.first_order_at, occurred_at)))
+            self.last_order_at = max(filter(None, (self.last_order_at, occurred_at)))
+        elif event_type == "order.refunded":
+            self.total_spent = max(Decimal(0), self.total_spent - order.total)
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "tags": self.tags,
+            "attributes": self.attributes,
+            "opted_out": self.opted_out,
+            "orders": self.orders,
+            "total_spent": self.total_spent,
+            "first_order_at": self.first_order_at,
+            "last_order_at": self.last_order_at,
+            "created_at": self.created_at,
+            "updated_at": now,
+        }
+
+
+async def resolve(
+    session: AsyncSession, events: Sequence[EventIn], *, now: datetime
+) -> list[ContactState]:
+    """The contact of each event, by its explicit id or any identity; new contacts as needed.
+
+    Contacts shared by several events are the same ContactState object, so changes made while
+    handling one event are seen by the next.
+    """
+    owners = await repo.owners_of(
+        session, [pair for e in events for pair in e.contact.identities().items()]
+    )
+    wanted = {_known_id(e.contact, owners) for e in events} - {None}
+    rows = await repo.load(session, [w for w in wanted if w])
+    identities = await repo.identities_of(session, [r.id for r in rows])
+    states = {r.id: ContactState.from_row(r, identities[r.id]) for r in rows}
+    return [_state_for(e.contact, owners, states, now) for e in events]
+
+
+def _known_id(ref: ContactRef, owners: dict[tuple[str, str], str]) -> str | None:
+    if ref.id:
+        return ref.id
+    return next((owners[p] for p in ref.identities().items() if p in owners), None)
+
+
+def _state_for(
+    ref: ContactRef,
+    owners: dict[tuple[str, str], str],
+    states: dict[str, ContactState],
+    now: datetime,
+) -> ContactState:
+    contact_id = _known_id(ref, owners)
+    state = states.get(contact_id) if contact_id else None
+    if state is None:
+        state = ContactState.blank(contact_id or new_id("ct", now), now)
+        states[state.id] = state
+    # An identity already owned by another contact stays with that contact.
+    free = {
+        k: v for k, v in ref.identities().items() if owners.setdefault((k, v), state.id) == state.id
+    }
+    state.absorb(ref, identities=free)
+    return state
+
+
+async def write_back(
+    session: AsyncSession, states: Sequence[ContactState], *, now: datetime
+) -> None:
+    """Insert new contacts, attach new identities and update the rest, one statement each."""
+    unique = list({id(s): s for s in states}.values())
+    await repo.insert_contacts(session, [s.row(now) for s in unique if s.is_new])
+    await repo.update_contacts(session, [s.row(now) for s in unique if not s.is_new])
+    await repo.attach_identities(
+        session,
+        [
+            {"kind": k, "value": v, "contact_id": s.id}
+            for s in unique
+            for k, v in s.new_identities.items()
+        ],
+    )

@@ -1,0 +1,147 @@
+"""Ingest: events in, contacts resolved, playbooks evaluated, runs and deliveries planned.
+
+Everything one call decides is written in the caller's transaction, so the event, the contact
+changes, the runs and the deliveries land together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smr.db import unit_of_work
+from smr.ids import new_id
+from smr.playbooks import EventView
+from smr.repositories import events as events_repo
+from smr.repositories import runs as runs_repo
+from smr.schemas import EventIn
+from smr.services import contacts
+from smr.services.catalog import Catalog
+from smr.services.runs import RunPlanner
+
+
+class ConcurrentDuplicate(Exception):
+    """Another transaction stored one of these events first; retrying reports it as duplicate."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    key: str
+    status: Literal["accepted", "duplicate"]
+    event_id: str
+    contact_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.key,
+            "status": self.status,
+            "event_id": self.event_id,
+            "contact_id": self.contact_id,
+        }
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    results: list[IngestResult]
+    deliveries_due: int
+
+
+async def ingest(
+    session: AsyncSession,
+    events: Sequence[EventIn],
+    *,
+    source: str,
+    catalog: Catalog,
+    now: datetime,
+) -> IngestReport:
+    """Store new events and everything they cause; repeated ids are reported as duplicates.
+
+    Raises ConcurrentDuplicate when a concurrent request stored one of the same events first
+    (the caller rolls back and retries).
+    """
+    known = await events_repo.existing(session, source=source, keys=[e.id for e in events])
+    fresh: dict[str, EventIn] = {}
+    for event in events:
+        if event.id not in known:
+            fresh.setdefault(event.id, event)
+    batch = list(fresh.values())
+    states = await contacts.resolve(session, batch, now=now)
+    planner = RunPlanner(
+        catalog=catalog,
+        history=await runs_repo.history(
+            session,
+            contact_ids=[s.id for s in states],
+            playbook_ids=[p.id for e in batch for p in catalog.triggered_by(e.type)],
+        ),
+        now=now,
+    )
+    rows = [
+        _event_row(e, s, planner, source=source, now=now)
+        for e, s in zip(batch, states, strict=True)
+    ]
+    await contacts.write_back(session, states, now=now)
+    stored = await events_repo.insert_new(session, rows)
+    if len(stored) != len(rows):
+        raise ConcurrentDuplicate
+    await planner.plan.write(session)
+    accepted: dict[str, IngestResult | None] = {
+        r["key"]: IngestResult(r["key"], "accepted", r["id"], r["contact_id"]) for r in rows
+    }
+    results = [accepted.pop(e.id, None) or _duplicate(e.id, known, rows) for e in events]
+    due = sum(1 for d in planner.plan.deliveries if d["status"] == "scheduled")
+    return IngestReport(results=results, deliveries_due=due)
+
+
+def _duplicate(key: str, known: dict[str, str], rows: list[dict[str, Any]]) -> IngestResult:
+    event_id = known.get(key) or next(str(r["id"]) for r in rows if r["key"] == key)
+    return IngestResult(key, "duplicate", event_id)
+
+
+def _event_row(
+    event: EventIn,
+    state: contacts.ContactState,
+    planner: RunPlanner,
+    *,
+    source: str,
+    now: datetime,
+) -> dict[str, Any]:
+    order = event.order()
+    if order is not None:
+        state.apply_order(event.type, order, event.occurred_at)
+    event_id = new_id("ev", now)
+    view = EventView(id=event_id, type=event.type, occurred_at=event.occurred_at, data=event.data)
+    return {
+        "id": event_id,
+        "source": source,
+        "key": event.id,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "contact_id": state.id,
+        "data": event.data,
+        "evaluations": planner.on_event(view, state),
+    }
+
+
+async def submit(
+    sessions: async_sessionmaker[AsyncSession],
+    events: Sequence[EventIn],
+    *,
+    source: str,
+    catalog: Catalog,
+    clock: Callable[[], datetime],
+) -> IngestReport:
+    """Ingest in its own transaction, committed before returning; a lost race is retried once,
+    when the events that lost it are then reported as duplicates."""
+    for attempt in range(2):
+        try:
+            async with unit_of_work(sessions) as session:
+                return await ingest(session, events, source=source, catalog=catalog, now=clock())
+        except ConcurrentDuplicate:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,126 @@
+"""POST /v1/events through the ASGI app, on every test database."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from smr.models import Contact, Delivery, Event, Run
+from smr.runtime import Runtime
+from tests.helpers import INGEST, auth, order_event
+
+
+async def count(runtime: Runtime, model: type[object]) -> int:
+    async with runtime.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_order_is_accepted_and_starts_the_thank_you_run(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    response = await client.post("/v1/events", json=order_event("o-1"), headers=auth(INGEST))
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "accepted"
+    assert body["id"] == "o-1"
+    event = (await client.get(f"/v1/events/{body['event_id']}", headers=auth())).json()
+    assert [(e["playbook"], e["outcome"]) for e in event["evaluations"]] == [
+        ("order-thank-you", "started")
+    ]
+    assert [r["status"] for r in event["runs"]] == ["completed"]
+
+
+async def test_repeated_id_is_duplicate_and_creates_nothing(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    first = await client.post("/v1/events", json=order_event("o-1"), headers=auth(INGEST))
+    before = [await count(runtime, m) for m in (Event, Run, Delivery, Contact)]
+
+    again = await client.post("/v1/events", json=order_event("o-1"), headers=auth(INGEST))
+
+    assert again.status_code == 202
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["event_id"] == first.json()["event_id"]
+    assert [await count(runtime, m) for m in (Event, Run, Delivery, Contact)] == before
+
+
+async def test_batch_reports_each_event_and_dedupes_within_the_batch(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    batch = {"events": [order_event("a"), order_event("b", phone="13900000000"), order_event("a")]}
+
+    response = await client.post("/v1/events", json=batch, headers=auth(INGEST))
+
+    assert response.status_code == 202
+    assert [r["status"] for r in response.json()["results"]] == [
+        "accepted",
+        "accepted",
+        "duplicate",
+    ]
+    assert await count(runtime, Event) == 2
+    assert await count(runtime, Contact) == 2
+
+
+async def test_contact_resolved_by_any_identity_and_stats_maintained(
+    client: httpx.AsyncClient,
+) -> None:
+    first = order_event("o-1", total=100)
+    second = order_event("o-2", total=50)
+    second["contact"]["wecom_userid"] = "wm-abc"
+    refund = {**order_event("r-1", total=30), "type": "order.refunded"}
+    refund["contact"] = {"wecom_userid": "wm-abc"}
+    for event in (first, second, refund):
+        assert (
+            await client.post("/v1/events", json=event, headers=auth(INGEST))
+        ).status_code == 202
+
+    found = await client.get("/v1/contacts", params={"wecom_userid": "wm-abc"}, headers=auth())
+
+    contact = found.json()
+    assert contact["identities"] == {"phone": "13800000000", "wecom_userid": "wm-abc"}
+    assert contact["stats"]["orders"] == 2
+    assert contact["stats"]["total_spent"] == "120.00"
+    assert "复购" in contact["tags"]
+    assert "已购" in contact["tags"]
+    by_phone = await client.get("/v1/contacts", params={"phone": "138-0000-0000"}, headers=auth())
+    assert by_phone.json()["id"] == contact["id"]
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [("这个多少钱？", "started"), ("价格呢", "started"), ("hello", "keyword_not_found")],
+)
+async def test_keyword_trigger(client: httpx.AsyncClient, text: str, outcome: str) -> None:
+    event = {
+        "id": "m-1",
+        "type": "chat.message",
+        "occurred_at": "2026-11-23T10:00:00+08:00",
+        "contact": {"wecom_userid": "wm-1"},
+        "data": {"text": text},
+    }
+    body = (await client.post("/v1/events", json=event, headers=auth(INGEST))).json()
+
+    detail = (await client.get(f"/v1/events/{body['event_id']}", headers=auth())).json()
+    assert [e["outcome"] for e in detail["evaluations"]] == [outcome]
+
+
+async def test_runs_list_filters_and_paginates(client: httpx.AsyncClient) -> None:
+    for i in range(3):
+        event = order_event(f"o-{i}", phone=f"1380000000{i}")
+        await client.post("/v1/events", json=event, headers=auth(INGEST))
+
+    first = (await client.get("/v1/runs", params={"limit": 2}, headers=auth())).json()
+    second = await client.get(
+        "/v1/runs", params={"limit": 2, "cursor": first["next_cursor"]}, headers=auth()
+    )
+
+    ids = [r["id"] for r in first["items"]] + [r["id"] for r in second.json()["items"]]
+    assert len(set(ids)) == 3
+    assert second.json()["next_cursor"] is None
+    assert ids == sorted(ids, reverse=True)
+    filtered = await client.get(
+        "/v1/runs", params={"playbook": "keyword-price", "status": "completed"}, headers=auth()
+    )
+    assert filtered.json()["items"] == []

@@ -1,0 +1,43 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+ADMIN, INGEST = "test-admin-token", "test-ingest-token"
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def auth(token: str = ADMIN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def order_event(
+    key: str, *, phone: str = "13800000000", total: float = 99, **data: Any
+) -> dict[str, Any]:
+    return {
+        "id": key,
+        "type": "order.paid",
+        "occurred_at": "2026-11-23T10:00:00+08:00",
+        "contact": {"phone": phone, "name": "小王"},
+        "data": {
+            "order_id": f"order-{key}",
+            "total": total,
+            "currency": "CNY",
+            "items": [{"sku": "FACE-WASH", "name": "洗面奶", "quantity": 2, "price": total / 2}],
+            **data,
+        },
+    }
