@@ -35,7 +35,16 @@ _RUNTIME_ERRORS = (
     AttributeError,
 )
 
-_env = sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+class _Environment(sandbox.SandboxedEnvironment):
+    """Posted data is plain JSON: ``event.data.items`` means the ``items`` key, not dict.items."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+_env = _Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 # Globals such as cycler/joiner are only a foothold for escapes; templates get the context only.
 _env.globals.clear()
 

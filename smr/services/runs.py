@@ -110,7 +110,7 @@ class RunPlanner:
             contact_view(contact, self.now),
             playbooks,
             history={p.id: self._history(contact.id, p.id) for p in playbooks},
-            now=self.now,
+            now=self.now.astimezone(self.catalog.policies.tz),
             vars=self.catalog.vars,
         )
         by_id = {p.id: p for p in playbooks}

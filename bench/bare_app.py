@@ -1,0 +1,53 @@
+"""The baseline for ``bench/ingest.py``: the least an ingest endpoint can do on PostgreSQL.
+
+``POST /events`` reads the body, parses it as JSON and runs exactly one asyncpg ``INSERT``
+through a pool, then answers 202. Run with uvicorn; configured by environment:
+
+* ``BENCH_DSN``: asyncpg DSN of the database holding the ``bare_events`` table.
+* ``BENCH_POOL_MIN`` / ``BENCH_POOL_MAX``: pool bounds (default 10 / 20, as SMR's engine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+INSERT = "INSERT INTO bare_events (key, body) VALUES ($1, $2::jsonb)"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.pool = await asyncpg.create_pool(
+        os.environ["BENCH_DSN"],
+        min_size=int(os.environ.get("BENCH_POOL_MIN", "10")),
+        max_size=int(os.environ.get("BENCH_POOL_MAX", "20")),
+    )
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+app = FastAPI(title="bare ingest", lifespan=lifespan)
+
+
+@app.get("/readyz")
+async def readyz(request: Request) -> dict[str, Any]:
+    await request.app.state.pool.fetchval("SELECT 1")
+    return {"status": "ready"}
+
+
+@app.post("/events")
+async def post_event(request: Request) -> JSONResponse:
+    raw = await request.body()
+    event = json.loads(raw)
+    key = str(event["id"])
+    await request.app.state.pool.execute(INSERT, key, raw.decode())
+    return JSONResponse({"id": key, "status": "accepted"}, status_code=202)

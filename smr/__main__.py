@@ -1,0 +1,5 @@
+"""``python -m smr`` is the ``smr`` command."""
+
+from smr.cli import app
+
+app()

@@ -1,0 +1,124 @@
+"""The service as a user runs it: `smr serve` in a subprocess, and the real ticker in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from smr.runtime import Runtime
+from smr.scheduler import Ticker
+from tests.conftest import BUNDLED
+from tests.helpers import INGEST, auth, order_event
+
+WAIT_LIMIT = 15.0
+
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, limit: float = WAIT_LIMIT) -> T:
+    """Poll until ``probe`` answers something, or fail after ``limit`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        found = await probe()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not met within {limit}s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_real_ticker_sends_what_ingest_scheduled(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    ticker = Ticker(runtime)
+    ticker.start()
+    try:
+        await client.post("/v1/events", json=order_event("o-1"), headers=auth(INGEST))
+
+        async def outbox() -> list[dict[str, object]] | None:
+            items = (await client.get("/v1/mock/outbox", headers=auth())).json()["items"]
+            return items or None
+
+        items = await eventually(outbox)
+    finally:
+        ticker.shutdown()
+    assert len(items) == 1
+    assert str(items[0]["text"]).startswith("小王，感谢您")
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str], Path]]:
+    """`smr serve` on a free port with no tokens configured; yields (url, tokens, log file)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMR_")}
+    env |= {"SMR_DATA_DIR": str(tmp_path / "data"), "SMR_PLAYBOOKS_DIR": str(BUNDLED)}
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, not awaited here
+            [sys.executable, "-m", "smr", "serve", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as c:
+
+            async def ready() -> bool:
+                if proc.poll() is not None:
+                    raise AssertionError(log.read_text())
+                try:
+                    return (await c.get(f"{url}/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready)
+        tokens = json.loads((tmp_path / "data" / "tokens.json").read_text())
+        yield url, tokens, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+async def test_smr_serve_end_to_end(served: tuple[str, dict[str, str], Path]) -> None:
+    url, tokens, log = served
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    async with httpx.AsyncClient(base_url=url) as c:
+        accepted = await c.post(
+            "/v1/events",
+            json=order_event("o-1"),
+            headers={"Authorization": f"Bearer {tokens['ingest']}"},
+        )
+        assert accepted.status_code == 202
+
+        async def outbox() -> list[dict[str, object]] | None:
+            return (await c.get("/v1/mock/outbox", headers=admin)).json()["items"] or None
+
+        items = await eventually(outbox, limit=2.0)
+        event = (await c.get(f"/v1/events/{accepted.json()['event_id']}", headers=admin)).json()
+
+    assert len(items) == 1
+    assert event["evaluations"][0]["outcome"] == "started"
+    printed = log.read_text()
+    assert f"SMR listening on {url}" in printed
+    assert tokens["admin"] in printed
+    assert tokens["ingest"] in printed
+    assert "wecom → mock" in printed

@@ -1,0 +1,189 @@
+"""The dispatcher on a real database: claims, sends, retries, failures, attempts, trace."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from smr.channels import (
+    OutboundMessage,
+    PermanentSendError,
+    RetriableSendError,
+    SendResult,
+    SkippedSend,
+)
+from smr.models import Delivery, DeliveryAttempt, MockOutbox
+from smr.runtime import Runtime
+from smr.services.dispatch import Dispatcher
+from tests.helpers import INGEST, FakeClock, auth, order_event
+
+
+class ScriptedAdapter:
+    """Answers each send with the next scripted outcome."""
+
+    name: ClassVar[str] = "scripted"
+    idempotent: ClassVar[bool] = False
+
+    def __init__(self, *script: Exception | None) -> None:
+        self.script = list(script)
+        self.sent: list[OutboundMessage] = []
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        outcome = self.script.pop(0) if self.script else None
+        if outcome is not None:
+            raise outcome
+        self.sent.append(message)
+        return SendResult(vendor_message_id="v-1", response="ok")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def route_all(runtime: Runtime, adapter: ScriptedAdapter) -> Dispatcher:
+    routes = dict.fromkeys(runtime.routes, adapter)
+    return Dispatcher(
+        sessions=runtime.sessions, routes=routes, settings=runtime.settings, clock=runtime.clock
+    )
+
+
+async def only_delivery(runtime: Runtime) -> Delivery:
+    async with runtime.sessions() as session:
+        return (await session.scalars(select(Delivery))).one()
+
+
+async def post_order(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/events", json=order_event("o-1"), headers=auth(INGEST))
+    assert response.status_code == 202
+
+
+async def test_mock_send_lands_in_outbox_and_run_log(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    await post_order(client)
+
+    assert await runtime.dispatcher.tick() == 1
+
+    outbox = (await client.get("/v1/mock/outbox", headers=auth())).json()["items"]
+    assert [m["text"] for m in outbox] == ["小王，感谢您在某某旗舰店下单（订单 order-o-1，¥99）！"]
+    assert outbox[0]["recipient"] == {"phone": "13800000000"}
+    delivery = await only_delivery(runtime)
+    assert (delivery.status, delivery.attempts) == ("sent", 1)
+    run = (await client.get(f"/v1/runs/{delivery.run_id}", headers=auth())).json()
+    assert [t["kind"] for t in run["trace"]] == [
+        "start",
+        "tag",
+        "branch",
+        "send",
+        "end",
+        "delivery",
+    ]
+    assert run["deliveries"][0]["attempt_log"][0]["outcome"] == "sent"
+    assert await runtime.dispatcher.tick() == 0
+
+
+async def test_retriable_failures_back_off_then_send(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    adapter = ScriptedAdapter(RetriableSendError("429 busy"), RetriableSendError("502"))
+    dispatcher = route_all(runtime, adapter)
+    await post_order(client)
+
+    assert await dispatcher.tick() == 1
+    first_retry = await only_delivery(runtime)
+    assert first_retry.status == "scheduled"
+    assert (first_retry.due_at - clock.now).total_seconds() == runtime.settings.retry_base_seconds
+    assert await dispatcher.tick() == 0  # not due yet
+
+    clock.advance(seconds=runtime.settings.retry_base_seconds)
+    await dispatcher.tick()
+    second_retry = await only_delivery(runtime)
+    assert (
+        second_retry.due_at - clock.now
+    ).total_seconds() == 2 * runtime.settings.retry_base_seconds
+
+    clock.advance(seconds=60)
+    await dispatcher.tick()
+    sent = await only_delivery(runtime)
+    assert (sent.status, sent.attempts, len(adapter.sent)) == ("sent", 3, 1)
+    async with runtime.sessions() as session:
+        outcomes = (await session.scalars(select(DeliveryAttempt.outcome))).all()
+    assert sorted(outcomes) == ["retry", "retry", "sent"]
+
+
+async def test_retries_stop_at_max_attempts_with_last_vendor_answer(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    failures = [RetriableSendError(f"503 try {i}") for i in range(runtime.settings.max_attempts)]
+    dispatcher = route_all(runtime, ScriptedAdapter(*failures))
+    await post_order(client)
+
+    for _ in range(runtime.settings.max_attempts):
+        await dispatcher.tick()
+        clock.advance(seconds=runtime.settings.retry_cap_seconds)
+
+    failed = await only_delivery(runtime)
+    assert failed.status == "failed"
+    assert failed.last_error == f"503 try {runtime.settings.max_attempts - 1}"
+    assert await dispatcher.tick() == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "reason"),
+    [
+        (PermanentSendError("40003 invalid userid"), "failed", None),
+        (SkippedSend("missing_identity"), "skipped", "missing_identity"),
+    ],
+)
+async def test_permanent_and_skipped_are_final(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    error: Exception,
+    status: str,
+    reason: str | None,
+) -> None:
+    dispatcher = route_all(runtime, ScriptedAdapter(error))
+    await post_order(client)
+
+    await dispatcher.tick()
+
+    delivery = await only_delivery(runtime)
+    assert (delivery.status, delivery.skip_reason, delivery.attempts) == (status, reason, 1)
+
+
+async def test_concurrent_dispatchers_never_send_a_delivery_twice(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    batch = {"events": [order_event(f"o-{i}", phone=f"1380000{i:04d}") for i in range(120)]}
+    assert (await client.post("/v1/events", json=batch, headers=auth(INGEST))).status_code == 202
+    adapters = [ScriptedAdapter(), ScriptedAdapter(), ScriptedAdapter()]
+
+    await asyncio.gather(*(route_all(runtime, a).tick() for a in adapters))
+
+    sent = [m.delivery_id for a in adapters for m in a.sent]
+    assert len(sent) == 120
+    assert len(set(sent)) == 120
+
+
+async def test_mock_outbox_dedupes_a_resend(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    await post_order(client)
+    await runtime.dispatcher.tick()
+    delivery = await only_delivery(runtime)
+    mock = runtime.routes["mock"]
+    message = OutboundMessage(
+        delivery_id=delivery.id,
+        channel="wecom",
+        category="service",
+        contact_id=delivery.contact_id,
+        recipient={},
+        text=delivery.text,
+    )
+
+    result = await mock.send(message)
+
+    assert result.response == "already recorded (resend deduplicated)"
+    async with runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(MockOutbox)) == 1
