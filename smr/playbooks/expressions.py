@@ -35,6 +35,7 @@ _RUNTIME_ERRORS = (
     AttributeError,
 )
 
+
 class _Environment(sandbox.SandboxedEnvironment):
     """Posted data is plain JSON: ``event.data.items`` means the ``items`` key, not dict.items."""
 
