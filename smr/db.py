@@ -46,7 +46,16 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # Lookups take arrays (`= ANY($1)`); a generic cached plan cannot see the array's size
+    # and may scan whole tables, so PostgreSQL plans each execution for its parameters.
+    server_settings = {"plan_cache_mode": "force_custom_plan", "application_name": "smr"}
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"server_settings": server_settings},
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -7,8 +7,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
@@ -21,6 +22,61 @@ def insert_ignoring_conflicts(session: AsyncSession, table: Table) -> Insert:
     module: Any = postgresql if dialect == "postgresql" else sqlite
     stmt: Insert = module.insert(table).on_conflict_do_nothing()
     return stmt
+
+
+COPY_THRESHOLD = 8
+
+
+async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows in bulk: binary COPY on PostgreSQL for larger batches, otherwise multi-row
+    INSERTs (RETURNING makes SQLAlchemy batch them with "insertmanyvalues" on every driver).
+
+    Every row must carry the same keys.
+    """
+    if not rows:
+        return
+    if dialect_name(session) == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        await _copy(session, table, rows)
+        return
+    primary = next(iter(table.primary_key.columns))
+    await session.execute(insert(table).returning(primary), rows)
+
+
+async def _copy(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    connection = await session.connection()
+    dialect = connection.dialect
+    columns = [table.c[name] for name in rows[0]]
+    defaults = {c.name: _default(c) for c in table.c if c.name not in rows[0] and c.default}
+    columns += [table.c[name] for name in defaults]
+    rows = [{**row, **defaults} for row in rows] if defaults else rows
+    # The column types' own bind processors (JSON serialisation, UTC conversion) keep COPY
+    # byte-for-byte equivalent to an INSERT through SQLAlchemy.
+    processors = [c.type._cached_bind_processor(dialect) for c in columns]
+    records = [
+        tuple(
+            p(row[c.name]) if p else row[c.name] for c, p in zip(columns, processors, strict=True)
+        )
+        for row in rows
+    ]
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(
+        table.name, records=records, columns=[c.name for c in columns]
+    )
+
+
+def _default(column: Column[Any]) -> Any:
+    default: Any = column.default
+    return default.arg(None) if default.is_callable else default.arg
+
+
+def one_of(
+    session: AsyncSession, column: ColumnElement[Any], values: list[Any]
+) -> ColumnElement[bool]:
+    """``column IN values`` that PostgreSQL sees as one statement whatever the count
+    (``= ANY($1)``), so its prepared-statement cache hits; SQLite gets a plain IN."""
+    if dialect_name(session) == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def dialect_name(session: AsyncSession) -> str:

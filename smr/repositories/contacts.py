@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
-from smr.repositories._sql import insert_ignoring_conflicts
+from smr.repositories._sql import insert_ignoring_conflicts, insert_many, one_of
 
 Identity = tuple[str, str]
 
@@ -31,17 +31,21 @@ async def owners_of(session: AsyncSession, identities: Iterable[Identity]) -> di
     pairs = list(set(identities))
     if not pairs:
         return {}
+    # Filter by value in SQL (one stable statement), by kind here: kinds are few.
+    values = list({value for _, value in pairs})
     stmt = select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id).where(
-        tuple_(ContactIdentity.kind, ContactIdentity.value).in_(pairs)
+        one_of(session, ContactIdentity.value, values)
     )
-    return {(kind, value): cid for kind, value, cid in await session.execute(stmt)}
+    wanted = set(pairs)
+    rows = await session.execute(stmt)
+    return {(kind, value): cid for kind, value, cid in rows if (kind, value) in wanted}
 
 
 async def load(session: AsyncSession, ids: Iterable[str]) -> Sequence[Contact]:
     wanted = list(set(ids))
     if not wanted:
         return []
-    return (await session.scalars(select(Contact).where(Contact.id.in_(wanted)))).all()
+    return (await session.scalars(select(Contact).where(one_of(session, Contact.id, wanted)))).all()
 
 
 async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -50,15 +54,14 @@ async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, 
     found: dict[str, dict[str, str]] = {cid: {} for cid in wanted}
     if not wanted:
         return found
-    stmt = select(ContactIdentity).where(ContactIdentity.contact_id.in_(wanted))
+    stmt = select(ContactIdentity).where(one_of(session, ContactIdentity.contact_id, wanted))
     for row in await session.scalars(stmt):
         found[row.contact_id][row.kind] = row.value
     return found
 
 
 async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(Contact), rows)
+    await insert_many(session, table_of(Contact), rows)
 
 
 async def attach_identities(session: AsyncSession, rows: list[dict[str, str]]) -> None:

@@ -6,17 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, DeliveryAttempt, table_of
+from smr.repositories._sql import insert_many
 
 _FINAL_COLUMNS = ("status", "skip_reason", "due_at", "sent_at", "last_error", "updated_at")
 
 
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(Delivery), rows)
+    await insert_many(session, table_of(Delivery), rows)
 
 
 async def claim_due(
@@ -66,8 +66,7 @@ async def finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
 
 
 async def insert_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(DeliveryAttempt), rows)
+    await insert_many(session, table_of(DeliveryAttempt), rows)
 
 
 async def get(session: AsyncSession, delivery_id: str) -> Delivery | None:

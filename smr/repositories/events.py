@@ -9,7 +9,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Event, table_of
-from smr.repositories._sql import insert_ignoring_conflicts
+from smr.repositories._sql import insert_ignoring_conflicts, one_of
 
 
 async def existing(session: AsyncSession, *, source: str, keys: Iterable[str]) -> dict[str, str]:
@@ -17,7 +17,9 @@ async def existing(session: AsyncSession, *, source: str, keys: Iterable[str]) -
     wanted = list(set(keys))
     if not wanted:
         return {}
-    stmt = select(Event.key, Event.id).where(Event.source == source, Event.key.in_(wanted))
+    stmt = select(Event.key, Event.id).where(
+        Event.source == source, one_of(session, Event.key, wanted)
+    )
     return dict((await session.execute(stmt)).all())
 
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Run, TraceEntry, table_of
+from smr.repositories._sql import insert_many, one_of
 
 ACTIVE = ("active", "waiting")
 
@@ -30,7 +31,7 @@ async def history(
     found: dict[tuple[str, str], History] = {}
     if not contacts or not playbooks:
         return found
-    scope = (Run.contact_id.in_(contacts), Run.playbook_id.in_(playbooks))
+    scope = (one_of(session, Run.contact_id, contacts), one_of(session, Run.playbook_id, playbooks))
     last = select(Run.contact_id, Run.playbook_id, func.max(Run.started_at)).where(*scope)
     for cid, pid, started in await session.execute(last.group_by(Run.contact_id, Run.playbook_id)):
         found[(cid, pid)] = History(last_started_at=started)
@@ -41,13 +42,11 @@ async def history(
 
 
 async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(Run), rows)
+    await insert_many(session, table_of(Run), rows)
 
 
 async def insert_trace(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(TraceEntry), rows)
+    await insert_many(session, table_of(TraceEntry), rows)
 
 
 async def end_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:

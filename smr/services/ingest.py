@@ -74,7 +74,7 @@ async def ingest(
         catalog=catalog,
         history=await runs_repo.history(
             session,
-            contact_ids=[s.id for s in states],
+            contact_ids=[s.id for s in states if not s.is_new],  # new contacts have no runs
             playbook_ids=[p.id for e in batch for p in catalog.triggered_by(e.type)],
         ),
         now=now,
