@@ -11,6 +11,7 @@ from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert
 
 from smr.errors import InvalidInput
@@ -59,7 +60,8 @@ async def _copy(session: AsyncSession, table: Table, rows: list[dict[str, Any]])
         for row in rows
     ]
     raw = await connection.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(
         table.name, records=records, columns=[c.name for c in columns]
     )
 
@@ -70,7 +72,9 @@ def _default(column: Column[Any]) -> Any:
 
 
 def one_of(
-    session: AsyncSession, column: ColumnElement[Any], values: list[Any]
+    session: AsyncSession,
+    column: ColumnElement[Any] | InstrumentedAttribute[Any],
+    values: list[Any],
 ) -> ColumnElement[bool]:
     """``column IN values`` that PostgreSQL sees as one statement whatever the count
     (``= ANY($1)``), so its prepared-statement cache hits; SQLite gets a plain IN."""
