@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from smr.models import Contact, Delivery, Event, Run
 from smr.runtime import Runtime
-from tests.helpers import INGEST, auth, order_event
+from tests.helpers import INGEST, FakeClock, auth, order_event
 
 
 async def count(runtime: Runtime, model: type[object]) -> int:
@@ -124,3 +124,26 @@ async def test_runs_list_filters_and_paginates(client: httpx.AsyncClient) -> Non
         "/v1/runs", params={"playbook": "keyword-price", "status": "completed"}, headers=auth()
     )
     assert filtered.json()["items"] == []
+
+
+async def test_cooldown_refusal_is_recorded_and_lifts(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    def chat(key: str) -> dict[str, object]:
+        return {
+            "id": key,
+            "type": "chat.message",
+            "occurred_at": "2026-11-23T10:00:00+08:00",
+            "contact": {"wecom_userid": "wm-1"},
+            "data": {"text": "多少钱"},
+        }
+
+    outcomes = []
+    for key, step in (("m-1", 0), ("m-2", 30), ("m-3", 31)):
+        clock.advance(seconds=step)
+        body = (await client.post("/v1/events", json=chat(key), headers=auth(INGEST))).json()
+        detail = (await client.get(f"/v1/events/{body['event_id']}", headers=auth())).json()
+        outcomes.append(detail["evaluations"][0])
+
+    assert [o["outcome"] for o in outcomes] == ["started", "refused_cooldown", "started"]
+    assert "cooldown 1m" in outcomes[1]["detail"]
