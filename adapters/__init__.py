@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.mock import MockAdapter
 from smr.channels import ChannelAdapter
 from smr.config import Settings
-from smr.services.runs import STAFF_CHANNEL
+from smr.services.plan import STAFF_CHANNEL
 
 #: Channel names a playbook may use. A name whose vendor is not configured routes to the mock.
 PLAYBOOK_CHANNELS: tuple[str, ...] = ("mock", "wecom", "wecom_welcome", "wecom_kf", "sms")

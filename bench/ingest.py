@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
 import platform
 import random
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -38,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -51,8 +54,8 @@ import httpx
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results" / "ingest.json"
-INGEST_TOKEN = "bench-ingest-token"
-ADMIN_TOKEN = "bench-admin-token"
+INGEST_TOKEN = secrets.token_urlsafe(24)
+ADMIN_TOKEN = secrets.token_urlsafe(24)
 MATCHING_PLAYBOOK = "bench-order-paid"
 PLAYBOOK_COUNT = 20
 BATCH_SIZE = 100
@@ -61,6 +64,7 @@ TARGET_BATCH_EVENTS_PER_S = 10_000.0
 MAX_FAILURES = 20  # a measurement stops early after this many failed requests
 SHANGHAI = timezone(timedelta(hours=8))
 STDERR_TAIL_LINES = 40
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Warning)\b(: |$)")
 
 # --------------------------------------------------------------------------------------------
 # Options
@@ -115,6 +119,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     for name in ("warmup", "batch_warmup"):
         if getattr(ns, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must not be negative")
+    if ns.contacts > 10_000_000:
+        parser.error("--contacts must be at most 10000000")
     if not ns.database.replace("_", "").isalnum():
         parser.error("--database must be letters, digits and underscores")
     return Options(
@@ -225,7 +231,7 @@ steps:
   - send:
       channel: mock
       category: service
-      text: "{{{{ contact.name or '亲' }}}}，感谢下单（订单 {{{{ event.data.order_id }}}}，¥{{{{ event.data.total }}}}）！"
+      text: "{{{{ contact.name or '亲' }}}}，感谢下单！订单 {{{{ event.data.order_id }}}}"
 """
 
 # order.paid playbooks whose condition is false for every driven event (they are evaluated).
@@ -329,13 +335,12 @@ class EventFactory:
         self._serial += 1
         rnd = self._random
         phone, name = rnd.choice(self._customers)
+        lines = [
+            (product, rnd.randint(1, 3)) for product in rnd.sample(_PRODUCTS, rnd.randint(1, 3))
+        ]
         items = [
             {"sku": sku, "name": title, "quantity": quantity, "price": price}
-            for (sku, title, price), quantity in zip(
-                rnd.sample(_PRODUCTS, rnd.randint(1, 3)),
-                (rnd.randint(1, 3) for _ in range(3)),
-                strict=False,
-            )
+            for (sku, title, price), quantity in lines
         ]
         occurred = self._start - timedelta(seconds=rnd.randint(0, 3600))
         return {
@@ -345,7 +350,7 @@ class EventFactory:
             "contact": {"phone": phone, "name": name},
             "data": {
                 "order_id": f"SO{self._run[-6:].upper()}{self._serial:07d}",
-                "total": sum(i["quantity"] * i["price"] for i in items),
+                "total": sum(price * quantity for (_, _, price), quantity in lines),
                 "currency": "CNY",
                 "items": items,
             },
@@ -422,7 +427,10 @@ class Server:
             while time.monotonic() < deadline:
                 if self.process is None or self.process.poll() is not None:
                     code = None if self.process is None else self.process.returncode
-                    raise BenchError(f"{self.name} exited with code {code} before it was ready")
+                    raise BenchError(
+                        f"{self.name} exited with code {code} before it was ready; "
+                        f"output, last lines:\n{self.log_tail()}"
+                    )
                 try:
                     response = client.get(self.base_url + self.ready_path)
                 except httpx.HTTPError as exc:
@@ -433,7 +441,10 @@ class Server:
                         return body
                     last = f"HTTP {response.status_code}: {response.text[:300]}"
                 time.sleep(0.1)
-        raise BenchError(f"{self.name} not ready after {timeout:.0f}s ({last})")
+        raise BenchError(
+            f"{self.name} not ready after {timeout:.0f}s ({last}); output, last lines:\n"
+            + self.log_tail()
+        )
 
     def cpu_seconds(self) -> float | None:
         return None if self.process is None else process_cpu_seconds(self.process.pid)
@@ -458,12 +469,16 @@ class Server:
         return "\n".join(text.splitlines()[-lines:]) or "(no output)"
 
     def log_problems(self) -> list[str]:
+        """The distinct exceptions the server logged, each with how often it occurred."""
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return []
-        markers = ("Traceback", "ERROR", "Exception", "CRITICAL")
-        return [line for line in text.splitlines() if any(m in line for m in markers)]
+        counts: dict[str, int] = {}
+        for line in text.splitlines():
+            if EXCEPTION_LINE.match(line):
+                counts[line[:240]] = counts.get(line[:240], 0) + 1
+        return [f"{self.name}: {n} x {line}" for line, n in counts.items()]
 
 
 def server_env(extra: dict[str, str]) -> dict[str, str]:
@@ -514,7 +529,11 @@ def process_cpu_seconds(pid: int) -> float | None:
 
 
 def postgres_cpu_seconds() -> float | None:
-    """CPU time of every process named ``postgres`` (server and backends) on this machine."""
+    """CPU time of every process named ``postgres`` on this machine, with their reaped children.
+
+    Backends that exited are counted through the postmaster's children times. Every database
+    on the server is included, not just the bench's.
+    """
     proc = Path("/proc")
     if not proc.is_dir():
         return None
@@ -524,8 +543,18 @@ def postgres_cpu_seconds() -> float | None:
             continue
         stat = _stat_fields(entry.name)
         if stat is not None and stat[0] == "postgres":
-            total += (int(stat[1][11]) + int(stat[1][12])) / _TICKS
+            total += sum(int(v) for v in stat[1][11:15]) / _TICKS  # utime stime cutime cstime
     return total
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU time all cores spent busy since boot (``/proc/stat``)."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    values = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(values) - values[3] - values[4]) / _TICKS
 
 
 @dataclass
@@ -536,11 +565,13 @@ class CpuMeter:
     _client: float = 0.0
     _server: float | None = None
     _postgres: float | None = None
+    _machine: float | None = None
 
     def start(self) -> None:
         self._client = time.process_time()
         self._server = self.server.cpu_seconds()
         self._postgres = postgres_cpu_seconds()
+        self._machine = machine_busy_seconds()
 
     def stop(self, seconds: float) -> dict[str, float | None]:
         def share(before: float | None, after: float | None) -> float | None:
@@ -548,11 +579,18 @@ class CpuMeter:
                 return None
             return round((after - before) / seconds, 3)
 
-        return {
+        used = {
             "client": share(self._client, time.process_time()),
             "server": share(self._server, self.server.cpu_seconds()),
             "postgres": share(self._postgres, postgres_cpu_seconds()),
         }
+        machine = share(self._machine, machine_busy_seconds())
+        known = [v for v in used.values() if v is not None]
+        # Everything else busy on the machine meanwhile (other programs, the kernel's share).
+        used["other"] = (
+            None if machine is None or len(known) < 3 else round(max(0.0, machine - sum(known)), 3)
+        )
+        return used
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,13 +600,15 @@ class CpuMeter:
 @dataclass
 class Measurement:
     name: str
+    server: Server
     requests: int
     events: int
     seconds: float
     latencies: list[float]
     cpu: dict[str, float | None]
     failures: list[str] = field(default_factory=list)
-    statuses: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)  # per event, warm-up included
+    answered_events: int = 0  # events in requests answered 202, warm-up included
 
     @property
     def requests_per_s(self) -> float:
@@ -601,31 +641,27 @@ class Measurement:
             },
             "cpu_cores_used": self.cpu,
             "result_statuses": self.statuses,
-            "failures": len(self.failures),
+            "failed_requests": len(self.failures),
+            "first_failures": self.failures[:3],
         }
 
 
 async def drive(
-    client: httpx.AsyncClient,
-    url: str,
-    bodies: Sequence[bytes],
-    *,
-    concurrency: int,
-    headers: dict[str, str],
+    clients: Sequence[httpx.AsyncClient], requests: Sequence[httpx.Request]
 ) -> tuple[float, list[float], list[bytes], list[str]]:
-    """POST every body, ``concurrency`` at a time: elapsed seconds, latencies, answers, failures."""
-    work: Iterator[tuple[int, bytes]] = iter(enumerate(bodies))
+    """Send every request, one in flight per client: elapsed, latencies, answers, failures."""
+    work: Iterator[tuple[int, httpx.Request]] = iter(enumerate(requests))
     latencies: list[float] = []
     answers: list[bytes] = []
     failures: list[str] = []
 
-    async def worker() -> None:
-        for index, body in work:
+    async def worker(client: httpx.AsyncClient) -> None:
+        for index, request in work:
             if len(failures) >= MAX_FAILURES:
                 return
             began = time.perf_counter()
             try:
-                response = await client.post(url, content=body, headers=headers)
+                response = await client.send(request)
             except httpx.HTTPError as exc:
                 failures.append(f"request {index}: {type(exc).__name__}: {exc}")
                 continue
@@ -638,7 +674,7 @@ async def drive(
                 )
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(bodies)))))
+    await asyncio.gather(*(worker(client) for client in clients[: len(requests)]))
     return time.perf_counter() - began, latencies, answers, failures
 
 
@@ -667,37 +703,47 @@ async def measure(
     events_per_request: int,
     concurrency: int,
     headers: dict[str, str],
-    log: Callable[[str], None],
 ) -> Measurement:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    """Warm up, then time ``timed``; failures of either are kept, and the count goes on."""
+    # One client, so one keep-alive connection, per request in flight: a single client's pool
+    # of 32 connections costs several times more CPU per request than 32 clients of one each,
+    # enough to make this process the bottleneck.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     timeout = httpx.Timeout(120.0, connect=10.0)
     url = server.base_url + path
-    statuses: dict[str, int] = {}
-    async with httpx.AsyncClient(http1=True, http2=False, limits=limits, timeout=timeout) as client:
-        if warmup:
-            log(f"  {name}: warm-up, {len(warmup)} requests")
-            _, _, answers, failures = await drive(
-                client, url, warmup, concurrency=concurrency, headers=headers
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(http1=True, http2=False, limits=limits, timeout=timeout)
             )
-            if failures:
-                return Measurement(name, 0, 0, 0.0, [], {}, failures)
-        log(f"  {name}: timing {len(timed)} requests")
+            for _ in range(concurrency)
+        ]
+        # Built before the clock starts: URL parsing and header merging are client work.
+        warm_requests, timed_requests = (
+            [clients[0].build_request("POST", url, content=b, headers=headers) for b in bodies]
+            for bodies in (warmup, timed)
+        )
+        warm_answers: list[bytes] = []
+        warm_failures: list[str] = []
+        if warm_requests:
+            log(f"  {name}: warm-up, {len(warm_requests)} requests")
+            _, _, warm_answers, warm_failures = await drive(clients, warm_requests)
+        log(f"  {name}: timing {len(timed_requests)} requests")
         meter = CpuMeter(server)
         meter.start()
-        seconds, latencies, answers, failures = await drive(
-            client, url, timed, concurrency=concurrency, headers=headers
-        )
+        seconds, latencies, answers, failures = await drive(clients, timed_requests)
         cpu = meter.stop(seconds)
-        statuses = result_statuses(answers, batch=events_per_request > 1)
     return Measurement(
         name=name,
+        server=server,
         requests=len(answers),
         events=len(answers) * events_per_request,
         seconds=seconds,
         latencies=latencies,
         cpu=cpu,
-        failures=failures,
-        statuses=statuses,
+        failures=[f"warm-up {f}" for f in warm_failures] + failures,
+        statuses=result_statuses(warm_answers + answers, batch=events_per_request > 1),
+        answered_events=(len(warm_answers) + len(answers)) * events_per_request,
     )
 
 
@@ -710,22 +756,24 @@ def verdict(ok: bool) -> str:
 
 
 def fmt_cpu(value: float | None) -> str:
-    return "  n/a" if value is None else f"{value:5.2f}"
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def print_report(
     rows: Sequence[tuple[str, Measurement]], summary: dict[str, Any], setup: dict[str, Any]
 ) -> None:
     print()
+    access = setup["access_log"]
     print(
-        f"SMR ingest benchmark: {setup['smr_server']}; uvicorn 1 worker, loop {setup['loop']}, "
-        f"http {setup['http']}, access log {setup['smr_access_log']} (bare: off); "
-        f"concurrency {setup['concurrency']}; {setup['cpus']} CPUs; "
-        f"PostgreSQL {setup['postgres_version']}"
+        f"SMR ingest benchmark. SMR: {setup['smr_server']}. Both: uvicorn, 1 worker, "
+        f"loop {setup['loop']}, http {setup['http']}, access log bare {access['bare']} / "
+        f"SMR {access['smr']}. Client: httpx HTTP/1.1 keep-alive, concurrency "
+        f"{setup['concurrency']}. {setup['cpus']} CPUs, PostgreSQL {setup['postgres_version']}."
     )
     header = (
         f"{'measurement':<34}{'requests':>9}{'events':>8}{'seconds':>9}{'req/s':>9}"
-        f"{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}   cores: server client postgres"
+        f"{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'cpu:server':>12}{'client':>8}{'postgres':>9}{'other':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -734,10 +782,12 @@ def print_report(
         print(
             f"{label:<34}{m.requests:>9}{m.events:>8}{m.seconds:>9.2f}{m.requests_per_s:>9.0f}"
             f"{m.events_per_s:>10.0f}{m.percentile_ms(0.5):>8.1f}{m.percentile_ms(0.99):>8.1f}"
-            f"          {fmt_cpu(cpu.get('server'))}  {fmt_cpu(cpu.get('client'))}"
-            f"    {fmt_cpu(cpu.get('postgres'))}"
+            f"{fmt_cpu(cpu.get('server')):>12}{fmt_cpu(cpu.get('client')):>8}"
+            f"{fmt_cpu(cpu.get('postgres')):>9}{fmt_cpu(cpu.get('other')):>7}"
+            + (f"   FAILED: {len(m.failures)} requests" if m.failures else "")
         )
     print("-" * len(header))
+    print("cpu: cores busy during the timed requests (1.00 = one core); other = rest of machine")
     ratio = summary["single_ratio"]
     print(
         f"SMR single / bare: {ratio:.1%}  (target >= {TARGET_SINGLE_RATIO:.0%})  "
@@ -757,172 +807,191 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _raise_exit(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+def _terminate_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    # Handled like Ctrl-C: asyncio.run cancels the load cleanly, then the servers are stopped.
+    signal.raise_signal(signal.SIGINT)
+
+
+@dataclass
+class Servers:
+    bare: Server
+    smr: Server
+    description: dict[str, Any]
+
+
+def prepare_servers(options: Options, tmp: Path, db_dsn: str) -> Servers:
+    """Playbooks, environment and commands of both servers (not started yet)."""
+    loop_impl, http_impl = uvicorn_choices()
+    playbooks = tmp / "playbooks"
+    write_playbooks(playbooks)
+    smr_env = server_env(
+        {
+            "SMR_DATABASE_URL": sqlalchemy_url(db_dsn),
+            "SMR_PLAYBOOKS_DIR": str(playbooks),
+            "SMR_INGEST_TOKENS": INGEST_TOKEN,
+            "SMR_ADMIN_TOKENS": ADMIN_TOKEN,
+            "SMR_DATA_DIR": str(tmp / "data"),
+        }
+    )
+    smr = smr_command()
+    smr_port, bare_port = free_port(), free_port()
+    if options.smr_cli:
+        smr_cmd = [smr, "api", "--host", "127.0.0.1", "--port", str(smr_port)]
+        how = "`smr api` (API only, no dispatcher; its uvicorn defaults, access log on)"
+    else:
+        log("SMR: migrating the schema (smr db upgrade)")
+        migrated = subprocess.run(
+            [smr, "db", "upgrade"], cwd=ROOT, env=smr_env, capture_output=True, text=True
+        )
+        if migrated.returncode != 0:
+            tail = (migrated.stdout + migrated.stderr).splitlines()[-STDERR_TAIL_LINES:]
+            raise BenchError("smr db upgrade failed:\n" + "\n".join(tail))
+        smr_cmd = [
+            sys.executable,
+            *("-m", "uvicorn", "smr_app:create", "--factory", "--app-dir", str(BENCH_DIR)),
+            *uvicorn_flags(smr_port, loop_impl, http_impl),
+        ]
+        how = "the `smr api` app (API only, no dispatcher) under the bare endpoint's uvicorn flags"
+    bare_cmd = [
+        sys.executable,
+        *("-m", "uvicorn", "bare_app:app", "--app-dir", str(BENCH_DIR)),
+        *uvicorn_flags(bare_port, loop_impl, http_impl),
+    ]
+    bare_env = server_env({"BENCH_DSN": db_dsn, "BENCH_POOL_MIN": "10", "BENCH_POOL_MAX": "20"})
+    return Servers(
+        bare=Server("bare endpoint", bare_cmd, bare_env, bare_port, tmp / "bare.log", "/readyz"),
+        smr=Server("SMR", smr_cmd, smr_env, smr_port, tmp / "smr.log", "/readyz"),
+        description={
+            "smr_server": how,
+            "smr_command": " ".join(
+                Path(smr_cmd[0]).name if i == 0 else a for i, a in enumerate(smr_cmd)
+            ),
+            "bare_command": " ".join(
+                Path(bare_cmd[0]).name if i == 0 else a for i, a in enumerate(bare_cmd)
+            ),
+            "loop": loop_impl,
+            "http": http_impl,
+            "workers": 1,
+            "access_log": {"bare": "off", "smr": "on" if options.smr_cli else "off"},
+            "db_pool": {"bare": "asyncpg 10..20", "smr": "SQLAlchemy pool_size 10 + overflow 10"},
+        },
+    )
+
+
+@dataclass
+class Outcome:
+    measurements: list[Measurement]
+    stored: dict[str, Any]
+    expected: dict[str, int]
+    log_problems: list[str]
+    pg_version: str
+
+
+def execute(options: Options, servers: list[Server], tmp: Path) -> tuple[Outcome, Servers]:
+    """Database, servers, load; the servers started are appended to ``servers``."""
+    db_dsn = database_dsn(options.pg, options.database)
+    log(f"database {options.database}: recreating")
+    pg_version = asyncio.run(recreate_database(options.pg, options.database))
+    prepared = prepare_servers(options, tmp, db_dsn)
+    for server in (prepared.bare, prepared.smr):
+        log(f"{server.name}: starting on port {server.port}")
+        servers.append(server)
+        server.start()
+    prepared.bare.wait_ready()
+    ready = prepared.smr.wait_ready()
+    if ready.get("playbooks") != PLAYBOOK_COUNT:
+        log(f"warning: SMR reports {ready.get('playbooks')} playbooks loaded")
+
+    run_tag = f"bench-{datetime.now(UTC):%Y%m%d%H%M%S}"
+    factory = EventFactory(run=run_tag, contacts=options.contacts, seed=options.seed)
+    plain = {"content-type": "application/json"}
+    smr_headers = {**plain, "authorization": f"Bearer {INGEST_TOKEN}"}
+    plan = [  # name, server, path, warm-up, timed, events per request, headers
+        ("bare single", prepared.bare, "/events", options.warmup, options.single, 1, plain),
+        ("SMR single", prepared.smr, "/v1/events", options.warmup, options.single, 1, smr_headers),
+        (
+            f"SMR batch x{BATCH_SIZE}",
+            prepared.smr,
+            "/v1/events",
+            options.batch_warmup,
+            options.batches,
+            BATCH_SIZE,
+            smr_headers,
+        ),
+    ]
+    measurements: list[Measurement] = []
+    log("driving")
+    for name, server, path, warm_count, timed_count, per_request, headers in plan:
+        if per_request == 1:
+            warm, timed = factory.singles(warm_count), factory.singles(timed_count)
+        else:
+            warm = factory.batches(warm_count, per_request)
+            timed = factory.batches(timed_count, per_request)
+        measurement = asyncio.run(
+            measure(
+                name,
+                server,
+                path,
+                warmup=warm,
+                timed=timed,
+                events_per_request=per_request,
+                concurrency=options.concurrency,
+                headers=headers,
+            )
+        )
+        if measurement.failures:
+            log(f"  {name}: {len(measurement.failures)} failed requests")
+        measurements.append(measurement)
+    expected = {
+        "bare_events": measurements[0].answered_events,
+        "events": measurements[1].answered_events + measurements[2].answered_events,
+    }
+    outcome = Outcome(
+        measurements=measurements,
+        stored=asyncio.run(stored_counts(db_dsn)),
+        expected=expected,
+        log_problems=prepared.smr.log_problems() + prepared.bare.log_problems(),
+        pg_version=pg_version,
+    )
+    return outcome, prepared
 
 
 def run(options: Options) -> int:
-    loop_impl, http_impl = uvicorn_choices()
-    run_tag = f"bench-{datetime.now(UTC):%Y%m%d%H%M%S}"
-    db_dsn = database_dsn(options.pg, options.database)
+    load_before = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     servers: list[Server] = []
-    db_created = False
     with tempfile.TemporaryDirectory(prefix="smr-bench-") as tmp_name:
-        tmp = Path(tmp_name)
         try:
-            log(f"database {options.database}: recreating")
-            pg_version = asyncio.run(recreate_database(options.pg, options.database))
-            db_created = True
-
-            playbooks = tmp / "playbooks"
-            write_playbooks(playbooks)
-            smr_env = server_env(
-                {
-                    "SMR_DATABASE_URL": sqlalchemy_url(db_dsn),
-                    "SMR_PLAYBOOKS_DIR": str(playbooks),
-                    "SMR_INGEST_TOKENS": INGEST_TOKEN,
-                    "SMR_ADMIN_TOKENS": ADMIN_TOKEN,
-                    "SMR_DATA_DIR": str(tmp / "data"),
-                }
-            )
-            smr = smr_command()
-            smr_port, bare_port = free_port(), free_port()
-            if options.smr_cli:
-                smr_cmd = [smr, "api", "--host", "127.0.0.1", "--port", str(smr_port)]
-                smr_server_desc = "SMR via `smr api` (API only, no dispatcher)"
-                smr_access_log = "on"
-            else:
-                log("SMR: migrating the schema (smr db upgrade)")
-                migrated = subprocess.run(
-                    [smr, "db", "upgrade"],
-                    cwd=ROOT,
-                    env=smr_env,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if migrated.returncode != 0:
-                    tail = (migrated.stdout + migrated.stderr).splitlines()[-STDERR_TAIL_LINES:]
-                    raise BenchError("smr db upgrade failed:\n" + "\n".join(tail))
-                smr_cmd = [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "smr_app:create",
-                    "--factory",
-                    "--app-dir",
-                    str(BENCH_DIR),
-                    *uvicorn_flags(smr_port, loop_impl, http_impl),
-                ]
-                smr_server_desc = "SMR as `smr api` serves it (API only, no dispatcher)"
-                smr_access_log = "off"
-            smr_server = Server("SMR", smr_cmd, smr_env, smr_port, tmp / "smr.log", "/readyz")
-            bare_server = Server(
-                "bare endpoint",
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "bare_app:app",
-                    "--app-dir",
-                    str(BENCH_DIR),
-                    *uvicorn_flags(bare_port, loop_impl, http_impl),
-                ],
-                server_env({"BENCH_DSN": db_dsn, "BENCH_POOL_MIN": "10", "BENCH_POOL_MAX": "20"}),
-                bare_port,
-                tmp / "bare.log",
-                "/readyz",
-            )
-            for server in (bare_server, smr_server):
-                log(f"{server.name}: starting on port {server.port}")
-                servers.append(server)
-                server.start()
-            bare_server.wait_ready()
-            ready = smr_server.wait_ready()
-            if ready.get("playbooks") != PLAYBOOK_COUNT:
-                log(f"warning: SMR reports {ready.get('playbooks')} playbooks loaded")
-
-            factory = EventFactory(run=run_tag, contacts=options.contacts, seed=options.seed)
-            bare_warm, bare_timed = factory.singles(options.warmup), factory.singles(options.single)
-            smr_warm, smr_timed = factory.singles(options.warmup), factory.singles(options.single)
-            batch_warm = factory.batches(options.batch_warmup, BATCH_SIZE)
-            batch_timed = factory.batches(options.batches, BATCH_SIZE)
-
-            json_headers = {"content-type": "application/json"}
-            smr_headers = {**json_headers, "authorization": f"Bearer {INGEST_TOKEN}"}
-
-            def timed_run(
-                name: str,
-                server: Server,
-                path: str,
-                warmup: Sequence[bytes],
-                timed: Sequence[bytes],
-                per_request: int,
-                headers: dict[str, str],
-            ) -> Measurement:
-                measurement = asyncio.run(
-                    measure(
-                        name,
-                        server,
-                        path,
-                        warmup=warmup,
-                        timed=timed,
-                        events_per_request=per_request,
-                        concurrency=options.concurrency,
-                        headers=headers,
-                        log=log,
-                    )
-                )
-                check_failures(measurement, server)
-                return measurement
-
-            log("driving")
-            bare = timed_run(
-                "bare single", bare_server, "/events", bare_warm, bare_timed, 1, json_headers
-            )
-            single = timed_run(
-                "SMR single", smr_server, "/v1/events", smr_warm, smr_timed, 1, smr_headers
-            )
-            batch = timed_run(
-                f"SMR batch x{BATCH_SIZE}",
-                smr_server,
-                "/v1/events",
-                batch_warm,
-                batch_timed,
-                BATCH_SIZE,
-                smr_headers,
-            )
-
-            expected_smr_events = (
-                len(smr_warm) + len(smr_timed) + (len(batch_warm) + len(batch_timed)) * BATCH_SIZE
-            )
-            expected_bare_events = len(bare_warm) + len(bare_timed)
-            stored = asyncio.run(stored_counts(db_dsn))
-            problems = smr_server.log_problems() + bare_server.log_problems()
+            outcome, prepared = execute(options, servers, Path(tmp_name))
         finally:
             for server in reversed(servers):
                 server.stop()
-            if db_created and not options.keep_db:
+            if not options.keep_db:
                 try:
                     asyncio.run(drop_database(options.pg, options.database))
                 except (OSError, asyncpg.PostgresError) as exc:
                     log(f"warning: could not drop database {options.database}: {exc}")
+        # The logs live in the temporary folder: read what is needed before it goes.
+        failed = [m for m in outcome.measurements if m.failures]
+        failure_text = [
+            f"{m.name}: {len(m.failures)} failed requests, first ones:\n"
+            + "\n".join(f"  {f}" for f in m.failures[:5])
+            + f"\n{m.server.name} output, last lines:\n{m.server.log_tail()}"
+            for m in failed
+        ]
 
+    bare, single, batch = outcome.measurements
     ratio = single.requests_per_s / bare.requests_per_s if bare.requests_per_s else 0.0
     summary = {
         "bare_single_requests_per_s": round(bare.requests_per_s, 1),
         "smr_single_requests_per_s": round(single.requests_per_s, 1),
         "batch_events_per_s": round(batch.events_per_s, 1),
         "single_ratio": round(ratio, 4),
-        "single_pass": ratio >= TARGET_SINGLE_RATIO,
-        "batch_pass": batch.events_per_s >= TARGET_BATCH_EVENTS_PER_S,
+        "single_pass": ratio >= TARGET_SINGLE_RATIO and not (bare.failures or single.failures),
+        "batch_pass": batch.events_per_s >= TARGET_BATCH_EVENTS_PER_S and not batch.failures,
+        "failed_requests": sum(len(m.failures) for m in outcome.measurements),
     }
     setup = {
-        "smr_server": smr_server_desc,
-        "smr_access_log": smr_access_log,
-        "loop": loop_impl,
-        "http": http_impl,
-        "workers": 1,
+        **prepared.description,
         "concurrency": options.concurrency,
         "single": options.single,
         "batches": options.batches,
@@ -932,8 +1001,9 @@ def run(options: Options) -> int:
         "contacts": options.contacts,
         "playbooks": PLAYBOOK_COUNT,
         "cpus": os.cpu_count(),
+        "load_average_before": load_before,
         "python": platform.python_version(),
-        "postgres_version": pg_version,
+        "postgres_version": outcome.pg_version,
         "httpx": httpx.__version__,
     }
     print_report(
@@ -945,10 +1015,8 @@ def run(options: Options) -> int:
         summary,
         setup,
     )
-    notes = consistency_notes(
-        stored, expected_bare_events, expected_smr_events, bare, single, batch
-    )
-    notes += [f"server log: {line}" for line in problems[:10]]
+    notes = consistency_notes(outcome)
+    notes += [f"logged: {line}" for line in outcome.log_problems[:10]]
     for note in notes:
         print(f"note: {note}")
     report = {
@@ -964,71 +1032,66 @@ def run(options: Options) -> int:
             "smr_single": single.as_json(),
             "smr_batch": batch.as_json(),
         },
-        "stored": stored,
+        "stored": outcome.stored,
+        "expected": outcome.expected,
         "notes": notes,
         "setup": setup,
     }
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     print(f"results written to {RESULTS_FILE.relative_to(ROOT)}")
-    print(json.dumps(report, ensure_ascii=False, separators=(",", ":")))
-    return 0
+    for text in failure_text:
+        log(f"error: {text}")
+    print(json.dumps(report, ensure_ascii=False, separators=(",", ":")), flush=True)
+    return 1 if failed else 0
 
 
-def check_failures(measurement: Measurement, server: Server) -> None:
-    if not measurement.failures:
-        return
-    shown = "\n".join(f"  {f}" for f in measurement.failures[:5])
-    raise BenchError(
-        f"{measurement.name}: {len(measurement.failures)} failed requests "
-        f"(stopped after {MAX_FAILURES}), first ones:\n{shown}\n"
-        f"{server.name} output, last lines:\n{server.log_tail()}"
-    )
-
-
-def consistency_notes(
-    stored: dict[str, Any],
-    expected_bare_events: int,
-    expected_smr_events: int,
-    bare: Measurement,
-    single: Measurement,
-    batch: Measurement,
-) -> list[str]:
-    """Anything the servers wrote that does not add up."""
+def consistency_notes(outcome: Outcome) -> list[str]:
+    """Anything that makes the figures less trustworthy, or that the servers did not add up."""
     notes: list[str] = []
-    for m in (bare, single, batch):
-        other = {k: v for k, v in m.statuses.items() if k != "accepted"}
-        if other:
-            notes.append(f"{m.name}: answers other than 'accepted': {other}")
-        if m.cpu.get("client") is not None and (m.cpu["client"] or 0.0) > 0.85:
+    for m in outcome.measurements:
+        if m.failures:
+            notes.append(f"{m.name}: {len(m.failures)} requests failed; first: {m.failures[0]}")
+        unexpected = {k: v for k, v in m.statuses.items() if k != "accepted"}
+        if unexpected:
+            notes.append(f"{m.name}: answers other than 'accepted': {unexpected}")
+        client, other = m.cpu.get("client"), m.cpu.get("other")
+        if client is not None and client > 0.85:
             notes.append(
-                f"{m.name}: the client used {m.cpu['client']:.2f} of a core; "
+                f"{m.name}: the client used {client:.2f} of a core; "
                 "the rate may be bounded by the load generator"
             )
-    if stored.get("bare_events") != expected_bare_events:
-        notes.append(
-            f"the bare endpoint stored {stored.get('bare_events')} rows, "
-            f"{expected_bare_events} were accepted"
-        )
-    events = stored.get("events")
-    if isinstance(events, int) and events != expected_smr_events:
-        notes.append(f"SMR stored {events} events, {expected_smr_events} were accepted")
+        if other is not None and other > 0.25:
+            notes.append(
+                f"{m.name}: {other:.2f} cores were busy with other work on the machine; "
+                "the figures are less reliable"
+            )
+    stored, expected = outcome.stored, outcome.expected
+    for table, what in (("bare_events", "the bare endpoint"), ("events", "SMR")):
+        if stored.get(table) != expected[table]:
+            notes.append(
+                f"{what} stored {stored.get(table)} events, {expected[table]} were answered 202"
+            )
     runs = stored.get("runs_by_playbook")
-    if isinstance(runs, dict) and set(runs) - {MATCHING_PLAYBOOK}:
-        notes.append(f"runs were started by other playbooks: {runs}")
-    if isinstance(runs, dict) and runs.get(MATCHING_PLAYBOOK) != expected_smr_events:
-        notes.append(
-            f"{MATCHING_PLAYBOOK} started {runs.get(MATCHING_PLAYBOOK)} runs for "
-            f"{expected_smr_events} events"
-        )
+    if isinstance(runs, dict):
+        if set(runs) - {MATCHING_PLAYBOOK}:
+            notes.append(f"runs were started by other playbooks: {runs}")
+        if runs.get(MATCHING_PLAYBOOK) != expected["events"]:
+            notes.append(
+                f"{MATCHING_PLAYBOOK} started {runs.get(MATCHING_PLAYBOOK)} runs for "
+                f"{expected['events']} events answered 202"
+            )
     return notes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return run(options)
+    except KeyboardInterrupt:
+        log("interrupted; servers stopped")
+        return 130
     except BenchError as exc:
         log(f"error: {exc}")
         return 1

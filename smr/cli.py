@@ -88,6 +88,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        await runtime.start()
         ticker = Ticker(runtime)
         ticker.start()
         try:

@@ -120,6 +120,7 @@ class Run(Base):
     playbook_id: Mapped[str] = mapped_column(String(64))
     playbook_version: Mapped[str] = mapped_column(String(16))
     trigger_event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"), index=True)
+    cron_slot_id: Mapped[str | None] = mapped_column(ForeignKey("cron_slots.id"))
     status: Mapped[str] = mapped_column(String(16))
     pc: Mapped[int] = mapped_column(Integer, default=0)
     wake_at: Mapped[datetime | None]
@@ -147,6 +148,7 @@ class Delivery(Base):
         UniqueConstraint("run_id", "step"),
         Index("ix_deliveries_status_due_at", "status", "due_at"),
         Index("ix_deliveries_contact_id_id", "contact_id", "id"),
+        Index("ix_deliveries_contact_id_sent_at", "contact_id", "sent_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -196,3 +198,36 @@ class MockOutbox(Base):
 def table_of(model: type[Base]) -> Table:
     """The Core table of a model, typed as a Table (for INSERT/UPDATE statements)."""
     return cast(Table, model.__table__)
+
+
+class PlaybookVersion(Base):
+    """Every playbook version that ever loaded, so a run acts on the version it started with."""
+
+    __tablename__ = "playbook_versions"
+
+    version: Mapped[str] = mapped_column(String(16), primary_key=True)
+    playbook_id: Mapped[str] = mapped_column(String(64), index=True)
+    file: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[datetime]
+
+
+class CronSlot(Base):
+    """One firing of a schedule playbook; the unique key makes each slot fire once."""
+
+    __tablename__ = "cron_slots"
+    __table_args__ = (
+        UniqueConstraint("playbook_id", "slot_at"),
+        Index("ix_cron_slots_status_lease_until", "status", "lease_until"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    playbook_id: Mapped[str] = mapped_column(String(64))
+    playbook_version: Mapped[str] = mapped_column(String(16))
+    slot_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    cursor: Mapped[str | None] = mapped_column(String(64))
+    runs_started: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

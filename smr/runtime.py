@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from smr.channels import ChannelAdapter
 from smr.config import Settings
-from smr.db import create_engine, session_factory
+from smr.db import create_engine, session_factory, unit_of_work
 from smr.services.catalog import Catalog
 from smr.services.dispatch import Dispatcher
+from smr.services.wakeups import Waker
 from smr.tokens import Tokens, load_tokens
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,23 @@ class Runtime:
     catalog: Catalog
     routes: dict[str, ChannelAdapter]
     dispatcher: Dispatcher
+    waker: Waker
     tokens: Tokens
     clock: Clock
     wake: Callable[[], None] = lambda: None
 
     def describe_routes(self) -> dict[str, str]:
         return {channel: adapter.name for channel, adapter in sorted(self.routes.items())}
+
+    async def start(self) -> None:
+        """Store the loaded playbook versions (runs refer to them by content hash)."""
+        async with unit_of_work(self.sessions) as session:
+            await self.catalog.remember_versions(session, now=self.clock())
+
+    async def tick(self) -> None:
+        """One scheduler tick: wake due runs, then send due deliveries."""
+        await self.waker.tick()
+        await self.dispatcher.tick()
 
     async def aclose(self) -> None:
         for adapter in {id(a): a for a in self.routes.values()}.values():
@@ -56,6 +68,15 @@ def build_runtime(
     catalog = Catalog(settings.playbooks_dir, PLAYBOOK_CHANNELS)
     catalog.reload()
     routes = build_routes(settings, sessions=sessions, clock=clock)
-    dispatcher = Dispatcher(sessions=sessions, routes=routes, settings=settings, clock=clock)
+    dispatcher = Dispatcher(
+        sessions=sessions, routes=routes, catalog=catalog, settings=settings, clock=clock
+    )
+    waker = Waker(
+        sessions=sessions,
+        catalog=catalog,
+        clock=clock,
+        lease=timedelta(seconds=settings.lease_seconds),
+        batch_size=settings.batch_size,
+    )
     tokens = load_tokens(settings, generate=generate_tokens)
-    return Runtime(settings, engine, sessions, catalog, routes, dispatcher, tokens, clock)
+    return Runtime(settings, engine, sessions, catalog, routes, dispatcher, waker, tokens, clock)

@@ -44,6 +44,6 @@ class Ticker:
 
     async def _dispatch(self) -> None:
         try:
-            await self._runtime.dispatcher.tick()
+            await self._runtime.tick()
         except Exception:  # a failed tick must not stop the ticker; rows stay claimable
             log.exception("dispatch tick failed")

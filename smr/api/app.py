@@ -19,6 +19,7 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
         ticker = Ticker(runtime) if with_ticker else None
         if ticker:
             ticker.start()

@@ -46,7 +46,7 @@ from smr.playbooks.loader import (
 from smr.playbooks.policies import FrequencyCap, Policies, QuietHours
 from smr.playbooks.program import Instruction, Program, compile_program
 from smr.playbooks.schema import EventTrigger, Playbook, ScheduleTrigger
-from smr.playbooks.timespec import parse_clock, parse_duration, validate_cron
+from smr.playbooks.timespec import format_duration, parse_clock, parse_duration, validate_cron
 
 __all__ = [
     "CONTEXT_NAMES",
@@ -93,6 +93,7 @@ __all__ = [
     "compile_template",
     "evaluate_event",
     "execute",
+    "format_duration",
     "load_directory",
     "load_policies_text",
     "load_text",

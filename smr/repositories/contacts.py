@@ -85,3 +85,12 @@ async def update_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
 
 async def get(session: AsyncSession, contact_id: str) -> Contact | None:
     return await session.get(Contact, contact_id)
+
+
+async def opt_outs(session: AsyncSession, ids: Iterable[str]) -> dict[str, list[str]]:
+    """contact id → the channels it opted out of ("*": all marketing)."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    stmt = select(Contact.id, Contact.opted_out).where(one_of(session, Contact.id, wanted))
+    return {cid: list(channels) for cid, channels in await session.execute(stmt)}

@@ -2,36 +2,77 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, DeliveryAttempt, table_of
-from smr.repositories._sql import insert_many
+from smr.repositories._sql import insert_many, one_of
 
-_FINAL_COLUMNS = ("status", "skip_reason", "due_at", "sent_at", "last_error", "updated_at")
+_FINAL_COLUMNS = (
+    "status",
+    "skip_reason",
+    "due_at",
+    "sent_at",
+    "last_error",
+    "attempts",
+    "updated_at",
+)
 
 
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await insert_many(session, table_of(Delivery), rows)
 
 
-async def claim_due(
-    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
+async def mark_uncertain(
+    session: AsyncSession, *, now: datetime, resendable: Collection[str]
 ) -> Sequence[Row[Any]]:
-    """Claim up to ``limit`` scheduled deliveries due by ``now`` for this worker.
+    """Deliveries a dead worker left in ``sending`` on channels that cannot dedupe a resend:
+    they may or may not have reached the customer, so an operator decides (``uncertain``)."""
+    table = table_of(Delivery)
+    stmt = (
+        update(table)
+        .where(
+            table.c.status == "sending",
+            table.c.lease_until < now,
+            table.c.channel.not_in(list(resendable)),
+        )
+        .values(status="uncertain", lease_until=None, updated_at=now)
+        .returning(table.c.id, table.c.run_id, table.c.step, table.c.channel, table.c.attempts)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    resendable: Collection[str],
+) -> Sequence[Row[Any]]:
+    """Claim up to ``limit`` deliveries for this worker: scheduled ones that are due, and
+    ``sending`` ones whose worker died (lease expired) on channels that dedupe by our id.
 
     PostgreSQL locks the candidates with FOR UPDATE SKIP LOCKED, so concurrent workers take
-    disjoint rows. SQLite serialises writers (BEGIN IMMEDIATE) and the status condition in the
+    disjoint rows. SQLite serialises writers (BEGIN IMMEDIATE) and the condition in the
     UPDATE makes a row claimable once. Claimed rows move to ``sending`` with a lease.
     """
     table = table_of(Delivery)
+    claimable = or_(
+        and_(table.c.status == "scheduled", table.c.due_at <= now),
+        and_(
+            table.c.status == "sending",
+            table.c.lease_until < now,
+            table.c.channel.in_(list(resendable)),
+        ),
+    )
     candidates = (
         select(table.c.id)
-        .where(table.c.status == "scheduled", table.c.due_at <= now)
+        .where(claimable)
         .order_by(table.c.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -39,7 +80,7 @@ async def claim_due(
     )
     stmt = (
         update(table)
-        .where(table.c.id.in_(candidates), table.c.status == "scheduled")
+        .where(table.c.id.in_(candidates), claimable)
         .values(
             status="sending",
             lease_until=now + lease,
@@ -49,6 +90,45 @@ async def claim_due(
         .returning(*table.c)
     )
     return (await session.execute(stmt)).all()
+
+
+async def sent_marketing(
+    session: AsyncSession, *, contact_ids: Iterable[str], since: datetime
+) -> dict[str, list[datetime]]:
+    """contact id → send times of its marketing deliveries sent since ``since``."""
+    wanted = list(set(contact_ids))
+    found: dict[str, list[datetime]] = {cid: [] for cid in wanted}
+    if not wanted:
+        return found
+    stmt = select(Delivery.contact_id, Delivery.sent_at).where(
+        one_of(session, Delivery.contact_id, wanted),
+        Delivery.sent_at >= since,
+        Delivery.category == "marketing",
+        Delivery.status == "sent",
+    )
+    for contact_id, sent_at in await session.execute(stmt):
+        if sent_at is not None:
+            found[contact_id].append(sent_at)
+    return found
+
+
+async def cancel(session: AsyncSession, *, ids: list[str], now: datetime) -> list[str]:
+    """Cancel scheduled deliveries; returns the ids that were still scheduled."""
+    if not ids:
+        return []
+    table = table_of(Delivery)
+    stmt = (
+        update(table)
+        .where(table.c.id.in_(ids), table.c.status == "scheduled")
+        .values(status="cancelled", updated_at=now)
+        .returning(table.c.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def scheduled_of_runs(session: AsyncSession, run_ids: list[str]) -> list[str]:
+    stmt = select(Delivery.id).where(Delivery.run_id.in_(run_ids), Delivery.status == "scheduled")
+    return list((await session.scalars(stmt)).all())
 
 
 async def finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -39,3 +39,11 @@ async def get(session: AsyncSession, event_id: str) -> Event | None:
 async def by_keys(session: AsyncSession, pairs: list[tuple[str, str]]) -> list[Event]:
     stmt = select(Event).where(tuple_(Event.source, Event.key).in_(pairs))
     return list((await session.scalars(stmt)).all())
+
+
+async def by_ids(session: AsyncSession, ids: Iterable[str | None]) -> dict[str, Event]:
+    wanted = [i for i in set(ids) if i]
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Event).where(one_of(session, Event.id, wanted)))
+    return {row.id: row for row in rows}

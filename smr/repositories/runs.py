@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.models import Run, TraceEntry, table_of
+from smr.models import Event, Run, TraceEntry, table_of
+from smr.playbooks import EventView
 from smr.repositories._sql import insert_many, one_of
 
 ACTIVE = ("active", "waiting")
+
+
+@dataclass(frozen=True)
+class ActiveRunRow:
+    """An active run as exit rules see it: its playbook version and its trigger event."""
+
+    id: str
+    playbook_id: str
+    version: str
+    started_at: datetime
+    trigger: EventView
 
 
 @dataclass
@@ -41,12 +53,100 @@ async def history(
     return found
 
 
+async def active_with_triggers(
+    session: AsyncSession, *, contact_ids: Iterable[str], playbook_ids: Iterable[str]
+) -> dict[str, list[ActiveRunRow]]:
+    """contact id → its active runs of these playbooks, each with its trigger event."""
+    contacts, playbooks = list(set(contact_ids)), list(set(playbook_ids))
+    found: dict[str, list[ActiveRunRow]] = {}
+    if not contacts or not playbooks:
+        return found
+    stmt = (
+        select(Run, Event)
+        .outerjoin(Event, Event.id == Run.trigger_event_id)
+        .where(
+            one_of(session, Run.contact_id, contacts),
+            one_of(session, Run.playbook_id, playbooks),
+            Run.status.in_(ACTIVE),
+        )
+        .order_by(Run.id)
+    )
+    for run, event in await session.execute(stmt):
+        found.setdefault(run.contact_id, []).append(
+            ActiveRunRow(
+                run.id,
+                run.playbook_id,
+                run.playbook_version,
+                run.started_at,
+                trigger_view(run, event),
+            )
+        )
+    return found
+
+
+def trigger_view(run: Run, event: Event | None) -> EventView:
+    """The event that started a run (a schedule firing when no event did)."""
+    if event is None:
+        return EventView(id=run.cron_slot_id or run.id, type="schedule", occurred_at=run.started_at)
+    return EventView(id=event.id, type=event.type, occurred_at=event.occurred_at, data=event.data)
+
+
 async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await insert_many(session, table_of(Run), rows)
 
 
 async def insert_trace(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await insert_many(session, table_of(TraceEntry), rows)
+
+
+_RESUMED = ("status", "pc", "wake_at", "lease_until", "ended_at", "end_reason", "updated_at")
+
+
+async def update_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write back runs a worker advanced (still holding them, status ``active``)."""
+    if not rows:
+        return
+    table = table_of(Run)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == "active")
+        .values({c: bindparam(c) for c in _RESUMED})
+    )
+    await session.execute(stmt, [{"b_id": r["id"], **{c: r[c] for c in _RESUMED}} for r in rows])
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
+) -> Sequence[Run]:
+    """Claim waiting runs whose wake time has come, and active runs whose worker's lease
+    expired (it died before writing its result back). Claimed runs are ``active`` with a lease.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: writers are serialised and the UPDATE's own
+    condition makes each row claimable once.
+    """
+    table = table_of(Run)
+    due = or_(
+        and_(table.c.status == "waiting", table.c.wake_at <= now),
+        and_(table.c.status == "active", table.c.lease_until < now),
+    )
+    candidates = (
+        select(table.c.id)
+        .where(due)
+        .order_by(table.c.wake_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(table)
+        .where(table.c.id.in_(candidates), due)
+        .values(status="active", lease_until=now + lease, updated_at=now)
+        .returning(table.c.id)
+    )
+    ids = list((await session.scalars(stmt)).all())
+    if not ids:
+        return []
+    return (await session.scalars(select(Run).where(one_of(session, Run.id, ids)))).all()
 
 
 async def end_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
@@ -115,3 +215,11 @@ async def list_runs(
     if before is not None:
         stmt = stmt.where(Run.id < before)
     return (await session.scalars(stmt)).all()
+
+
+async def statuses(session: AsyncSession, run_ids: Iterable[str]) -> dict[str, str]:
+    wanted = list(set(run_ids))
+    if not wanted:
+        return {}
+    stmt = select(Run.id, Run.status).where(one_of(session, Run.id, wanted))
+    return {row.id: row.status for row in await session.execute(stmt)}

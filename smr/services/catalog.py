@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from smr.playbooks import LoadedPlaybook, LoadResult, PlaybookError, Policies, load_directory
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.playbooks import (
+    LoadedPlaybook,
+    LoadResult,
+    PlaybookError,
+    Policies,
+    load_directory,
+    load_text,
+)
+from smr.repositories import playbook_versions as versions_repo
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +68,38 @@ class Catalog:
 
     def version(self, version: str) -> LoadedPlaybook | None:
         return self.versions.get(version)
+
+    def for_run(self, playbook_id: str, version: str) -> LoadedPlaybook | None:
+        """The version a run started with, else the playbook's current version."""
+        return self.versions.get(version) or self.result.playbooks.get(playbook_id)
+
+    def exiting_on(self, event_types: Iterable[str]) -> set[str]:
+        """Ids of playbooks (any known version) with an exit_on rule for one of these types."""
+        types = set(event_types)
+        return {
+            p.id for p in self.versions.values() if any(rule.event in types for rule in p.exits)
+        }
+
+    async def remember_versions(self, session: AsyncSession, *, now: datetime) -> None:
+        """Store the loaded versions' sources, so runs keep their version across restarts."""
+        rows = [
+            {
+                "version": p.version,
+                "playbook_id": p.id,
+                "file": p.file,
+                "source": p.source,
+                "loaded_at": now,
+            }
+            for p in self.result.playbooks.values()
+        ]
+        await versions_repo.remember(session, rows)
+
+    async def recall_versions(self, session: AsyncSession, versions: Iterable[str]) -> None:
+        """Compile stored versions this process has not loaded (runs older than the files)."""
+        missing = set(versions) - set(self.versions)
+        for row in await versions_repo.fetch(session, missing):
+            playbook, errors = load_text(row.source, filename=row.file, channels=self.channels)
+            if playbook is not None:
+                self.versions[playbook.version] = playbook
+            else:
+                log.error("stored version %s no longer compiles: %s", row.version, errors)

@@ -85,6 +85,12 @@ class ContactState:
         elif event_type == "order.refunded":
             self.total_spent = max(Decimal(0), self.total_spent - order.total)
 
+    def opt_out(self, channel: object) -> None:
+        """Stop marketing on one channel, or on all ("*") when none is named."""
+        scope = str(channel) if channel else "*"
+        if scope not in self.opted_out:
+            self.opted_out.append(scope)
+
     def row(self, now: datetime) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -113,10 +119,15 @@ async def resolve(
         session, [pair for e in events for pair in e.contact.identities().items()]
     )
     wanted = {_known_id(e.contact, owners) for e in events} - {None}
-    rows = await repo.load(session, [w for w in wanted if w])
-    identities = await repo.identities_of(session, [r.id for r in rows])
-    states = {r.id: ContactState.from_row(r, identities[r.id]) for r in rows}
+    states = await load_states(session, [w for w in wanted if w])
     return [_state_for(e.contact, owners, states, now) for e in events]
+
+
+async def load_states(session: AsyncSession, ids: Sequence[str]) -> dict[str, ContactState]:
+    """Contacts by id, with their identities, ready to be changed and written back."""
+    rows = await repo.load(session, ids)
+    identities = await repo.identities_of(session, [r.id for r in rows])
+    return {r.id: ContactState.from_row(r, identities[r.id]) for r in rows}
 
 
 def _known_id(ref: ContactRef, owners: dict[tuple[str, str], str]) -> str | None:

@@ -1,14 +1,14 @@
-"""Dispatch: claim due deliveries, send them through their channel, record every outcome.
+"""Dispatch: claim due deliveries, pass them through the policy gate, send them through their
+channel, and record every outcome.
 
-Claims and bookkeeping are batched: one claim statement, concurrent sends, then one statement
-per table for the results, so the database sees a handful of round trips per batch.
+Claims and bookkeeping are batched: one claim statement (plus the gate's lookups), concurrent
+sends, then one statement per table for the results.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,36 +17,26 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smr.channels import (
-    ChannelAdapter,
-    OutboundMessage,
-    PermanentSendError,
-    RetriableSendError,
-    SendResult,
-    SkippedSend,
-)
+from smr.channels import ChannelAdapter
 from smr.config import Settings
 from smr.db import unit_of_work
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as repo
 from smr.repositories import runs as runs_repo
+from smr.services import policy
+from smr.services.catalog import Catalog
+from smr.services.sending import Outcome, attempt_row, send_one, trace_row
 
 log = logging.getLogger(__name__)
 
-RESPONSE_LIMIT = 1000
 MAX_CONCURRENT_SENDS = 50
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one send attempt came to, ready to be written."""
-
+class Claimed:
     delivery: Row[Any]
-    attempt: str  # sent | skipped | retry | failed
-    response: str | None
-    duration_ms: int
-    retry_after: float | None = None
-    skip_reason: str | None = None
+    recipient: dict[str, str]
+    decision: policy.Decision
 
 
 class Dispatcher:
@@ -55,14 +45,17 @@ class Dispatcher:
         *,
         sessions: async_sessionmaker[AsyncSession],
         routes: Mapping[str, ChannelAdapter],
+        catalog: Catalog,
         settings: Settings,
         clock: Callable[[], datetime],
     ) -> None:
         self._sessions = sessions
         self._routes = routes
+        self._catalog = catalog
         self._settings = settings
         self._clock = clock
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
+        self._resendable = [name for name, a in routes.items() if a.idempotent]
 
     async def tick(self, *, max_batches: int = 20) -> int:
         """Send what is due, batch by batch; returns how many deliveries were handled."""
@@ -71,118 +64,123 @@ class Dispatcher:
             batch = await self._claim()
             if not batch:
                 break
-            outcomes = await asyncio.gather(*(self._send(d, r) for d, r in batch))
+            outcomes = await asyncio.gather(*(self._handle(c) for c in batch))
             await self._record(outcomes)
             handled += len(batch)
             if len(batch) < self._settings.batch_size:
                 break
         return handled
 
-    async def _claim(self) -> list[tuple[Row[Any], dict[str, str]]]:
+    async def _claim(self) -> list[Claimed]:
+        now = self._clock()
         lease = timedelta(seconds=self._settings.lease_seconds)
         async with unit_of_work(self._sessions) as session:
+            lost = await repo.mark_uncertain(session, now=now, resendable=self._resendable)
+            await runs_repo.insert_trace(session, [_uncertain_trace(d, now) for d in lost])
             rows = await repo.claim_due(
-                session, now=self._clock(), lease=lease, limit=self._settings.batch_size
+                session,
+                now=now,
+                lease=lease,
+                limit=self._settings.batch_size,
+                resendable=self._resendable,
             )
-            identities = await contacts_repo.identities_of(session, [r.contact_id for r in rows])
-        return [(r, identities.get(r.contact_id, {})) for r in rows]
+            return await self._gate(session, rows, now)
 
-    async def _send(self, delivery: Row[Any], recipient: dict[str, str]) -> Outcome:
-        message = OutboundMessage(
-            delivery_id=delivery.id,
-            channel=delivery.channel,
-            category=delivery.category,
-            contact_id=delivery.contact_id,
-            recipient=recipient,
-            text=delivery.text,
-            template_code=delivery.template_code,
-            params=delivery.params or {},
+    async def _gate(
+        self, session: AsyncSession, rows: Sequence[Row[Any]], now: datetime
+    ) -> list[Claimed]:
+        contact_ids = [r.contact_id for r in rows]
+        identities = await contacts_repo.identities_of(session, contact_ids)
+        opted_out = await contacts_repo.opt_outs(session, contact_ids)
+        statuses = await runs_repo.statuses(session, [r.run_id for r in rows])
+        policies = self._catalog.policies
+        sent = await repo.sent_marketing(
+            session,
+            contact_ids=[r.contact_id for r in rows if r.category == "marketing"],
+            since=now - policy.longest_cap(policies),
         )
-        started = time.perf_counter()
-        async with self._limit:
-            kind, response, extra = await self._attempt(self._routes[delivery.channel], message)
-        took = int((time.perf_counter() - started) * 1000)
-        return Outcome(delivery, kind, _truncate(response), took, **extra)
+        claimed = []
+        for row in rows:
+            decision = policy.decide(
+                channel=row.channel,
+                category=row.category,
+                run_status=statuses.get(row.run_id),
+                opted_out=opted_out.get(row.contact_id, []),
+                sent_marketing=sent.get(row.contact_id, []),
+                policies=policies,
+                now=now,
+            )
+            if isinstance(decision, policy.Send) and row.category == "marketing":
+                sent.setdefault(row.contact_id, []).append(now)  # counts for the rest of the batch
+            claimed.append(Claimed(row, identities.get(row.contact_id, {}), decision))
+        return claimed
 
-    async def _attempt(
-        self, adapter: ChannelAdapter, message: OutboundMessage
-    ) -> tuple[str, str | None, dict[str, Any]]:
-        timeout = self._settings.lease_seconds / 2
-        try:
-            result: SendResult = await asyncio.wait_for(adapter.send(message), timeout)
-        except SkippedSend as exc:
-            return "skipped", exc.response, {"skip_reason": exc.reason}
-        except PermanentSendError as exc:
-            return "failed", exc.response, {}
-        except RetriableSendError as exc:
-            return "retry", exc.response, {"retry_after": exc.retry_after}
-        except TimeoutError:
-            return "retry", f"timed out after {timeout:.0f}s", {}
-        except Exception as exc:  # an adapter bug must not lose the delivery
-            log.exception("channel %s raised unexpectedly", adapter.name)
-            return "retry", f"internal error: {type(exc).__name__}: {exc}", {}
-        return "sent", result.response or result.vendor_message_id, {}
+    async def _handle(self, claimed: Claimed) -> Outcome:
+        decision, delivery = claimed.decision, claimed.delivery
+        if isinstance(decision, policy.Skip):
+            return Outcome(
+                delivery, "skipped", decision.detail, 0, skip_reason=decision.reason, by_policy=True
+            )
+        if isinstance(decision, policy.Defer):
+            return Outcome(
+                delivery, "deferred", decision.detail, 0, defer_until=decision.until, by_policy=True
+            )
+        async with self._limit:
+            return await send_one(
+                self._routes[delivery.channel],
+                delivery,
+                claimed.recipient,
+                limit_seconds=self._settings.lease_seconds / 2,
+            )
 
     async def _record(self, outcomes: Sequence[Outcome]) -> None:
         now = self._clock()
         finals = [self._final(o, now) for o in outcomes]
+        attempts = [attempt_row(o, now) for o in outcomes if not o.by_policy]
         async with unit_of_work(self._sessions) as session:
             await repo.finish(session, finals)
-            await repo.insert_attempts(session, [_attempt_row(o, now) for o in outcomes])
+            await repo.insert_attempts(session, attempts)
             await runs_repo.insert_trace(
-                session, [_trace_row(o, f, now) for o, f in zip(outcomes, finals, strict=True)]
+                session, [trace_row(o, f, now) for o, f in zip(outcomes, finals, strict=True)]
             )
 
     def _final(self, outcome: Outcome, now: datetime) -> dict[str, Any]:
-        status = {"sent": "sent", "skipped": "skipped", "failed": "failed", "retry": "scheduled"}
+        d = outcome.delivery
         row: dict[str, Any] = {
-            "id": outcome.delivery.id,
-            "status": status[outcome.attempt],
+            "id": d.id,
+            "status": "scheduled",
             "skip_reason": outcome.skip_reason,
-            "due_at": outcome.delivery.due_at,
-            "sent_at": now if outcome.attempt == "sent" else None,
+            "due_at": d.due_at,
+            "sent_at": None,
             "last_error": None if outcome.attempt == "sent" else outcome.response,
+            # A gate decision is not an attempt: only calls to the channel count.
+            "attempts": d.attempts - 1 if outcome.by_policy else d.attempts,
             "updated_at": now,
         }
-        if outcome.attempt == "retry":
-            if outcome.delivery.attempts >= self._settings.max_attempts:
-                row["status"] = "failed"
-            else:
-                row["due_at"] = now + self._backoff(outcome)
+        if outcome.attempt == "sent":
+            row.update(status="sent", sent_at=now)
+        elif outcome.attempt in ("skipped", "failed"):
+            row["status"] = outcome.attempt
+        elif outcome.attempt == "deferred":
+            row["due_at"] = outcome.defer_until
+        elif d.attempts >= self._settings.max_attempts:
+            row["status"] = "failed"
+        else:
+            row["due_at"] = now + self._backoff(d.attempts, outcome.retry_after)
         return row
 
-    def _backoff(self, outcome: Outcome) -> timedelta:
+    def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         s = self._settings
-        delay = s.retry_base_seconds * 2 ** (outcome.delivery.attempts - 1)
-        return timedelta(seconds=min(s.retry_cap_seconds, max(delay, outcome.retry_after or 0)))
+        delay = max(s.retry_base_seconds * 2 ** (attempts - 1), retry_after or 0)
+        return timedelta(seconds=min(s.retry_cap_seconds, delay))
 
 
-def _trace_row(outcome: Outcome, final: dict[str, Any], now: datetime) -> dict[str, Any]:
-    d = outcome.delivery
+def _uncertain_trace(d: Row[Any], now: datetime) -> dict[str, Any]:
     detail = {
         "delivery_id": d.id,
         "channel": d.channel,
-        "status": final["status"],
+        "status": "uncertain",
         "attempt": d.attempts,
-        "skip_reason": outcome.skip_reason,
-        "response": outcome.response,
+        "response": "worker lost while sending; channel cannot dedupe a resend",
     }
-    if final["status"] == "scheduled":
-        detail["retry_at"] = final["due_at"].isoformat()
     return {"run_id": d.run_id, "at": now, "step": d.step, "kind": "delivery", "detail": detail}
-
-
-def _attempt_row(outcome: Outcome, now: datetime) -> dict[str, Any]:
-    return {
-        "delivery_id": outcome.delivery.id,
-        "at": now,
-        "outcome": outcome.attempt,
-        "response": outcome.response,
-        "duration_ms": outcome.duration_ms,
-    }
-
-
-def _truncate(text: str | None) -> str | None:
-    if text is None or len(text) <= RESPONSE_LIMIT:
-        return text
-    return text[: RESPONSE_LIMIT - 1] + "…"

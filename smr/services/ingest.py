@@ -70,15 +70,7 @@ async def ingest(
             fresh.setdefault(event.id, event)
     batch = list(fresh.values())
     states = await contacts.resolve(session, batch, now=now)
-    planner = RunPlanner(
-        catalog=catalog,
-        history=await runs_repo.history(
-            session,
-            contact_ids=[s.id for s in states if not s.is_new],  # new contacts have no runs
-            playbook_ids=[p.id for e in batch for p in catalog.triggered_by(e.type)],
-        ),
-        now=now,
-    )
+    planner = await _planner(session, batch, states, catalog=catalog, now=now)
     rows = [
         _event_row(e, s, planner, source=source, now=now)
         for e, s in zip(batch, states, strict=True)
@@ -92,8 +84,25 @@ async def ingest(
         r["key"]: IngestResult(r["key"], "accepted", r["id"], r["contact_id"]) for r in rows
     }
     results = [accepted.pop(e.id, None) or _duplicate(e.id, known, rows) for e in events]
-    due = sum(1 for d in planner.plan.deliveries if d["status"] == "scheduled")
-    return IngestReport(results=results, deliveries_due=due)
+    return IngestReport(results=results, deliveries_due=planner.plan.deliveries_due)
+
+
+async def _planner(
+    session: AsyncSession,
+    batch: list[EventIn],
+    states: list[contacts.ContactState],
+    *,
+    catalog: Catalog,
+    now: datetime,
+) -> RunPlanner:
+    """A planner that knows the run history and the active runs these events may touch."""
+    known = [s.id for s in states if not s.is_new]  # new contacts have no runs
+    triggered = [p.id for e in batch for p in catalog.triggered_by(e.type)]
+    history = await runs_repo.history(session, contact_ids=known, playbook_ids=triggered)
+    exiting = catalog.exiting_on({e.type for e in batch})
+    active = await runs_repo.active_with_triggers(session, contact_ids=known, playbook_ids=exiting)
+    await catalog.recall_versions(session, {r.version for runs in active.values() for r in runs})
+    return RunPlanner(catalog=catalog, history=history, now=now, active=active)
 
 
 def _duplicate(key: str, known: dict[str, str], rows: list[dict[str, Any]]) -> IngestResult:
@@ -112,6 +121,8 @@ def _event_row(
     order = event.order()
     if order is not None:
         state.apply_order(event.type, order, event.occurred_at)
+    if event.type == "contact.unsubscribed":
+        state.opt_out(event.data.get("channel"))
     event_id = new_id("ev", now)
     view = EventView(id=event_id, type=event.type, occurred_at=event.occurred_at, data=event.data)
     return {

@@ -46,7 +46,11 @@ class ScriptedAdapter:
 def route_all(runtime: Runtime, adapter: ScriptedAdapter) -> Dispatcher:
     routes = dict.fromkeys(runtime.routes, adapter)
     return Dispatcher(
-        sessions=runtime.sessions, routes=routes, settings=runtime.settings, clock=runtime.clock
+        sessions=runtime.sessions,
+        routes=routes,
+        catalog=runtime.catalog,
+        settings=runtime.settings,
+        clock=runtime.clock,
     )
 
 

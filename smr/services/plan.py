@@ -1,0 +1,195 @@
+"""Turning engine decisions into rows: a Plan collects them, ``advance`` runs a playbook from a
+position and plans the deliveries, trace and new run state it decides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.ids import new_id
+from smr.playbooks import (
+    Completed,
+    ContactStats,
+    ContactView,
+    EventView,
+    Execution,
+    Failed,
+    LoadedPlaybook,
+    NotifyEffect,
+    RunView,
+    SendEffect,
+    SetEffect,
+    Stopped,
+    TagEffect,
+    Waiting,
+    execute,
+)
+from smr.repositories import deliveries as deliveries_repo
+from smr.repositories import runs as runs_repo
+from smr.services.catalog import Catalog
+from smr.services.contacts import ContactState
+
+#: Where notify_staff steps go: the owner staff's channel.
+STAFF_CHANNEL = "staff"
+
+
+def contact_view(state: ContactState, now: datetime) -> ContactView:
+    last = state.last_order_at
+    stats = ContactStats(
+        orders=state.orders,
+        total_spent=state.total_spent,
+        first_order_at=state.first_order_at,
+        last_order_at=last,
+        days_since_last_order=(now - last).days if last else None,
+    )
+    return ContactView(
+        id=state.id,
+        name=state.name,
+        tags=list(state.tags),
+        attributes=dict(state.attributes),
+        identities=dict(state.identities),
+        stats=stats,
+    )
+
+
+def apply_effects(state: ContactState, execution: Execution) -> None:
+    """Tags and attributes a run set become the contact's, visible to the next event."""
+    for effect in execution.effects:
+        if isinstance(effect, TagEffect):
+            kept = [t for t in state.tags if t not in effect.remove]
+            state.tags = kept + [t for t in dict.fromkeys(effect.add) if t not in kept]
+        elif isinstance(effect, SetEffect):
+            state.attributes.update(effect.values)
+
+
+@dataclass
+class Plan:
+    """Rows a batch of decisions produced, written with one statement per table."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
+    ended: list[dict[str, Any]] = field(default_factory=list)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(
+        self, run_id: str, at: datetime, kind: str, step: str | None = None, **detail: Any
+    ) -> None:
+        self.trace.append(
+            {"run_id": run_id, "at": at, "step": step, "kind": kind, "detail": detail}
+        )
+
+    def end(self, run_id: str, *, status: str, reason: str, at: datetime) -> None:
+        self.ended.append({"id": run_id, "status": status, "end_reason": reason, "ended_at": at})
+        self.note(run_id, at, "end", status=status, reason=reason)
+
+    @property
+    def deliveries_due(self) -> int:
+        return sum(1 for d in self.deliveries if d["status"] == "scheduled")
+
+    async def write(self, session: AsyncSession) -> None:
+        # Insert first: a run started and exited in the same batch is then ended like any other.
+        await runs_repo.insert_runs(session, self.runs)
+        await runs_repo.end_runs(session, self.ended)
+        await runs_repo.update_runs(session, self.updated)
+        await deliveries_repo.insert_deliveries(session, self.deliveries)
+        await runs_repo.insert_trace(session, self.trace)
+
+
+def advance(
+    plan: Plan,
+    catalog: Catalog,
+    playbook: LoadedPlaybook,
+    *,
+    run: RunView,
+    pc: int,
+    event: EventView,
+    trigger: EventView,
+    contact: ContactState,
+    now: datetime,
+) -> dict[str, Any]:
+    """Execute ``run`` from ``pc`` as of ``now`` (for a woken run, the time it meant to wake, so
+    waits do not drift); plan its deliveries and trace; return the run's new state columns."""
+    tz = catalog.policies.tz
+    execution = execute(
+        playbook,
+        pc=pc,
+        contact=contact_view(contact, now),
+        event=event,
+        trigger=trigger,
+        run=run,
+        now=now,
+        vars=catalog.vars,
+        tz=tz,
+    )
+    apply_effects(contact, execution)
+    run_id = str(run.id)
+    for entry in execution.trace:
+        plan.note(run_id, now, entry.kind, entry.step_path, **entry.detail)
+    for effect in execution.effects:
+        if isinstance(effect, SendEffect | NotifyEffect):
+            plan.deliveries.append(
+                _delivery(effect, playbook=playbook, run_id=run_id, contact_id=contact.id, now=now)
+            )
+    return _state_after(plan, execution, run_id, now)
+
+
+def _delivery(
+    effect: SendEffect | NotifyEffect,
+    *,
+    playbook: LoadedPlaybook,
+    run_id: str,
+    contact_id: str,
+    now: datetime,
+) -> dict[str, Any]:
+    send = effect if isinstance(effect, SendEffect) else None
+    skip = None
+    if send is not None and send.error:
+        skip = "template_error"
+    elif playbook.spec.delivery == "dry_run":
+        skip = "dry_run"
+    return {
+        "id": new_id("dl", now),
+        "run_id": run_id,
+        "contact_id": contact_id,
+        "playbook_id": playbook.id,
+        "step": effect.step_path,
+        "channel": send.channel if send else STAFF_CHANNEL,
+        "category": send.category if send else "service",
+        "text": effect.text,
+        "template_code": send.template_code if send else None,
+        "params": dict(send.params) if send else {},
+        "status": "skipped" if skip else "scheduled",
+        "skip_reason": skip,
+        "last_error": send.error if send else None,
+        "due_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _state_after(plan: Plan, execution: Execution, run_id: str, now: datetime) -> dict[str, Any]:
+    outcome = execution.outcome
+    state: dict[str, Any] = {
+        "pc": 0,
+        "wake_at": None,
+        "lease_until": None,
+        "ended_at": now,
+        "end_reason": None,
+    }
+    if isinstance(outcome, Waiting):
+        state.update(status="waiting", pc=outcome.pc, wake_at=outcome.wake_at, ended_at=None)
+    elif isinstance(outcome, Failed):
+        state.update(status="failed", end_reason=outcome.reason)
+    elif isinstance(outcome, Stopped):
+        state.update(status="completed", end_reason=f"stop at {outcome.step_path}")
+    else:
+        assert isinstance(outcome, Completed)
+        state.update(status="completed")
+    if state["status"] != "waiting":
+        plan.note(run_id, now, "end", status=state["status"], reason=state["end_reason"])
+    state["updated_at"] = now
+    return state

@@ -1,0 +1,90 @@
+"""The send policy gate: exit state, opt-out, quiet hours and frequency caps (pure functions).
+
+Service deliveries (transactional) bypass quiet hours and caps; marketing deliveries respect all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from smr.playbooks import Policies, QuietHours, format_duration
+
+ENDED_RUN = frozenset({"exited", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Send:
+    pass
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    until: datetime
+    detail: str
+
+
+Decision = Send | Skip | Defer
+
+
+def decide(
+    *,
+    channel: str,
+    category: str,
+    run_status: str | None,
+    opted_out: Sequence[str],
+    sent_marketing: Sequence[datetime],
+    policies: Policies,
+    now: datetime,
+) -> Decision:
+    """What to do with one due delivery. ``sent_marketing`` are the contact's sent marketing
+    deliveries (any channel) within the longest cap period."""
+    if run_status in ENDED_RUN:
+        return Skip("exited", f"run {run_status}")
+    if category != "marketing":
+        return Send()
+    if "*" in opted_out or channel in opted_out:
+        scope = "all marketing" if "*" in opted_out else channel
+        return Skip("opted_out", f"contact opted out of {scope}")
+    if policies.quiet_hours and (end := quiet_until(now, policies.quiet_hours, policies.tz)):
+        return Defer(end, f"quiet hours until {end.astimezone(policies.tz):%H:%M}")
+    return _capped(sent_marketing, policies, now)
+
+
+def quiet_until(now: datetime, quiet: QuietHours, tz: ZoneInfo) -> datetime | None:
+    """The end of the quiet window ``now`` falls in, or None outside it."""
+    local = now.astimezone(tz)
+    start, end = quiet.start, quiet.end
+    t = local.timetz().replace(tzinfo=None)
+    inside = (start <= t < end) if start < end else (t >= start or t < end)
+    if not inside:
+        return None
+    day = local.date() if t < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=tz).astimezone(now.tzinfo)
+
+
+def _capped(sent: Sequence[datetime], policies: Policies, now: datetime) -> Decision:
+    for cap in policies.frequency_caps:
+        window = [t for t in sent if now - t < cap.per]
+        if len(window) >= cap.max:
+            detail = (
+                f"{len(window)} marketing messages in {format_duration(cap.per)} (cap {cap.max})"
+            )
+            if policies.on_cap == "skip":
+                return Skip("frequency_capped", detail)
+            # The cap allows a send once the oldest counted message leaves the window.
+            oldest = sorted(window)[len(window) - cap.max]
+            return Defer(oldest + cap.per, detail)
+    return Send()
+
+
+def longest_cap(policies: Policies) -> timedelta:
+    return max((cap.per for cap in policies.frequency_caps), default=timedelta(0))

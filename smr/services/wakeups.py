@@ -1,0 +1,113 @@
+"""Waking runs: claim the runs whose wait is over and advance them to the next wait or the end.
+
+Each batch is one transaction: the claim is committed first (with a lease), then the advanced
+state, deliveries and trace are written together. A worker that dies between the two leaves
+``active`` rows whose lease expires; another worker claims and advances them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smr.db import unit_of_work
+from smr.models import Event, Run
+from smr.playbooks import RunView
+from smr.repositories import events as events_repo
+from smr.repositories import runs as runs_repo
+from smr.services import contacts
+from smr.services.catalog import Catalog
+from smr.services.plan import Plan, advance
+
+
+class Waker:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        catalog: Catalog,
+        clock: Callable[[], datetime],
+        lease: timedelta,
+        batch_size: int,
+    ) -> None:
+        self._sessions = sessions
+        self._catalog = catalog
+        self._clock = clock
+        self._lease = lease
+        self._batch_size = batch_size
+
+    async def tick(self, *, max_batches: int = 20) -> tuple[int, int]:
+        """Advance due runs batch by batch; returns (runs advanced, deliveries now due)."""
+        advanced = due = 0
+        for _ in range(max_batches):
+            async with unit_of_work(self._sessions) as session:
+                runs = await runs_repo.claim_due(
+                    session, now=self._clock(), lease=self._lease, limit=self._batch_size
+                )
+            if not runs:
+                break
+            async with unit_of_work(self._sessions) as session:
+                due += await self._advance(session, runs)
+            advanced += len(runs)
+            if len(runs) < self._batch_size:
+                break
+        return advanced, due
+
+    async def _advance(self, session: AsyncSession, runs: Sequence[Run]) -> int:
+        now = self._clock()
+        states = await contacts.load_states(session, [r.contact_id for r in runs])
+        triggers = await events_repo.by_ids(session, [r.trigger_event_id for r in runs])
+        await self._catalog.recall_versions(session, {r.playbook_version for r in runs})
+        plan = Plan()
+        for run in runs:
+            self._resume(
+                plan, run, states[run.contact_id], triggers.get(run.trigger_event_id or ""), now
+            )
+        await contacts.write_back(session, list(states.values()), now=now)
+        await plan.write(session)
+        return plan.deliveries_due
+
+    def _resume(
+        self,
+        plan: Plan,
+        run: Run,
+        contact: contacts.ContactState,
+        trigger_row: Event | None,
+        now: datetime,
+    ) -> None:
+        playbook = self._catalog.version(run.playbook_version)
+        if playbook is None:
+            reason = f"playbook version {run.playbook_version} is not available"
+            plan.updated.append(_ended(run, "failed", reason, now))
+            plan.note(run.id, now, "error", reason=reason)
+            return
+        trigger = runs_repo.trigger_view(run, trigger_row)
+        woke_at = run.wake_at or now
+        plan.note(run.id, now, "wake", planned=woke_at.isoformat())
+        state = advance(
+            plan,
+            self._catalog,
+            playbook,
+            run=RunView(id=run.id, playbook_id=run.playbook_id, started_at=run.started_at),
+            pc=run.pc,
+            event=trigger,
+            trigger=trigger,
+            contact=contact,
+            now=woke_at,
+        )
+        plan.updated.append({"id": run.id, **state})
+
+
+def _ended(run: Run, status: str, reason: str, now: datetime) -> dict[str, object]:
+    return {
+        "id": run.id,
+        "status": status,
+        "pc": run.pc,
+        "wake_at": None,
+        "lease_until": None,
+        "ended_at": now,
+        "end_reason": reason,
+        "updated_at": now,
+    }
