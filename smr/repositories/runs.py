@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from smr.models import Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
@@ -149,12 +150,9 @@ async def claim_due(
     return (await session.scalars(select(Run).where(one_of(session, Run.id, ids)))).all()
 
 
-async def end_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
-    """End active runs: rows of {id, status, end_reason, ended_at}. Returns the ids it ended."""
-    if not rows:
-        return []
+def _end_statement() -> Update:
     table = table_of(Run)
-    stmt = (
+    return (
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.status.in_(ACTIVE))
         .values(
@@ -163,12 +161,26 @@ async def end_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> list[st
             ended_at=bindparam("ended_at"),
             updated_at=bindparam("ended_at"),
             wake_at=None,
+            lease_until=None,
         )
     )
-    await session.execute(
-        stmt, [{"b_id": r["id"], **{k: r[k] for k in r if k != "id"}} for r in rows]
-    )
-    return [r["id"] for r in rows]
+
+
+def _end_params(row: dict[str, Any]) -> dict[str, Any]:
+    return {"b_id": row["id"], **{k: row[k] for k in row if k != "id"}}
+
+
+async def end_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """End active or waiting runs: rows of {id, status, end_reason, ended_at}; a run that has
+    already ended is left as it was."""
+    if rows:
+        await session.execute(_end_statement(), [_end_params(r) for r in rows])
+
+
+async def end_run(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """End one run; False when it was no longer active or waiting."""
+    stmt = _end_statement().returning(table_of(Run).c.id)
+    return (await session.execute(stmt, _end_params(row))).first() is not None
 
 
 async def get(session: AsyncSession, run_id: str) -> Run | None:

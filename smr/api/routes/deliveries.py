@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from smr.api.deps import AdminOnly, SessionDep
+from smr.api.deps import AdminOnly, RuntimeDep, SessionDep
 from smr.repositories import deliveries as repo
 from smr.repositories._sql import decode_cursor, page
-from smr.services import runlog
+from smr.services import cancel, runlog
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"], dependencies=[AdminOnly])
 
@@ -39,3 +39,11 @@ async def list_deliveries(
     )
     items, next_cursor = page(rows, limit)
     return {"items": [runlog.delivery_json(d) for d in items], "next_cursor": next_cursor}
+
+
+@router.post("/{delivery_id}/cancel")
+async def cancel_delivery(
+    delivery_id: str, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    await cancel.cancel_delivery(session, delivery_id, now=runtime.clock())
+    return {"id": delivery_id, "status": "cancelled"}

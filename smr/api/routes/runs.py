@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from smr.api.deps import AdminOnly, SessionDep
+from smr.api.deps import AdminOnly, RuntimeDep, SessionDep
 from smr.repositories import runs as repo
 from smr.repositories._sql import decode_cursor, page
-from smr.services import runlog
+from smr.services import cancel, runlog
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[AdminOnly])
 
@@ -46,3 +46,8 @@ async def list_runs(
 @router.get("/{run_id}")
 async def get_run(run_id: str, session: SessionDep) -> dict[str, Any]:
     return await runlog.run_detail(session, run_id)
+
+
+@router.post("/{run_id}/cancel")
+async def cancel_run(run_id: str, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return await cancel.cancel_run(session, run_id, now=runtime.clock())

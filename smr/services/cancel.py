@@ -1,0 +1,49 @@
+"""Admin cancellations, each traced in the run log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.errors import Conflict, NotFound
+from smr.repositories import deliveries as deliveries_repo
+from smr.repositories import runs as runs_repo
+from smr.services.plan import Plan
+
+
+async def cancel_delivery(session: AsyncSession, delivery_id: str, *, now: datetime) -> None:
+    """Raises NotFound, or Conflict unless the delivery is still scheduled."""
+    delivery = await deliveries_repo.get(session, delivery_id)
+    if delivery is None:
+        raise NotFound(f"No delivery {delivery_id}.")
+    if not await deliveries_repo.cancel(session, ids=[delivery_id], now=now):
+        raise Conflict(f"Delivery {delivery_id} is {delivery.status}; only scheduled ones cancel.")
+    await runs_repo.insert_trace(
+        session, [_cancelled(delivery.run_id, delivery_id, delivery.step, now)]
+    )
+
+
+async def cancel_run(session: AsyncSession, run_id: str, *, now: datetime) -> dict[str, Any]:
+    """End an active or waiting run and cancel its scheduled deliveries.
+
+    Raises NotFound, or Conflict when the run has already ended.
+    """
+    run = await runs_repo.get(session, run_id)
+    if run is None:
+        raise NotFound(f"No run {run_id}.")
+    plan = Plan()
+    plan.end(run_id, status="cancelled", reason="cancelled by an admin", at=now)
+    if not await runs_repo.end_run(session, plan.ended[0]):
+        raise Conflict(f"Run {run_id} is {run.status}; only active or waiting runs cancel.")
+    pending = await deliveries_repo.scheduled_of_runs(session, [run_id])
+    cancelled = await deliveries_repo.cancel(session, ids=pending, now=now)
+    plan.trace += [_cancelled(run_id, d, None, now) for d in cancelled]
+    await runs_repo.insert_trace(session, plan.trace)
+    return {"id": run_id, "status": "cancelled", "deliveries_cancelled": cancelled}
+
+
+def _cancelled(run_id: str, delivery_id: str, step: str | None, now: datetime) -> dict[str, Any]:
+    detail = {"delivery_id": delivery_id, "status": "cancelled", "by": "admin"}
+    return {"run_id": run_id, "at": now, "step": step, "kind": "delivery", "detail": detail}

@@ -1,0 +1,111 @@
+"""Send policies at dispatch: quiet hours, frequency caps (skip, defer), opt-out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smr.runtime import Runtime
+from tests.helpers import FakeClock
+from tests.integration.journeys import deliveries, event, post, write_playbooks
+
+
+@pytest.fixture
+def playbooks_dir(tmp_path: Path) -> Path:
+    return write_playbooks(tmp_path / "playbooks")
+
+
+async def say(client: httpx.AsyncClient, key: str, text: str, phone: str = "13800000000") -> None:
+    await post(client, event(key, "chat.message", phone=phone, text=text))
+
+
+async def outcome(runtime: Runtime, text: str) -> list[tuple[str, str | None]]:
+    return [(d.status, d.skip_reason) for d in await deliveries(runtime) if d.text == text]
+
+
+async def test_quiet_hours_hold_marketing_but_not_service(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    clock.now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 22:00 local
+    await say(client, "m-1", "wecom-marketing")
+    await say(client, "m-2", "wecom-service")
+
+    await runtime.tick()
+
+    held = [d for d in await deliveries(runtime) if d.category == "marketing"]
+    assert [(d.status, d.due_at) for d in held] == [
+        ("scheduled", datetime(2026, 11, 24, 1, 0, tzinfo=UTC))  # 09:00 local
+    ]
+    assert held[0].attempts == 0
+    assert await outcome(runtime, "wecom service") == [("sent", None)]
+    clock.now = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+    await runtime.tick()
+    assert await outcome(runtime, "wecom marketing") == [("sent", None)]
+
+
+async def test_cap_skip_counts_across_channels_and_playbooks(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    await say(client, "m-1", "wecom-marketing")
+    await runtime.tick()
+    clock.advance(hours=1)
+    await say(client, "m-2", "sms-marketing")
+    await say(client, "m-3", "sms-service")
+    await say(client, "m-4", "wecom-marketing", phone="13900000000")  # someone else
+
+    await runtime.tick()
+
+    assert await outcome(runtime, "sms marketing") == [("skipped", "frequency_capped")]
+    assert await outcome(runtime, "sms service") == [("sent", None)]
+    assert await outcome(runtime, "wecom marketing") == [("sent", None), ("sent", None)]
+
+
+async def test_cap_defer_waits_for_the_window(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock, playbooks_dir: Path
+) -> None:
+    write_playbooks(playbooks_dir, on_cap="defer")
+    runtime.catalog.reload()
+    first_sent = clock.now
+    await say(client, "m-1", "wecom-marketing")
+    await runtime.tick()
+    clock.advance(hours=2)
+    await say(client, "m-2", "sms-marketing")
+
+    await runtime.tick()
+
+    (deferred,) = [d for d in await deliveries(runtime) if d.text == "sms marketing"]
+    assert (deferred.status, deferred.due_at) == ("scheduled", first_sent + timedelta(days=1))
+    clock.now = first_sent + timedelta(days=1)
+    await runtime.tick()
+    assert await outcome(runtime, "sms marketing") == [("sent", None)]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({}, {"wecom marketing": "opted_out", "sms marketing": "opted_out"}),
+        ({"channel": "sms"}, {"wecom marketing": None, "sms marketing": "opted_out"}),
+    ],
+)
+async def test_opt_out_stops_marketing_only(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FakeClock,
+    data: dict[str, str],
+    expected: dict[str, str | None],
+) -> None:
+    await post(client, event("u-1", "contact.unsubscribed", **data))
+    await say(client, "m-1", "wecom-marketing")
+    await say(client, "m-2", "sms-service")
+    await runtime.tick()
+    clock.advance(days=2)  # stay clear of the frequency cap
+    await say(client, "m-3", "sms-marketing")
+
+    await runtime.tick()
+
+    for text, reason in expected.items():
+        assert await outcome(runtime, text) == [("skipped" if reason else "sent", reason)]
+    assert await outcome(runtime, "sms service") == [("sent", None)]
