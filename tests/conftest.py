@@ -43,6 +43,16 @@ async def _reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
+@pytest.fixture
+async def postgres_url() -> str:
+    """A fresh PostgreSQL database at the newest migration (skipped without one)."""
+    if not PG_URL:
+        pytest.skip("SMR_TEST_DATABASE_URL is not set")
+    await _reset_postgres(PG_URL)
+    await _upgrade(PG_URL)
+    return PG_URL
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database at the newest migration."""

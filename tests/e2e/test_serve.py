@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -19,30 +12,10 @@ import pytest
 from smr.runtime import Runtime
 from smr.scheduler import Ticker
 from tests.conftest import BUNDLED
+from tests.e2e.processes import eventually, free_port, smr_env, start, stop
 from tests.helpers import INGEST, auth, order_event
 
 WAIT_LIMIT = 15.0
-
-
-T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, limit: float = WAIT_LIMIT) -> T:
-    """Poll until ``probe`` answers something, or fail after ``limit`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while loop.time() < deadline:
-        found = await probe()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {limit}s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_real_ticker_sends_what_ingest_scheduled(
@@ -68,16 +41,9 @@ async def test_real_ticker_sends_what_ingest_scheduled(
 async def served(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str], Path]]:
     """`smr serve` on a free port with no tokens configured; yields (url, tokens, log file)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMR_")}
-    env |= {"SMR_DATA_DIR": str(tmp_path / "data"), "SMR_PLAYBOOKS_DIR": str(BUNDLED)}
+    env = smr_env(SMR_DATA_DIR=str(tmp_path / "data"), SMR_PLAYBOOKS_DIR=str(BUNDLED))
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, not awaited here
-            [sys.executable, "-m", "smr", "serve", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    proc = start(["serve", "--port", str(port)], env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as c:
@@ -94,8 +60,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str], Pat
         tokens = json.loads((tmp_path / "data" / "tokens.json").read_text())
         yield url, tokens, log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 async def test_smr_serve_end_to_end(served: tuple[str, dict[str, str], Path]) -> None:

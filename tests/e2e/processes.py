@@ -1,0 +1,52 @@
+"""Start and stop real `smr` processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+WAIT_LIMIT = 15.0
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, limit: float = WAIT_LIMIT) -> T:
+    """Poll until ``probe`` answers something truthy, or fail after ``limit`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        found = await probe()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not met within {limit}s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def smr_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMR_")}
+    return env | overrides
+
+
+def start(args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "smr", *args], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+
+
+def stop(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    proc.wait(timeout=15)

@@ -1,0 +1,88 @@
+"""Kill -9 `smr serve` in the middle of dispatching 2,000 deliveries, start it again: every
+delivery is sent, and the mock outbox holds each exactly once."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from smr.models import Delivery, MockOutbox
+from smr.runtime import Runtime
+from tests.conftest import BUNDLED
+from tests.e2e.processes import eventually, smr_env, start, stop
+from tests.helpers import INGEST, auth, order_event
+
+DELIVERIES = 2000
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(postgres_url: str) -> str:
+    return postgres_url
+
+
+async def count(runtime: Runtime, *conditions: object) -> int:
+    async with runtime.sessions() as session:
+        stmt = select(func.count()).select_from(Delivery).where(*conditions)  # type: ignore[arg-type]
+        return int(await session.scalar(stmt) or 0)
+
+
+async def outbox_rows(runtime: Runtime) -> int:
+    async with runtime.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(MockOutbox)) or 0)
+
+
+async def test_kill_9_mid_dispatch_then_restart_sends_each_delivery_once(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    for start_at in range(0, DELIVERIES, 1000):
+        batch = [
+            order_event(f"o-{i}", phone=f"138{i:08d}") for i in range(start_at, start_at + 1000)
+        ]
+        response = await client.post("/v1/events", json={"events": batch}, headers=auth(INGEST))
+        assert response.status_code == 202
+    assert await count(runtime, Delivery.status == "scheduled") == DELIVERIES
+    env = smr_env(
+        SMR_DATABASE_URL=runtime.settings.effective_database_url,
+        SMR_PLAYBOOKS_DIR=str(BUNDLED),
+        SMR_DATA_DIR=str(tmp_path / "data"),
+        SMR_ADMIN_TOKENS="a",
+        SMR_MOCK__LATENCY_MS="30",
+        SMR_LEASE_SECONDS="5",
+        SMR_TICK_SECONDS="0.2",
+        SMR_BATCH_SIZE="100",
+    )
+    log = tmp_path / "serve.log"
+
+    first = start(["serve", "--port", "0"], env=env, log=log)
+    try:
+        await eventually(lambda: _between(runtime, 100, DELIVERIES - 100), limit=60)
+    finally:
+        stop(first, sig=signal.SIGKILL)
+    in_flight = await count(runtime, Delivery.status == "sending")
+    assert 0 < await outbox_rows(runtime) < DELIVERIES
+
+    second = start(["serve", "--port", "0"], env=env, log=log)
+    try:
+        await eventually(lambda: _all_sent(runtime), limit=90)
+    finally:
+        stop(second)
+
+    assert in_flight > 0, "the kill should catch deliveries mid-send"
+    assert await outbox_rows(runtime) == DELIVERIES
+    assert await count(runtime, Delivery.status != "sent") == 0
+
+
+async def _between(runtime: Runtime, low: int, high: int) -> bool:
+    """Part-way through, with deliveries claimed and not yet recorded."""
+    sending = await count(runtime, Delivery.status == "sending")
+    return sending > 0 and low <= await outbox_rows(runtime) <= high
+
+
+async def _all_sent(runtime: Runtime) -> bool:
+    return await count(runtime, Delivery.status == "sent") == DELIVERIES
