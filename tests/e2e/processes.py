@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 T = TypeVar("T")
 WAIT_LIMIT = 15.0
 
@@ -50,3 +52,17 @@ def stop(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
     proc.wait(timeout=15)
+
+
+async def serving(client: httpx.AsyncClient, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the process answers /readyz; fail with its log if it exits first."""
+
+    async def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(log.read_text())  # noqa: ASYNC240 - the process is gone
+        try:
+            return (await client.get("/readyz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await eventually(ready)

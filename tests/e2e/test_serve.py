@@ -12,7 +12,7 @@ import pytest
 from smr.runtime import Runtime
 from smr.scheduler import Ticker
 from tests.conftest import BUNDLED
-from tests.e2e.processes import eventually, free_port, smr_env, start, stop
+from tests.e2e.processes import eventually, free_port, serving, smr_env, start, stop
 from tests.helpers import INGEST, auth, order_event
 
 WAIT_LIMIT = 15.0
@@ -46,17 +46,8 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str], Pat
     proc = start(["serve", "--port", str(port)], env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as c:
-
-            async def ready() -> bool:
-                if proc.poll() is not None:
-                    raise AssertionError(log.read_text())
-                try:
-                    return (await c.get(f"{url}/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(ready)
+        async with httpx.AsyncClient(base_url=url) as c:
+            await serving(c, proc, log)
         tokens = json.loads((tmp_path / "data" / "tokens.json").read_text())
         yield url, tokens, log
     finally:
