@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, any_, bindparam, insert
+from sqlalchemy import Column, ColumnElement, Row, Table, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,6 +81,37 @@ def one_of(
     if dialect_name(session) == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+async def claim(
+    session: AsyncSession,
+    table: Table,
+    *,
+    where: ColumnElement[bool],
+    order_by: ColumnElement[Any],
+    limit: int,
+    values: dict[str, Any],
+) -> Sequence[Row[Any]]:
+    """Atomically take up to ``limit`` rows matching ``where`` (oldest by ``order_by`` first)
+    and set ``values`` on them; returns the claimed rows.
+
+    PostgreSQL locks the candidates FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint
+    rows without waiting for each other. SQLite serialises writers (BEGIN IMMEDIATE) and the
+    repeated condition in the UPDATE makes a row claimable once.
+    """
+    if limit <= 0:
+        return []
+    primary = next(iter(table.primary_key.columns))
+    candidates = (
+        select(primary)
+        .where(where)
+        .order_by(order_by)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = update(table).where(primary.in_(candidates), where).values(values).returning(*table.c)
+    return (await session.execute(stmt)).all()
 
 
 def dialect_name(session: AsyncSession) -> str:

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
 from smr.models import Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
-from smr.repositories._sql import insert_many, one_of
+from smr.repositories._sql import claim, insert_many, one_of
 
 ACTIVE = ("active", "waiting")
 
@@ -119,34 +119,23 @@ async def update_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None
 async def claim_due(
     session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
 ) -> Sequence[Run]:
-    """Claim waiting runs whose wake time has come, and active runs whose worker's lease
-    expired (it died before writing its result back). Claimed runs are ``active`` with a lease.
-
-    PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: writers are serialised and the UPDATE's own
-    condition makes each row claimable once.
-    """
+    """Claim active runs whose worker's lease expired (it died before writing its result), then
+    waiting runs whose wake time has come. Claimed runs are ``active`` with a lease."""
     table = table_of(Run)
-    due = or_(
-        and_(table.c.status == "waiting", table.c.wake_at <= now),
-        and_(table.c.status == "active", table.c.lease_until < now),
+    values = {"status": "active", "lease_until": now + lease, "updated_at": now}
+    lost = and_(table.c.status == "active", table.c.lease_until < now)
+    rows = list(
+        await claim(
+            session, table, where=lost, order_by=table.c.lease_until, limit=limit, values=values
+        )
     )
-    candidates = (
-        select(table.c.id)
-        .where(due)
-        .order_by(table.c.wake_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+    due = and_(table.c.status == "waiting", table.c.wake_at <= now)
+    rows += await claim(
+        session, table, where=due, order_by=table.c.wake_at, limit=limit - len(rows), values=values
     )
-    stmt = (
-        update(table)
-        .where(table.c.id.in_(candidates), due)
-        .values(status="active", lease_until=now + lease, updated_at=now)
-        .returning(table.c.id)
-    )
-    ids = list((await session.scalars(stmt)).all())
-    if not ids:
+    if not rows:
         return []
+    ids = [r.id for r in rows]
     return (await session.scalars(select(Run).where(one_of(session, Run.id, ids)))).all()
 
 
