@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -67,3 +68,16 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
     """One transaction: commits when the block ends normally, rolls back on any exception."""
     async with sessions() as session, session.begin():
         yield session
+
+
+#: SQLSTATEs after which the whole transaction may simply be run again.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error that a retry of the same transaction can succeed after."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in str(orig)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
-from smr.repositories._sql import insert_ignoring_conflicts, insert_many, one_of
+from smr.repositories._sql import insert_ignoring_conflicts, one_of
 
 Identity = tuple[str, str]
 
@@ -42,10 +42,18 @@ async def owners_of(session: AsyncSession, identities: Iterable[Identity]) -> di
 
 
 async def load(session: AsyncSession, ids: Iterable[str]) -> Sequence[Contact]:
+    """Contacts to be changed: locked (PostgreSQL) in id order, so concurrent writers neither
+    lose each other's updates nor deadlock."""
     wanted = list(set(ids))
     if not wanted:
         return []
-    return (await session.scalars(select(Contact).where(one_of(session, Contact.id, wanted)))).all()
+    stmt = (
+        select(Contact)
+        .where(one_of(session, Contact.id, wanted))
+        .order_by(Contact.id)
+        .with_for_update()
+    )
+    return (await session.scalars(stmt)).all()
 
 
 async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -60,14 +68,23 @@ async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, 
     return found
 
 
-async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_many(session, table_of(Contact), rows)
+async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """Insert new contacts; returns how many were new (a concurrent request may have won)."""
+    return await _insert_new(session, table_of(Contact), sorted(rows, key=lambda r: r["id"]))
 
 
-async def attach_identities(session: AsyncSession, rows: list[dict[str, str]]) -> None:
-    """Attach identities; one already owned (a concurrent request won the race) is left as is."""
-    if rows:
-        await session.execute(insert_ignoring_conflicts(session, table_of(ContactIdentity)), rows)
+async def attach_identities(session: AsyncSession, rows: list[dict[str, str]]) -> int:
+    """Attach identities; returns how many attached (one a concurrent request took is not)."""
+    ordered = sorted(rows, key=lambda r: (r["kind"], r["value"]))
+    return await _insert_new(session, table_of(ContactIdentity), ordered)
+
+
+async def _insert_new(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    primary = list(table.primary_key.columns)
+    stmt = insert_ignoring_conflicts(session, table).returning(*primary)
+    return len((await session.execute(stmt, rows)).all())
 
 
 async def update_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -79,7 +96,8 @@ async def update_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         .where(table_of(Contact).c.id == bindparam("b_id"))
         .values({col: bindparam(col) for col in _UPDATABLE})
     )
-    params = [{"b_id": r["id"], **{col: r[col] for col in _UPDATABLE}} for r in rows]
+    ordered = sorted(rows, key=lambda r: r["id"])
+    params = [{"b_id": r["id"], **{col: r[col] for col in _UPDATABLE}} for r in ordered]
     await session.execute(stmt, params)
 
 

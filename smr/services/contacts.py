@@ -155,18 +155,27 @@ def _state_for(
     return state
 
 
+class ContactRace(Exception):
+    """A concurrent transaction created one of these contacts or identities first; retrying
+    resolves to what it created."""
+
+
 async def write_back(
     session: AsyncSession, states: Sequence[ContactState], *, now: datetime
 ) -> None:
-    """Insert new contacts, attach new identities and update the rest, one statement each."""
+    """Insert new contacts, attach new identities and update the rest, one statement each.
+
+    Raises ContactRace when a concurrent transaction won a race for a new contact or identity.
+    """
     unique = list({id(s): s for s in states}.values())
-    await repo.insert_contacts(session, [s.row(now) for s in unique if s.is_new])
+    new = [s.row(now) for s in unique if s.is_new]
+    identities = [
+        {"kind": k, "value": v, "contact_id": s.id}
+        for s in unique
+        for k, v in s.new_identities.items()
+    ]
+    if await repo.insert_contacts(session, new) != len(new):
+        raise ContactRace
     await repo.update_contacts(session, [s.row(now) for s in unique if not s.is_new])
-    await repo.attach_identities(
-        session,
-        [
-            {"kind": k, "value": v, "contact_id": s.id}
-            for s in unique
-            for k, v in s.new_identities.items()
-        ],
-    )
+    if await repo.attach_identities(session, identities) != len(identities):
+        raise ContactRace

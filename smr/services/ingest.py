@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smr.db import unit_of_work
+from smr.db import is_transient, unit_of_work
 from smr.ids import new_id
 from smr.playbooks import EventView
 from smr.repositories import events as events_repo
@@ -22,6 +23,9 @@ from smr.schemas import EventIn
 from smr.services import contacts
 from smr.services.catalog import Catalog
 from smr.services.runs import RunPlanner
+
+# Every round of a race commits at least one of the racing transactions, so few rounds are needed.
+RETRIES = 8
 
 
 class ConcurrentDuplicate(Exception):
@@ -146,13 +150,20 @@ async def submit(
     catalog: Catalog,
     clock: Callable[[], datetime],
 ) -> IngestReport:
-    """Ingest in its own transaction, committed before returning; a lost race is retried once,
-    when the events that lost it are then reported as duplicates."""
-    for attempt in range(2):
+    """Ingest in its own transaction, committed before returning.
+
+    A transaction that lost a race (the same event or a new contact stored concurrently) or a
+    deadlock is run again; the second time the events that lost are reported as duplicates and
+    the contacts are found.
+    """
+    for attempt in range(1, RETRIES + 1):
         try:
             async with unit_of_work(sessions) as session:
                 return await ingest(session, events, source=source, catalog=catalog, now=clock())
-        except ConcurrentDuplicate:
-            if attempt:
+        except (ConcurrentDuplicate, contacts.ContactRace) as exc:
+            if attempt == RETRIES:
+                raise RuntimeError("ingest kept losing races; giving up") from exc
+        except DBAPIError as exc:
+            if attempt == RETRIES or not is_transient(exc):
                 raise
     raise AssertionError("unreachable")
