@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
@@ -68,23 +68,34 @@ async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, 
     return found
 
 
-async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    """Insert new contacts; returns how many were new (a concurrent request may have won)."""
-    return await _insert_new(session, table_of(Contact), sorted(rows, key=lambda r: r["id"]))
+async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert contacts; returns the ids inserted (an id a concurrent request created is not)."""
+    ordered = sorted(rows, key=lambda r: r["id"])
+    return {cid for (cid,) in await _insert_new(session, table_of(Contact), ordered)}
 
 
-async def attach_identities(session: AsyncSession, rows: list[dict[str, str]]) -> int:
-    """Attach identities; returns how many attached (one a concurrent request took is not)."""
+async def attach_identities(session: AsyncSession, rows: list[dict[str, str]]) -> set[Identity]:
+    """Attach identities in key order (so concurrent writers cannot deadlock); returns those
+    attached. One a concurrent transaction attached first is not: PostgreSQL waits for that
+    transaction, then skips the row."""
     ordered = sorted(rows, key=lambda r: (r["kind"], r["value"]))
-    return await _insert_new(session, table_of(ContactIdentity), ordered)
+    return {(k, v) for k, v in await _insert_new(session, table_of(ContactIdentity), ordered)}
 
 
-async def _insert_new(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> int:
+async def _insert_new(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
+) -> list[tuple[Any, ...]]:
     if not rows:
-        return 0
+        return []
     primary = list(table.primary_key.columns)
     stmt = insert_ignoring_conflicts(session, table).returning(*primary)
-    return len((await session.execute(stmt, rows)).all())
+    return [tuple(row) for row in (await session.execute(stmt, rows)).all()]
+
+
+async def delete_contacts(session: AsyncSession, ids: Iterable[str]) -> None:
+    wanted = list(ids)
+    if wanted:
+        await session.execute(delete(Contact).where(one_of(session, Contact.id, wanted)))
 
 
 async def update_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

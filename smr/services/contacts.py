@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -14,6 +14,9 @@ from smr.ids import new_id
 from smr.models import Contact
 from smr.repositories import contacts as repo
 from smr.schemas import ContactRef, EventIn, OrderData
+
+Identity = tuple[str, str]
+Owners = dict[Identity, str]
 
 
 @dataclass
@@ -112,41 +115,70 @@ async def resolve(
 ) -> list[ContactState]:
     """The contact of each event, by its explicit id or any identity; new contacts as needed.
 
-    Contacts shared by several events are the same ContactState object, so changes made while
-    handling one event are seen by the next.
+    Contacts are created (and their identities claimed) before anything else, so a customer
+    whose first events arrive concurrently ends up as one contact: the transaction that loses
+    the race for an identity adopts the winner's contact. Contacts shared by several events are
+    the same ContactState object, so changes made while handling one event are seen by the next.
     """
     owners = await repo.owners_of(
         session, [pair for e in events for pair in e.contact.identities().items()]
     )
-    wanted = {_known_id(e.contact, owners) for e in events} - {None}
-    states = await load_states(session, [w for w in wanted if w])
-    return [_state_for(e.contact, owners, states, now) for e in events]
+    created = await _create_missing(session, events, owners, now=now)
+    states = await load_states(session, {_known_id(e.contact, owners) or "" for e in events})
+    for contact_id in created & states.keys():
+        states[contact_id].is_new = True
+    return [_state_for(e.contact, owners, states) for e in events]
 
 
-async def load_states(session: AsyncSession, ids: Sequence[str]) -> dict[str, ContactState]:
-    """Contacts by id, with their identities, ready to be changed and written back."""
+async def load_states(session: AsyncSession, ids: Iterable[str]) -> dict[str, ContactState]:
+    """Contacts by id (locked), with their identities, ready to be changed and written back."""
     rows = await repo.load(session, ids)
     identities = await repo.identities_of(session, [r.id for r in rows])
     return {r.id: ContactState.from_row(r, identities[r.id]) for r in rows}
 
 
-def _known_id(ref: ContactRef, owners: dict[tuple[str, str], str]) -> str | None:
+async def _create_missing(
+    session: AsyncSession, events: Sequence[EventIn], owners: Owners, *, now: datetime
+) -> set[str]:
+    """Create a contact for each event nobody knows; claim its identities in ``owners``.
+
+    Returns the ids of the contacts this transaction created and kept.
+    """
+    # A contact named by its id is created if it does not exist; its identities attach later,
+    # like those of any contact we know.
+    explicit = {e.contact.id for e in events if e.contact.id}
+    new: dict[str, list[Identity]] = {cid: [] for cid in explicit}
+    for event in events:
+        if _known_id(event.contact, owners) is None:
+            contact_id = new_id("ct", now)
+            pairs = [p for p in event.contact.identities().items() if p not in owners]
+            new[contact_id] = pairs
+            owners.update(dict.fromkeys(pairs, contact_id))
+    if not new:
+        return set()
+    created = await repo.insert_contacts(session, [_blank_row(cid, now) for cid in new])
+    wanted = [{"kind": k, "value": v, "contact_id": cid} for cid, ps in new.items() for k, v in ps]
+    won = await repo.attach_identities(session, wanted)
+    lost = [(r["kind"], r["value"]) for r in wanted if (r["kind"], r["value"]) not in won]
+    if lost:
+        owners.update(await repo.owners_of(session, lost))
+    orphans = {cid for cid in created if cid not in explicit and cid not in owners.values()}
+    await repo.delete_contacts(session, orphans)
+    return created - orphans
+
+
+def _blank_row(contact_id: str, now: datetime) -> dict[str, Any]:
+    return ContactState.blank(contact_id, now).row(now)
+
+
+def _known_id(ref: ContactRef, owners: Owners) -> str | None:
     if ref.id:
         return ref.id
     return next((owners[p] for p in ref.identities().items() if p in owners), None)
 
 
-def _state_for(
-    ref: ContactRef,
-    owners: dict[tuple[str, str], str],
-    states: dict[str, ContactState],
-    now: datetime,
-) -> ContactState:
-    contact_id = _known_id(ref, owners)
-    state = states.get(contact_id) if contact_id else None
-    if state is None:
-        state = ContactState.blank(contact_id or new_id("ct", now), now)
-        states[state.id] = state
+def _state_for(ref: ContactRef, owners: Owners, states: dict[str, ContactState]) -> ContactState:
+    state = states[_known_id(ref, owners) or ""]
     # An identity already owned by another contact stays with that contact.
     free = {
         k: v for k, v in ref.identities().items() if owners.setdefault((k, v), state.id) == state.id
@@ -155,27 +187,18 @@ def _state_for(
     return state
 
 
-class ContactRace(Exception):
-    """A concurrent transaction created one of these contacts or identities first; retrying
-    resolves to what it created."""
-
-
 async def write_back(
     session: AsyncSession, states: Sequence[ContactState], *, now: datetime
 ) -> None:
-    """Insert new contacts, attach new identities and update the rest, one statement each.
+    """Update the contacts and attach the identities they gained, one statement each.
 
-    Raises ContactRace when a concurrent transaction won a race for a new contact or identity.
+    An identity a concurrent transaction attached to another contact first stays there.
     """
     unique = list({id(s): s for s in states}.values())
-    new = [s.row(now) for s in unique if s.is_new]
+    await repo.update_contacts(session, [s.row(now) for s in unique])
     identities = [
         {"kind": k, "value": v, "contact_id": s.id}
         for s in unique
         for k, v in s.new_identities.items()
     ]
-    if await repo.insert_contacts(session, new) != len(new):
-        raise ContactRace
-    await repo.update_contacts(session, [s.row(now) for s in unique if not s.is_new])
-    if await repo.attach_identities(session, identities) != len(identities):
-        raise ContactRace
+    await repo.attach_identities(session, identities)

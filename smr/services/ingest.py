@@ -152,15 +152,14 @@ async def submit(
 ) -> IngestReport:
     """Ingest in its own transaction, committed before returning.
 
-    A transaction that lost a race (the same event or a new contact stored concurrently) or a
-    deadlock is run again; the second time the events that lost are reported as duplicates and
-    the contacts are found.
+    A transaction that lost a race (the same event stored concurrently) or a deadlock is run
+    again; the events that lost are then reported as duplicates.
     """
     for attempt in range(1, RETRIES + 1):
         try:
             async with unit_of_work(sessions) as session:
                 return await ingest(session, events, source=source, catalog=catalog, now=clock())
-        except (ConcurrentDuplicate, contacts.ContactRace) as exc:
+        except ConcurrentDuplicate as exc:
             if attempt == RETRIES:
                 raise RuntimeError("ingest kept losing races; giving up") from exc
         except DBAPIError as exc:

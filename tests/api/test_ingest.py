@@ -147,3 +147,21 @@ async def test_cooldown_refusal_is_recorded_and_lifts(
 
     assert [o["outcome"] for o in outcomes] == ["started", "refused_cooldown", "started"]
     assert "cooldown 1m" in outcomes[1]["detail"]
+
+
+async def test_explicit_contact_id_is_created_once_and_found_by_its_identities(
+    client: httpx.AsyncClient,
+) -> None:
+    first = order_event("o-1")
+    first["contact"] = {"id": "shop-42", "phone": "13700000000"}
+    second = order_event("o-2", phone="13700000000")
+
+    answers = [
+        (await client.post("/v1/events", json=e, headers=auth(INGEST))).json()
+        for e in (first, second)
+    ]
+
+    assert [a["contact_id"] for a in answers] == ["shop-42", "shop-42"]
+    contact = (await client.get("/v1/contacts/shop-42", headers=auth())).json()
+    assert contact["identities"] == {"phone": "13700000000"}
+    assert contact["stats"]["orders"] == 2
