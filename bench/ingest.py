@@ -1086,6 +1086,8 @@ def consistency_notes(outcome: Outcome) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
+    # Also when started in the background, where SIGINT may arrive ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return run(options)
