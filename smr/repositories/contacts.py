@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, select, update
@@ -41,19 +41,25 @@ async def owners_of(session: AsyncSession, identities: Iterable[Identity]) -> di
     return {(kind, value): cid for kind, value, cid in rows if (kind, value) in wanted}
 
 
-async def load(session: AsyncSession, ids: Iterable[str]) -> Sequence[Contact]:
-    """Contacts to be changed: locked (PostgreSQL) in id order, so concurrent writers neither
-    lose each other's updates nor deadlock."""
+async def load(session: AsyncSession, ids: Iterable[str]) -> list[tuple[Contact, dict[str, str]]]:
+    """Contacts to be changed, with their identities, in one query: locked (PostgreSQL) in id
+    order, so concurrent writers neither lose each other's updates nor deadlock."""
     wanted = list(set(ids))
     if not wanted:
         return []
     stmt = (
-        select(Contact)
+        select(Contact, ContactIdentity.kind, ContactIdentity.value)
+        .outerjoin(ContactIdentity, ContactIdentity.contact_id == Contact.id)
         .where(one_of(session, Contact.id, wanted))
         .order_by(Contact.id)
-        .with_for_update()
+        .with_for_update(of=Contact)
     )
-    return (await session.scalars(stmt)).all()
+    found: dict[str, tuple[Contact, dict[str, str]]] = {}
+    for contact, kind, value in await session.execute(stmt):
+        _, identities = found.setdefault(contact.id, (contact, {}))
+        if kind is not None:
+            identities[kind] = value
+    return list(found.values())
 
 
 async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, dict[str, str]]:

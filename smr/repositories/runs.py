@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
@@ -38,19 +38,34 @@ class History:
 
 
 async def history(
-    session: AsyncSession, *, contact_ids: Iterable[str], playbook_ids: Iterable[str]
+    session: AsyncSession,
+    *,
+    contact_ids: Iterable[str],
+    playbook_ids: Iterable[str],
+    since: datetime | None,
 ) -> dict[tuple[str, str], History]:
+    """Per (contact, playbook): the active runs, and the last start if it was after ``since``
+    (the longest cooldown that matters; None: starts do not matter). One query."""
     contacts, playbooks = list(set(contact_ids)), list(set(playbook_ids))
     found: dict[tuple[str, str], History] = {}
     if not contacts or not playbooks:
         return found
-    scope = (one_of(session, Run.contact_id, contacts), one_of(session, Run.playbook_id, playbooks))
-    last = select(Run.contact_id, Run.playbook_id, func.max(Run.started_at)).where(*scope)
-    for cid, pid, started in await session.execute(last.group_by(Run.contact_id, Run.playbook_id)):
-        found[(cid, pid)] = History(last_started_at=started)
-    active = select(Run.contact_id, Run.playbook_id, Run.id).where(*scope, Run.status.in_(ACTIVE))
-    for cid, pid, rid in await session.execute(active.order_by(Run.id)):
-        found.setdefault((cid, pid), History()).active_run_ids.append(rid)
+    recent = (
+        Run.status.in_(ACTIVE)
+        if since is None
+        else or_(Run.status.in_(ACTIVE), Run.started_at > since)
+    )
+    stmt = select(Run.contact_id, Run.playbook_id, Run.id, Run.status, Run.started_at).where(
+        one_of(session, Run.contact_id, contacts),
+        one_of(session, Run.playbook_id, playbooks),
+        recent,
+    )
+    for row in await session.execute(stmt.order_by(Run.id)):
+        entry = found.setdefault((row.contact_id, row.playbook_id), History())
+        if row.status in ACTIVE:
+            entry.active_run_ids.append(row.id)
+        if entry.last_started_at is None or row.started_at > entry.last_started_at:
+            entry.last_started_at = row.started_at
     return found
 
 

@@ -132,9 +132,10 @@ async def resolve(
 
 async def load_states(session: AsyncSession, ids: Iterable[str]) -> dict[str, ContactState]:
     """Contacts by id (locked), with their identities, ready to be changed and written back."""
-    rows = await repo.load(session, ids)
-    identities = await repo.identities_of(session, [r.id for r in rows])
-    return {r.id: ContactState.from_row(r, identities[r.id]) for r in rows}
+    return {
+        row.id: ContactState.from_row(row, identities)
+        for row, identities in await repo.load(session, ids)
+    }
 
 
 async def _create_missing(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy.exc import DBAPIError
@@ -101,8 +101,16 @@ async def _planner(
 ) -> RunPlanner:
     """A planner that knows the run history and the active runs these events may touch."""
     known = [s.id for s in states if not s.is_new]  # new contacts have no runs
-    triggered = [p.id for e in batch for p in catalog.triggered_by(e.type)]
-    history = await runs_repo.history(session, contact_ids=known, playbook_ids=triggered)
+    # Only single/restart modes and cooldowns look at earlier runs.
+    triggered = {p.id: p.spec for e in batch for p in catalog.triggered_by(e.type)}
+    watched = [pid for pid, spec in triggered.items() if spec.mode != "parallel" or spec.cooldown]
+    cooldown = max((spec.cooldown for spec in triggered.values()), default=timedelta(0))
+    history = await runs_repo.history(
+        session,
+        contact_ids=known,
+        playbook_ids=watched,
+        since=now - cooldown if cooldown else None,
+    )
     exiting = catalog.exiting_on({e.type for e in batch})
     active = await runs_repo.active_with_triggers(session, contact_ids=known, playbook_ids=exiting)
     await catalog.recall_versions(session, {r.version for runs in active.values() for r in runs})
