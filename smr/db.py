@@ -54,7 +54,9 @@ def create_engine(url: str) -> AsyncEngine:
         url,
         pool_size=10,
         max_overflow=10,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip per transaction): a dead connection is detected on
+        # use and the pool is invalidated; recycling bounds the age of idle connections.
+        pool_recycle=1800,
         connect_args={"server_settings": server_settings},
     )
 
