@@ -6,14 +6,14 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install bench-ingest clean
+.PHONY: run test lint typecheck pytest install bench-ingest bench-dispatch clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,6 +38,10 @@ pytest: install
 ## Ingest throughput against a bare asyncpg endpoint, on the local PostgreSQL.
 bench-ingest: install
 	$(BIN)/python bench/ingest.py
+
+## Dispatch throughput (claim, mock send, bookkeeping) against APScheduler 3, on the local PostgreSQL.
+bench-dispatch: install
+	$(BIN)/python bench/dispatch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
