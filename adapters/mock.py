@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smr.channels import OutboundMessage, RetriableSendError, SendResult
+from smr.channels import OutboundMessage, RetriableSendError, SendError, SendResult
 from smr.config import MockSettings
 from smr.db import unit_of_work
 from smr.repositories import outbox
@@ -45,16 +45,31 @@ class MockAdapter:
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        (result,) = await self.send_batch([message])
+        if isinstance(result, SendError):
+            raise result
+        return result
+
+    async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | SendError]:
+        """One "vendor call" (one latency, one transaction) for many messages."""
         if self.config.latency_ms:
             await asyncio.sleep(self.config.latency_ms / 1000)
-        if self.config.fail_rate and self._rng.random() < self.config.fail_rate:
-            raise RetriableSendError("mock: injected failure", retry_after=None)
+        failing = {m.delivery_id for m in messages if self._fails()}
         async with unit_of_work(self._sessions) as session:
-            fresh = await outbox.record(session, row=self._row(message))
-        return SendResult(
-            vendor_message_id=f"mock-{message.delivery_id}",
-            response="recorded" if fresh else "already recorded (resend deduplicated)",
-        )
+            fresh = await outbox.record(
+                session, [self._row(m) for m in messages if m.delivery_id not in failing]
+            )
+        return [self._result(m.delivery_id, failing, fresh) for m in messages]
+
+    def _fails(self) -> bool:
+        return bool(self.config.fail_rate) and self._rng.random() < self.config.fail_rate
+
+    @staticmethod
+    def _result(delivery_id: str, failing: set[str], fresh: set[str]) -> SendResult | SendError:
+        if delivery_id in failing:
+            return RetriableSendError("mock: injected failure")
+        response = "recorded" if delivery_id in fresh else "already recorded (resend deduplicated)"
+        return SendResult(vendor_message_id=f"mock-{delivery_id}", response=response)
 
     def _row(self, message: OutboundMessage) -> dict[str, object]:
         return {

@@ -10,7 +10,7 @@ Exceptions raised by :meth:`ChannelAdapter.send`::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
@@ -91,4 +91,16 @@ class ChannelAdapter(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+class BatchSender(Protocol):
+    """An adapter that can send many messages in one vendor call (optional).
+
+    ``send_batch`` returns, in order, a SendResult or the SendError each message came to; it
+    raises only for a failure of the whole call (then every message shares it).
+    """
+
+    async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | SendError]:
+        """Send many messages at once."""
         ...

@@ -17,6 +17,8 @@ class Ticker:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._scheduler = AsyncIOScheduler(timezone=UTC)
+        # A line per tick is noise; the run log and our own logs say what each tick did.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     def start(self) -> None:
         self._scheduler.add_job(

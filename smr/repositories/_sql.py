@@ -7,7 +7,21 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Row, Table, any_, bindparam, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Row,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,16 +116,73 @@ async def claim(
     if limit <= 0:
         return []
     primary = next(iter(table.primary_key.columns))
-    candidates = (
+    # A materialised CTE is evaluated once: an IN (subquery … LIMIT) may be re-run per row by
+    # the planner and then claim more than ``limit`` rows.
+    picked = (
         select(primary)
         .where(where)
         .order_by(order_by)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
     )
-    stmt = update(table).where(primary.in_(candidates), where).values(values).returning(*table.c)
+    stmt = (
+        update(table)
+        .where(primary.in_(select(picked.c[primary.name])), where)
+        .values(values)
+        .returning(*table.c)
+    )
     return (await session.execute(stmt)).all()
+
+
+async def update_many(
+    session: AsyncSession,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    columns: Sequence[str],
+    where: Sequence[ColumnElement[bool]] = (),
+    values: dict[str, Any] | None = None,
+) -> None:
+    """Set ``columns`` from each row (matched by primary key, where ``where`` holds) and the
+    constant ``values`` on all of them, as one statement.
+
+    PostgreSQL joins the table to the rows unnested from one array per column (one statement,
+    planned once); SQLite runs an executemany.
+    """
+    if not rows:
+        return
+    key = next(iter(table.primary_key.columns))
+    extra = values or {}
+    if dialect_name(session) != "postgresql":
+        stmt = (
+            update(table)
+            .where(key == bindparam("b_key"), *where)
+            .values({**{c: bindparam(c) for c in columns}, **extra})
+        )
+        await session.execute(
+            stmt, [{"b_key": r[key.name], **{c: r[c] for c in columns}} for r in rows]
+        )
+        return
+    names = [key.name, *columns]
+    given = select(*(_unnested(table.c[n], [r[n] for r in rows]).label(n) for n in names))
+    given_rows = given.subquery("given")
+    stmt = (
+        update(table)
+        .where(key == given_rows.c[key.name], *where)
+        .values({**{c: given_rows.c[c] for c in columns}, **extra})
+    )
+    await session.execute(stmt)
+
+
+def _unnested(column: Column[Any], values: list[Any]) -> ColumnElement[Any]:
+    """``unnest($1::<type>[])``; JSON travels as text (a JSON list would read as a dimension)."""
+    name = f"u_{column.name}"
+    if isinstance(column.type, JSON):
+        texts = [None if v is None else json.dumps(v) for v in values]
+        return cast(func.unnest(bindparam(name, texts, type_=ARRAY(Text()))), column.type)
+    return func.unnest(bindparam(name, values, type_=ARRAY(column.type)))
 
 
 def dialect_name(session: AsyncSession) -> str:

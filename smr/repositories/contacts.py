@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
-from smr.repositories._sql import insert_ignoring_conflicts, one_of
+from smr.repositories._sql import insert_ignoring_conflicts, one_of, update_many
 
 Identity = tuple[str, str]
 
@@ -105,17 +105,9 @@ async def delete_contacts(session: AsyncSession, ids: Iterable[str]) -> None:
 
 
 async def update_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Write back the mutable columns of each row (keyed by ``id``) in one executemany."""
-    if not rows:
-        return
-    stmt = (
-        update(table_of(Contact))
-        .where(table_of(Contact).c.id == bindparam("b_id"))
-        .values({col: bindparam(col) for col in _UPDATABLE})
-    )
+    """Write back the mutable columns of each row (keyed by ``id``), in id order."""
     ordered = sorted(rows, key=lambda r: r["id"])
-    params = [{"b_id": r["id"], **{col: r[col] for col in _UPDATABLE}} for r in ordered]
-    await session.execute(stmt, params)
+    await update_many(session, table_of(Contact), ordered, columns=_UPDATABLE)
 
 
 async def get(session: AsyncSession, contact_id: str) -> Contact | None:

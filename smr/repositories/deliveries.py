@@ -6,11 +6,11 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, select, update
+from sqlalchemy import Row, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, DeliveryAttempt, table_of
-from smr.repositories._sql import claim, insert_many, one_of
+from smr.repositories._sql import claim, insert_many, one_of, update_many
 
 _FINAL_COLUMNS = (
     "status",
@@ -125,16 +125,15 @@ async def scheduled_of_runs(session: AsyncSession, run_ids: list[str]) -> list[s
 
 async def finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Record the outcome of claimed deliveries: rows of {id, status, skip_reason, due_at, …}."""
-    if not rows:
-        return
     table = table_of(Delivery)
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.status == "sending")
-        .values(lease_until=None, **{c: bindparam(c) for c in _FINAL_COLUMNS})
+    await update_many(
+        session,
+        table,
+        rows,
+        columns=_FINAL_COLUMNS,
+        where=[table.c.status == "sending"],
+        values={"lease_until": None},
     )
-    params = [{"b_id": r["id"], **{c: r[c] for c in _FINAL_COLUMNS}} for r in rows]
-    await session.execute(stmt, params)
 
 
 async def insert_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

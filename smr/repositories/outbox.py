@@ -13,12 +13,14 @@ from smr.models import MockOutbox, table_of
 from smr.repositories._sql import insert_ignoring_conflicts
 
 
-async def record(session: AsyncSession, *, row: dict[str, Any]) -> bool:
-    """Store one mock send; False when this delivery was already recorded (a resend)."""
+async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Store mock sends; returns the delivery ids that were new (not a deduplicated resend)."""
+    if not rows:
+        return set()
     stmt = insert_ignoring_conflicts(session, table_of(MockOutbox)).returning(
         MockOutbox.delivery_id
     )
-    return (await session.execute(stmt, [row])).first() is not None
+    return set((await session.scalars(stmt, rows)).all())
 
 
 async def list_outbox(

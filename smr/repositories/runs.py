@@ -13,7 +13,7 @@ from sqlalchemy.sql.dml import Update
 
 from smr.models import Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
-from smr.repositories._sql import claim, insert_many, one_of
+from smr.repositories._sql import claim, insert_many, one_of, update_many
 
 ACTIVE = ("active", "waiting")
 
@@ -120,15 +120,8 @@ _RESUMED = ("status", "pc", "wake_at", "lease_until", "ended_at", "end_reason", 
 
 async def update_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Write back runs a worker advanced (still holding them, status ``active``)."""
-    if not rows:
-        return
     table = table_of(Run)
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.status == "active")
-        .values({c: bindparam(c) for c in _RESUMED})
-    )
-    await session.execute(stmt, [{"b_id": r["id"], **{c: r[c] for c in _RESUMED}} for r in rows])
+    await update_many(session, table, rows, columns=_RESUMED, where=[table.c.status == "active"])
 
 
 async def claim_due(
@@ -177,8 +170,15 @@ def _end_params(row: dict[str, Any]) -> dict[str, Any]:
 async def end_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """End active or waiting runs: rows of {id, status, end_reason, ended_at}; a run that has
     already ended is left as it was."""
-    if rows:
-        await session.execute(_end_statement(), [_end_params(r) for r in rows])
+    table = table_of(Run)
+    await update_many(
+        session,
+        table,
+        [{**r, "updated_at": r["ended_at"]} for r in rows],
+        columns=("status", "end_reason", "ended_at", "updated_at"),
+        where=[table.c.status.in_(ACTIVE)],
+        values={"wake_at": None, "lease_until": None},
+    )
 
 
 async def end_run(session: AsyncSession, row: dict[str, Any]) -> bool:

@@ -25,7 +25,7 @@ from smr.repositories import deliveries as repo
 from smr.repositories import runs as runs_repo
 from smr.services import policy
 from smr.services.catalog import Catalog
-from smr.services.sending import Outcome, attempt_row, send_one, trace_row
+from smr.services.sending import Outcome, attempt_row, send_batch, send_one, trace_row
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,7 @@ class Dispatcher:
             batch = await self._claim()
             if not batch:
                 break
-            outcomes = await asyncio.gather(*(self._handle(c) for c in batch))
-            await self._record(outcomes)
+            await self._record(await self._handle_all(batch))
             handled += len(batch)
             if len(batch) < self._settings.batch_size:
                 break
@@ -115,23 +114,29 @@ class Dispatcher:
             claimed.append(Claimed(row, identities.get(row.contact_id, {}), decision))
         return claimed
 
-    async def _handle(self, claimed: Claimed) -> Outcome:
-        decision, delivery = claimed.decision, claimed.delivery
-        if isinstance(decision, policy.Skip):
-            return Outcome(
-                delivery, "skipped", decision.detail, 0, skip_reason=decision.reason, by_policy=True
-            )
-        if isinstance(decision, policy.Defer):
-            return Outcome(
-                delivery, "deferred", decision.detail, 0, defer_until=decision.until, by_policy=True
-            )
-        async with self._limit:
-            return await send_one(
-                self._routes[delivery.channel],
-                delivery,
-                claimed.recipient,
-                limit_seconds=self._settings.lease_seconds / 2,
-            )
+    async def _handle_all(self, batch: list[Claimed]) -> list[Outcome]:
+        """Gate decisions become outcomes at once; the rest go to their adapters, in one call
+        per adapter where it takes batches, else one call per message, concurrently."""
+        decided = [_decided(c) for c in batch if not isinstance(c.decision, policy.Send)]
+        by_adapter: dict[int, list[Claimed]] = {}
+        for c in batch:
+            if isinstance(c.decision, policy.Send):
+                by_adapter.setdefault(id(self._routes[c.delivery.channel]), []).append(c)
+        sent = await asyncio.gather(*(self._send(group) for group in by_adapter.values()))
+        return decided + [o for group in sent for o in group]
+
+    async def _send(self, group: list[Claimed]) -> list[Outcome]:
+        adapter = self._routes[group[0].delivery.channel]
+        limit = self._settings.lease_seconds / 2
+        if hasattr(adapter, "send_batch"):
+            pairs = [(c.delivery, c.recipient) for c in group]
+            return await send_batch(adapter, pairs, limit_seconds=limit)
+
+        async def one(c: Claimed) -> Outcome:
+            async with self._limit:
+                return await send_one(adapter, c.delivery, c.recipient, limit_seconds=limit)
+
+        return list(await asyncio.gather(*(one(c) for c in group)))
 
     async def _record(self, outcomes: Sequence[Outcome]) -> None:
         now = self._clock()
@@ -173,6 +178,18 @@ class Dispatcher:
         s = self._settings
         delay = max(s.retry_base_seconds * 2 ** (attempts - 1), retry_after or 0)
         return timedelta(seconds=min(s.retry_cap_seconds, delay))
+
+
+def _decided(claimed: Claimed) -> Outcome:
+    decision, delivery = claimed.decision, claimed.delivery
+    if isinstance(decision, policy.Skip):
+        return Outcome(
+            delivery, "skipped", decision.detail, 0, skip_reason=decision.reason, by_policy=True
+        )
+    assert isinstance(decision, policy.Defer)
+    return Outcome(
+        delivery, "deferred", decision.detail, 0, defer_until=decision.until, by_policy=True
+    )
 
 
 def _uncertain_trace(d: Row[Any], now: datetime) -> dict[str, Any]:

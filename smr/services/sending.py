@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,10 +13,12 @@ from typing import Any
 from sqlalchemy import Row
 
 from smr.channels import (
+    BatchSender,
     ChannelAdapter,
     OutboundMessage,
     PermanentSendError,
     RetriableSendError,
+    SendError,
     SendResult,
     SkippedSend,
 )
@@ -39,10 +42,8 @@ class Outcome:
     by_policy: bool = False  # decided by the gate; the channel was never called
 
 
-async def send_one(
-    adapter: ChannelAdapter, delivery: Row[Any], recipient: dict[str, str], *, limit_seconds: float
-) -> Outcome:
-    message = OutboundMessage(
+def message_of(delivery: Row[Any], recipient: dict[str, str]) -> OutboundMessage:
+    return OutboundMessage(
         delivery_id=delivery.id,
         channel=delivery.channel,
         category=delivery.category,
@@ -52,29 +53,70 @@ async def send_one(
         template_code=delivery.template_code,
         params=delivery.params or {},
     )
+
+
+async def send_one(
+    adapter: ChannelAdapter,
+    delivery: Row[Any],
+    recipient: dict[str, str],
+    *,
+    limit_seconds: float,
+) -> Outcome:
     started = time.perf_counter()
-    kind, response, extra = await _attempt(adapter, message, limit_seconds=limit_seconds)
-    took = int((time.perf_counter() - started) * 1000)
-    return Outcome(delivery, kind, _truncate(response), took, **extra)
-
-
-async def _attempt(
-    adapter: ChannelAdapter, message: OutboundMessage, *, limit_seconds: float
-) -> tuple[str, str | None, dict[str, Any]]:
     try:
-        result: SendResult = await asyncio.wait_for(adapter.send(message), limit_seconds)
-    except SkippedSend as exc:
-        return "skipped", exc.response, {"skip_reason": exc.reason}
-    except PermanentSendError as exc:
-        return "failed", exc.response, {}
-    except RetriableSendError as exc:
-        return "retry", exc.response, {"retry_after": exc.retry_after}
-    except TimeoutError:
-        return "retry", f"timed out after {limit_seconds:.0f}s", {}
-    except Exception as exc:  # an adapter bug must not lose the delivery
-        log.exception("channel %s raised unexpectedly", adapter.name)
-        return "retry", f"internal error: {type(exc).__name__}: {exc}", {}
-    return "sent", result.response or result.vendor_message_id, {}
+        sent = await asyncio.wait_for(adapter.send(message_of(delivery, recipient)), limit_seconds)
+    except Exception as exc:  # classified: every failure becomes an outcome, none is lost
+        answer: SendResult | BaseException = _failure(exc, adapter, limit_seconds)
+    else:
+        answer = sent
+    return _outcome(delivery, answer, _ms_since(started))
+
+
+async def send_batch(
+    adapter: ChannelAdapter,
+    batch: Sequence[tuple[Row[Any], dict[str, str]]],
+    *,
+    limit_seconds: float,
+) -> list[Outcome]:
+    """Send through an adapter that takes many messages per call (see BatchSender)."""
+    sender: BatchSender = adapter  # type: ignore[assignment]
+    started = time.perf_counter()
+    messages = [message_of(d, r) for d, r in batch]
+    try:
+        answers: Sequence[SendResult | BaseException] = await asyncio.wait_for(
+            sender.send_batch(messages), limit_seconds
+        )
+    except Exception as exc:  # the whole call failed: every message shares the answer
+        answers = [_failure(exc, adapter, limit_seconds)] * len(batch)
+    took = _ms_since(started)
+    return [_outcome(d, a, took) for (d, _), a in zip(batch, answers, strict=True)]
+
+
+def _failure(exc: Exception, adapter: ChannelAdapter, limit_seconds: float) -> BaseException:
+    if isinstance(exc, SendError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return RetriableSendError(f"timed out after {limit_seconds:.0f}s")
+    # An adapter bug must not lose the delivery: retry it, and say so in the log.
+    log.exception("channel %s raised unexpectedly", adapter.name, exc_info=exc)
+    return RetriableSendError(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _outcome(delivery: Row[Any], answer: SendResult | BaseException, took: int) -> Outcome:
+    if isinstance(answer, SendResult):
+        response = answer.response or answer.vendor_message_id
+        return Outcome(delivery, "sent", _truncate(response), took)
+    response = _truncate(getattr(answer, "response", None) or str(answer))
+    if isinstance(answer, SkippedSend):
+        return Outcome(delivery, "skipped", response, took, skip_reason=answer.reason)
+    if isinstance(answer, PermanentSendError):
+        return Outcome(delivery, "failed", response, took)
+    retry_after = getattr(answer, "retry_after", None)
+    return Outcome(delivery, "retry", response, took, retry_after=retry_after)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
 
 
 def attempt_row(outcome: Outcome, now: datetime) -> dict[str, Any]:

@@ -52,7 +52,7 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_delivery_once(
         SMR_PLAYBOOKS_DIR=str(BUNDLED),
         SMR_DATA_DIR=str(tmp_path / "data"),
         SMR_ADMIN_TOKENS="a",
-        SMR_MOCK__LATENCY_MS="30",
+        SMR_MOCK__LATENCY_MS="250",  # one mock call per batch: rows stay in flight a while
         SMR_LEASE_SECONDS="5",
         SMR_TICK_SECONDS="0.2",
         SMR_BATCH_SIZE="100",

@@ -191,3 +191,25 @@ async def test_mock_outbox_dedupes_a_resend(client: httpx.AsyncClient, runtime: 
     assert result.response == "already recorded (resend deduplicated)"
     async with runtime.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(MockOutbox)) == 1
+
+
+async def test_a_claim_takes_at_most_its_limit(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    from datetime import timedelta
+
+    from smr.db import unit_of_work
+    from smr.repositories import deliveries as repo
+
+    batch = {"events": [order_event(f"o-{i}", phone=f"1380000{i:04d}") for i in range(50)]}
+    assert (await client.post("/v1/events", json=batch, headers=auth(INGEST))).status_code == 202
+
+    async with unit_of_work(runtime.sessions) as session:
+        first = await repo.claim_due(
+            session, now=runtime.clock(), lease=timedelta(seconds=60), limit=10, resendable=[]
+        )
+        second = await repo.claim_due(
+            session, now=runtime.clock(), lease=timedelta(seconds=60), limit=100, resendable=[]
+        )
+
+    assert len(first) == 10
+    assert len(second) == 40
+    assert not {r.id for r in first} & {r.id for r in second}
