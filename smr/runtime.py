@@ -13,6 +13,7 @@ from smr.channels import ChannelAdapter
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.services.catalog import Catalog
+from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
 from smr.services.wakeups import Waker
 from smr.tokens import Tokens, load_tokens
@@ -35,6 +36,7 @@ class Runtime:
     dispatcher: Dispatcher
     waker: Waker
     tokens: Tokens
+    cron: Cron
     clock: Clock
     wake: Callable[[], None] = lambda: None
 
@@ -47,7 +49,8 @@ class Runtime:
             await self.catalog.remember_versions(session, now=self.clock())
 
     async def tick(self) -> None:
-        """One scheduler tick: wake due runs, then send due deliveries."""
+        """One scheduler tick: fire due cron slots, wake due runs, then send due deliveries."""
+        await self.cron.tick()
         await self.waker.tick()
         await self.dispatcher.tick()
 
@@ -79,4 +82,14 @@ def build_runtime(
         batch_size=settings.batch_size,
     )
     tokens = load_tokens(settings, generate=generate_tokens)
-    return Runtime(settings, engine, sessions, catalog, routes, dispatcher, waker, tokens, clock)
+    cron = Cron(
+        sessions=sessions,
+        catalog=catalog,
+        clock=clock,
+        lease=timedelta(seconds=settings.lease_seconds),
+        batch_size=settings.batch_size,
+        grace=timedelta(seconds=settings.cron_grace_seconds),
+    )
+    return Runtime(
+        settings, engine, sessions, catalog, routes, dispatcher, waker, tokens, cron, clock
+    )

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, select, update
+from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, DeliveryAttempt, table_of
@@ -85,22 +85,28 @@ async def claim_due(
 
 
 async def sent_marketing(
-    session: AsyncSession, *, contact_ids: Iterable[str], since: datetime
+    session: AsyncSession,
+    *,
+    contact_ids: Iterable[str],
+    since: datetime,
+    now: datetime,
+    exclude: Collection[str],
 ) -> dict[str, list[datetime]]:
-    """contact id → send times of its marketing deliveries sent since ``since``."""
+    """contact id → times of its marketing deliveries sent since ``since``; one another worker
+    is sending right now counts as sent ``now`` (``exclude``: the caller's own claims)."""
     wanted = list(set(contact_ids))
     found: dict[str, list[datetime]] = {cid: [] for cid in wanted}
     if not wanted:
         return found
+    counted = or_(
+        and_(Delivery.status == "sent", Delivery.sent_at >= since),
+        and_(Delivery.status == "sending", Delivery.id.not_in(list(exclude))),
+    )
     stmt = select(Delivery.contact_id, Delivery.sent_at).where(
-        one_of(session, Delivery.contact_id, wanted),
-        Delivery.sent_at >= since,
-        Delivery.category == "marketing",
-        Delivery.status == "sent",
+        one_of(session, Delivery.contact_id, wanted), Delivery.category == "marketing", counted
     )
     for contact_id, sent_at in await session.execute(stmt):
-        if sent_at is not None:
-            found[contact_id].append(sent_at)
+        found[contact_id].append(sent_at or now)
     return found
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
-from smr.models import Event, Run, TraceEntry, table_of
+from smr.models import CronSlot, Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
 from smr.repositories._sql import claim, insert_many, one_of, update_many
 
@@ -78,8 +78,9 @@ async def active_with_triggers(
     if not contacts or not playbooks:
         return found
     stmt = (
-        select(Run, Event)
+        select(Run, Event, CronSlot)
         .outerjoin(Event, Event.id == Run.trigger_event_id)
+        .outerjoin(CronSlot, CronSlot.id == Run.cron_slot_id)
         .where(
             one_of(session, Run.contact_id, contacts),
             one_of(session, Run.playbook_id, playbooks),
@@ -87,24 +88,34 @@ async def active_with_triggers(
         )
         .order_by(Run.id)
     )
-    for run, event in await session.execute(stmt):
+    for run, event, slot in await session.execute(stmt):
         found.setdefault(run.contact_id, []).append(
             ActiveRunRow(
                 run.id,
                 run.playbook_id,
                 run.playbook_version,
                 run.started_at,
-                trigger_view(run, event),
+                trigger_view(run, event, slot),
             )
         )
     return found
 
 
-def trigger_view(run: Run, event: Event | None) -> EventView:
-    """The event that started a run (a schedule firing when no event did)."""
-    if event is None:
-        return EventView(id=run.cron_slot_id or run.id, type="schedule", occurred_at=run.started_at)
-    return EventView(id=event.id, type=event.type, occurred_at=event.occurred_at, data=event.data)
+def slot_event(slot_id: str, playbook_id: str, slot_at: datetime) -> EventView:
+    """A schedule firing, as the ``trigger`` of the runs it starts."""
+    data = {"slot": slot_at.isoformat(), "playbook": playbook_id}
+    return EventView(id=slot_id, type="schedule", occurred_at=slot_at, data=data)
+
+
+def trigger_view(run: Run, event: Event | None, slot: CronSlot | None) -> EventView:
+    """What started a run: its event, or the schedule slot that fired it."""
+    if event is not None:
+        return EventView(
+            id=event.id, type=event.type, occurred_at=event.occurred_at, data=event.data
+        )
+    if slot is not None:
+        return slot_event(slot.id, slot.playbook_id, slot.slot_at)
+    return EventView(id=run.id, type="schedule", occurred_at=run.started_at)
 
 
 async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

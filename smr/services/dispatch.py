@@ -58,7 +58,14 @@ class Dispatcher:
         self._resendable = [name for name, a in routes.items() if a.idempotent]
 
     async def tick(self, *, max_batches: int = 20) -> int:
-        """Send what is due, batch by batch; returns how many deliveries were handled."""
+        """Send what is due, batch by batch, in ``dispatch_lanes`` concurrent lanes (each claims
+        its own rows, so one lane's round trips overlap another's); returns how many deliveries
+        were handled."""
+        lanes = max(1, self._settings.dispatch_lanes)
+        handled = await asyncio.gather(*(self._lane(max_batches) for _ in range(lanes)))
+        return sum(handled)
+
+    async def _lane(self, max_batches: int) -> int:
         handled = 0
         for _ in range(max_batches):
             batch = await self._claim()
@@ -97,6 +104,8 @@ class Dispatcher:
             session,
             contact_ids=[r.contact_id for r in rows if r.category == "marketing"],
             since=now - policy.longest_cap(policies),
+            now=now,
+            exclude=[r.id for r in rows],
         )
         claimed = []
         for row in rows:

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.db import unit_of_work
-from smr.models import Event, Run
-from smr.playbooks import RunView
+from smr.models import Run
+from smr.playbooks import EventView, RunView
+from smr.repositories import cron_slots as cron_repo
 from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
 from smr.services import contacts
@@ -59,12 +60,14 @@ class Waker:
         now = self._clock()
         states = await contacts.load_states(session, [r.contact_id for r in runs])
         triggers = await events_repo.by_ids(session, [r.trigger_event_id for r in runs])
+        slots = await cron_repo.by_ids(session, [r.cron_slot_id for r in runs])
         await self._catalog.recall_versions(session, {r.playbook_version for r in runs})
         plan = Plan()
         for run in runs:
-            self._resume(
-                plan, run, states[run.contact_id], triggers.get(run.trigger_event_id or ""), now
+            trigger = runs_repo.trigger_view(
+                run, triggers.get(run.trigger_event_id or ""), slots.get(run.cron_slot_id or "")
             )
+            self._resume(plan, run, states[run.contact_id], trigger, now)
         await contacts.write_back(session, list(states.values()), now=now)
         await plan.write(session)
         return plan.deliveries_due
@@ -74,7 +77,7 @@ class Waker:
         plan: Plan,
         run: Run,
         contact: contacts.ContactState,
-        trigger_row: Event | None,
+        trigger: EventView,
         now: datetime,
     ) -> None:
         playbook = self._catalog.version(run.playbook_version)
@@ -83,7 +86,6 @@ class Waker:
             plan.updated.append(_ended(run, "failed", reason, now))
             plan.note(run.id, now, "error", reason=reason)
             return
-        trigger = runs_repo.trigger_view(run, trigger_row)
         woke_at = run.wake_at or now
         plan.note(run.id, now, "wake", planned=woke_at.isoformat())
         state = advance(

@@ -1,0 +1,126 @@
+"""Cron slots: one row per firing of a schedule playbook, claimed by one worker at a time.
+
+Statuses: ``pending`` (due, nobody working on it), ``running`` (a worker holds the lease and
+fans out from ``cursor``), ``done``, ``missed`` (came due while nobody could fire it) and
+``skipped`` (its playbook was disabled or removed before it fired).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.models import CronSlot, PlaybookVersion, table_of
+from smr.repositories._sql import claim, insert_ignoring_conflicts, one_of
+
+CLAIMABLE = ("pending", "running")
+
+
+class LeaseLost(Exception):
+    """Another worker took over this cron slot (our lease expired); this batch is rolled back."""
+
+
+async def insert_slots(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert slots; a (playbook, slot time) that already exists is left alone.
+
+    Returns the ids of the rows this call created.
+    """
+    if not rows:
+        return set()
+    table = table_of(CronSlot)
+    ordered = sorted(rows, key=lambda r: (r["playbook_id"], r["slot_at"]))
+    stmt = insert_ignoring_conflicts(session, table).returning(table.c.id)
+    return {slot_id for (slot_id,) in (await session.execute(stmt, ordered)).all()}
+
+
+async def latest_slots(session: AsyncSession, playbook_ids: Iterable[str]) -> dict[str, datetime]:
+    """playbook id → the time of its most recent recorded slot (whatever its status)."""
+    wanted = list(set(playbook_ids))
+    if not wanted:
+        return {}
+    stmt = (
+        select(CronSlot.playbook_id, func.max(CronSlot.slot_at).label("at"))
+        .where(one_of(session, CronSlot.playbook_id, wanted))
+        .group_by(CronSlot.playbook_id)
+    )
+    return {row.playbook_id: row.at for row in await session.execute(stmt)}
+
+
+async def known_since(session: AsyncSession, playbook_ids: Iterable[str]) -> dict[str, datetime]:
+    """playbook id → when any version of it was first loaded."""
+    wanted = list(set(playbook_ids))
+    if not wanted:
+        return {}
+    stmt = (
+        select(PlaybookVersion.playbook_id, func.min(PlaybookVersion.loaded_at).label("at"))
+        .where(one_of(session, PlaybookVersion.playbook_id, wanted))
+        .group_by(PlaybookVersion.playbook_id)
+    )
+    return {row.playbook_id: row.at for row in await session.execute(stmt)}
+
+
+async def claim_one(session: AsyncSession, *, now: datetime, lease: timedelta) -> CronSlot | None:
+    """Take the oldest pending slot, or a running one whose worker's lease expired; it becomes
+    ``running`` with a lease until ``now + lease``."""
+    table = table_of(CronSlot)
+    free = or_(table.c.lease_until.is_(None), table.c.lease_until < now)
+    claimable = and_(table.c.status.in_(CLAIMABLE), free)
+    values = {"status": "running", "lease_until": now + lease, "updated_at": now}
+    rows = await claim(
+        session, table, where=claimable, order_by=table.c.slot_at, limit=1, values=values
+    )
+    if not rows:
+        return None
+    return await session.get(CronSlot, rows[0].id, populate_existing=True)
+
+
+async def advance(
+    session: AsyncSession,
+    slot_id: str,
+    *,
+    held: datetime,
+    cursor: str | None,
+    runs_started: int,
+    status: str,
+    lease_until: datetime | None,
+    now: datetime,
+) -> None:
+    """Move a running slot's cursor on, add to its run count and set its status and lease,
+    provided the lease is still ``held``. Raises LeaseLost otherwise."""
+    table = table_of(CronSlot)
+    stmt = (
+        update(table)
+        .where(table.c.id == slot_id, table.c.status == "running", table.c.lease_until == held)
+        .values(
+            cursor=cursor,
+            runs_started=table.c.runs_started + runs_started,
+            status=status,
+            lease_until=lease_until,
+            updated_at=now,
+        )
+    )
+    result: Any = await session.execute(stmt)
+    if result.rowcount != 1:
+        raise LeaseLost(f"cron slot {slot_id} is no longer ours")
+
+
+async def list_slots(
+    session: AsyncSession, *, playbook_id: str | None = None, limit: int = 100
+) -> Sequence[CronSlot]:
+    """Slots, most recent first."""
+    stmt = select(CronSlot).order_by(CronSlot.slot_at.desc(), CronSlot.id.desc()).limit(limit)
+    if playbook_id is not None:
+        stmt = stmt.where(CronSlot.playbook_id == playbook_id)
+    return (await session.scalars(stmt)).all()
+
+
+async def by_ids(session: AsyncSession, ids: Iterable[str | None]) -> dict[str, CronSlot]:
+    wanted = [i for i in set(ids) if i]
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(CronSlot).where(one_of(session, CronSlot.id, wanted)))
+    return {row.id: row for row in rows}

@@ -1,0 +1,241 @@
+"""Schedule playbooks: record each cron slot once, then fan it out to its audience in batches.
+
+A tick first inserts the slots that came due (the unique (playbook, slot time) key makes every
+worker agree on one row per slot; the most recent slot within the grace period is ``pending``,
+older ones ``missed``). Then it claims pending slots with a lease and walks the audience in id
+order: each batch starts its runs and moves the slot's cursor in one transaction, guarded by
+the lease, so a batch is either fully applied or retried from the same cursor by whoever holds
+the slot next.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smr.db import unit_of_work
+from smr.ids import new_id
+from smr.models import CronSlot
+from smr.playbooks import EventView, LoadedPlaybook, ScheduleTrigger
+from smr.playbooks.schedule import Schedule, due_slots
+from smr.repositories import audience as audience_repo
+from smr.repositories import cron_slots as cron_repo
+from smr.repositories.runs import slot_event
+from smr.services.audience import start_runs
+from smr.services.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CronReport:
+    """What one tick did."""
+
+    slots_recorded: int = 0
+    runs_started: int = 0
+    deliveries_due: int = 0
+
+
+@dataclass
+class _Held:
+    """A slot this worker holds: where its fan-out stands and the lease it holds it by."""
+
+    id: str
+    playbook: LoadedPlaybook
+    slot_at: datetime
+    cursor: str | None
+    lease: datetime
+
+
+class Cron:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        catalog: Catalog,
+        clock: Callable[[], datetime],
+        lease: timedelta,
+        batch_size: int,
+        grace: timedelta,
+    ) -> None:
+        self._sessions = sessions
+        self._catalog = catalog
+        self._clock = clock
+        self._lease = lease
+        self._batch_size = batch_size
+        self._grace = grace
+        self._first_seen: dict[str, datetime] = {}
+        self._schedules: dict[tuple[str, str], Schedule] = {}
+
+    async def tick(self, *, max_batches: int = 20) -> CronReport:
+        """Record due slots, then fan out pending ones, at most ``max_batches`` batches.
+        Without schedule playbooks a tick costs no query."""
+        if not self._scheduled():
+            return CronReport()
+        report = CronReport(slots_recorded=await self.record_due_slots())
+        budget = max_batches
+        while budget > 0 and (held := await self._claim()) is not None:
+            budget = await self._fan_out(held, report, budget=budget)
+        return report
+
+    async def record_due_slots(self) -> int:
+        """Insert the slots of every enabled schedule playbook that came due since its last
+        recorded slot (or since it was first loaded); returns how many rows this call created."""
+        playbooks = self._scheduled()
+        if not playbooks:
+            return 0
+        now = self._clock()
+        async with unit_of_work(self._sessions) as session:
+            ids = [p.id for p in playbooks]
+            latest = await cron_repo.latest_slots(session, ids)
+            since = await cron_repo.known_since(session, ids)
+            rows = [
+                row
+                for p in playbooks
+                for row in self._slot_rows(p, after=latest.get(p.id) or since.get(p.id), now=now)
+            ]
+            return len(await cron_repo.insert_slots(session, rows))
+
+    def _scheduled(self) -> list[LoadedPlaybook]:
+        return [p for p in self._catalog.result.playbooks.values() if _is_scheduled(p)]
+
+    def _slot_rows(
+        self, playbook: LoadedPlaybook, *, after: datetime | None, now: datetime
+    ) -> list[dict[str, Any]]:
+        start = after or self._first_seen.setdefault(playbook.id, now)
+        due = due_slots(self._schedule(playbook), after=start, now=now, grace=self._grace)
+        if due.missed_unrecorded:
+            log.warning(
+                "%s: %d older missed slots not recorded", playbook.id, due.missed_unrecorded
+            )
+        rows = [_slot_row(playbook, at, status="missed", now=now) for at in due.missed]
+        if due.fire is not None:
+            rows.append(_slot_row(playbook, due.fire, status="pending", now=now))
+        return rows
+
+    def _schedule(self, playbook: LoadedPlaybook) -> Schedule:
+        trigger = _schedule_trigger(playbook)
+        key = (trigger.schedule, self._catalog.policies.timezone)
+        if key not in self._schedules:
+            self._schedules[key] = Schedule.parse(trigger.schedule, tz=self._catalog.policies.tz)
+        return self._schedules[key]
+
+    async def _claim(self) -> _Held | None:
+        """Claim a slot whose playbook is still scheduled; other claimed slots are skipped."""
+        while True:
+            async with unit_of_work(self._sessions) as session:
+                slot = await cron_repo.claim_one(session, now=self._clock(), lease=self._lease)
+                if slot is None:
+                    return None
+                playbook = await self._playbook_of(session, slot)
+                if playbook is not None:
+                    assert slot.lease_until is not None
+                    return _Held(slot.id, playbook, slot.slot_at, slot.cursor, slot.lease_until)
+                await self._finish(session, slot, status="skipped")
+
+    async def _playbook_of(self, session: AsyncSession, slot: CronSlot) -> LoadedPlaybook | None:
+        """The slot's version, if its playbook is still an enabled schedule playbook."""
+        current = self._catalog.result.playbooks.get(slot.playbook_id)
+        if current is None or not _is_scheduled(current):
+            return None
+        await self._catalog.recall_versions(session, {slot.playbook_version})
+        return self._catalog.for_run(slot.playbook_id, slot.playbook_version)
+
+    async def _finish(self, session: AsyncSession, slot: CronSlot, *, status: str) -> None:
+        assert slot.lease_until is not None
+        log.info("cron slot %s of %s: %s", slot.id, slot.playbook_id, status)
+        await cron_repo.advance(
+            session,
+            slot.id,
+            held=slot.lease_until,
+            cursor=slot.cursor,
+            runs_started=0,
+            status=status,
+            lease_until=None,
+            now=self._clock(),
+        )
+
+    async def _fan_out(self, held: _Held, report: CronReport, *, budget: int) -> int:
+        """Batches of one slot until its audience is exhausted, the budget is spent (the lease
+        is then released for any worker) or another worker took it over; returns the budget
+        left."""
+        while budget > 0:
+            budget -= 1
+            try:
+                if await self._batch(held, report, keep=budget > 0):
+                    break
+            except cron_repo.LeaseLost:
+                log.warning("cron slot %s was taken over by another worker", held.id)
+                break
+        return budget
+
+    async def _batch(self, held: _Held, report: CronReport, *, keep: bool) -> bool:
+        """Start runs for the next page of the audience and move the cursor past it, in one
+        transaction; True once the audience is exhausted. ``keep``: hold the lease for another
+        batch, else release it. Raises LeaseLost (the transaction rolls back) if another
+        worker took the slot over."""
+        audience = _schedule_trigger(held.playbook).audience
+        async with unit_of_work(self._sessions) as session:
+            now = self._clock()
+            ids = await audience_repo.page_ids(
+                session,
+                after=held.cursor,
+                limit=self._batch_size,
+                tags_any=audience.tags_any,
+                tags_none=audience.tags_none,
+            )
+            trigger = _trigger(held)
+            plan = await start_runs(
+                session, self._catalog, playbook=held.playbook, trigger=trigger, ids=ids, now=now
+            )
+            finished = len(ids) < self._batch_size
+            lease = now + self._lease if keep and not finished else None
+            held.cursor = ids[-1] if ids else held.cursor
+            await cron_repo.advance(
+                session,
+                held.id,
+                held=held.lease,
+                cursor=held.cursor,
+                runs_started=len(plan.runs),
+                status="done" if finished else "running",
+                lease_until=lease,
+                now=now,
+            )
+        held.lease = lease or held.lease
+        report.runs_started += len(plan.runs)
+        report.deliveries_due += plan.deliveries_due
+        return finished
+
+
+def _is_scheduled(playbook: LoadedPlaybook) -> bool:
+    return playbook.spec.enabled and isinstance(playbook.spec.trigger, ScheduleTrigger)
+
+
+def _schedule_trigger(playbook: LoadedPlaybook) -> ScheduleTrigger:
+    trigger = playbook.spec.trigger
+    assert isinstance(trigger, ScheduleTrigger)
+    return trigger
+
+
+def _trigger(held: _Held) -> EventView:
+    return slot_event(held.id, held.playbook.id, held.slot_at)
+
+
+def _slot_row(
+    playbook: LoadedPlaybook, at: datetime, *, status: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": new_id("cs", now),
+        "playbook_id": playbook.id,
+        "playbook_version": playbook.version,
+        "slot_at": at,
+        "status": status,
+        "runs_started": 0,
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -1,0 +1,280 @@
+"""Schedule playbooks on a real database: one firing per slot, audience filters, concurrent
+workers, downtime and the grace period, batched fan-out, no backfill for new playbooks."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from smr.db import unit_of_work
+from smr.models import CronSlot, Delivery, Run
+from smr.repositories import contacts as contacts_repo
+from smr.repositories import cron_slots as cron_repo
+from smr.runtime import Runtime, build_runtime
+from smr.services.contacts import ContactState
+from smr.services.cron import Cron
+from tests.conftest import BUNDLED
+from tests.helpers import FakeClock
+
+HOURLY = """\
+id: hourly-members
+name: 会员整点提醒
+trigger:
+  schedule: "0 * * * *"
+  audience:
+    tags_any: [会员, 钻粉]
+    tags_none: [退订]
+    if: "contact.attributes.level >= 2"
+steps:
+  - send: {channel: mock, category: service, text: "{{ contact.id }} {{ trigger.data.slot }}"}
+"""
+
+DAILY = """\
+id: daily-ten
+name: 每日十点
+trigger:
+  schedule: "0 10 * * *"
+steps:
+  - send: {channel: mock, category: service, text: "ten o'clock"}
+"""
+
+HOUR = timedelta(hours=1)
+LEASE = timedelta(seconds=60)
+
+
+@pytest.fixture
+def playbooks_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "playbooks"
+    shutil.copytree(BUNDLED, directory)
+    (directory / "hourly.yaml").write_text(HOURLY, encoding="utf-8")
+    return directory
+
+
+def make_cron(
+    runtime: Runtime,
+    *,
+    batch_size: int = 200,
+    grace: timedelta = HOUR,
+    other: Runtime | None = None,
+) -> Cron:
+    rt = other or runtime
+    return Cron(
+        sessions=rt.sessions,
+        catalog=rt.catalog,
+        clock=rt.clock,
+        lease=LEASE,
+        batch_size=batch_size,
+        grace=grace,
+    )
+
+
+async def add_contacts(runtime: Runtime, *specs: tuple[str, list[str], int | None]) -> None:
+    """Contacts (id, tags, attributes.level or None for no level)."""
+    now = runtime.clock()
+    rows = []
+    for contact_id, tags, level in specs:
+        state = ContactState.blank(contact_id, now)
+        state.tags = tags
+        state.attributes = {} if level is None else {"level": level}
+        rows.append(state.row(now))
+    async with unit_of_work(runtime.sessions) as session:
+        await contacts_repo.insert_contacts(session, rows)
+
+
+async def add_members(runtime: Runtime, count: int) -> list[str]:
+    ids = [f"m{n:03d}" for n in range(count)]
+    await add_contacts(runtime, *((cid, ["会员"], 3) for cid in ids))
+    return ids
+
+
+async def runs_of(runtime: Runtime, playbook_id: str = "hourly-members") -> list[Run]:
+    async with runtime.sessions() as session:
+        stmt = select(Run).where(Run.playbook_id == playbook_id).order_by(Run.id)
+        return list((await session.scalars(stmt)).all())
+
+
+async def slots_of(runtime: Runtime, playbook_id: str = "hourly-members") -> list[CronSlot]:
+    async with runtime.sessions() as session:
+        stmt = select(CronSlot).where(CronSlot.playbook_id == playbook_id)
+        return list((await session.scalars(stmt.order_by(CronSlot.slot_at))).all())
+
+
+def local_hours(slots: list[CronSlot]) -> list[tuple[int, str]]:
+    return [(s.slot_at.hour + 8, s.status) for s in slots]  # Asia/Shanghai is UTC+8
+
+
+async def test_a_slot_starts_one_run_per_audience_contact(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    await runtime.start()  # the playbook is known from 11:00
+    await add_contacts(
+        runtime,
+        ("member", ["会员"], 3),
+        ("diamond", ["钻粉", "新客"], 2),
+        ("unsubscribed", ["会员", "退订"], 3),
+        ("untagged", [], 3),
+        ("low-level", ["会员"], 1),
+        ("no-level", ["会员"], None),  # the condition fails to evaluate: skipped
+    )
+    clock.advance(hours=1, minutes=1)
+
+    report = await runtime.cron.tick()
+
+    assert (report.slots_recorded, report.runs_started, report.deliveries_due) == (1, 2, 2)
+    (slot,) = await slots_of(runtime)
+    assert (slot.slot_at, slot.status, slot.runs_started) == (
+        datetime(2026, 11, 23, 4, 0, tzinfo=UTC),
+        "done",
+        2,
+    )
+    runs = await runs_of(runtime)
+    assert sorted(r.contact_id for r in runs) == ["diamond", "member"]
+    assert {(r.cron_slot_id, r.trigger_event_id) for r in runs} == {(slot.id, None)}
+    async with runtime.sessions() as session:
+        due = (await session.execute(select(Delivery.status, Delivery.text))).all()
+    assert sorted(due) == [
+        ("scheduled", "diamond 2026-11-23T04:00:00+00:00"),
+        ("scheduled", "member 2026-11-23T04:00:00+00:00"),
+    ]
+
+    again = await runtime.cron.tick()
+    assert (again.slots_recorded, again.runs_started) == (0, 0)
+    assert len(await runs_of(runtime)) == 2
+
+
+async def test_two_workers_fire_each_slot_once(runtime: Runtime, clock: FakeClock) -> None:
+    await runtime.start()
+    members = await add_members(runtime, 20)
+    other = build_runtime(runtime.settings, clock=clock)  # a second process on the same rows
+    try:
+        workers = [make_cron(runtime, batch_size=7), make_cron(runtime, batch_size=7, other=other)]
+        for _ in range(2):
+            clock.advance(hours=1)
+            reports = await asyncio.gather(*(w.tick() for w in workers))
+            assert sum(r.slots_recorded for r in reports) == 1
+            assert sum(r.runs_started for r in reports) == 20
+    finally:
+        await other.aclose()
+
+    slots = await slots_of(runtime)
+    assert [(s.status, s.runs_started) for s in slots] == [("done", 20), ("done", 20)]
+    per_slot = Counter((r.cron_slot_id, r.contact_id) for r in await runs_of(runtime))
+    assert set(per_slot.values()) == {1}
+    assert sorted(per_slot) == sorted((s.id, m) for s in slots for m in members)
+
+
+async def test_fan_out_resumes_from_the_cursor_in_batches(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    await runtime.start()
+    members = await add_members(runtime, 20)
+    clock.advance(hours=1)
+    cron = make_cron(runtime, batch_size=7)
+
+    first = await cron.tick(max_batches=1)
+
+    assert first.runs_started == 7
+    (slot,) = await slots_of(runtime)
+    assert (slot.status, slot.cursor, slot.lease_until) == ("running", members[6], None)
+
+    second = await make_cron(runtime, batch_size=7).tick()  # any worker picks it up
+
+    assert second.runs_started == 13
+    (slot,) = await slots_of(runtime)
+    assert (slot.status, slot.runs_started) == ("done", 20)
+    assert sorted(r.contact_id for r in await runs_of(runtime)) == members
+
+
+async def test_a_dead_workers_slot_is_taken_over_after_its_lease(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    await runtime.start()
+    await add_members(runtime, 5)
+    clock.advance(hours=1)
+    cron = make_cron(runtime, batch_size=2)
+    await cron.record_due_slots()
+    async with unit_of_work(runtime.sessions) as session:  # a worker claims, then dies
+        dead = await cron_repo.claim_one(session, now=clock(), lease=LEASE)
+    assert dead is not None
+    assert dead.lease_until is not None
+
+    assert (await cron.tick()).runs_started == 0  # its lease still holds
+    clock.advance(seconds=61)
+    assert (await cron.tick()).runs_started == 5
+
+    with pytest.raises(cron_repo.LeaseLost):
+        async with unit_of_work(runtime.sessions) as session:
+            await cron_repo.advance(
+                session,
+                dead.id,
+                held=dead.lease_until,
+                cursor="m004",
+                runs_started=2,
+                status="running",
+                lease_until=None,
+                now=clock(),
+            )
+    (slot,) = await slots_of(runtime)
+    assert (slot.status, slot.runs_started) == ("done", 5)
+
+
+async def test_after_downtime_only_the_latest_slot_within_the_grace_fires(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    await runtime.start()
+    await add_members(runtime, 3)
+    clock.advance(hours=1, minutes=1)
+    assert (await runtime.cron.tick()).runs_started == 3
+
+    clock.advance(hours=3)  # down from 12:01 to 15:01
+    report = await runtime.cron.tick()
+
+    assert (report.slots_recorded, report.runs_started) == (3, 3)
+    assert local_hours(await slots_of(runtime)) == [
+        (12, "done"),
+        (13, "missed"),
+        (14, "missed"),
+        (15, "done"),
+    ]
+    assert len(await runs_of(runtime)) == 6
+
+
+async def test_beyond_the_grace_nothing_fires(runtime: Runtime, clock: FakeClock) -> None:
+    await runtime.start()
+    await add_members(runtime, 3)
+    cron = make_cron(runtime, grace=timedelta(minutes=30))
+    clock.advance(hours=3, minutes=45)  # down from 11:00 to 14:45
+
+    report = await cron.tick()
+
+    assert (report.slots_recorded, report.runs_started) == (3, 0)
+    assert local_hours(await slots_of(runtime)) == [(12, "missed"), (13, "missed"), (14, "missed")]
+    assert await runs_of(runtime) == []
+    clock.advance(minutes=20)
+    assert (await cron.tick()).runs_started == 3  # the next slot fires as usual
+
+
+async def test_a_new_playbook_does_not_backfill(
+    runtime: Runtime, clock: FakeClock, playbooks_dir: Path
+) -> None:
+    await runtime.start()
+    await add_members(runtime, 2)
+    clock.advance(days=2, hours=-0.5)  # Wednesday 10:30, a daily 10:00 slot half an hour ago
+    (playbooks_dir / "daily.yaml").write_text(DAILY, encoding="utf-8")
+    runtime.catalog.reload()
+    await runtime.start()
+
+    await runtime.cron.tick()
+
+    assert await slots_of(runtime, "daily-ten") == []
+    assert await runs_of(runtime, "daily-ten") == []
+    clock.advance(hours=23, minutes=31)  # Thursday 10:01
+    assert (await runtime.cron.tick()).slots_recorded >= 1
+    assert local_hours(await slots_of(runtime, "daily-ten")) == [(10, "done")]
+    assert len(await runs_of(runtime, "daily-ten")) == 2
