@@ -92,6 +92,7 @@ class Options:
     deliveries: int
     batch_size: int
     warmup_batches: int
+    lanes: int
     baseline: int
     baseline_cap: int
     baseline_mode: str
@@ -109,7 +110,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--deliveries", type=int, default=20_000, help="deliveries SMR sends, timed"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=200, help="SMR's batch_size (deliveries per claim)"
+        "--batch-size", type=int, default=500, help="SMR's batch_size (deliveries per claim)"
+    )
+    parser.add_argument(
+        "--lanes", type=int, default=2, help="SMR's dispatch_lanes (concurrent claim loops)"
     )
     parser.add_argument(
         "--warmup-batches",
@@ -154,6 +158,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         deliveries=ns.deliveries,
         batch_size=ns.batch_size,
         warmup_batches=ns.warmup_batches,
+        lanes=ns.lanes,
         baseline=min(ns.baseline, ns.deliveries),
         baseline_cap=ns.baseline,
         baseline_mode=ns.baseline_mode,
@@ -335,11 +340,12 @@ async def measure_smr(url: str, options: Options, playbooks: Path, data_dir: Pat
         data_dir=data_dir,
         playbooks_dir=playbooks,
         batch_size=options.batch_size,
+        dispatch_lanes=options.lanes,
         admin_tokens=[SecretStr("x")],
         mock=MockSettings(latency_ms=0, fail_rate=0.0),
     )
     runtime = build_runtime(settings)
-    warmup = options.warmup_batches * options.batch_size
+    warmup = options.warmup_batches * options.batch_size * options.lanes
     try:
         await runtime.start()
         if options.warmup_batches:
@@ -693,7 +699,7 @@ def _terminate_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
 def run(options: Options) -> int:
     dsn = database_dsn(options.pg, options.database)
     url = sqlalchemy_url(dsn)
-    warmup = options.warmup_batches * options.batch_size
+    warmup = options.warmup_batches * options.batch_size * options.lanes
     try:
         with tempfile.TemporaryDirectory(prefix="smr-bench-dispatch-") as tmp:
             log(f"creating database {options.database}")

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     admin_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     tick_seconds: float = Field(default=1.0, gt=0)
-    batch_size: int = Field(default=200, ge=1, le=5000)
+    batch_size: int = Field(default=500, ge=1, le=5000)
     dispatch_lanes: int = Field(default=2, ge=1, le=16)
     lease_seconds: int = Field(default=60, ge=5)
     cron_grace_seconds: int = Field(default=3600, ge=0)

@@ -47,9 +47,9 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    # Lookups take arrays (`= ANY($1)`); a generic cached plan cannot see the array's size
-    # and may scan whole tables, so PostgreSQL plans each execution for its parameters.
-    server_settings = {"plan_cache_mode": "force_custom_plan", "application_name": "smr"}
+    # Lookups take arrays (`= ANY($1)`) on the leading column of an index, so the generic plans
+    # PostgreSQL caches after a few executions stay index lookups.
+    server_settings = {"application_name": "smr"}
     return create_async_engine(
         url,
         pool_size=10,

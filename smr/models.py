@@ -92,7 +92,8 @@ class ContactIdentity(Base):
 class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
-        UniqueConstraint("source", "key"),
+        # key first: lookups by key use the index whatever the planner thinks of "source".
+        UniqueConstraint("key", "source"),
         Index("ix_events_contact_id_id", "contact_id", "id"),
     )
 

@@ -31,10 +31,12 @@ async def owners_of(session: AsyncSession, identities: Iterable[Identity]) -> di
     pairs = list(set(identities))
     if not pairs:
         return {}
-    # Filter by value in SQL (one stable statement), by kind here: kinds are few.
+    # Both primary-key columns as arrays: an index lookup even in a generic plan; the exact
+    # pairs are picked here (kinds are few).
+    kinds = list({kind for kind, _ in pairs})
     values = list({value for _, value in pairs})
     stmt = select(ContactIdentity.kind, ContactIdentity.value, ContactIdentity.contact_id).where(
-        one_of(session, ContactIdentity.value, values)
+        one_of(session, ContactIdentity.kind, kinds), one_of(session, ContactIdentity.value, values)
     )
     wanted = set(pairs)
     rows = await session.execute(stmt)
