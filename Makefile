@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install bench-ingest bench-dispatch clean
+.PHONY: run test lint typecheck pytest install bench-ingest bench-dispatch bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench-ingest: install
 ## Dispatch throughput (claim, mock send, bookkeeping) against APScheduler 3, on the local PostgreSQL.
 bench-dispatch: install
 	$(BIN)/python bench/dispatch.py
+
+## A million future rows: claim latency, worker RSS and lateness, cron fan-out (several minutes).
+bench-scale: install
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

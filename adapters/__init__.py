@@ -1,4 +1,10 @@
-"""Channel adapters, one module per vendor, and the explicit registry SMR looks them up in."""
+"""Channel adapters, one module per vendor, and the explicit registry SMR looks them up in.
+
+A channel goes to its vendor's adapter when that vendor is configured, else to the mock, so the
+service runs without any credentials. ``SMR_CHANNEL_ROUTES='{"wecom": "mock"}'`` keeps a
+configured channel on the mock (a staging setup). ``Runtime.describe_routes`` (``smr serve``'s
+banner, ``GET /v1/playbooks``) shows where each channel goes.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,21 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.mock import MockAdapter
+from adapters.wecom import build_wecom_routes
 from smr.channels import ChannelAdapter
 from smr.config import Settings
 from smr.services.plan import STAFF_CHANNEL
 
 #: Channel names a playbook may use. A name whose vendor is not configured routes to the mock.
-PLAYBOOK_CHANNELS: tuple[str, ...] = ("mock", "wecom", "wecom_welcome", "wecom_kf", "sms")
+PLAYBOOK_CHANNELS: tuple[str, ...] = (
+    "mock",
+    "wecom",
+    "wecom_welcome",
+    "wecom_kf",
+    "wecom_group",
+    "sms",
+)
+ROUTE_CHOICES = ("mock",)
 
 
 def build_routes(
@@ -23,6 +38,12 @@ def build_routes(
     clock: Callable[[], datetime],
 ) -> dict[str, ChannelAdapter]:
     """Channel name → the adapter that serves it in this configuration."""
+    channels = (*PLAYBOOK_CHANNELS, STAFF_CHANNEL)
+    forced = {c: v for c, v in settings.channel_routes.items() if c in channels}
+    if unknown := {v for v in forced.values() if v not in ROUTE_CHOICES}:
+        raise ValueError(f"SMR_CHANNEL_ROUTES: unknown route {sorted(unknown)}; use 'mock'")
     mock = MockAdapter(settings.mock, sessions=sessions, clock=clock)
-    # Vendor adapters join here as they are configured; until then each channel is the mock.
-    return dict.fromkeys((*PLAYBOOK_CHANNELS, STAFF_CHANNEL), mock)
+    vendors = build_wecom_routes(
+        settings.wecom, sessions=sessions, clock=clock, staff_channel=STAFF_CHANNEL, skip=forced
+    )
+    return {channel: vendors.get(channel, mock) for channel in channels}

@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import sys
 import tempfile
 import time
@@ -42,7 +41,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -56,6 +54,7 @@ from bench.ingest import (
     BenchError,
     database_dsn,
     drop_database,
+    guarded_main,
     log,
     machine_busy_seconds,
     postgres_cpu_seconds,
@@ -692,10 +691,6 @@ def versions() -> dict[str, str]:
 # Main
 
 
-def _terminate_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
-    signal.raise_signal(signal.SIGINT)
-
-
 def run(options: Options) -> int:
     dsn = database_dsn(options.pg, options.database)
     url = sqlalchemy_url(dsn)
@@ -751,20 +746,7 @@ def run(options: Options) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    try:
-        return run(options)
-    except KeyboardInterrupt:
-        log("interrupted; database dropped")
-        return 130
-    except BenchError as exc:
-        log(f"error: {exc}")
-        return 1
-    except (OSError, asyncpg.PostgresError) as exc:
-        log(f"error: {type(exc).__name__}: {exc}")
-        return 1
+    return guarded_main(run, parse_args(argv), interrupted="database dropped")
 
 
 if __name__ == "__main__":

@@ -41,16 +41,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 
+T = TypeVar("T")
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results" / "ingest.json"
@@ -807,11 +808,6 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _terminate_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
-    # Handled like Ctrl-C: asyncio.run cancels the load cleanly, then the servers are stopped.
-    signal.raise_signal(signal.SIGINT)
-
-
 @dataclass
 class Servers:
     bare: Server
@@ -1084,15 +1080,15 @@ def consistency_notes(outcome: Outcome) -> list[str]:
     return notes
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
-    # Also when started in the background, where SIGINT may arrive ignored.
+def guarded_main(run: Callable[[T], int], options: T, *, interrupted: str) -> int:
+    """Run a benchmark with Ctrl-C and SIGTERM handled alike (also when started in the
+    background, where SIGINT may arrive ignored): ``run`` cleans up on KeyboardInterrupt."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return run(options)
     except KeyboardInterrupt:
-        log("interrupted; servers stopped")
+        log(f"interrupted; {interrupted}")
         return 130
     except BenchError as exc:
         log(f"error: {exc}")
@@ -1100,6 +1096,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, asyncpg.PostgresError) as exc:
         log(f"error: {type(exc).__name__}: {exc}")
         return 1
+
+
+def _terminate_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    # Handled like Ctrl-C: asyncio.run cancels the load cleanly, then everything is cleaned up.
+    signal.raise_signal(signal.SIGINT)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return guarded_main(run, parse_args(argv), interrupted="servers stopped")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import ClassVar, Literal, Protocol
 
 SkipReason = Literal[
@@ -41,8 +42,13 @@ class OutboundMessage:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
+    """The vendor took the message. ``awaiting``: it has not reached the customer yet (a task a
+    staff member confirms); the adapter's ``poll_reports`` later says what became of it, by
+    ``vendor_message_id``."""
+
     vendor_message_id: str | None = None
     response: str | None = None
+    awaiting: bool = False
 
 
 class SendError(Exception):
@@ -103,4 +109,28 @@ class BatchSender(Protocol):
 
     async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | SendError]:
         """Send many messages at once."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A message a vendor accepted with ``SendResult(awaiting=True)`` at ``accepted_at``."""
+
+    message: OutboundMessage
+    vendor_ref: str
+    accepted_at: datetime
+
+
+class ReportPoller(Protocol):
+    """An adapter whose sends are confirmed later (optional).
+
+    ``poll_reports`` returns, in order, for each pending message: a SendResult (it reached the
+    customer), a SkippedSend or PermanentSendError (it never will), or None (not yet). It raises
+    only for a failure of the whole poll; the messages then stay pending.
+    """
+
+    async def poll_reports(
+        self, pending: Sequence[Pending], *, now: datetime
+    ) -> list[SendResult | SendError | None]:
+        """Ask the vendor what became of pending messages."""
         ...

@@ -35,8 +35,12 @@ def _announce(runtime: Runtime, *, host: str, port: int) -> None:
     catalog = runtime.catalog
     database = runtime.engine.url.render_as_string(hide_password=True)
     typer.echo(f"SMR listening on http://{host}:{port}  (database: {database})")
-    loaded, errors = len(catalog.result.playbooks), len(catalog.errors)
-    typer.echo(f"playbooks: {loaded} loaded from {catalog.directory}, {errors} errors")
+    loaded = len(catalog.result.playbooks)
+    errors = sum(e.severity == "error" for e in catalog.errors)
+    warnings = len(catalog.errors) - errors
+    typer.echo(
+        f"playbooks: {loaded} loaded from {catalog.directory}, {errors} errors, {warnings} warnings"
+    )
     for error in catalog.errors:
         typer.echo(f"  {error.format()}")
     typer.echo("channels: " + ", ".join(f"{c} → {a}" for c, a in runtime.describe_routes().items()))
@@ -94,7 +98,7 @@ def worker() -> None:
         try:
             await stop.wait()
         finally:
-            ticker.shutdown()
+            await ticker.stop()
             await runtime.aclose()
 
     asyncio.run(main())
@@ -110,16 +114,50 @@ def db_upgrade() -> None:
 
 @playbooks_app.command("check")
 def playbooks_check(
-    directory: Annotated[Path | None, typer.Argument(help="Playbooks folder.")] = None,
+    path: Annotated[Path | None, typer.Argument(help="Playbooks folder, or one file.")] = None,
 ) -> None:
     """Validate every playbook; print `file:line:col: message` per problem; exit 1 on errors."""
     from adapters import PLAYBOOK_CHANNELS
-    from smr.playbooks import load_directory
+    from smr.playbooks import load_path
 
-    folder = directory or Settings().playbooks_dir
-    result = load_directory(folder, channels=PLAYBOOK_CHANNELS)
+    configured = Settings().playbooks_dir
+    result = load_path(path or configured, channels=PLAYBOOK_CHANNELS, policies_dir=configured)
     for error in result.errors:
         typer.echo(error.format(), err=True)
     failed = [e for e in result.errors if e.severity == "error"]
     typer.echo(f"{len(result.playbooks)} playbooks valid, {len(failed)} errors")
     raise typer.Exit(1 if failed else 0)
+
+
+@playbooks_app.command("schema")
+def playbooks_schema(
+    policies: Annotated[
+        bool, typer.Option("--policies", help="The schema of policies.yaml.")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of playbook files, for editors (playbooks/schema.json)."""
+    from adapters import PLAYBOOK_CHANNELS
+    from smr.playbooks.jsonschema import playbook_schema, policies_schema, render
+
+    schema = policies_schema() if policies else playbook_schema(PLAYBOOK_CHANNELS)
+    typer.echo(render(schema), nl=False)
+
+
+@app.command()
+def simulate(
+    file: Annotated[Path, typer.Argument(help="A playbook file, or a folder of playbooks.")],
+    event: Annotated[str, typer.Option(help="The first event: a JSON file, or JSON text.")],
+    events: Annotated[
+        Path | None, typer.Option(help="Later events, one JSON object a line (JSONL).")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="How many days to look ahead.")] = 60,
+) -> None:
+    """Show what playbooks would do for one contact, in virtual time; nothing is stored or sent."""
+    from adapters import PLAYBOOK_CHANNELS
+    from smr.simulate.command import run
+
+    settings = Settings()
+    code = run(
+        file, event=event, events=events, days=days, settings=settings, channels=PLAYBOOK_CHANNELS
+    )
+    raise typer.Exit(code)

@@ -18,11 +18,23 @@ class MockSettings(BaseModel):
 
 class WeComSettings(BaseModel):
     corp_id: str | None = None
+    #: The self-built app's secret; serves every WeCom call unless a narrower secret is set.
     secret: SecretStr | None = None
     agent_id: str | None = None
     token: SecretStr | None = None
     aes_key: SecretStr | None = None
     base_url: str = "https://qyapi.weixin.qq.com"
+    #: The 客户联系 secret, for externalcontact/* (welcome, mass-send tasks), if separate.
+    contact_secret: SecretStr | None = None
+    #: The 微信客服 secret, for kf/* (send_msg, sync_msg), if separate.
+    kf_secret: SecretStr | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    #: A mass-send task the owner staff has not sent within this long is cancelled.
+    task_timeout_hours: float = Field(default=72.0, gt=0)
+
+    def secret_for(self, scope: Literal["app", "contact", "kf"]) -> SecretStr | None:
+        narrower = {"app": None, "contact": self.contact_secret, "kf": self.kf_secret}[scope]
+        return narrower or self.secret
 
 
 class SmsSettings(BaseModel):
@@ -49,6 +61,8 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str | None = None
     playbooks_dir: Path = Path("playbooks")
+    #: How often the service looks for changed playbook files; 0 turns the watch off.
+    playbooks_poll_seconds: float = Field(default=2.0, ge=0)
     admin_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     tick_seconds: float = Field(default=1.0, gt=0)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -77,6 +78,8 @@ class Contact(Base):
     total_spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
     first_order_at: Mapped[datetime | None]
     last_order_at: Mapped[datetime | None]
+    #: Spend per calendar month in the policies' timezone, ``{"2026-11": "199.00"}``.
+    monthly_spend: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -171,6 +174,8 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: The vendor's id of what took an ``awaiting`` delivery (a WeCom mass-send task's msgid).
+    vendor_ref: Mapped[str | None] = mapped_column(String(128), index=True)
 
 
 class DeliveryAttempt(Base):
@@ -231,4 +236,14 @@ class CronSlot(Base):
     runs_started: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WeComKfCursor(Base):
+    """Where the last kf/sync_msg pull of one 微信客服 account ended."""
+
+    __tablename__ = "wecom_kf_cursors"
+
+    open_kfid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cursor: Mapped[str] = mapped_column(String(256))
     updated_at: Mapped[datetime]

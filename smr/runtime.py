@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from smr.channels import ChannelAdapter
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
-from smr.services.catalog import Catalog
+from smr.playbooks import load_directory
+from smr.schemas import EventIn
+from smr.services.awaiting import Checker
+from smr.services.catalog import Catalog, ReloadReport, fingerprint_of
 from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
+from smr.services.ingest import submit
 from smr.services.wakeups import Waker
 from smr.tokens import Tokens, load_tokens
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+Ingest = Callable[[list[EventIn]], Awaitable[None]]
+
+
+class InboundPuller(Protocol):
+    """A channel adapter that also pulls inbound messages (WeCom kf/sync_msg)."""
+
+    async def pull(self, *, token: str, open_kfid: str, ingest: Ingest) -> int: ...
 
 
 def system_clock() -> datetime:
@@ -37,24 +51,133 @@ class Runtime:
     waker: Waker
     tokens: Tokens
     cron: Cron
+    checker: Checker
     clock: Clock
-    wake: Callable[[], None] = lambda: None
+    #: Called by ``wake``: the ticker's hook to tick now rather than at the next interval.
+    on_wake: Callable[[], None] = lambda: None
+    _watch: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    _urgent: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _urgent_again: bool = field(default=False, init=False, repr=False)
+    _pulls: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     def describe_routes(self) -> dict[str, str]:
         return {channel: adapter.name for channel, adapter in sorted(self.routes.items())}
 
+    @property
+    def urgent_channels(self) -> list[str]:
+        """Channels whose adapter cannot wait for the next tick (``urgent``: WeCom's welcome,
+        valid 20 s). With none configured, ``wake`` only wakes the ticker."""
+        return sorted(c for c, a in self.routes.items() if getattr(a, "urgent", False))
+
+    def wake(self) -> None:
+        """New deliveries are due (ingest just committed): send those on urgent channels at
+        once, in this process, and have the ticker tick now for the rest."""
+        if self.urgent_channels:
+            if self._urgent is None or self._urgent.done():
+                self._urgent = asyncio.create_task(self._send_urgent(), name="urgent-dispatch")
+            else:
+                self._urgent_again = True  # the running pass may have claimed before the commit
+        self.on_wake()
+
+    async def _send_urgent(self) -> None:
+        again = True
+        while again:
+            self._urgent_again = False
+            try:
+                await self.dispatcher.tick_channels(self.urgent_channels)
+            except Exception:  # the rows stay claimable; the next tick sends them
+                log.exception("urgent dispatch failed")
+            again = self._urgent_again
+
+    def pull_kf(self, *, token: str, open_kfid: str) -> bool:
+        """Pull the 微信客服 messages a callback announced, in the background (the callback
+        must be answered within 5 s); False when no configured channel can pull them."""
+        puller = self.routes.get("wecom_kf")
+        if not hasattr(puller, "pull"):
+            return False
+        pulling = self._pull(cast(InboundPuller, puller), token=token, open_kfid=open_kfid)
+        task = asyncio.create_task(pulling, name=f"kf-pull-{open_kfid}")
+        self._pulls.add(task)
+        task.add_done_callback(self._pulls.discard)
+        return True
+
+    async def _pull(self, puller: InboundPuller, *, token: str, open_kfid: str) -> None:
+        async def ingest(events: list[EventIn]) -> None:
+            report = await submit(
+                self.sessions, events, source="wecom", catalog=self.catalog, clock=self.clock
+            )
+            if report.deliveries_due:
+                self.wake()
+
+        try:
+            made = await puller.pull(token=token, open_kfid=open_kfid, ingest=ingest)
+        except Exception:  # the next callback pulls again from the stored cursor
+            log.exception("wecom kf: pulling messages for %s failed", open_kfid)
+        else:
+            log.info("wecom kf: %d messages pulled for %s", made, open_kfid)
+
+    async def settle(self) -> None:
+        """Wait for the urgent sends and kf pulls started in the background."""
+        while self._pulls or (self._urgent is not None and not self._urgent.done()):
+            await asyncio.gather(*self._pulls, *([self._urgent] if self._urgent else []))
+
     async def start(self) -> None:
-        """Store the loaded playbook versions (runs refer to them by content hash)."""
+        """Store the loaded playbook versions (runs refer to them by content hash) and start
+        watching the playbooks folder."""
+        await self._remember_versions()
+        if self.settings.playbooks_poll_seconds > 0 and self._watch is None:
+            self._watch = asyncio.create_task(self._watch_playbooks(), name="playbooks-watch")
+
+    async def reload_playbooks(self) -> ReloadReport:
+        """Load the playbooks folder again; runs in flight keep the version they started with."""
+        async with self._reloading:
+            catalog = self.catalog
+            fingerprint = fingerprint_of(catalog.directory)
+            # Reading and compiling happen off the event loop; switching over happens on it.
+            fresh = await asyncio.to_thread(
+                load_directory, catalog.directory, channels=catalog.channels
+            )
+            report = catalog.apply(fresh, fingerprint)
+            await self._remember_versions()
+        if report.added or report.changed or report.removed:
+            log.info(
+                "playbooks reloaded: added %s, changed %s, removed %s, kept last good %s",
+                report.added,
+                report.changed,
+                report.removed,
+                report.kept,
+            )
+        return report
+
+    async def _remember_versions(self) -> None:
         async with unit_of_work(self.sessions) as session:
             await self.catalog.remember_versions(session, now=self.clock())
 
+    async def _watch_playbooks(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.playbooks_poll_seconds)
+            try:
+                if self.catalog.changed_on_disk():
+                    await self.reload_playbooks()
+            except Exception:  # a failed reload keeps the current playbooks; try again later
+                log.exception("playbook reload failed")
+
     async def tick(self) -> None:
-        """One scheduler tick: fire due cron slots, wake due runs, then send due deliveries."""
+        """One scheduler tick: fire due cron slots, wake due runs, send due deliveries, then
+        check on deliveries a vendor accepted but has not delivered yet."""
         await self.cron.tick()
         await self.waker.tick()
         await self.dispatcher.tick()
+        await self.checker.tick()
 
     async def aclose(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
+        await self.settle()
         for adapter in {id(a): a for a in self.routes.values()}.values():
             await adapter.aclose()
         await self.engine.dispose()
@@ -74,22 +197,10 @@ def build_runtime(
     dispatcher = Dispatcher(
         sessions=sessions, routes=routes, catalog=catalog, settings=settings, clock=clock
     )
-    waker = Waker(
-        sessions=sessions,
-        catalog=catalog,
-        clock=clock,
-        lease=timedelta(seconds=settings.lease_seconds),
-        batch_size=settings.batch_size,
-    )
+    waker = Waker.from_settings(settings, sessions=sessions, catalog=catalog, clock=clock)
     tokens = load_tokens(settings, generate=generate_tokens)
-    cron = Cron(
-        sessions=sessions,
-        catalog=catalog,
-        clock=clock,
-        lease=timedelta(seconds=settings.lease_seconds),
-        batch_size=settings.batch_size,
-        grace=timedelta(seconds=settings.cron_grace_seconds),
-    )
+    cron = Cron.from_settings(settings, sessions=sessions, catalog=catalog, clock=clock)
+    checker = Checker(sessions=sessions, routes=routes, settings=settings, clock=clock)
     return Runtime(
-        settings, engine, sessions, catalog, routes, dispatcher, waker, tokens, cron, clock
+        settings, engine, sessions, catalog, routes, dispatcher, waker, tokens, cron, checker, clock
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ class Ticker:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._ticking = asyncio.Lock()
         # A line per tick is noise; the run log and our own logs say what each tick did.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -31,7 +33,7 @@ class Ticker:
             next_run_time=datetime.now(UTC),
         )
         self._scheduler.start()
-        self._runtime.wake = self.wake
+        self._runtime.on_wake = self.wake
 
     def wake(self) -> None:
         """Run the dispatcher now rather than at the next interval (new deliveries are due)."""
@@ -39,13 +41,18 @@ class Ticker:
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
 
-    def shutdown(self) -> None:
-        self._runtime.wake = lambda: None
+    async def stop(self) -> None:
+        """Stop ticking and wait for a tick in progress to finish, so nothing is cut off
+        mid-transaction when the engine closes."""
+        self._runtime.on_wake = lambda: None
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        async with self._ticking:
+            pass
 
     async def _dispatch(self) -> None:
-        try:
-            await self._runtime.tick()
-        except Exception:  # a failed tick must not stop the ticker; rows stay claimable
-            log.exception("dispatch tick failed")
+        async with self._ticking:
+            try:
+                await self._runtime.tick()
+            except Exception:  # a failed tick must not stop the ticker; rows stay claimable
+                log.exception("dispatch tick failed")

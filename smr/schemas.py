@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -87,10 +88,15 @@ class EventIn(BaseModel):
     occurred_at: Annotated[datetime, AfterValidator(_aware)]
     contact: ContactRef
     data: dict[str, Any] = Field(default_factory=dict)
+    _order: OrderData | None = PrivateAttr(default=None)
 
     def order(self) -> OrderData | None:
-        """The order fields of an order event (validated by :func:`parse_events`)."""
-        return OrderData.model_validate(self.data) if self.type in ORDER_TYPES else None
+        """The order fields of an order event (validated by :func:`parse_events`), read once."""
+        if self.type not in ORDER_TYPES:
+            return None
+        if self._order is None:
+            self._order = OrderData.model_validate(self.data)
+        return self._order
 
 
 class EventBatch(BaseModel):
@@ -103,7 +109,7 @@ def _order_errors(event: EventIn, prefix: tuple[str | int, ...]) -> list[dict[st
     if event.type not in ORDER_TYPES:
         return []
     try:
-        OrderData.model_validate(event.data)
+        event.order()
     except ValidationError as exc:
         return [{**e, "loc": (*prefix, "data", *e["loc"])} for e in exc.errors()]
     return []

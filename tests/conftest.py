@@ -24,6 +24,8 @@ from tests.helpers import ADMIN, INGEST, FakeClock
 PG_URL = os.environ.get("SMR_TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI") == "true"
 BUNDLED = Path(__file__).resolve().parent.parent / "playbooks"
+#: The playbooks the pipeline tests run against: a fixed set, so the bundled library can grow.
+CORE = Path(__file__).resolve().parent / "fixtures" / "playbooks"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -80,7 +82,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def playbooks_dir() -> Path:
-    return BUNDLED
+    return CORE
 
 
 def make_settings(database_url: str, playbooks_dir: Path, data_dir: Path, **extra: Any) -> Settings:

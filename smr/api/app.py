@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from smr import __version__
 from smr.api import errors
-from smr.api.routes import contacts, deliveries, events, health, outbox, playbooks, runs
+from smr.api.routes import contacts, deliveries, events, health, outbox, playbooks, runs, wecom
+from smr.api.routes import simulate as simulate_routes
 from smr.runtime import Runtime
 from smr.scheduler import Ticker
 
@@ -27,12 +28,13 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
             yield
         finally:
             if ticker:
-                ticker.shutdown()
+                await ticker.stop()
             await runtime.aclose()
 
     app = FastAPI(title="SMR", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
     errors.install(app)
-    for module in (events, runs, deliveries, contacts, playbooks, outbox, health):
+    for module in (events, runs, deliveries, contacts, playbooks, outbox, health, wecom):
         app.include_router(module.router)
+    app.include_router(simulate_routes.router)
     return app

@@ -14,8 +14,11 @@ from smr.errors import Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
 from smr.runtime import Runtime
 from smr.tokens import Role
 
+# The dependencies are coroutines, even those that never await: FastAPI runs a plain ``def``
+# dependency in a worker thread, a hop that costs more than the work they do.
 
-def get_runtime(request: Request) -> Runtime:
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -42,17 +45,17 @@ def _role(request: Request, runtime: Runtime) -> Role:
     return role
 
 
-def require_admin(request: Request, runtime: RuntimeDep) -> None:
+async def require_admin(request: Request, runtime: RuntimeDep) -> None:
     if _role(request, runtime) != "admin":
         raise Forbidden("This route needs an admin token.")
 
 
-def require_ingest(request: Request, runtime: RuntimeDep) -> None:
+async def require_ingest(request: Request, runtime: RuntimeDep) -> None:
     _role(request, runtime)  # admin tokens may post events too
 
 
-async def read_json(request: Request, runtime: RuntimeDep) -> Any:
-    """The body parsed as JSON, refusing bodies over the configured size before reading them."""
+async def read_body(request: Request, runtime: RuntimeDep) -> bytes:
+    """The raw body, refusing bodies over the configured size before reading them."""
     limit = runtime.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -62,6 +65,14 @@ async def read_json(request: Request, runtime: RuntimeDep) -> Any:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"The body is over {limit} bytes.")
+    return bytes(body)
+
+
+RawBody = Annotated[bytes, Depends(read_body)]
+
+
+async def read_json(body: RawBody) -> Any:
+    """The body parsed as JSON (see ``read_body`` for the size limit)."""
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

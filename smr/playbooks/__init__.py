@@ -35,11 +35,13 @@ from smr.playbooks.expressions import (
     compile_expression,
     compile_template,
 )
+from smr.playbooks.fields import CANONICAL_EVENT_TYPES
 from smr.playbooks.loader import (
     CompiledExit,
     LoadedPlaybook,
     LoadResult,
     load_directory,
+    load_path,
     load_policies_text,
     load_text,
 )
@@ -47,8 +49,10 @@ from smr.playbooks.policies import FrequencyCap, Policies, QuietHours
 from smr.playbooks.program import Instruction, Program, compile_program
 from smr.playbooks.schema import EventTrigger, Playbook, ScheduleTrigger
 from smr.playbooks.timespec import format_duration, parse_clock, parse_duration, validate_cron
+from smr.playbooks.validation import FileKind, check_source, kind_of
 
 __all__ = [
+    "CANONICAL_EVENT_TYPES",
     "CONTEXT_NAMES",
     "ActiveRun",
     "CompiledExit",
@@ -63,6 +67,7 @@ __all__ = [
     "ExitMatch",
     "Expression",
     "Failed",
+    "FileKind",
     "FrequencyCap",
     "Instruction",
     "LoadResult",
@@ -88,13 +93,16 @@ __all__ = [
     "TraceEntry",
     "Waiting",
     "build_context",
+    "check_source",
     "compile_expression",
     "compile_program",
     "compile_template",
     "evaluate_event",
     "execute",
     "format_duration",
+    "kind_of",
     "load_directory",
+    "load_path",
     "load_policies_text",
     "load_text",
     "match_exits",

@@ -40,6 +40,9 @@ class ContactStats:
     first_order_at: datetime | None = None
     last_order_at: datetime | None = None
     days_since_last_order: int | None = None
+    spend_this_month: Decimal | float = 0
+    spend_last_month: Decimal | float = 0
+    monthly_spend: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -134,14 +134,20 @@ def _step(instruction: Instruction, state: _Run, *, pc: int) -> int | RunOutcome
     raise TypeError(f"unknown instruction {instruction!r}")
 
 
-def _tag(instruction: Tag, state: _Run, *, pc: int) -> int:
-    kept = [tag for tag in state.contact.tags if tag not in instruction.remove]
-    added = [tag for tag in dict.fromkeys(instruction.add) if tag not in kept]
-    state.contact = replace(state.contact, tags=kept + added)
-    state.effects.append(TagEffect(instruction.add, instruction.remove))
-    state.note(
-        instruction.step_path, "tag", add=list(instruction.add), remove=list(instruction.remove)
-    )
+def _tag(instruction: Tag, state: _Run, *, pc: int) -> int | RunOutcome:
+    context = state.context()
+    try:
+        add, remove = (
+            [t.render(context).strip() for t in names]
+            for names in (instruction.add, instruction.remove)
+        )
+    except TemplateRuntimeError as exc:
+        return state.fail(instruction.step_path, f"tag: {exc.message}")
+    add, remove = [t for t in dict.fromkeys(add) if t], [t for t in remove if t]
+    kept = [tag for tag in state.contact.tags if tag not in remove]
+    state.contact = replace(state.contact, tags=kept + [tag for tag in add if tag not in kept])
+    state.effects.append(TagEffect(tuple(add), tuple(remove)))
+    state.note(instruction.step_path, "tag", add=add, remove=remove)
     return pc + 1
 
 

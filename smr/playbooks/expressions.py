@@ -8,6 +8,7 @@ Raises ``TemplateCompileError`` at compile time and ``TemplateRuntimeError`` whe
 """
 
 from collections.abc import Iterator, Mapping
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -44,10 +45,31 @@ class _Environment(sandbox.SandboxedEnvironment):
             return obj[attribute]
         return super().getattr(obj, attribute)
 
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        # ``data['items']`` on an order without items is missing, never the dict's method.
+        if isinstance(obj, dict):
+            if argument in obj:
+                return obj[argument]
+            return self.undefined(obj=obj, name=argument)
+        return super().getitem(obj, argument)
+
+
+def as_date(value: Any) -> date:
+    """The ``date`` filter: ``"2026-12-12" | date``, ``now | date`` (the local day), so that
+    ``(vars.launch_date | date - now | date).days`` counts days."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value.strip()[:10])
+    raise TypeError(f"cannot read a date from {type(value).__name__}")
+
 
 _env = _Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 # Globals such as cycler/joiner are only a foothold for escapes; templates get the context only.
 _env.globals.clear()
+_env.filters["date"] = as_date
 
 
 class TemplateCompileError(Exception):

@@ -4,6 +4,7 @@ Templates and expressions are compiled while validating, so a bad one is reporte
 field; the compiled objects are cached and reused when the program is built.
 """
 
+from collections.abc import Callable
 from datetime import time, timedelta
 from typing import Annotated, Any
 
@@ -14,11 +15,26 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     ValidationInfo,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
 from smr.playbooks import timespec
 from smr.playbooks.expressions import TemplateCompileError, compile_expression, compile_template
+
+#: The event types SMR itself produces; any other well-formed type is a custom one.
+CANONICAL_EVENT_TYPES = (
+    "order.paid",
+    "order.refunded",
+    "chat.message",
+    "contact.added",
+    "contact.deleted",
+    "group.joined",
+    "group.left",
+    "contact.unsubscribed",
+)
+EVENT_TYPE_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
+PLAYBOOK_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
 
 def _duration(value: Any) -> timedelta:
@@ -38,25 +54,27 @@ def _clock(value: Any) -> time:
 
 
 def _check_template(source: str) -> str:
-    try:
-        compile_template(source)
-    except TemplateCompileError as exc:
-        raise _compile_error("bad template", exc) from exc
-    return source
+    return _compiles(source, kind="bad template", compile=compile_template)
 
 
 def _check_expression(source: str) -> str:
+    return _compiles(source, kind="bad expression", compile=compile_expression)
+
+
+def _compiles(source: str, *, kind: str, compile: Callable[[str], object]) -> str:
     try:
-        compile_expression(source)
+        compile(source)
     except TemplateCompileError as exc:
-        raise _compile_error("bad expression", exc) from exc
+        raise _compile_error(kind, exc.message, lineno=exc.lineno) from exc
+    except RecursionError as exc:  # Jinja's parser recurses once per bracket or operator
+        raise _compile_error(kind, "nested too deeply", lineno=1) from exc
     return source
 
 
-def _compile_error(kind: str, exc: TemplateCompileError) -> PydanticCustomError:
+def _compile_error(kind: str, message: str, *, lineno: int) -> PydanticCustomError:
     # The template's own line travels in ctx so the loader can point inside block scalars.
     return PydanticCustomError(
-        "template_error", f"{kind}: {{message}}", {"message": exc.message, "lineno": exc.lineno}
+        "template_error", f"{kind}: {{message}}", {"message": message, "lineno": lineno}
     )
 
 
@@ -70,25 +88,94 @@ def _text(value: Any) -> Any:
 def _known_channel(channel: str, info: ValidationInfo) -> str:
     known = (info.context or {}).get("channels")
     if known is not None and channel not in known:
-        listed = ", ".join(sorted(known))
         raise PydanticCustomError(
             "unknown_channel",
-            "unknown channel '{channel}' (known: {known})",
-            {"channel": channel, "known": listed},
+            "unknown channel '{channel}'",
+            {"channel": channel, "known": tuple(sorted(known))},
         )
     return channel
 
 
+def _text_schema(description: str, *examples: str, **extra: Any) -> WithJsonSchema:
+    # What an editor shows and checks; the validators above remain the authority.
+    schema: dict[str, Any] = {"type": "string", "description": description, **extra}
+    return WithJsonSchema({**schema, "examples": list(examples)} if examples else schema)
+
+
 Duration = Annotated[
-    timedelta, PlainValidator(_duration), PlainSerializer(timespec.format_duration, return_type=str)
+    timedelta,
+    PlainValidator(_duration),
+    PlainSerializer(timespec.format_duration, return_type=str),
+    _text_schema(
+        "A whole number and a unit: s, m, h or d. 时长：数字加单位。",
+        "30m",
+        "2h",
+        "7d",
+        pattern=r"^\s*[0-9]+[smhd]\s*$",
+    ),
 ]
 ClockTime = Annotated[
-    time, PlainValidator(_clock), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)
+    time,
+    PlainValidator(_clock),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    _text_schema(
+        "A 24-hour clock time, HH:MM. 时间（24 小时制）。",
+        "09:30",
+        "21:00",
+        pattern=r"^\s*([01][0-9]|2[0-3]):[0-5][0-9]\s*$",
+    ),
 ]
-TemplateText = Annotated[str, BeforeValidator(_text), AfterValidator(_check_template)]
-ExpressionText = Annotated[str, AfterValidator(_check_expression)]
-EventType = Annotated[str, Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")]
-PlaybookId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
-CronText = Annotated[str, AfterValidator(timespec.validate_cron)]
-ChannelName = Annotated[str, AfterValidator(_known_channel)]
+TemplateText = Annotated[
+    str,
+    BeforeValidator(_text),
+    AfterValidator(_check_template),
+    _text_schema(
+        "Text; {{ … }} inserts a value (Jinja2). 模板文本，{{ … }} 插入变量。",
+        "{{ contact.name }}，您好",
+        type=["string", "number"],
+    ),
+]
+ExpressionText = Annotated[
+    str,
+    AfterValidator(_check_expression),
+    _text_schema(
+        "A condition, written without {{ }} (Jinja2). 条件表达式，不写 {{ }}。",
+        "contact.stats.orders > 0",
+        "'FACE-WASH' in event.skus",
+    ),
+]
+EventType = Annotated[
+    str,
+    Field(
+        pattern=EVENT_TYPE_PATTERN,
+        description="An event type: lowercase words joined by dots. Built in: "
+        + ", ".join(CANONICAL_EVENT_TYPES)
+        + "; other types are custom. 事件类型。",
+        examples=list(CANONICAL_EVENT_TYPES),
+    ),
+]
+PlaybookId = Annotated[
+    str,
+    Field(
+        pattern=PLAYBOOK_ID_PATTERN,
+        description="1-64 lowercase letters, digits or '-'. 小写字母、数字、连字符。",
+        examples=["repurchase-face-wash"],
+    ),
+]
+CronText = Annotated[
+    str,
+    AfterValidator(timespec.validate_cron),
+    _text_schema(
+        "Cron: minute hour day-of-month month day-of-week, in the policies' timezone."
+        " 定时（分 时 日 月 周）。",
+        "0 10 * * 5",
+        "30 9 1 * *",
+        pattern=r"^\s*\S+(\s+\S+){4}\s*$",
+    ),
+]
+ChannelName = Annotated[
+    str,
+    AfterValidator(_known_channel),
+    _text_schema("One of the channels configured here. 已配置的渠道。", "wecom", "sms"),
+]
 NonEmptyText = Annotated[str, Field(min_length=1)]

@@ -12,14 +12,26 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from smr.playbooks.errors import PlaybookError, error_at, find_node, validation_errors, yaml_error
+from smr.playbooks.errors import (
+    Loc,
+    NodeIndex,
+    PlaybookError,
+    error_at,
+    find_node,
+    format_path,
+    validation_errors,
+    yaml_error,
+)
 from smr.playbooks.expressions import Expression, compile_expression
+from smr.playbooks.messages import custom_event_message, describe
 from smr.playbooks.policies import Policies
 from smr.playbooks.program import Program, compile_program
 from smr.playbooks.schema import EventTrigger, ExitRule, Playbook, ScheduleTrigger
 from smr.playbooks.yaml_loader import compose_document
 
 POLICIES_FILES = ("policies.yaml", "policies.yml")
+#: Far more YAML nodes than any playbook has; aliases (*name) count each time they are used.
+MAX_NODES = 100_000
 
 
 @dataclass(frozen=True)
@@ -58,15 +70,20 @@ class LoadResult:
 def load_text(
     text: str, *, filename: str, channels: Collection[str]
 ) -> tuple[LoadedPlaybook | None, list[PlaybookError]]:
-    """Validate and compile one playbook; bad input gives ``(None, errors)``, never an exception."""
+    """Validate and compile one playbook; bad input gives ``(None, errors)``, never an exception.
+
+    Warnings (severity "warning", such as a custom event type) come with a loaded playbook too.
+    """
     root, data, errors = _parse(text, filename=filename)
     if root is None:
         return None, errors
+    warnings = _event_type_warnings(data, NodeIndex(root), file=filename)
     try:
         spec = Playbook.model_validate(data, context={"channels": frozenset(channels)})
     except ValidationError as exc:
-        return None, validation_errors(exc, root=root, file=filename)
-    return _compile(spec, text=text, filename=filename), []
+        found = validation_errors(exc, root=root, file=filename, model=Playbook)
+        return None, _in_file_order(found + warnings)
+    return _compile(spec, text=text, filename=filename), warnings
 
 
 def load_policies_text(text: str, *, filename: str) -> tuple[Policies | None, list[PlaybookError]]:
@@ -77,7 +94,34 @@ def load_policies_text(text: str, *, filename: str) -> tuple[Policies | None, li
     try:
         return Policies.model_validate(data), []
     except ValidationError as exc:
-        return None, validation_errors(exc, root=root, file=filename)
+        found = validation_errors(exc, root=root, file=filename, model=Policies)
+        return None, _in_file_order(found)
+
+
+def _in_file_order(errors: list[PlaybookError]) -> list[PlaybookError]:
+    return sorted(errors, key=lambda e: (e.line, e.column))
+
+
+def decode(data: bytes, *, filename: str) -> tuple[str | None, list[PlaybookError]]:
+    """UTF-8 text, or an error saying where the first byte that is not UTF-8 is."""
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = (
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}):"
+            " save the file as UTF-8"
+        )
+        return None, [PlaybookError(filename, line, column, "", message)]
+
+
+def duplicate_error(loaded: LoadedPlaybook, *, first_file: str) -> PlaybookError:
+    """``loaded`` uses an id that the playbook in ``first_file`` already has."""
+    root, _, _ = _parse(loaded.source, filename=loaded.file)
+    node = find_node(root, ("id",)) if root is not None else None
+    message = f"duplicate playbook id '{loaded.id}' (already defined in {first_file})"
+    return error_at(node, file=loaded.file, path="id", message=message)
 
 
 def load_directory(path: Path, *, channels: Collection[str]) -> LoadResult:
@@ -94,6 +138,20 @@ def load_directory(path: Path, *, channels: Collection[str]) -> LoadResult:
     for file in sorted(path.iterdir()):
         if file.suffix in (".yaml", ".yml") and file.name not in POLICIES_FILES and file.is_file():
             _add_playbook(file, result, channels=channels)
+    return result
+
+
+def load_path(path: Path, *, channels: Collection[str], policies_dir: Path) -> LoadResult:
+    """A folder of playbooks with its policies, or one playbook file with the policies next to
+    it (else those in ``policies_dir``)."""
+    if path.is_dir():
+        return load_directory(path, channels=channels)
+    errors: list[PlaybookError] = []
+    here = any((path.parent / name).is_file() for name in POLICIES_FILES)
+    result = LoadResult(
+        policies=_load_policies(path.parent if here else policies_dir, errors), errors=errors
+    )
+    _add_playbook(path, result, channels=channels)
     return result
 
 
@@ -121,21 +179,15 @@ def _add_playbook(file: Path, result: LoadResult, *, channels: Collection[str]) 
     if first is None:
         result.playbooks[loaded.id] = loaded
     else:
-        result.errors.append(_duplicate(loaded, first=first))
-
-
-def _duplicate(loaded: LoadedPlaybook, *, first: LoadedPlaybook) -> PlaybookError:
-    root, _, _ = _parse(loaded.source, filename=loaded.file)
-    node = find_node(root, ("id",)) if root is not None else None
-    message = f"duplicate playbook id '{loaded.id}' (already defined in {first.file})"
-    return error_at(node, file=loaded.file, path="id", message=message)
+        result.errors.append(duplicate_error(loaded, first_file=first.file))
 
 
 def _read(file: Path) -> tuple[str | None, list[PlaybookError]]:
     try:
-        return file.read_bytes().decode("utf-8"), []
-    except (OSError, UnicodeDecodeError) as exc:
+        data = file.read_bytes()
+    except OSError as exc:
         return None, [PlaybookError(str(file), 1, 1, "", f"cannot read file: {exc}")]
+    return decode(data, filename=str(file))
 
 
 def _parse(
@@ -144,13 +196,55 @@ def _parse(
     try:
         root, data = compose_document(text)
     except yaml.YAMLError as exc:
-        return None, None, [yaml_error(exc, file=filename)]
+        return None, None, [yaml_error(exc, file=filename, text=text)]
+    except RecursionError:
+        return None, None, [PlaybookError(filename, 1, 1, "", "the YAML is nested too deeply")]
     if root is None:
         empty = [] if allow_empty else [PlaybookError(filename, 1, 1, "", "file is empty")]
         return None, None, empty
+    if _node_count(root, {}) > MAX_NODES:
+        message = f"too many values: over {MAX_NODES} (each use of an alias *name counts)"
+        return None, None, [error_at(root, file=filename, path="", message=message)]
     if not isinstance(data, dict):
-        return None, None, [error_at(root, file=filename, path="", message="expected a mapping")]
+        message = f"expected a mapping of fields (name: value), got {describe(data)}"
+        return None, None, [error_at(root, file=filename, path="", message=message)]
     return root, data, []
+
+
+def _node_count(node: yaml.Node, counted: dict[yaml.Node, int]) -> int:
+    """Nodes with aliases expanded, capped just over the limit (a self-reference counts as over)."""
+    if node in counted:
+        return counted[node]
+    counted[node] = MAX_NODES + 1
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+    total = 1
+    for child in children:
+        total = min(total + _node_count(child, counted), MAX_NODES + 1)
+    counted[node] = total
+    return total
+
+
+def _event_type_warnings(
+    data: dict[str, Any], nodes: NodeIndex, *, file: str
+) -> list[PlaybookError]:
+    """A well-formed event type SMR does not produce is legal (custom) but often a typo."""
+    exits = data.get("exit_on")
+    places: list[tuple[Loc, Any]] = [(("trigger",), data.get("trigger"))]
+    if isinstance(exits, list):
+        places += [(("exit_on", index), rule) for index, rule in enumerate(exits)]
+    warnings = []
+    for loc, value in places:
+        event = value.get("event") if isinstance(value, dict) else None
+        message = custom_event_message(event) if isinstance(event, str) else None
+        if message is not None:
+            node, path = nodes.find((*loc, "event")), format_path((*loc, "event"))
+            warnings.append(
+                error_at(node, file=file, path=path, message=message, severity="warning")
+            )
+    return warnings
 
 
 def _compile(spec: Playbook, *, text: str, filename: str) -> LoadedPlaybook:

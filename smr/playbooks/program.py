@@ -26,9 +26,11 @@ from smr.playbooks.schema import (
 
 @dataclass(frozen=True)
 class Tag:
+    """Tag names are templates (``渠道:{{ trigger.data.state }}``); plain names render as-is."""
+
     step_path: str
-    add: tuple[str, ...]
-    remove: tuple[str, ...]
+    add: tuple[Template, ...]
+    remove: tuple[Template, ...]
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,10 @@ def _jump_unless(instruction: Instruction) -> JumpUnless:
 def _simple(step: Step, path: str) -> Instruction:
     match step:
         case TagStep(tag=change):
-            return Tag(path, tuple(change.add), tuple(change.remove))
+            add, remove = (
+                tuple(map(compile_template, names)) for names in (change.add, change.remove)
+            )
+            return Tag(path, add, remove)
         case SetStep(values=values):
             return SetAttrs(path, {name: compile_template(v) for name, v in values.items()})
         case WaitStep(wait=value):

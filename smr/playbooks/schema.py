@@ -14,6 +14,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -31,6 +32,7 @@ from smr.playbooks.fields import (
 )
 
 STEP_KEYS = ("tag", "set", "wait", "send", "if", "notify_staff", "stop")
+TRIGGER_KEYS = ("event", "schedule")
 
 
 class StrictModel(BaseModel):
@@ -55,8 +57,8 @@ class ScheduleTrigger(StrictModel):
 
 
 class TagChange(StrictModel):
-    add: list[NonEmptyText] = Field(default_factory=list)
-    remove: list[NonEmptyText] = Field(default_factory=list)
+    add: list[TemplateText] = Field(default_factory=list)
+    remove: list[TemplateText] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _not_empty(self) -> "TagChange":
@@ -103,9 +105,18 @@ def _wait_kind(value: Any) -> str | None:
     return "wait:until" if isinstance(value, dict | WaitUntil) else None
 
 
+_TEMPLATED_DURATION = WithJsonSchema(
+    {
+        "type": "string",
+        "pattern": r"\{[{%]",
+        "description": "A template that renders to a duration. 渲染为时长的模板。",
+        "examples": ["{{ 25 * event.quantity_of('FACE-WASH') }}d"],
+    }
+)
+
 WaitValue = Annotated[
     Annotated[Duration, Tag("wait:duration")]
-    | Annotated[TemplateText, Tag("wait:template")]
+    | Annotated[TemplateText, Tag("wait:template"), _TEMPLATED_DURATION]
     | Annotated[WaitUntil, Tag("wait:until")],
     Discriminator(
         _wait_kind,
@@ -135,9 +146,11 @@ class NotifyStaffStep(StrictModel):
 
 class StopStep(StrictModel):
     # `- stop:` (null) reads as naturally as `- stop: {}`.
-    stop: Annotated[dict[str, Any], BeforeValidator(lambda v: {} if v is None else v)] = Field(
-        default_factory=dict, max_length=0
-    )
+    stop: Annotated[
+        dict[str, Any],
+        BeforeValidator(lambda v: {} if v is None else v),
+        WithJsonSchema({"type": ["object", "null"], "maxProperties": 0}),
+    ] = Field(default_factory=dict, max_length=0)
 
 
 def _step_kind(value: Any) -> str | None:

@@ -29,7 +29,21 @@ _REPLACED_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.o
 
 
 class PlaybookYamlLoader(yaml.SafeLoader):
-    pass
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Plain YAML keeps the last of two equal keys without a word; in a playbook that hides
+        # a step or a setting, so it is an error at the second one.
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+                if key in seen:
+                    line = seen[key].start_mark.line + 1
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"key '{key}' appears twice (first on line {line})",
+                        problem_mark=key_node.start_mark,
+                    )
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 PlaybookYamlLoader.yaml_implicit_resolvers = {

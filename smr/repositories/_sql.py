@@ -1,10 +1,15 @@
-"""Dialect helpers shared by the repositories."""
+"""Dialect helpers shared by the repositories.
+
+Statements that run on every event are built once per dialect (``functools.cache``) and take
+their values as named parameters: building a statement costs more than executing it.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -12,6 +17,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Row,
+    Select,
     Table,
     Text,
     any_,
@@ -19,65 +25,182 @@ from sqlalchemy import (
     cast,
     func,
     insert,
+    literal_column,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, Update
 
 from smr.errors import InvalidInput
+from smr.repositories._execute import driver_of, fetch
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Table) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING for the session's dialect."""
-    dialect = session.get_bind().dialect.name
+    return _ignoring_conflicts(dialect_name(session), table)
+
+
+@cache
+def _ignoring_conflicts(dialect: str, table: Table) -> Insert:
     module: Any = postgresql if dialect == "postgresql" else sqlite
     stmt: Insert = module.insert(table).on_conflict_do_nothing()
     return stmt
+
+
+# Bulk writes. PostgreSQL gets one statement over arrays, one per column (``unnest``), whatever
+# the number of rows: planned once, one round trip, run on the driver (see ``_execute``); a
+# large plain insert is a binary COPY. SQLite gets an executemany.
+
+
+async def insert_new(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]], *, returning: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING ``returning``: the rows actually inserted (a
+    row that conflicts with one stored, or with one a concurrent transaction is inserting, is
+    not; PostgreSQL first waits for that transaction to end). One statement.
+
+    Every row must carry the same keys.
+    """
+    if not rows:
+        return []
+    wanted = tuple(returning)
+    if dialect_name(session) != "postgresql":
+        returned = await session.execute(_sqlite_insert_new(table, wanted), rows)
+        return [tuple(row) for row in returned]
+    columns, arrays = _columns_of(table, rows)
+    stmt = _unnest_insert(table, columns, ignore_conflicts=True, returning=wanted)
+    return [tuple(row[name] for name in wanted) for row in await fetch(session, stmt, arrays)]
+
+
+@cache
+def _sqlite_insert_new(table: Table, returning: tuple[str, ...]) -> Insert:
+    stmt = _ignoring_conflicts("sqlite", table)
+    return stmt.returning(*(table.c[name] for name in returning))
 
 
 COPY_THRESHOLD = 8
 
 
 async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows in bulk: binary COPY on PostgreSQL for larger batches, otherwise multi-row
-    INSERTs (RETURNING makes SQLAlchemy batch them with "insertmanyvalues" on every driver).
-
-    Every row must carry the same keys.
-    """
+    """Insert rows in bulk, as one statement; on PostgreSQL a binary COPY from
+    ``COPY_THRESHOLD`` rows on. Every row must carry the same keys."""
     if not rows:
         return
-    if dialect_name(session) == "postgresql" and len(rows) >= COPY_THRESHOLD:
-        await _copy(session, table, rows)
-        return
-    primary = next(iter(table.primary_key.columns))
-    await session.execute(insert(table).returning(primary), rows)
+    driver = await driver_of(session)
+    if driver is None:  # SQLite, or the transaction's first statement
+        # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
+        await session.execute(_insert_returning_key(table), rows)
+    elif len(rows) >= COPY_THRESHOLD:
+        await _copy(driver, session.get_bind().dialect, table, rows)
+    else:
+        names, arrays = _columns_of(table, rows)
+        stmt = _unnest_insert(table, names, ignore_conflicts=False, returning=())
+        await fetch(session, stmt, arrays)
 
 
-async def _copy(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    connection = await session.connection()
-    dialect = connection.dialect
-    columns = [table.c[name] for name in rows[0]]
-    defaults = {c.name: _default(c) for c in table.c if c.name not in rows[0] and c.default}
-    columns += [table.c[name] for name in defaults]
-    rows = [{**row, **defaults} for row in rows] if defaults else rows
+async def _copy(driver: Any, dialect: Dialect, table: Table, rows: list[dict[str, Any]]) -> None:
+    columns, defaults = _insert_columns(table, tuple(rows[0]))
+    full = [{**defaults, **row} for row in rows] if defaults else rows
     # The column types' own bind processors (JSON serialisation, UTC conversion) keep COPY
-    # byte-for-byte equivalent to an INSERT through SQLAlchemy.
-    processors = [c.type._cached_bind_processor(dialect) for c in columns]
-    records = [
-        tuple(
-            p(row[c.name]) if p else row[c.name] for c, p in zip(columns, processors, strict=True)
-        )
-        for row in rows
-    ]
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+    # equivalent to an INSERT through SQLAlchemy.
+    processors = [(c.name, c.type._cached_bind_processor(dialect)) for c in columns]
+    records = [tuple([p(row[n]) if p else row[n] for n, p in processors]) for row in full]
     await driver.copy_records_to_table(
         table.name, records=records, columns=[c.name for c in columns]
     )
+
+
+async def insert_together(
+    session: AsyncSession, parts: Sequence[tuple[Table, list[dict[str, Any]]]]
+) -> None:
+    """Insert into several tables, in the order given (rows may refer to rows of an earlier
+    part). On PostgreSQL consecutive parts under ``COPY_THRESHOLD`` rows share one statement, a
+    WITH holding one INSERT per table: a round trip costs more than such an insert, and
+    foreign keys are checked when the statement ends. Larger parts are copied, as by
+    ``insert_many``; on SQLite each part is an ``insert_many``."""
+    if await driver_of(session) is None:
+        for table, rows in parts:
+            await insert_many(session, table, rows)
+        return
+    group: list[tuple[Table, list[dict[str, Any]]]] = []
+    for table, rows in parts:
+        if not rows:
+            continue
+        if len(rows) >= COPY_THRESHOLD or table in (t for t, _ in group):
+            await _insert_group(session, group)  # the parts before this one go first
+            group = []
+        if len(rows) >= COPY_THRESHOLD:
+            await insert_many(session, table, rows)
+        else:
+            group.append((table, rows))
+    await _insert_group(session, group)
+
+
+async def _insert_group(
+    session: AsyncSession, group: list[tuple[Table, list[dict[str, Any]]]]
+) -> None:
+    if len(group) == 1:
+        await insert_many(session, *group[0])
+    elif group:
+        shapes, params = [], {}
+        for table, rows in group:
+            names, arrays = _columns_of(table, rows)
+            shapes.append((table, names))
+            params.update(arrays)
+        await fetch(session, _together(tuple(shapes)), params)
+
+
+@cache
+def _together(shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> Select[Any]:
+    inserts = [
+        _unnest_insert(table, names, ignore_conflicts=False, returning=()).cte(f"new_{table.name}")
+        for table, names in shapes
+    ]
+    return select(literal_column("1")).add_cte(*inserts)
+
+
+@cache
+def _insert_returning_key(table: Table) -> Insert:
+    return insert(table).returning(next(iter(table.primary_key.columns)))
+
+
+@cache
+def _unnest_insert(
+    table: Table, columns: tuple[str, ...], *, ignore_conflicts: bool, returning: tuple[str, ...]
+) -> Insert:
+    """INSERT INTO table (columns) SELECT unnest(…), … [ON CONFLICT DO NOTHING]."""
+    given = select(*(_unnested(table.c[name]).label(name) for name in columns))
+    stmt = postgresql.insert(table).from_select(list(columns), given, include_defaults=False)
+    if ignore_conflicts:
+        stmt = stmt.on_conflict_do_nothing()
+    return stmt.returning(*(table.c[name] for name in returning)) if returning else stmt
+
+
+def _columns_of(
+    table: Table, rows: list[dict[str, Any]]
+) -> tuple[tuple[str, ...], dict[str, list[Any]]]:
+    """The columns to insert and the parameters of ``_unnest_insert``."""
+    columns, defaults = _insert_columns(table, tuple(rows[0]))
+    arrays = {_param(c): _array(c, [row[c.name] for row in rows]) for c in columns[: len(rows[0])]}
+    for name, value in defaults.items():
+        arrays[_param(table.c[name])] = _array(table.c[name], [value] * len(rows))
+    return tuple(c.name for c in columns), arrays
+
+
+@cache
+def _insert_columns(
+    table: Table, given: tuple[str, ...]
+) -> tuple[list[Column[Any]], dict[str, Any]]:
+    """The columns to insert (those given, then those with a default the rows leave out), and
+    those defaults (shared by every insert: the mutable ones are JSON, serialised on the way)."""
+    defaults = {c.name: _default(c) for c in table.c if c.name not in given and c.default}
+    return [table.c[name] for name in (*given, *defaults)], defaults
 
 
 def _default(column: Column[Any]) -> Any:
@@ -95,6 +218,37 @@ def one_of(
     if dialect_name(session) == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def any_of(
+    dialect: str, column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str
+) -> ColumnElement[bool]:
+    """``one_of`` for a statement built once: the values come later, as the list parameter
+    ``name``."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type, dimensions=1)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+async def claim_lost_then_due(
+    session: AsyncSession,
+    table: Table,
+    *,
+    lost: ColumnElement[bool],
+    due: ColumnElement[bool],
+    due_order: ColumnElement[Any],
+    limit: int,
+    values: dict[str, Any],
+) -> list[Row[Any]]:
+    """Claim rows whose worker died (``lost``: lease expired, oldest lease first), then due
+    rows (oldest by ``due_order``), ``limit`` in all. Two statements, each an ordered index
+    range, rather than one OR that would sort the whole backlog on every claim."""
+    lease = table.c.lease_until
+    rows = list(await claim(session, table, where=lost, order_by=lease, limit=limit, values=values))
+    rows += await claim(
+        session, table, where=due, order_by=due_order, limit=limit - len(rows), values=values
+    )
+    return rows
 
 
 async def claim(
@@ -142,47 +296,74 @@ async def update_many(
     rows: list[dict[str, Any]],
     *,
     columns: Sequence[str],
-    where: Sequence[ColumnElement[bool]] = (),
-    values: dict[str, Any] | None = None,
+    only_if: tuple[str, Sequence[str]] | None = None,
+    set_null: Sequence[str] = (),
 ) -> None:
-    """Set ``columns`` from each row (matched by primary key, where ``where`` holds) and the
-    constant ``values`` on all of them, as one statement.
+    """Set ``columns`` from each row (matched by primary key) and NULL in the ``set_null``
+    columns, as one statement; ``only_if=(column, values)`` leaves alone the rows whose
+    ``column`` holds none of ``values``.
 
-    PostgreSQL joins the table to the rows unnested from one array per column (one statement,
-    planned once); SQLite runs an executemany.
+    PostgreSQL joins the table to the rows unnested from one array per column.
     """
     if not rows:
         return
+    key = next(iter(table.primary_key.columns)).name
+    guard = None if only_if is None else (only_if[0], tuple(only_if[1]))
+    dialect = dialect_name(session)
+    stmt = _update_statement(dialect, table, tuple(columns), guard, tuple(set_null))
+    if dialect != "postgresql":
+        await session.execute(stmt, [{"b_key": r[key], **{c: r[c] for c in columns}} for r in rows])
+        return
+    arrays = {_param(table.c[n]): _array(table.c[n], [r[n] for r in rows]) for n in (key, *columns)}
+    await fetch(session, stmt, arrays)
+
+
+@cache
+def _update_statement(
+    dialect: str,
+    table: Table,
+    columns: tuple[str, ...],
+    guard: tuple[str, tuple[str, ...]] | None,
+    set_null: tuple[str, ...],
+) -> Update:
     key = next(iter(table.primary_key.columns))
-    extra = values or {}
-    if dialect_name(session) != "postgresql":
-        stmt = (
+    # Equalities, not an IN: SQLite runs this as an executemany, which cannot expand an IN.
+    where = [] if guard is None else [or_(*(table.c[guard[0]] == v for v in guard[1]))]
+    nulls: dict[str, Any] = dict.fromkeys(set_null)
+    if dialect != "postgresql":
+        return (
             update(table)
             .where(key == bindparam("b_key"), *where)
-            .values({**{c: bindparam(c) for c in columns}, **extra})
+            .values({**{c: bindparam(c) for c in columns}, **nulls})
         )
-        await session.execute(
-            stmt, [{"b_key": r[key.name], **{c: r[c] for c in columns}} for r in rows]
-        )
-        return
     names = [key.name, *columns]
-    given = select(*(_unnested(table.c[n], [r[n] for r in rows]).label(n) for n in names))
-    given_rows = given.subquery("given")
-    stmt = (
+    given = select(*(_unnested(table.c[n]).label(n) for n in names)).subquery("given")
+    return (
         update(table)
-        .where(key == given_rows.c[key.name], *where)
-        .values({**{c: given_rows.c[c] for c in columns}, **extra})
+        .where(key == given.c[key.name], *where)
+        .values({**{c: given.c[c] for c in columns}, **nulls})
     )
-    await session.execute(stmt)
 
 
-def _unnested(column: Column[Any], values: list[Any]) -> ColumnElement[Any]:
-    """``unnest($1::<type>[])``; JSON travels as text (a JSON list would read as a dimension)."""
-    name = f"u_{column.name}"
+def _unnested(column: Column[Any]) -> ColumnElement[Any]:
+    """``unnest(:u_<table>_<column>)``; JSON travels as text (a JSON list would read as a
+    dimension)."""
+    name = _param(column)
+    # One dimension: SQLAlchemy then processes the values without probing for nested lists.
     if isinstance(column.type, JSON):
-        texts = [None if v is None else json.dumps(v) for v in values]
-        return cast(func.unnest(bindparam(name, texts, type_=ARRAY(Text()))), column.type)
-    return func.unnest(bindparam(name, values, type_=ARRAY(column.type)))
+        return cast(func.unnest(bindparam(name, type_=ARRAY(Text(), dimensions=1))), column.type)
+    return func.unnest(bindparam(name, type_=ARRAY(column.type, dimensions=1)))
+
+
+def _param(column: Column[Any]) -> str:
+    return f"u_{column.table.name}_{column.name}"
+
+
+def _array(column: Column[Any], values: list[Any]) -> list[Any]:
+    """The values of an ``_unnested`` parameter (JSON serialised as SQLAlchemy would)."""
+    if isinstance(column.type, JSON):
+        return [json.dumps(v) for v in values]
+    return values
 
 
 def dialect_name(session: AsyncSession) -> str:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import ColumnElement, Select, delete, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
-from smr.repositories._sql import insert_ignoring_conflicts, one_of, update_many
+from smr.repositories._execute import fetch
+from smr.repositories._sql import any_of, dialect_name, insert_new, one_of, update_many
 
 Identity = tuple[str, str]
+#: A contact's columns, and its identities (kind → value).
+LoadedContact = tuple[dict[str, Any], dict[str, str]]
+
+_CONTACTS = table_of(Contact)
+_IDENTITIES = table_of(ContactIdentity)
 
 _UPDATABLE = (
     "name",
@@ -22,6 +29,7 @@ _UPDATABLE = (
     "total_spent",
     "first_order_at",
     "last_order_at",
+    "monthly_spend",
     "updated_at",
 )
 
@@ -43,25 +51,64 @@ async def owners_of(session: AsyncSession, identities: Iterable[Identity]) -> di
     return {(kind, value): cid for kind, value, cid in rows if (kind, value) in wanted}
 
 
-async def load(session: AsyncSession, ids: Iterable[str]) -> list[tuple[Contact, dict[str, str]]]:
-    """Contacts to be changed, with their identities, in one query: locked (PostgreSQL) in id
-    order, so concurrent writers neither lose each other's updates nor deadlock."""
-    wanted = list(set(ids))
-    if not wanted:
+async def find(
+    session: AsyncSession, *, ids: Collection[str] = (), identities: Collection[Identity] = ()
+) -> list[LoadedContact]:
+    """The contacts named by id or owning one of ``identities``, each with all its identities,
+    in one query; locked (PostgreSQL) in id order, so concurrent writers neither lose each
+    other's updates nor deadlock.
+
+    A contact owning an identity value under another kind may come too (the lookup takes kinds
+    and values as two arrays); callers pick what they asked for.
+    """
+    if not ids and not identities:
         return []
-    stmt = (
-        select(Contact, ContactIdentity.kind, ContactIdentity.value)
-        .outerjoin(ContactIdentity, ContactIdentity.contact_id == Contact.id)
-        .where(one_of(session, Contact.id, wanted))
-        .order_by(Contact.id)
-        .with_for_update(of=Contact)
-    )
-    found: dict[str, tuple[Contact, dict[str, str]]] = {}
-    for contact, kind, value in await session.execute(stmt):
-        _, identities = found.setdefault(contact.id, (contact, {}))
-        if kind is not None:
-            identities[kind] = value
+    stmt = _locked_contacts(dialect_name(session), by_ids=bool(ids), by_identities=bool(identities))
+    params = {
+        "ids": list(set(ids)),
+        "kinds": list({kind for kind, _ in identities}),
+        "values": list({value for _, value in identities}),
+    }
+    found: dict[str, LoadedContact] = {}
+    for row in await fetch(session, stmt, {k: v for k, v in params.items() if v}):
+        _, known = found.setdefault(row["id"], (row, {}))
+        if row["kind"] is not None:
+            known[row["kind"]] = row["value"]
     return list(found.values())
+
+
+async def load(session: AsyncSession, ids: Iterable[str]) -> list[LoadedContact]:
+    """Contacts to be changed, with their identities (see ``find``)."""
+    return await find(session, ids=set(ids))
+
+
+@cache
+def _locked_contacts(dialect: str, *, by_ids: bool, by_identities: bool) -> Select[Any]:
+    return (
+        select(*_CONTACTS.c, _IDENTITIES.c.kind, _IDENTITIES.c.value)
+        .outerjoin(_IDENTITIES, _IDENTITIES.c.contact_id == _CONTACTS.c.id)
+        .where(_chosen(dialect, by_ids=by_ids, by_identities=by_identities))
+        .order_by(_CONTACTS.c.id)
+        .with_for_update(of=_CONTACTS)
+    )
+
+
+def _chosen(dialect: str, *, by_ids: bool, by_identities: bool) -> ColumnElement[bool]:
+    """Contacts whose id is in :ids, or who own an identity of a kind in :kinds with a value
+    in :values. Both primary-key columns as arrays: an index lookup even in a generic plan."""
+    by_id = any_of(dialect, _CONTACTS.c.id, "ids")
+    if not by_identities:
+        return by_id
+    owners: Any = (
+        select(_IDENTITIES.c.contact_id)
+        .where(any_of(dialect, _IDENTITIES.c.kind, "kinds"))
+        .where(any_of(dialect, _IDENTITIES.c.value, "values"))
+        .correlate(None)
+    )
+    if by_ids:
+        # A union rather than an OR, so that each side stays an index lookup.
+        owners = union_all(owners, select(_CONTACTS.c.id).where(by_id).correlate(None))
+    return _CONTACTS.c.id.in_(owners)
 
 
 async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -79,7 +126,7 @@ async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, 
 async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """Insert contacts; returns the ids inserted (an id a concurrent request created is not)."""
     ordered = sorted(rows, key=lambda r: r["id"])
-    return {cid for (cid,) in await _insert_new(session, table_of(Contact), ordered)}
+    return {cid for (cid,) in await insert_new(session, _CONTACTS, ordered, returning=["id"])}
 
 
 async def attach_identities(session: AsyncSession, rows: list[dict[str, str]]) -> set[Identity]:
@@ -87,17 +134,8 @@ async def attach_identities(session: AsyncSession, rows: list[dict[str, str]]) -
     attached. One a concurrent transaction attached first is not: PostgreSQL waits for that
     transaction, then skips the row."""
     ordered = sorted(rows, key=lambda r: (r["kind"], r["value"]))
-    return {(k, v) for k, v in await _insert_new(session, table_of(ContactIdentity), ordered)}
-
-
-async def _insert_new(
-    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
-) -> list[tuple[Any, ...]]:
-    if not rows:
-        return []
-    primary = list(table.primary_key.columns)
-    stmt = insert_ignoring_conflicts(session, table).returning(*primary)
-    return [tuple(row) for row in (await session.execute(stmt, rows)).all()]
+    attached = await insert_new(session, _IDENTITIES, ordered, returning=["kind", "value"])
+    return {(kind, value) for kind, value in attached}
 
 
 async def delete_contacts(session: AsyncSession, ids: Iterable[str]) -> None:
@@ -109,7 +147,7 @@ async def delete_contacts(session: AsyncSession, ids: Iterable[str]) -> None:
 async def update_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Write back the mutable columns of each row (keyed by ``id``), in id order."""
     ordered = sorted(rows, key=lambda r: r["id"])
-    await update_many(session, table_of(Contact), ordered, columns=_UPDATABLE)
+    await update_many(session, _CONTACTS, ordered, columns=_UPDATABLE)
 
 
 async def get(session: AsyncSession, contact_id: str) -> Contact | None:

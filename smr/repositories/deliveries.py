@@ -10,7 +10,7 @@ from sqlalchemy import Row, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, DeliveryAttempt, table_of
-from smr.repositories._sql import claim, insert_many, one_of, update_many
+from smr.repositories._sql import claim_lost_then_due, insert_many, one_of, update_many
 
 _FINAL_COLUMNS = (
     "status",
@@ -65,23 +65,15 @@ async def claim_due(
         "attempts": table.c.attempts + 1,
         "updated_at": now,
     }
-    # Two statements, each an ordered index range, rather than one OR that would sort the
-    # whole backlog on every claim.
     lost = and_(
         table.c.status == "sending",
         table.c.lease_until < now,
         table.c.channel.in_(list(resendable)),
     )
-    rows = list(
-        await claim(
-            session, table, where=lost, order_by=table.c.lease_until, limit=limit, values=values
-        )
-    )
     due = and_(table.c.status == "scheduled", table.c.due_at <= now)
-    rows += await claim(
-        session, table, where=due, order_by=table.c.due_at, limit=limit - len(rows), values=values
+    return await claim_lost_then_due(
+        session, table, lost=lost, due=due, due_order=table.c.due_at, limit=limit, values=values
     )
-    return rows
 
 
 async def sent_marketing(
@@ -93,14 +85,15 @@ async def sent_marketing(
     exclude: Collection[str],
 ) -> dict[str, list[datetime]]:
     """contact id → times of its marketing deliveries sent since ``since``; one another worker
-    is sending right now counts as sent ``now`` (``exclude``: the caller's own claims)."""
+    is sending right now, or one a vendor accepted but has not delivered yet (``awaiting``),
+    counts as sent ``now`` (``exclude``: the caller's own claims)."""
     wanted = list(set(contact_ids))
     found: dict[str, list[datetime]] = {cid: [] for cid in wanted}
     if not wanted:
         return found
     counted = or_(
         and_(Delivery.status == "sent", Delivery.sent_at >= since),
-        and_(Delivery.status == "sending", Delivery.id.not_in(list(exclude))),
+        and_(Delivery.status.in_(("sending", "awaiting")), Delivery.id.not_in(list(exclude))),
     )
     stmt = select(Delivery.contact_id, Delivery.sent_at).where(
         one_of(session, Delivery.contact_id, wanted), Delivery.category == "marketing", counted
@@ -131,14 +124,13 @@ async def scheduled_of_runs(session: AsyncSession, run_ids: list[str]) -> list[s
 
 async def finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Record the outcome of claimed deliveries: rows of {id, status, skip_reason, due_at, …}."""
-    table = table_of(Delivery)
     await update_many(
         session,
-        table,
+        table_of(Delivery),
         rows,
         columns=_FINAL_COLUMNS,
-        where=[table.c.status == "sending"],
-        values={"lease_until": None},
+        only_if=("status", ["sending"]),
+        set_null=("lease_until",),
     )
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Event, table_of
-from smr.repositories._sql import insert_ignoring_conflicts, one_of
+from smr.repositories import _sql
+from smr.repositories._execute import fetch
+from smr.repositories._sql import any_of, dialect_name, one_of
 
 
 async def existing(session: AsyncSession, *, source: str, keys: Iterable[str]) -> dict[str, str]:
@@ -17,19 +20,24 @@ async def existing(session: AsyncSession, *, source: str, keys: Iterable[str]) -
     wanted = list(set(keys))
     if not wanted:
         return {}
-    stmt = select(Event.key, Event.id).where(
-        Event.source == source, one_of(session, Event.key, wanted)
+    stmt = _existing(dialect_name(session))
+    rows = await fetch(session, stmt, {"source": source, "keys": wanted})
+    return {row["key"]: row["id"] for row in rows}
+
+
+@cache
+def _existing(dialect: str) -> Select[str, str]:
+    events = table_of(Event)
+    return select(events.c.key, events.c.id).where(
+        events.c.source == bindparam("source"), any_of(dialect, events.c.key, "keys")
     )
-    return dict((await session.execute(stmt)).all())
 
 
 async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert events; returns the ids actually stored (a concurrent duplicate is not)."""
-    if not rows:
-        return set()
-    stmt = insert_ignoring_conflicts(session, table_of(Event)).returning(Event.id)
-    result = await session.execute(stmt, rows)
-    return set(result.scalars().all())
+    """Insert events; returns the ids actually stored (one whose source and key are stored
+    already, or being stored by a concurrent transaction, is not)."""
+    stored = await _sql.insert_new(session, table_of(Event), rows, returning=["id"])
+    return {event_id for (event_id,) in stored}
 
 
 async def get(session: AsyncSession, event_id: str) -> Event | None:

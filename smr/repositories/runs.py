@@ -5,15 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Row, Select, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
-from smr.models import CronSlot, Event, Run, TraceEntry, table_of
+from smr.models import CronSlot, Delivery, Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
-from smr.repositories._sql import claim, insert_many, one_of, update_many
+from smr.repositories._execute import fetch
+from smr.repositories._sql import (
+    any_of,
+    claim_lost_then_due,
+    dialect_name,
+    insert_many,
+    insert_together,
+    one_of,
+    update_many,
+)
 
 ACTIVE = ("active", "waiting")
 
@@ -50,23 +60,35 @@ async def history(
     found: dict[tuple[str, str], History] = {}
     if not contacts or not playbooks:
         return found
-    recent = (
-        Run.status.in_(ACTIVE)
-        if since is None
-        else or_(Run.status.in_(ACTIVE), Run.started_at > since)
-    )
-    stmt = select(Run.contact_id, Run.playbook_id, Run.id, Run.status, Run.started_at).where(
-        one_of(session, Run.contact_id, contacts),
-        one_of(session, Run.playbook_id, playbooks),
-        recent,
-    )
-    for row in await session.execute(stmt.order_by(Run.id)):
-        entry = found.setdefault((row.contact_id, row.playbook_id), History())
-        if row.status in ACTIVE:
-            entry.active_run_ids.append(row.id)
-        if entry.last_started_at is None or row.started_at > entry.last_started_at:
-            entry.last_started_at = row.started_at
+    stmt = _history(dialect_name(session), with_since=since is not None)
+    wanted = set(playbooks)
+    params = {"contacts": contacts} if since is None else {"contacts": contacts, "since": since}
+    for row in await fetch(session, stmt, params):
+        if row["playbook_id"] not in wanted:
+            continue
+        entry = found.setdefault((row["contact_id"], row["playbook_id"]), History())
+        if row["status"] in ACTIVE:
+            entry.active_run_ids.append(row["id"])
+        started_at = row["started_at"]
+        if entry.last_started_at is None or started_at > entry.last_started_at:
+            entry.last_started_at = started_at
     return found
+
+
+# The playbooks are picked in Python, not in SQL: with a playbook condition the planner may
+# walk ix_runs_playbook_id_id whenever its statistics predate that playbook's runs (a cron
+# fan-out to a million contacts then reads every run started so far, on every batch). The
+# contacts' runs through ix_runs_contact_id_playbook_id_status stay a few rows per contact.
+@cache
+def _history(dialect: str, *, with_since: bool) -> Select[str, str, str, str, datetime]:
+    runs = table_of(Run)
+    active = or_(*(runs.c.status == status for status in ACTIVE))  # no IN to expand
+    recent = or_(active, runs.c.started_at > bindparam("since")) if with_since else active
+    return (
+        select(runs.c.contact_id, runs.c.playbook_id, runs.c.id, runs.c.status, runs.c.started_at)
+        .where(any_of(dialect, runs.c.contact_id, "contacts"), recent)
+        .order_by(runs.c.id)
+    )
 
 
 async def active_with_triggers(
@@ -77,18 +99,11 @@ async def active_with_triggers(
     found: dict[str, list[ActiveRunRow]] = {}
     if not contacts or not playbooks:
         return found
-    stmt = (
-        select(Run, Event, CronSlot)
-        .outerjoin(Event, Event.id == Run.trigger_event_id)
-        .outerjoin(CronSlot, CronSlot.id == Run.cron_slot_id)
-        .where(
-            one_of(session, Run.contact_id, contacts),
-            one_of(session, Run.playbook_id, playbooks),
-            Run.status.in_(ACTIVE),
-        )
-        .order_by(Run.id)
-    )
-    for run, event, slot in await session.execute(stmt):
+    stmt = _active_with_triggers(dialect_name(session))
+    wanted = set(playbooks)
+    for run, event, slot in await session.execute(stmt, {"contacts": contacts}):
+        if run.playbook_id not in wanted:
+            continue  # playbooks are picked here, as in ``history``
         found.setdefault(run.contact_id, []).append(
             ActiveRunRow(
                 run.id,
@@ -101,13 +116,24 @@ async def active_with_triggers(
     return found
 
 
+@cache
+def _active_with_triggers(dialect: str) -> Select[Run, Event, CronSlot]:
+    return (
+        select(Run, Event, CronSlot)
+        .outerjoin(Event, Event.id == Run.trigger_event_id)
+        .outerjoin(CronSlot, CronSlot.id == Run.cron_slot_id)
+        .where(any_of(dialect, Run.contact_id, "contacts"), Run.status.in_(ACTIVE))
+        .order_by(Run.id)
+    )
+
+
 def slot_event(slot_id: str, playbook_id: str, slot_at: datetime) -> EventView:
     """A schedule firing, as the ``trigger`` of the runs it starts."""
     data = {"slot": slot_at.isoformat(), "playbook": playbook_id}
     return EventView(id=slot_id, type="schedule", occurred_at=slot_at, data=data)
 
 
-def trigger_view(run: Run, event: Event | None, slot: CronSlot | None) -> EventView:
+def trigger_view(run: Run | Row[Any], event: Event | None, slot: CronSlot | None) -> EventView:
     """What started a run: its event, or the schedule slot that fired it."""
     if event is not None:
         return EventView(
@@ -116,6 +142,19 @@ def trigger_view(run: Run, event: Event | None, slot: CronSlot | None) -> EventV
     if slot is not None:
         return slot_event(slot.id, slot.playbook_id, slot.slot_at)
     return EventView(id=run.id, type="schedule", occurred_at=run.started_at)
+
+
+async def insert_started(
+    session: AsyncSession,
+    *,
+    runs: list[dict[str, Any]],
+    deliveries: list[dict[str, Any]],
+    trace: list[dict[str, Any]],
+) -> None:
+    """Insert new runs, deliveries and trace entries (of new or known runs), together: one
+    statement on PostgreSQL unless one of them is large (see ``_sql.insert_together``)."""
+    parts = [(table_of(Run), runs), (table_of(Delivery), deliveries), (table_of(TraceEntry), trace)]
+    await insert_together(session, parts)
 
 
 async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -132,30 +171,22 @@ _RESUMED = ("status", "pc", "wake_at", "lease_until", "ended_at", "end_reason", 
 async def update_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Write back runs a worker advanced (still holding them, status ``active``)."""
     table = table_of(Run)
-    await update_many(session, table, rows, columns=_RESUMED, where=[table.c.status == "active"])
+    await update_many(session, table, rows, columns=_RESUMED, only_if=("status", ["active"]))
 
 
 async def claim_due(
     session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
-) -> Sequence[Run]:
+) -> list[Row[Any]]:
     """Claim active runs whose worker's lease expired (it died before writing its result), then
-    waiting runs whose wake time has come. Claimed runs are ``active`` with a lease."""
+    waiting runs whose wake time has come. Claimed runs are ``active`` with a lease; the rows
+    come back with every column of ``runs``."""
     table = table_of(Run)
     values = {"status": "active", "lease_until": now + lease, "updated_at": now}
     lost = and_(table.c.status == "active", table.c.lease_until < now)
-    rows = list(
-        await claim(
-            session, table, where=lost, order_by=table.c.lease_until, limit=limit, values=values
-        )
-    )
     due = and_(table.c.status == "waiting", table.c.wake_at <= now)
-    rows += await claim(
-        session, table, where=due, order_by=table.c.wake_at, limit=limit - len(rows), values=values
+    return await claim_lost_then_due(
+        session, table, lost=lost, due=due, due_order=table.c.wake_at, limit=limit, values=values
     )
-    if not rows:
-        return []
-    ids = [r.id for r in rows]
-    return (await session.scalars(select(Run).where(one_of(session, Run.id, ids)))).all()
 
 
 def _end_statement() -> Update:
@@ -181,14 +212,13 @@ def _end_params(row: dict[str, Any]) -> dict[str, Any]:
 async def end_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """End active or waiting runs: rows of {id, status, end_reason, ended_at}; a run that has
     already ended is left as it was."""
-    table = table_of(Run)
     await update_many(
         session,
-        table,
+        table_of(Run),
         [{**r, "updated_at": r["ended_at"]} for r in rows],
         columns=("status", "end_reason", "ended_at", "updated_at"),
-        where=[table.c.status.in_(ACTIVE)],
-        values={"wake_at": None, "lease_until": None},
+        only_if=("status", ACTIVE),
+        set_null=("wake_at", "lease_until"),
     )
 
 

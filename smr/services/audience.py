@@ -68,7 +68,7 @@ class Selection:
         if condition is None:
             return None
         context = build_context(
-            contact=contact_view(contact, self.now),
+            contact=contact_view(contact, self.now, self.catalog.policies.tz),
             event=self.trigger,
             trigger=self.trigger,
             run=None,

@@ -20,9 +20,64 @@ from smr.playbooks import (
     load_directory,
     load_text,
 )
+from smr.playbooks.loader import POLICIES_FILES
 from smr.repositories import playbook_versions as versions_repo
 
 log = logging.getLogger(__name__)
+
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint_of(directory: Path) -> Fingerprint | None:
+    """Name, size and modification time of every YAML file: cheap to poll."""
+    try:
+        files = sorted(directory.iterdir())
+    except OSError:
+        return None
+    stats = []
+    for file in files:
+        if file.suffix in (".yaml", ".yml"):
+            try:
+                stat = file.stat()
+            except OSError:  # removed while we looked
+                continue
+            stats.append((file.name, stat.st_size, stat.st_mtime_ns))
+    return tuple(stats)
+
+
+def _policies_files(directory: Path) -> set[str]:
+    return {str(directory / name) for name in POLICIES_FILES}
+
+
+@dataclass(frozen=True)
+class ReloadReport:
+    """What a reload changed, by playbook id."""
+
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    kept: list[str]
+    errors: list[PlaybookError]
+
+    @classmethod
+    def between(
+        cls,
+        before: dict[str, LoadedPlaybook],
+        after: dict[str, LoadedPlaybook],
+        *,
+        kept: frozenset[str],
+        errors: list[PlaybookError],
+    ) -> ReloadReport:
+        return cls(
+            added=sorted(after.keys() - before.keys()),
+            changed=sorted(
+                i for i in after.keys() & before.keys() if after[i].version != before[i].version
+            ),
+            removed=sorted(before.keys() - after.keys()),
+            kept=sorted(kept),
+            errors=errors,
+        )
 
 
 @dataclass
@@ -37,19 +92,60 @@ class Catalog:
     channels: Collection[str]
     result: LoadResult = field(default_factory=LoadResult)
     versions: dict[str, LoadedPlaybook] = field(default_factory=dict)
+    #: Ids whose file turned invalid: their last good version keeps running.
+    kept: frozenset[str] = frozenset()
     _by_event: dict[str, list[LoadedPlaybook]] = field(default_factory=dict)
+    _fingerprint: Fingerprint | None = None
 
-    def reload(self) -> LoadResult:
-        self.result = load_directory(self.directory, channels=self.channels)
+    @classmethod
+    def of(cls, result: LoadResult, *, channels: Collection[str]) -> Catalog:
+        """A catalog over playbooks loaded elsewhere (no folder behind it: not for ``reload``)."""
+        catalog = cls(Path(), channels, result=result)
+        catalog._index()
+        return catalog
+
+    def reload(self) -> ReloadReport:
+        """Read the directory again and act on what is in it now (see ``apply``)."""
+        fingerprint = fingerprint_of(self.directory)
+        return self.apply(load_directory(self.directory, channels=self.channels), fingerprint)
+
+    def changed_on_disk(self) -> bool:
+        """Whether a playbook file was added, removed or modified since the last load."""
+        return fingerprint_of(self.directory) != self._fingerprint
+
+    def apply(self, fresh: LoadResult, fingerprint: Fingerprint | None = None) -> ReloadReport:
+        """Switch to ``fresh``, keeping the last good version of every file that turned invalid.
+
+        A removed file's playbook is gone; a file that fails validation keeps its previous
+        version (reported in ``kept``) and its errors; invalid policies keep the previous ones.
+        """
+        before = self.result.playbooks
+        broken = {e.file for e in fresh.errors if e.severity == "error"}
+        playbooks = dict(fresh.playbooks)
+        kept = {
+            p.id
+            for p in before.values()
+            if p.file in broken and p.id not in playbooks and Path(p.file).exists()
+        }
+        playbooks.update({i: before[i] for i in sorted(kept)})
+        policies = fresh.policies
+        if self._fingerprint is not None and broken & _policies_files(self.directory):
+            policies = self.result.policies
+        self.result = LoadResult(playbooks=playbooks, policies=policies, errors=fresh.errors)
+        self.kept = frozenset(kept)
+        self._fingerprint = fingerprint
+        self._index()
+        for error in fresh.errors:
+            log.warning("playbook %s: %s", error.severity, error.format())
+        return ReloadReport.between(before, playbooks, kept=self.kept, errors=fresh.errors)
+
+    def _index(self) -> None:
         by_event: dict[str, list[LoadedPlaybook]] = defaultdict(list)
         for playbook in self.result.playbooks.values():
             self.versions[playbook.version] = playbook
             if playbook.spec.enabled and playbook.trigger_event:
                 by_event[playbook.trigger_event].append(playbook)
         self._by_event = dict(by_event)
-        for error in self.result.errors:
-            log.warning("playbook skipped: %s", error.format())
-        return self.result
 
     @property
     def policies(self) -> Policies:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.ids import new_id
-from smr.models import Contact
 from smr.repositories import contacts as repo
 from smr.schemas import ContactRef, EventIn, OrderData
 
 Identity = tuple[str, str]
 Owners = dict[Identity, str]
+#: How many calendar months of spend a contact keeps.
+SPEND_MONTHS = 13
 
 
 @dataclass
@@ -33,28 +34,33 @@ class ContactState:
     first_order_at: datetime | None
     last_order_at: datetime | None
     created_at: datetime
+    monthly_spend: dict[str, str] = field(default_factory=dict)
     identities: dict[str, str] = field(default_factory=dict)
     is_new: bool = False
     new_identities: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: Contact, identities: dict[str, str]) -> ContactState:
+    def from_row(cls, row: Mapping[str, Any], identities: dict[str, str]) -> ContactState:
         return cls(
-            id=row.id,
-            name=row.name,
-            tags=list(row.tags),
-            attributes=dict(row.attributes),
-            opted_out=list(row.opted_out),
-            orders=row.orders,
-            total_spent=Decimal(row.total_spent),
-            first_order_at=row.first_order_at,
-            last_order_at=row.last_order_at,
-            created_at=row.created_at,
+            id=row["id"],
+            name=row["name"],
+            tags=list(row["tags"]),
+            attributes=dict(row["attributes"]),
+            opted_out=list(row["opted_out"]),
+            orders=row["orders"],
+            total_spent=Decimal(row["total_spent"]),
+            first_order_at=row["first_order_at"],
+            last_order_at=row["last_order_at"],
+            created_at=row["created_at"],
+            monthly_spend=dict(row["monthly_spend"]),
             identities=identities,
         )
 
     @classmethod
-    def blank(cls, contact_id: str, now: datetime) -> ContactState:
+    def blank(
+        cls, contact_id: str, now: datetime, *, identities: dict[str, str] | None = None
+    ) -> ContactState:
+        """A contact created now, as it reads back from the database."""
         return cls(
             id=contact_id,
             name=None,
@@ -62,10 +68,11 @@ class ContactState:
             attributes={},
             opted_out=[],
             orders=0,
-            total_spent=Decimal(0),
+            total_spent=Decimal("0.00"),  # the column's scale
             first_order_at=None,
             last_order_at=None,
             created_at=now,
+            identities=dict(identities or {}),
             is_new=True,
         )
 
@@ -79,14 +86,25 @@ class ContactState:
                 self.identities[kind] = value
                 self.new_identities[kind] = value
 
-    def apply_order(self, event_type: str, order: OrderData, occurred_at: datetime) -> None:
+    def apply_order(
+        self, event_type: str, order: OrderData, occurred_at: datetime, *, month: str
+    ) -> None:
+        """Count a paid order or take back a refund; ``month`` is the event's local "YYYY-MM"."""
         if event_type == "order.paid":
             self.orders += 1
             self.total_spent += order.total
             self.first_order_at = min(filter(None, (self.first_order_at, occurred_at)))
             self.last_order_at = max(filter(None, (self.last_order_at, occurred_at)))
+            self._add_spend(month, order.total)
         elif event_type == "order.refunded":
             self.total_spent = max(Decimal(0), self.total_spent - order.total)
+            self._add_spend(month, -order.total)
+
+    def _add_spend(self, month: str, amount: Decimal) -> None:
+        spent = max(Decimal(0), Decimal(self.monthly_spend.get(month, "0")) + amount)
+        self.monthly_spend[month] = str(spent)
+        for old in sorted(self.monthly_spend)[:-SPEND_MONTHS]:
+            del self.monthly_spend[old]
 
     def opt_out(self, channel: object) -> None:
         """Stop marketing on one channel, or on all ("*") when none is named."""
@@ -105,6 +123,7 @@ class ContactState:
             "total_spent": self.total_spent,
             "first_order_at": self.first_order_at,
             "last_order_at": self.last_order_at,
+            "monthly_spend": self.monthly_spend,
             "created_at": self.created_at,
             "updated_at": now,
         }
@@ -115,76 +134,108 @@ async def resolve(
 ) -> list[ContactState]:
     """The contact of each event, by its explicit id or any identity; new contacts as needed.
 
-    Contacts are created (and their identities claimed) before anything else, so a customer
-    whose first events arrive concurrently ends up as one contact: the transaction that loses
-    the race for an identity adopts the winner's contact. Contacts shared by several events are
-    the same ContactState object, so changes made while handling one event are seen by the next.
+    The known contacts are found and locked with one query. Contacts for the events nobody
+    knows are created (and their identities claimed) before anything else is written, so a
+    customer whose first events arrive concurrently ends up as one contact: the transaction that
+    loses the race for an identity adopts the winner's contact. Contacts shared by several
+    events are the same ContactState object, so changes made while handling one event are seen
+    by the next.
     """
-    owners = await repo.owners_of(
-        session, [pair for e in events for pair in e.contact.identities().items()]
-    )
-    created = await _create_missing(session, events, owners, now=now)
-    states = await load_states(session, {_known_id(e.contact, owners) or "" for e in events})
-    for contact_id in created & states.keys():
-        states[contact_id].is_new = True
-    return [_state_for(e.contact, owners, states) for e in events]
+    refs = [_Ref(e.contact, e.contact.identities()) for e in events]
+    asked = {pair for ref in refs for pair in ref.identities.items()}
+    states = await _find(session, ids={ref.id for ref in refs if ref.id}, identities=asked)
+    owners = _owners(states.values(), asked)
+    await _create_missing(session, refs, owners, states, now=now)
+    return [_state_for(ref, owners, states) for ref in refs]
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """An event's contact, with its identities read once."""
+
+    contact: ContactRef
+    identities: dict[str, str]
+
+    @property
+    def id(self) -> str | None:
+        return self.contact.id
 
 
 async def load_states(session: AsyncSession, ids: Iterable[str]) -> dict[str, ContactState]:
     """Contacts by id (locked), with their identities, ready to be changed and written back."""
-    return {
-        row.id: ContactState.from_row(row, identities)
-        for row, identities in await repo.load(session, ids)
-    }
+    return await _find(session, ids=set(ids))
+
+
+async def _find(
+    session: AsyncSession, *, ids: Collection[str] = (), identities: Collection[Identity] = ()
+) -> dict[str, ContactState]:
+    found = await repo.find(session, ids=ids, identities=identities)
+    return {row["id"]: ContactState.from_row(row, known) for row, known in found}
+
+
+def _owners(states: Iterable[ContactState], asked: Collection[Identity]) -> Owners:
+    """Which of these contacts owns each identity ``asked`` (those nobody owns are absent)."""
+    return {pair: s.id for s in states for pair in s.identities.items() if pair in asked}
 
 
 async def _create_missing(
-    session: AsyncSession, events: Sequence[EventIn], owners: Owners, *, now: datetime
-) -> set[str]:
-    """Create a contact for each event nobody knows; claim its identities in ``owners``.
-
-    Returns the ids of the contacts this transaction created and kept.
-    """
+    session: AsyncSession,
+    refs: Sequence[_Ref],
+    owners: Owners,
+    states: dict[str, ContactState],
+    *,
+    now: datetime,
+) -> None:
+    """Create the contacts named by an id that does not exist yet and one for each event
+    nobody knows, claiming its identities in ``owners``; add their states to ``states``."""
     # A contact named by its id is created if it does not exist; its identities attach later,
     # like those of any contact we know.
-    explicit = {e.contact.id for e in events if e.contact.id}
-    new: dict[str, list[Identity]] = {cid: [] for cid in explicit}
-    for event in events:
-        if _known_id(event.contact, owners) is None:
+    explicit = {ref.id for ref in refs if ref.id}
+    new: dict[str, list[Identity]] = {cid: [] for cid in explicit - states.keys()}
+    for ref in refs:
+        if _known_id(ref, owners) is None:
             contact_id = new_id("ct", now)
-            pairs = [p for p in event.contact.identities().items() if p not in owners]
+            pairs = [p for p in ref.identities.items() if p not in owners]
             new[contact_id] = pairs
             owners.update(dict.fromkeys(pairs, contact_id))
     if not new:
-        return set()
+        return
     created = await repo.insert_contacts(session, [_blank_row(cid, now) for cid in new])
     wanted = [{"kind": k, "value": v, "contact_id": cid} for cid, ps in new.items() for k, v in ps]
     won = await repo.attach_identities(session, wanted)
-    lost = [(r["kind"], r["value"]) for r in wanted if (r["kind"], r["value"]) not in won]
-    if lost:
-        owners.update(await repo.owners_of(session, lost))
+    lost = {(r["kind"], r["value"]) for r in wanted} - won
+    if lost:  # concurrent transactions claimed them first: their contacts are the owners
+        winners = await _find(session, identities=lost)
+        owners.update(_owners(winners.values(), lost))
+        for contact_id, state in winners.items():
+            states.setdefault(contact_id, state)
     orphans = {cid for cid in created if cid not in explicit and cid not in owners.values()}
     await repo.delete_contacts(session, orphans)
-    return created - orphans
+    for contact_id in created - orphans:
+        claimed = {kind: value for kind, value in new[contact_id] if (kind, value) in won}
+        states[contact_id] = ContactState.blank(contact_id, now, identities=claimed)
+    # Named contacts a concurrent transaction created first.
+    if explicit - states.keys():
+        states.update(await _find(session, ids=explicit - states.keys()))
 
 
 def _blank_row(contact_id: str, now: datetime) -> dict[str, Any]:
     return ContactState.blank(contact_id, now).row(now)
 
 
-def _known_id(ref: ContactRef, owners: Owners) -> str | None:
+def _known_id(ref: _Ref, owners: Owners) -> str | None:
     if ref.id:
         return ref.id
-    return next((owners[p] for p in ref.identities().items() if p in owners), None)
+    return next((owners[p] for p in ref.identities.items() if p in owners), None)
 
 
-def _state_for(ref: ContactRef, owners: Owners, states: dict[str, ContactState]) -> ContactState:
+def _state_for(ref: _Ref, owners: Owners, states: dict[str, ContactState]) -> ContactState:
     state = states[_known_id(ref, owners) or ""]
     # An identity already owned by another contact stays with that contact.
     free = {
-        k: v for k, v in ref.identities().items() if owners.setdefault((k, v), state.id) == state.id
+        k: v for k, v in ref.identities.items() if owners.setdefault((k, v), state.id) == state.id
     }
-    state.absorb(ref, identities=free)
+    state.absorb(ref.contact, identities=free)
     return state
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from smr.config import Settings
 from smr.db import unit_of_work
 from smr.ids import new_id
 from smr.models import CronSlot
@@ -71,6 +72,24 @@ class Cron:
         self._grace = grace
         self._first_seen: dict[str, datetime] = {}
         self._schedules: dict[tuple[str, str], Schedule] = {}
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        catalog: Catalog,
+        clock: Callable[[], datetime],
+    ) -> Cron:
+        return cls(
+            sessions=sessions,
+            catalog=catalog,
+            clock=clock,
+            lease=timedelta(seconds=settings.lease_seconds),
+            batch_size=settings.batch_size,
+            grace=timedelta(seconds=settings.cron_grace_seconds),
+        )
 
     async def tick(self, *, max_batches: int = 20) -> CronReport:
         """Record due slots, then fan out pending ones, at most ``max_batches`` batches.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,16 +20,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smr.channels import ChannelAdapter
 from smr.config import Settings
 from smr.db import unit_of_work
+from smr.repositories import addressing as addressing_repo
+from smr.repositories import awaiting as awaiting_repo
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as repo
 from smr.repositories import runs as runs_repo
-from smr.services import policy
+from smr.repositories import urgent as urgent_repo
+from smr.services import addressing, policy
+from smr.services.awaiting import FIRST_CHECK
 from smr.services.catalog import Catalog
 from smr.services.sending import Outcome, attempt_row, send_batch, send_one, trace_row
 
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_SENDS = 50
+VENDOR_REF_LIMIT = 128
+Claim = Callable[[AsyncSession, datetime, timedelta], Awaitable[Sequence[Row[Any]]]]
 
 
 @dataclass(frozen=True)
@@ -56,19 +62,35 @@ class Dispatcher:
         self._clock = clock
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
         self._resendable = [name for name, a in routes.items() if a.idempotent]
+        self._addressed = {name for name, a in routes.items() if getattr(a, "addressed", False)}
 
     async def tick(self, *, max_batches: int = 20) -> int:
         """Send what is due, batch by batch, in ``dispatch_lanes`` concurrent lanes (each claims
         its own rows, so one lane's round trips overlap another's); returns how many deliveries
         were handled."""
         lanes = max(1, self._settings.dispatch_lanes)
-        handled = await asyncio.gather(*(self._lane(max_batches) for _ in range(lanes)))
+        handled = await asyncio.gather(
+            *(self._lane(max_batches, self._claim_due) for _ in range(lanes))
+        )
         return sum(handled)
 
-    async def _lane(self, max_batches: int) -> int:
+    async def tick_channels(self, channels: Collection[str], *, max_batches: int = 20) -> int:
+        """Send what is due on ``channels`` only, now (one lane): for channels whose vendor
+        accepts a message only for seconds after its trigger (WeCom's welcome code). Safe
+        alongside a regular tick: each claims its own rows."""
+
+        async def claim(session: AsyncSession, now: datetime, lease: timedelta) -> Any:
+            limit = self._settings.batch_size
+            return await urgent_repo.claim_due_on(
+                session, channels=channels, now=now, lease=lease, limit=limit
+            )
+
+        return await self._lane(max_batches, claim)
+
+    async def _lane(self, max_batches: int, claim_rows: Claim) -> int:
         handled = 0
         for _ in range(max_batches):
-            batch = await self._claim()
+            batch = await self._claim(claim_rows)
             if not batch:
                 break
             await self._record(await self._handle_all(batch))
@@ -77,26 +99,34 @@ class Dispatcher:
                 break
         return handled
 
-    async def _claim(self) -> list[Claimed]:
+    async def _claim(self, claim_rows: Claim) -> list[Claimed]:
         now = self._clock()
         lease = timedelta(seconds=self._settings.lease_seconds)
         async with unit_of_work(self._sessions) as session:
-            lost = await repo.mark_uncertain(session, now=now, resendable=self._resendable)
-            await runs_repo.insert_trace(session, [_uncertain_trace(d, now) for d in lost])
-            rows = await repo.claim_due(
-                session,
-                now=now,
-                lease=lease,
-                limit=self._settings.batch_size,
-                resendable=self._resendable,
-            )
+            rows = await claim_rows(session, now, lease)
             return await self._gate(session, rows, now)
+
+    async def _claim_due(
+        self, session: AsyncSession, now: datetime, lease: timedelta
+    ) -> Sequence[Row[Any]]:
+        lost = await repo.mark_uncertain(session, now=now, resendable=self._resendable)
+        await runs_repo.insert_trace(session, [_uncertain_trace(d, now) for d in lost])
+        return await repo.claim_due(
+            session,
+            now=now,
+            lease=lease,
+            limit=self._settings.batch_size,
+            resendable=self._resendable,
+        )
 
     async def _gate(
         self, session: AsyncSession, rows: Sequence[Row[Any]], now: datetime
     ) -> list[Claimed]:
         contact_ids = [r.contact_id for r in rows]
         identities = await contacts_repo.identities_of(session, contact_ids)
+        contexts = await addressing_repo.run_contexts(
+            session, [r.run_id for r in rows if r.channel in self._addressed]
+        )
         opted_out = await contacts_repo.opt_outs(session, contact_ids)
         statuses = await runs_repo.statuses(session, [r.run_id for r in rows])
         policies = self._catalog.policies
@@ -120,7 +150,8 @@ class Dispatcher:
             )
             if isinstance(decision, policy.Send) and row.category == "marketing":
                 sent.setdefault(row.contact_id, []).append(now)  # counts for the rest of the batch
-            claimed.append(Claimed(row, identities.get(row.contact_id, {}), decision))
+            to = addressing.recipient(identities.get(row.contact_id, {}), contexts.get(row.run_id))
+            claimed.append(Claimed(row, to, decision))
         return claimed
 
     async def _handle_all(self, batch: list[Claimed]) -> list[Outcome]:
@@ -151,8 +182,14 @@ class Dispatcher:
         now = self._clock()
         finals = [self._final(o, now) for o in outcomes]
         attempts = [attempt_row(o, now) for o in outcomes if not o.by_policy]
+        refs = [
+            {"id": o.delivery.id, "vendor_ref": o.vendor_ref[:VENDOR_REF_LIMIT]}
+            for o in outcomes
+            if o.attempt == "awaiting" and o.vendor_ref
+        ]
         async with unit_of_work(self._sessions) as session:
             await repo.finish(session, finals)
+            await awaiting_repo.set_vendor_refs(session, refs)
             await repo.insert_attempts(session, attempts)
             await runs_repo.insert_trace(
                 session, [trace_row(o, f, now) for o, f in zip(outcomes, finals, strict=True)]
@@ -173,6 +210,9 @@ class Dispatcher:
         }
         if outcome.attempt == "sent":
             row.update(status="sent", sent_at=now)
+        elif outcome.attempt == "awaiting":
+            # Accepted, not delivered: the checker asks the vendor from due_at on.
+            row.update(status="awaiting", due_at=now + FIRST_CHECK)
         elif outcome.attempt in ("skipped", "failed"):
             row["status"] = outcome.attempt
         elif outcome.attempt == "deferred":

@@ -29,7 +29,8 @@ RETRIES = 8
 
 
 class ConcurrentDuplicate(Exception):
-    """Another transaction stored one of these events first; retrying reports it as duplicate."""
+    """One of these events was stored already, or by a concurrent transaction first; running
+    again with ``look_up_keys`` reports it as duplicate."""
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,16 @@ async def ingest(
     source: str,
     catalog: Catalog,
     now: datetime,
+    look_up_keys: bool = True,
 ) -> IngestReport:
     """Store new events and everything they cause; repeated ids are reported as duplicates.
 
-    Raises ConcurrentDuplicate when a concurrent request stored one of the same events first
-    (the caller rolls back and retries).
+    Raises ConcurrentDuplicate when a concurrent request stored one of the same events first,
+    or, without ``look_up_keys``, when one was stored already (the caller rolls back and runs
+    again looking the keys up).
     """
-    known = await events_repo.existing(session, source=source, keys=[e.id for e in events])
+    keys = [e.id for e in events]
+    known = await events_repo.existing(session, source=source, keys=keys) if look_up_keys else {}
     fresh: dict[str, EventIn] = {}
     for event in events:
         if event.id not in known:
@@ -79,10 +83,10 @@ async def ingest(
         _event_row(e, s, planner, source=source, now=now)
         for e, s in zip(batch, states, strict=True)
     ]
-    await contacts.write_back(session, states, now=now)
     stored = await events_repo.insert_new(session, rows)
     if len(stored) != len(rows):
         raise ConcurrentDuplicate
+    await contacts.write_back(session, states, now=now)
     await planner.plan.write(session)
     accepted: dict[str, IngestResult | None] = {
         r["key"]: IngestResult(r["key"], "accepted", r["id"], r["contact_id"]) for r in rows
@@ -132,7 +136,8 @@ def _event_row(
 ) -> dict[str, Any]:
     order = event.order()
     if order is not None:
-        state.apply_order(event.type, order, event.occurred_at)
+        month = event.occurred_at.astimezone(planner.catalog.policies.tz).strftime("%Y-%m")
+        state.apply_order(event.type, order, event.occurred_at, month=month)
     if event.type == "contact.unsubscribed":
         state.opt_out(event.data.get("channel"))
     event_id = new_id("ev", now)
@@ -160,14 +165,24 @@ async def submit(
 ) -> IngestReport:
     """Ingest in its own transaction, committed before returning.
 
-    A transaction that lost a race (the same event stored concurrently) or a deadlock is run
-    again; the events that lost are then reported as duplicates.
+    The first run does not look the idempotency keys up: repeats are rare, and the insert of
+    the events finds them anyway. A run that meets a repeat (stored before, or concurrently)
+    or a deadlock is run again, looking the keys up; repeats are then reported as duplicates.
     """
+    look_up_keys = False
     for attempt in range(1, RETRIES + 1):
         try:
             async with unit_of_work(sessions) as session:
-                return await ingest(session, events, source=source, catalog=catalog, now=clock())
+                return await ingest(
+                    session,
+                    events,
+                    source=source,
+                    catalog=catalog,
+                    now=clock(),
+                    look_up_keys=look_up_keys,
+                )
         except ConcurrentDuplicate as exc:
+            look_up_keys = True
             if attempt == RETRIES:
                 raise RuntimeError("ingest kept losing races; giving up") from exc
         except DBAPIError as exc:

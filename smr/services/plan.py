@@ -4,7 +4,9 @@ position and plans the deliveries, trace and new run state it decides."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +29,6 @@ from smr.playbooks import (
     Waiting,
     execute,
 )
-from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
@@ -36,14 +37,20 @@ from smr.services.contacts import ContactState
 STAFF_CHANNEL = "staff"
 
 
-def contact_view(state: ContactState, now: datetime) -> ContactView:
+def contact_view(state: ContactState, now: datetime, tz: tzinfo) -> ContactView:
+    """The contact as templates see it; month figures are calendar months in ``tz``."""
     last = state.last_order_at
+    this_month, last_month = _months(now, tz)
+    spend = state.monthly_spend
     stats = ContactStats(
         orders=state.orders,
         total_spent=state.total_spent,
         first_order_at=state.first_order_at,
         last_order_at=last,
         days_since_last_order=(now - last).days if last else None,
+        spend_this_month=Decimal(spend.get(this_month, "0")),
+        spend_last_month=Decimal(spend.get(last_month, "0")),
+        monthly_spend={month: Decimal(amount) for month, amount in spend.items()},
     )
     return ContactView(
         id=state.id,
@@ -53,6 +60,13 @@ def contact_view(state: ContactState, now: datetime) -> ContactView:
         identities=dict(state.identities),
         stats=stats,
     )
+
+
+@lru_cache(maxsize=16)  # a batch of events shares one ``now``
+def _months(now: datetime, tz: tzinfo) -> tuple[str, str]:
+    """This and last calendar month in ``tz``, as "YYYY-MM"."""
+    this_month = now.astimezone(tz).replace(day=1)
+    return this_month.strftime("%Y-%m"), (this_month - timedelta(days=1)).strftime("%Y-%m")
 
 
 def apply_effects(state: ContactState, execution: Execution) -> None:
@@ -92,11 +106,11 @@ class Plan:
 
     async def write(self, session: AsyncSession) -> None:
         # Insert first: a run started and exited in the same batch is then ended like any other.
-        await runs_repo.insert_runs(session, self.runs)
+        await runs_repo.insert_started(
+            session, runs=self.runs, deliveries=self.deliveries, trace=self.trace
+        )
         await runs_repo.end_runs(session, self.ended)
         await runs_repo.update_runs(session, self.updated)
-        await deliveries_repo.insert_deliveries(session, self.deliveries)
-        await runs_repo.insert_trace(session, self.trace)
 
 
 def advance(
@@ -117,7 +131,7 @@ def advance(
     execution = execute(
         playbook,
         pc=pc,
-        contact=contact_view(contact, now),
+        contact=contact_view(contact, now, tz),
         event=event,
         trigger=trigger,
         run=run,

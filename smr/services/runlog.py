@@ -77,6 +77,7 @@ def contact_json(c: Contact, identities: dict[str, str]) -> dict[str, Any]:
             "total_spent": str(c.total_spent),
             "first_order_at": _iso(c.first_order_at),
             "last_order_at": _iso(c.last_order_at),
+            "monthly_spend": c.monthly_spend,
         },
         "created_at": _iso(c.created_at),
         "updated_at": _iso(c.updated_at),

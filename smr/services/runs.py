@@ -44,7 +44,7 @@ class RunPlanner:
             return []
         evaluations = evaluate_event(
             event,
-            contact_view(contact, self.now),
+            contact_view(contact, self.now, self.catalog.policies.tz),
             playbooks,
             history={p.id: self._history(contact.id, p.id) for p in playbooks},
             now=self.now.astimezone(self.catalog.policies.tz),
@@ -136,7 +136,7 @@ class RunPlanner:
         runs = self.active.get(contact.id)
         if not runs:
             return
-        view = contact_view(contact, self.now)
+        view = contact_view(contact, self.now, self.catalog.policies.tz)
         local_now = self.now.astimezone(self.catalog.policies.tz)
         for run in list(runs):
             playbook = self.catalog.for_run(run.playbook_id, run.version)

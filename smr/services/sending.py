@@ -33,13 +33,14 @@ class Outcome:
     """What handling one claimed delivery came to."""
 
     delivery: Row[Any]
-    attempt: str  # sent | skipped | failed | retry | deferred
+    attempt: str  # sent | awaiting | skipped | failed | retry | deferred
     response: str | None
     duration_ms: int
     retry_after: float | None = None
     skip_reason: str | None = None
     defer_until: datetime | None = None
     by_policy: bool = False  # decided by the gate; the channel was never called
+    vendor_ref: str | None = None  # what the vendor calls an awaiting delivery's send
 
 
 def message_of(delivery: Row[Any], recipient: dict[str, str]) -> OutboundMessage:
@@ -104,8 +105,11 @@ def _failure(exc: Exception, adapter: ChannelAdapter, limit_seconds: float) -> B
 
 def _outcome(delivery: Row[Any], answer: SendResult | BaseException, took: int) -> Outcome:
     if isinstance(answer, SendResult):
-        response = answer.response or answer.vendor_message_id
-        return Outcome(delivery, "sent", _truncate(response), took)
+        response = _truncate(answer.response or answer.vendor_message_id)
+        if answer.awaiting and answer.vendor_message_id:
+            ref = answer.vendor_message_id
+            return Outcome(delivery, "awaiting", response, took, vendor_ref=ref)
+        return Outcome(delivery, "sent", response, took)
     response = _truncate(getattr(answer, "response", None) or str(answer))
     if isinstance(answer, SkippedSend):
         return Outcome(delivery, "skipped", response, took, skip_reason=answer.reason)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from smr.config import Settings
 from smr.db import unit_of_work
-from smr.models import Run
 from smr.playbooks import EventView, RunView
 from smr.repositories import cron_slots as cron_repo
 from smr.repositories import events as events_repo
@@ -21,6 +23,9 @@ from smr.repositories import runs as runs_repo
 from smr.services import contacts
 from smr.services.catalog import Catalog
 from smr.services.plan import Plan, advance
+
+#: A run as its claim returned it: every column of ``runs``.
+ClaimedRun = Row[Any]
 
 
 class Waker:
@@ -39,6 +44,23 @@ class Waker:
         self._lease = lease
         self._batch_size = batch_size
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        catalog: Catalog,
+        clock: Callable[[], datetime],
+    ) -> Waker:
+        return cls(
+            sessions=sessions,
+            catalog=catalog,
+            clock=clock,
+            lease=timedelta(seconds=settings.lease_seconds),
+            batch_size=settings.batch_size,
+        )
+
     async def tick(self, *, max_batches: int = 20) -> tuple[int, int]:
         """Advance due runs batch by batch; returns (runs advanced, deliveries now due)."""
         advanced = due = 0
@@ -56,7 +78,7 @@ class Waker:
                 break
         return advanced, due
 
-    async def _advance(self, session: AsyncSession, runs: Sequence[Run]) -> int:
+    async def _advance(self, session: AsyncSession, runs: Sequence[ClaimedRun]) -> int:
         now = self._clock()
         states = await contacts.load_states(session, [r.contact_id for r in runs])
         triggers = await events_repo.by_ids(session, [r.trigger_event_id for r in runs])
@@ -75,7 +97,7 @@ class Waker:
     def _resume(
         self,
         plan: Plan,
-        run: Run,
+        run: ClaimedRun,
         contact: contacts.ContactState,
         trigger: EventView,
         now: datetime,
@@ -102,7 +124,7 @@ class Waker:
         plan.updated.append({"id": run.id, **state})
 
 
-def _ended(run: Run, status: str, reason: str, now: datetime) -> dict[str, object]:
+def _ended(run: ClaimedRun, status: str, reason: str, now: datetime) -> dict[str, object]:
     return {
         "id": run.id,
         "status": status,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
 import pytest
 from sqlalchemy import func, select
 
 from smr.models import Contact, Delivery, Event, Run
 from smr.runtime import Runtime
+from smr.services.contacts import load_states
+from smr.services.plan import contact_view
 from tests.helpers import INGEST, FakeClock, auth, order_event
 
 
@@ -165,3 +169,28 @@ async def test_explicit_contact_id_is_created_once_and_found_by_its_identities(
     contact = (await client.get("/v1/contacts/shop-42", headers=auth())).json()
     assert contact["identities"] == {"phone": "13700000000"}
     assert contact["stats"]["orders"] == 2
+
+
+async def test_spend_is_kept_per_local_calendar_month(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    # 23:30 on 31 October in Shanghai is October; 00:10 on 1 November is November, although
+    # both are 31 October in UTC. A refund comes off the month it happens in.
+    orders = [
+        ("o-oct", "order.paid", "2026-10-31T23:30:00+08:00", 300),
+        ("o-nov", "order.paid", "2026-11-01T00:10:00+08:00", 80),
+        ("r-nov", "order.refunded", "2026-11-02T12:00:00+08:00", 30),
+    ]
+    for key, kind, at, total in orders:
+        body = {**order_event(key, total=total), "type": kind, "occurred_at": at}
+        assert (await client.post("/v1/events", json=body, headers=auth(INGEST))).status_code == 202
+
+    contact = (
+        await client.get("/v1/contacts", params={"phone": "13800000000"}, headers=auth())
+    ).json()
+    assert contact["stats"]["monthly_spend"] == {"2026-10": "300", "2026-11": "50"}
+
+    async with runtime.sessions() as session:
+        states = await load_states(session, [contact["id"]])
+    stats = contact_view(states[contact["id"]], clock.now, runtime.catalog.policies.tz).stats
+    assert (stats.spend_last_month, stats.spend_this_month) == (Decimal(300), Decimal(50))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from smr.cli import app
 from smr.models import MockOutbox
 from smr.runtime import Runtime
-from tests.conftest import BUNDLED
+from tests.conftest import BUNDLED, CORE
 from tests.helpers import INGEST, auth, order_event
 
 BROKEN = """\
@@ -42,7 +42,7 @@ steps:
 @pytest.fixture
 def playbooks_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "playbooks"
-    shutil.copytree(BUNDLED, folder)
+    shutil.copytree(CORE, folder)
     (folder / "broken.yaml").write_text(BROKEN)
     (folder / "escape.yaml").write_text(ESCAPE)
     return folder
@@ -89,4 +89,14 @@ def test_check_command_passes_on_the_bundled_library() -> None:
     result = CliRunner().invoke(app, ["playbooks", "check", str(BUNDLED)])
 
     assert result.exit_code == 0, result.output
-    assert "0 errors" in result.output
+    assert "17 playbooks valid, 0 errors" in result.output
+
+
+def test_check_command_takes_a_single_file(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text(BROKEN)
+    good = CliRunner().invoke(app, ["playbooks", "check", str(BUNDLED / "welcome.yaml")])
+    bad = CliRunner().invoke(app, ["playbooks", "check", str(tmp_path / "broken.yaml")])
+
+    assert (good.exit_code, bad.exit_code) == (0, 1)
+    assert "1 playbooks valid, 0 errors" in good.output
+    assert "broken.yaml:7:16: steps[0].send.channel: unknown channel 'wechat'" in bad.output

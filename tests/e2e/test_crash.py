@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from smr.models import Delivery, MockOutbox
 from smr.runtime import Runtime
-from tests.conftest import BUNDLED
+from tests.conftest import CORE
 from tests.e2e.processes import eventually, smr_env, start, stop
 from tests.helpers import INGEST, auth, order_event
 
@@ -49,7 +49,7 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_delivery_once(
     assert await count(runtime, Delivery.status == "scheduled") == DELIVERIES
     env = smr_env(
         SMR_DATABASE_URL=runtime.settings.effective_database_url,
-        SMR_PLAYBOOKS_DIR=str(BUNDLED),
+        SMR_PLAYBOOKS_DIR=str(CORE),
         SMR_DATA_DIR=str(tmp_path / "data"),
         SMR_ADMIN_TOKENS="a",
         SMR_MOCK__LATENCY_MS="1000",  # one mock call per batch: rows stay in flight a while

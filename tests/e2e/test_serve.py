@@ -11,7 +11,7 @@ import pytest
 
 from smr.runtime import Runtime
 from smr.scheduler import Ticker
-from tests.conftest import BUNDLED
+from tests.conftest import CORE
 from tests.e2e.processes import eventually, free_port, serving, smr_env, start, stop
 from tests.helpers import INGEST, auth, order_event
 
@@ -32,7 +32,7 @@ async def test_real_ticker_sends_what_ingest_scheduled(
 
         items = await eventually(outbox)
     finally:
-        ticker.shutdown()
+        await ticker.stop()
     assert len(items) == 1
     assert str(items[0]["text"]).startswith("小王，感谢您")
 
@@ -41,7 +41,7 @@ async def test_real_ticker_sends_what_ingest_scheduled(
 async def served(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str], Path]]:
     """`smr serve` on a free port with no tokens configured; yields (url, tokens, log file)."""
     port = free_port()
-    env = smr_env(SMR_DATA_DIR=str(tmp_path / "data"), SMR_PLAYBOOKS_DIR=str(BUNDLED))
+    env = smr_env(SMR_DATA_DIR=str(tmp_path / "data"), SMR_PLAYBOOKS_DIR=str(CORE))
     log = tmp_path / "serve.log"
     proc = start(["serve", "--port", str(port)], env=env, log=log)
     url = f"http://127.0.0.1:{port}"

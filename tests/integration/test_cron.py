@@ -19,7 +19,7 @@ from smr.repositories import cron_slots as cron_repo
 from smr.runtime import Runtime, build_runtime
 from smr.services.contacts import ContactState
 from smr.services.cron import Cron
-from tests.conftest import BUNDLED
+from tests.conftest import CORE
 from tests.helpers import FakeClock
 
 HOURLY = """\
@@ -51,7 +51,7 @@ LEASE = timedelta(seconds=60)
 @pytest.fixture
 def playbooks_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "playbooks"
-    shutil.copytree(BUNDLED, directory)
+    shutil.copytree(CORE, directory)
     (directory / "hourly.yaml").write_text(HOURLY, encoding="utf-8")
     return directory
 

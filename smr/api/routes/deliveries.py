@@ -14,7 +14,7 @@ from smr.services import cancel, runlog
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"], dependencies=[AdminOnly])
 
 DeliveryStatus = Literal[
-    "scheduled", "sending", "sent", "skipped", "failed", "cancelled", "uncertain"
+    "scheduled", "sending", "awaiting", "sent", "skipped", "failed", "cancelled", "uncertain"
 ]
 
 

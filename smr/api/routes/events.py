@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from smr.api.deps import AdminOnly, IngestOrAdmin, JsonBody, RuntimeDep, SessionDep
@@ -16,8 +17,8 @@ from smr.services.ingest import submit
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
-@router.post("", status_code=202, dependencies=[IngestOrAdmin])
-async def post_events(body: JsonBody, runtime: RuntimeDep) -> dict[str, Any]:
+@router.post("", status_code=202, dependencies=[IngestOrAdmin], response_model=None)
+async def post_events(body: JsonBody, runtime: RuntimeDep) -> JSONResponse:
     try:
         events = parse_events(body)
     except ValidationError as exc:
@@ -29,7 +30,8 @@ async def post_events(body: JsonBody, runtime: RuntimeDep) -> dict[str, Any]:
         runtime.wake()
     results = [r.as_json() for r in report.results]
     is_batch = isinstance(body, dict) and "events" in body
-    return {"results": results} if is_batch else results[0]
+    # Plain JSON already: answered as is, without a response model to validate it against.
+    return JSONResponse({"results": results} if is_batch else results[0], status_code=202)
 
 
 @router.get("/{event_id}", dependencies=[AdminOnly])

@@ -1,13 +1,15 @@
-"""GET /v1/playbooks: what is loaded, which files were refused and why, and channel routing."""
+"""GET /v1/playbooks: what is loaded, which files were refused and why, and channel routing;
+POST /v1/playbooks/validate: every problem of one file's text before it is saved."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from smr.api.deps import AdminOnly, RuntimeDep
-from smr.playbooks import LoadedPlaybook, PlaybookError
+from smr.api.deps import AdminOnly, RawBody, RuntimeDep
+from smr.playbooks import FileKind, LoadedPlaybook, PlaybookError, check_source, kind_of
 
 router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"], dependencies=[AdminOnly])
 
@@ -42,8 +44,49 @@ def error_json(e: PlaybookError) -> dict[str, Any]:
 async def list_playbooks(runtime: RuntimeDep) -> dict[str, Any]:
     catalog = runtime.catalog
     return {
-        "playbooks": [playbook_json(p) for _, p in sorted(catalog.result.playbooks.items())],
+        "playbooks": [
+            playbook_json(p) | {"last_good": p.id in catalog.kept}
+            for _, p in sorted(catalog.result.playbooks.items())
+        ],
         "errors": [error_json(e) for e in catalog.errors],
         "timezone": catalog.policies.timezone,
         "channels": runtime.describe_routes(),
+    }
+
+
+@router.post("/reload")
+async def reload_playbooks(runtime: RuntimeDep) -> dict[str, Any]:
+    """Read the playbooks folder now; a file that turned invalid keeps its last good version."""
+    report = await runtime.reload_playbooks()
+    return {
+        "added": report.added,
+        "changed": report.changed,
+        "removed": report.removed,
+        "kept_last_good": report.kept,
+        "errors": [error_json(e) for e in report.errors],
+        "playbooks": {p.id: p.version for _, p in sorted(runtime.catalog.result.playbooks.items())},
+    }
+
+
+@router.post("/validate")
+async def validate_playbook(
+    body: RawBody,
+    runtime: RuntimeDep,
+    kind: FileKind | None = None,
+    filename: Annotated[str, Query(min_length=1, max_length=255)] = "playbook.yaml",
+) -> dict[str, Any]:
+    """Check a playbook (or, with ``kind=policies``, a policies.yaml) sent as the raw body, the
+    way the loader will; nothing is saved. ``valid`` is false only when there is an error."""
+    catalog = runtime.catalog
+    errors = await asyncio.to_thread(
+        check_source,
+        body,
+        filename=filename,
+        kind=kind or kind_of(filename),
+        channels=catalog.channels,
+        loaded=catalog.result.playbooks,
+    )
+    return {
+        "valid": all(e.severity != "error" for e in errors),
+        "errors": [error_json(e) for e in errors],
     }

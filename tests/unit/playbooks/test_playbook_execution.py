@@ -71,6 +71,29 @@ def test_tags_and_attributes_are_visible_to_later_steps_without_mutating_input()
     assert (contact.tags, contact.attributes) == (["new", "vip"], {"points": 2})
 
 
+def test_tag_names_are_templates_and_an_empty_name_is_dropped() -> None:
+    playbook = _steps(
+        "  - tag:\n"
+        "      add: ['渠道:{{ event.data.state }}', '{{ event.data.missing | default(\"\") }}']\n"
+        "  - tag: {remove: ['渠道:{{ event.data.state }}'], add: [done]}\n"
+    )
+    execution = _run(playbook, state="douyin-live")
+    assert execution.effects == [
+        TagEffect(("渠道:douyin-live",), ()),
+        TagEffect(("done",), ("渠道:douyin-live",)),
+    ]
+    assert [t.detail for t in execution.trace] == [
+        {"add": ["渠道:douyin-live"], "remove": []},
+        {"add": ["done"], "remove": ["渠道:douyin-live"]},
+    ]
+
+
+def test_a_tag_template_that_fails_fails_the_run() -> None:
+    execution = _run(_steps("  - tag: {add: ['{{ event.data.nope.deeper }}']}\n"))
+    assert isinstance(execution.outcome, Failed)
+    assert execution.outcome.reason.startswith("tag: ")
+
+
 IF_ELSE = """\
   - if: "contact.stats.orders > 1"
     then:

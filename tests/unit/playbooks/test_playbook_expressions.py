@@ -1,4 +1,6 @@
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -99,3 +101,29 @@ def test_compile_is_cached_and_keeps_source() -> None:
     template = compile_template("{{ contact.name }}")
     assert template is compile_template("{{ contact.name }}")
     assert template.source == "{{ contact.name }}"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("(vars.launch | date - now | date).days", 3),
+        ("('2026-11-23T09:00:00+08:00' | date).isoformat()", "2026-11-23"),
+        ("(now | date).strftime('%m-%d')", "11-23"),
+    ],
+)
+def test_the_date_filter_counts_days(source: str, expected: object) -> None:
+    now = datetime(2026, 11, 23, 23, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    context = {"vars": {"launch": "2026-11-26"}, "now": now}
+    assert compile_expression(source).evaluate(context) == expected
+
+
+def test_the_date_filter_refuses_what_is_not_a_date() -> None:
+    with pytest.raises(TemplateRuntimeError, match="ValueError"):
+        compile_expression("vars.launch | date").evaluate({"vars": {"launch": "soon"}})
+
+
+def test_a_missing_key_is_missing_not_the_dicts_method() -> None:
+    with pytest.raises(TemplateRuntimeError, match="'items'"):
+        compile_template("{{ event.data['items'][0] }}").render({"event": {"data": {}}})
+    rendered = compile_template("{{ event.data['items'] | default('none') }}")
+    assert rendered.render({"event": {"data": {}}}) == "none"

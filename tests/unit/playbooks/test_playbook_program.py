@@ -43,7 +43,7 @@ def test_instruction_payloads() -> None:
     program = load_playbook(NESTED).program.instructions
     tag, wait, stop, send = program[0], program[4], program[6], program[7]
     assert isinstance(tag, Tag)
-    assert tag.add == ("a",)
+    assert [t.source for t in tag.add] == ["a"]
     assert isinstance(wait, Wait)
     assert wait.duration is not None
     assert wait.duration.days == 1

@@ -1,0 +1,80 @@
+"""WeCom (企业微信) channels, to the letter of the server API (developer.work.weixin.qq.com).
+
+- ``client``: one ``httpx.AsyncClient`` per corp, access tokens cached per app secret,
+  single-flight refresh, one replay after 40001 / 40014 / 42001;
+- ``errors``: the errcode → outcome table;
+- ``channels``: ``wecom_welcome`` (send_welcome_msg), ``wecom_kf`` (kf/send_msg) and the staff
+  channel (message/send);
+- ``tasks``: ``wecom`` and ``wecom_group``, mass-send tasks (add_msg_template) whose deliveries
+  are ``awaiting`` until the owner staff sends them, and their reports;
+- ``kf_sync``: the kf/sync_msg pull a ``kf_msg_or_event`` callback asks for.
+
+Configuration (``SMR_WECOM__…``): ``CORP_ID`` and ``SECRET`` serve every channel; a separate
+``CONTACT_SECRET`` (客户联系) or ``KF_SECRET`` (微信客服) takes over for its APIs; the staff
+channel also needs ``AGENT_ID``. ``BASE_URL`` (a proxy, or a fake WeCom in tests),
+``TIMEOUT_SECONDS`` (10) and ``TASK_TIMEOUT_HOURS`` (72: a mass-send task still unsent is then
+cancelled and its deliveries fail). A channel without its credentials stays on the mock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
+
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.wecom.channels import WeComApp, WeComKf, WeComWelcome
+from adapters.wecom.client import WeComClient
+from adapters.wecom.tasks import WeComGroupTasks, WeComTasks
+from smr.channels import ChannelAdapter
+from smr.config import WeComSettings
+
+Maker = Callable[[WeComClient, SecretStr], ChannelAdapter]
+
+__all__ = [
+    "WeComApp",
+    "WeComClient",
+    "WeComGroupTasks",
+    "WeComKf",
+    "WeComTasks",
+    "WeComWelcome",
+    "build_wecom_routes",
+]
+
+
+def build_wecom_routes(
+    settings: WeComSettings,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+    staff_channel: str,
+    skip: Collection[str] = (),
+) -> dict[str, ChannelAdapter]:
+    """Channel → WeCom adapter, for each channel whose credentials are configured (a corp id
+    and the secret its API takes; the staff channel also needs the agent id). All share one
+    client, so one connection pool and one token cache per app secret."""
+    contact, kf, app = (settings.secret_for(s) for s in ("contact", "kf", "app"))
+    timeout = timedelta(hours=settings.task_timeout_hours)
+    agent_id = settings.agent_id
+    makers: dict[str, tuple[SecretStr | None, Maker]] = {
+        "wecom_welcome": (contact, lambda c, s: WeComWelcome(c, s, clock=clock)),
+        "wecom": (contact, lambda c, s: WeComTasks(c, s, clock=clock, timeout=timeout)),
+        "wecom_group": (contact, lambda c, s: WeComGroupTasks(c, s, clock=clock, timeout=timeout)),
+        "wecom_kf": (kf, lambda c, s: WeComKf(c, s, clock=clock, sessions=sessions)),
+        staff_channel: (
+            app if agent_id else None,
+            lambda c, s: WeComApp(c, s, clock=clock, agent_id=agent_id or ""),
+        ),
+    }
+    wanted = [
+        (channel, secret, make)
+        for channel, (secret, make) in makers.items()
+        if secret is not None and channel not in skip
+    ]
+    if not settings.corp_id or not wanted:
+        return {}
+    client = WeComClient(
+        corp_id=settings.corp_id, base_url=settings.base_url, timeout=settings.timeout_seconds
+    )
+    return {channel: make(client, secret) for channel, secret, make in wanted}

@@ -1,0 +1,210 @@
+"""WeCom channels that send one message per call.
+
+- ``wecom_welcome``: externalcontact/send_welcome_msg, to the customer, once, within 20 s of
+  the add;
+- ``wecom_kf``: kf/send_msg, to the customer, at most 5 messages within 48 h of their last kf
+  message;
+- ``staff``: message/send (应用消息, text), to the contact's owner staff (internal only).
+
+The mass-send task channels (``wecom``, ``wecom_group``) are in ``tasks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.wecom import kf_sync
+from adapters.wecom.client import WeComClient
+from smr.channels import OutboundMessage, PermanentSendError, SendResult, SkippedSend
+from smr.db import unit_of_work
+from smr.repositories import kf as kf_repo
+
+WELCOME_WINDOW = timedelta(seconds=20)
+KF_WINDOW = timedelta(hours=48)
+KF_MAX_MESSAGES = 5
+#: Text limits of the endpoints, in UTF-8 bytes.
+WELCOME_TEXT_BYTES = 4000
+KF_TEXT_BYTES = 2048
+APP_TEXT_BYTES = 2048
+
+
+class WeComChannel:
+    """What every WeCom channel shares: the corp's client and the app secret it calls with."""
+
+    name: ClassVar[str]
+    idempotent: ClassVar[bool] = False
+    #: Needs the addresses the run's trigger and the contact's attributes carry (owner staff,
+    #: welcome code, kf account, group chat), which dispatch looks up only for such channels.
+    addressed: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        client: WeComClient,
+        secret: SecretStr,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._client = client
+        self._secret = secret
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._client!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def need(message: OutboundMessage, key: str, why: str) -> str:
+    """The recipient's ``key``; skips the message (missing_identity) without it."""
+    value = message.recipient.get(key)
+    if not value:
+        raise SkippedSend("missing_identity", response=f"no {key}: {why}")
+    return value
+
+
+def text_of(message: OutboundMessage, limit: int) -> str:
+    text = message.text or ""
+    size = len(text.encode())
+    if not text or size > limit:
+        raise PermanentSendError(f"text is {size} bytes; WeCom takes 1 to {limit}")
+    return text
+
+
+class WeComWelcome(WeComChannel):
+    """send_welcome_msg with the welcome code of the contact.added event that started the run.
+
+    The code is single use and valid 20 s, so these sends take the priority path (``urgent``):
+    dispatched right after the event is stored, not at the next tick. A resend after a lost
+    worker is pointless past the window, hence not idempotent (the row becomes uncertain).
+    """
+
+    name: ClassVar[str] = "wecom.welcome"
+    urgent: ClassVar[bool] = True
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        code = need(message, "welcome_code", "the trigger event carries no WelcomeCode")
+        issued = message.recipient.get("welcome_code_at")
+        if issued is not None:
+            age = self._clock() - datetime.fromisoformat(issued)
+            if age > WELCOME_WINDOW:
+                answer = f"welcome code is {age.total_seconds():.0f}s old; WeCom takes it for 20s"
+                raise SkippedSend("window_expired", response=answer)
+        body = {"welcome_code": code, "text": {"content": text_of(message, WELCOME_TEXT_BYTES)}}
+        await self._client.call("externalcontact/send_welcome_msg", self._secret, body)
+        return SendResult(response="send_welcome_msg: ok")
+
+
+class WeComKf(WeComChannel):
+    """kf/send_msg to the customer's 微信客服 session, with our delivery id as ``msgid``: WeCom
+    refuses a second message with the same msgid, so a resend cannot reach the customer twice.
+
+    WeCom allows 5 messages within 48 h of the customer's last message; the window is checked
+    before calling (from the stored chat.message events, see ``smr.repositories.kf``), and
+    95001 / 95002 from WeCom mean the same.
+    """
+
+    name: ClassVar[str] = "wecom.kf"
+    idempotent: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        client: WeComClient,
+        secret: SecretStr,
+        *,
+        clock: Callable[[], datetime],
+        sessions: async_sessionmaker[AsyncSession],
+        channel: str = "wecom_kf",
+    ) -> None:
+        super().__init__(client, secret, clock=clock)
+        self._sessions = sessions
+        self._channel = channel
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        customer = need(message, "wecom_userid", "the contact has no WeCom external_userid")
+        open_kfid = await self._open_window(message)
+        body: dict[str, Any] = {
+            "touser": customer,
+            "open_kfid": open_kfid,
+            "msgid": message.delivery_id,
+            "msgtype": "text",
+            "text": {"content": text_of(message, KF_TEXT_BYTES)},
+        }
+        answer = await self._client.call("kf/send_msg", self._secret, body)
+        msgid = str(answer.get("msgid") or message.delivery_id)
+        return SendResult(vendor_message_id=msgid, response=f"kf/send_msg: ok msgid={msgid}")
+
+    async def pull(self, *, token: str, open_kfid: str, ingest: kf_sync.Ingest) -> int:
+        """Pull the messages a kf_msg_or_event callback announced (see ``kf_sync``)."""
+        return await kf_sync.pull(
+            self._client,
+            self._secret,
+            token=token,
+            open_kfid=open_kfid,
+            sessions=self._sessions,
+            clock=self._clock,
+            ingest=ingest,
+        )
+
+    async def _open_window(self, message: OutboundMessage) -> str:
+        """The open_kfid to answer on, when the window allows one more message."""
+        now = self._clock()
+        async with unit_of_work(self._sessions) as session:
+            window = await kf_repo.window(
+                session,
+                contact_id=message.contact_id,
+                open_kfid=message.recipient.get("open_kfid"),
+                since=now - KF_WINDOW,
+                channel=self._channel,
+                delivery_id=message.delivery_id,
+            )
+        if window.last_message_at is None or window.open_kfid is None:
+            answer = "no message from the customer via 微信客服 within 48 h"
+            raise SkippedSend("window_expired", response=answer)
+        if window.sent >= KF_MAX_MESSAGES:
+            answer = (
+                f"{window.sent} messages sent since the customer's last message at "
+                f"{window.last_message_at.isoformat()}; WeCom allows {KF_MAX_MESSAGES}"
+            )
+            raise SkippedSend("window_expired", response=answer)
+        return window.open_kfid
+
+
+class WeComApp(WeComChannel):
+    """message/send (应用消息) as text to the contact's owner staff, for notify_staff."""
+
+    name: ClassVar[str] = "wecom.app"
+
+    def __init__(
+        self,
+        client: WeComClient,
+        secret: SecretStr,
+        *,
+        clock: Callable[[], datetime],
+        agent_id: str,
+    ) -> None:
+        super().__init__(client, secret, clock=clock)
+        self._agent_id = int(agent_id)
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        staff = need(message, "owner_staff", "the contact has no owner staff (wecom_owner)")
+        body = {
+            "touser": staff,
+            "msgtype": "text",
+            "agentid": self._agent_id,
+            "text": {"content": text_of(message, APP_TEXT_BYTES)},
+        }
+        answer = await self._client.call("message/send", self._secret, body)
+        # Invalid recipients do not fail the call; with one recipient, it means not sent.
+        for field in ("invaliduser", "unlicenseduser"):
+            if staff in str(answer.get(field) or "").split("|"):
+                raise PermanentSendError(f"message/send: {field}={staff}")
+        msgid = answer.get("msgid")
+        return SendResult(
+            vendor_message_id=str(msgid) if msgid else None, response="message/send: ok"
+        )

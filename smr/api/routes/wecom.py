@@ -1,0 +1,132 @@
+"""GET, POST /v1/wecom/callback: WeCom URL verification and encrypted callbacks.
+
+Authenticated by WeCom's own signature (no bearer token). WeCom wants an answer within 5 s and
+retries anything but HTTP 200, so events are ingested with stable keys: a retry is a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import PlainTextResponse, Response
+
+from smr.api.deps import RawBody, RuntimeDep
+from smr.errors import Forbidden, InvalidInput, NotFound, SmrError, Unauthorized
+from smr.inbound.wecom import (
+    CallbackError,
+    InvalidAesKey,
+    InvalidSignature,
+    Translation,
+    WrongReceiveId,
+    WXBizMsgCrypt,
+    kf_pull_requested,
+    translate,
+)
+from smr.runtime import Runtime
+from smr.services.ingest import submit
+
+router = APIRouter(prefix="/v1/wecom", tags=["wecom"])
+log = logging.getLogger(__name__)
+
+NOT_CONFIGURED = (
+    "WeCom callbacks are not configured: set SMR_WECOM__CORP_ID, SMR_WECOM__TOKEN and "
+    "SMR_WECOM__AES_KEY."
+)
+
+
+def get_crypt(runtime: RuntimeDep) -> WXBizMsgCrypt:
+    wecom = runtime.settings.wecom
+    if not (wecom.corp_id and wecom.token and wecom.aes_key):
+        raise NotFound(NOT_CONFIGURED)
+    try:
+        return WXBizMsgCrypt(
+            token=wecom.token.get_secret_value(),
+            encoding_aes_key=wecom.aes_key.get_secret_value(),
+            receive_id=wecom.corp_id,
+        )
+    except InvalidAesKey as exc:
+        raise SmrError(f"SMR_WECOM__AES_KEY is invalid: {exc}") from None
+
+
+CryptDep = Annotated[WXBizMsgCrypt, Depends(get_crypt)]
+
+
+def _signed(msg_signature: str | None, timestamp: str | None, nonce: str | None) -> dict[str, str]:
+    if not (msg_signature and timestamp and nonce):
+        raise Unauthorized("msg_signature, timestamp and nonce are required.")
+    return {"msg_signature": msg_signature, "timestamp": timestamp, "nonce": nonce}
+
+
+def _refusal(exc: CallbackError) -> SmrError:
+    log.warning("wecom callback refused: %s", exc.detail)
+    if isinstance(exc, InvalidSignature):
+        return Unauthorized("The WeCom msg_signature does not verify.")
+    if isinstance(exc, WrongReceiveId):
+        return Forbidden("The callback is addressed to another corp.")
+    return InvalidInput(f"The WeCom callback cannot be read: {exc.detail}")
+
+
+@router.get("/callback", response_class=PlainTextResponse)
+async def verify_url(
+    crypt: CryptDep,
+    msg_signature: str | None = None,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+    echostr: str | None = None,
+) -> Response:
+    """Answer WeCom's URL check with the decrypted echostr, byte for byte."""
+    signed = _signed(msg_signature, timestamp, nonce)
+    if not echostr:
+        raise InvalidInput(errors=[{"path": "echostr", "message": "Field required"}])
+    try:
+        plain = crypt.verify_url(**signed, echostr=echostr)
+    except CallbackError as exc:
+        raise _refusal(exc) from None
+    return Response(content=plain.encode(), media_type="text/plain")
+
+
+@router.post("/callback", response_class=PlainTextResponse)
+async def receive(
+    body: RawBody,
+    runtime: RuntimeDep,
+    crypt: CryptDep,
+    msg_signature: str | None = None,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+) -> Response:
+    """Verify, decrypt, translate and ingest one callback; answer ``success``."""
+    signed = _signed(msg_signature, timestamp, nonce)
+    try:
+        inner = crypt.decrypt_msg(body, **signed)
+        translation = translate(inner)
+    except CallbackError as exc:
+        raise _refusal(exc) from None
+    await _act(runtime, translation)
+    return PlainTextResponse("success")
+
+
+async def _act(runtime: Runtime, translation: Translation) -> None:
+    if (pull := translation.kf_pull) is not None and not runtime.pull_kf(
+        token=pull.token, open_kfid=pull.open_kfid
+    ):
+        kf_pull_requested(pull.token, pull.open_kfid)
+    if translation.ignored:
+        log.info("wecom callback %s acknowledged: %s", translation.kind, translation.ignored)
+    if not translation.events:
+        return
+    report = await submit(
+        runtime.sessions,
+        translation.events,
+        source="wecom",
+        catalog=runtime.catalog,
+        clock=runtime.clock,
+    )
+    if report.deliveries_due:
+        runtime.wake()
+    log.info(
+        "wecom callback %s: %s",
+        translation.kind,
+        ", ".join(f"{r.key} {r.status}" for r in report.results),
+    )

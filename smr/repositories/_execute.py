@@ -1,0 +1,110 @@
+"""Running the statements the repositories build once (see ``_sql``), with named parameters.
+
+On PostgreSQL a statement is compiled once per engine and run straight on the asyncpg
+connection that holds the session's transaction. For the small statements ingest runs for
+every event, SQLAlchemy's execution layer (execution context, result objects, a greenlet
+switch) costs two to three times the round trip itself. Nothing else changes:
+
+* the transaction is SQLAlchemy's: it sends BEGIN lazily, with the first statement, so a
+  transaction's first statement goes through SQLAlchemy, and commit and rollback stay the
+  session's;
+* the values go through the column types' own bind processors, as SQLAlchemy would send them;
+* the types read this way (strings, numbers, aware timestamps, and JSON, which asyncpg decodes
+  with the codec SQLAlchemy installs on each connection) come back as SQLAlchemy returns them;
+* a database error is raised as SQLAlchemy's ``DBAPIError`` (``IntegrityError`` for a violated
+  constraint), so ``db.is_transient`` and the callers' handlers see what they always saw.
+
+Like a Core connection, and unlike ``session.execute``, this does not autoflush: the
+repositories write through statements, never through pending ORM objects.
+
+On SQLite the session runs the statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+async def fetch(
+    session: AsyncSession, stmt: Executable, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Run ``stmt`` with ``params``; the rows it returns (none without RETURNING), each a dict
+    by column name."""
+    driver = await driver_of(session)
+    if driver is None:
+        return await _through_sqlalchemy(session, stmt, params)
+    query = _compile(stmt, session.get_bind().dialect)
+    try:
+        records = await driver.fetch(query.sql, *query.arguments(params))
+    except asyncpg.PostgresError as exc:
+        error = (
+            IntegrityError
+            if isinstance(exc, asyncpg.IntegrityConstraintViolationError)
+            else DBAPIError
+        )
+        raise error(query.sql, None, exc) from exc
+    return [dict(record) for record in records]
+
+
+async def driver_of(session: AsyncSession) -> Any | None:
+    """The asyncpg connection of the session's transaction; None on SQLite, and before the
+    transaction's first statement (SQLAlchemy sends BEGIN with it: let SQLAlchemy run that).
+
+    Found once per transaction (in ``session.info``): asking SQLAlchemy for it costs two
+    greenlet switches.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    transaction = session.sync_session.get_transaction()
+    known = session.info.get(_DRIVER)
+    if known is not None and known[0] is transaction:
+        return known[1]
+    connection = await session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    if not driver.is_in_transaction():
+        return None
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
+    return driver
+
+
+_DRIVER = "smr.driver"  # session.info key: (the transaction, its asyncpg connection)
+
+
+async def _through_sqlalchemy(
+    session: AsyncSession, stmt: Executable, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    result = await session.execute(stmt, params)
+    if isinstance(result, CursorResult) and not result.returns_rows:
+        return []
+    return [dict(row._mapping) for row in result]
+
+
+@dataclass(frozen=True)
+class _Query:
+    compiled: SQLCompiler
+    sql: str
+    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]  # in $n order, with processor
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        values = self.compiled.construct_params(params)
+        return [process(values[name]) if process else values[name] for name, process in self.binds]
+
+
+@lru_cache(maxsize=256)
+def _compile(stmt: Executable, dialect: Dialect) -> _Query:
+    compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
+    if compiled.post_compile_params:
+        raise ValueError("an expanding IN cannot run on the driver: use _sql.any_of")
+    names = compiled.positiontup or []
+    binds = tuple((n, compiled.binds[n].type._cached_bind_processor(dialect)) for n in names)
+    return _Query(compiled, compiled.string, binds)

@@ -1,0 +1,102 @@
+"""Statements the repositories run on the driver (PostgreSQL) behave as through SQLAlchemy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from smr.db import unit_of_work
+from smr.models import Contact
+from smr.repositories import contacts as repo
+from smr.runtime import Runtime
+from smr.services.contacts import ContactState, load_states
+
+NOW = datetime(2026, 11, 23, 3, 0, 0, 123456, tzinfo=UTC)
+
+
+class Boom(Exception):
+    pass
+
+
+def _row(contact_id: str) -> dict[str, object]:
+    state = ContactState.blank(contact_id, NOW)
+    state.name = "小王"
+    state.tags = ["会员", "已购"]
+    state.attributes = {"level": 3, "city": "杭州", "nested": {"a": [1, 2.5, None]}}
+    state.opted_out = ["sms"]
+    state.orders = 2
+    state.total_spent = Decimal("12.30")
+    state.first_order_at = NOW
+    state.last_order_at = NOW
+    state.monthly_spend = {"2026-11": "12.30"}
+    return state.row(NOW)
+
+
+async def test_rows_read_the_same_through_the_driver_and_through_sqlalchemy(
+    runtime: Runtime,
+) -> None:
+    async with unit_of_work(runtime.sessions) as session:
+        await repo.insert_contacts(session, [_row("ct_full")])
+        await repo.attach_identities(
+            session, [{"kind": "phone", "value": "13800000000", "contact_id": "ct_full"}]
+        )
+
+    async with unit_of_work(runtime.sessions) as session:
+        # The first statement of a transaction goes through SQLAlchemy, the next on the driver.
+        first = await repo.find(session, ids=["ct_full"])
+        second = await repo.find(session, identities=[("phone", "13800000000")])
+
+    assert first == second
+    (row, identities), _ = first[0], second[0]
+    assert identities == {"phone": "13800000000"}
+    assert [type(v) for v in row.values()] == [type(v) for v in second[0][0].values()]
+    assert str(row["total_spent"]) == "12.30"
+    assert row["created_at"] == NOW
+    assert row["created_at"].tzinfo is not None
+    assert row["attributes"]["nested"] == {"a": [1, 2.5, None]}
+
+
+async def test_a_created_contact_reads_back_as_its_blank_state(runtime: Runtime) -> None:
+    blank = ContactState.blank("ct_new", NOW, identities={"phone": "13900000000"})
+    async with unit_of_work(runtime.sessions) as session:
+        await repo.insert_contacts(session, [blank.row(NOW)])
+        await repo.attach_identities(
+            session, [{"kind": "phone", "value": "13900000000", "contact_id": "ct_new"}]
+        )
+
+    async with unit_of_work(runtime.sessions) as session:
+        stored = (await load_states(session, ["ct_new"]))["ct_new"]
+
+    stored.is_new = True
+    assert stored == blank
+    assert str(stored.total_spent) == str(blank.total_spent)  # same scale: templates print it
+
+
+async def test_statements_on_the_driver_roll_back_with_the_transaction(runtime: Runtime) -> None:
+    async def write_then_fail() -> None:
+        async with unit_of_work(runtime.sessions) as session:
+            await repo.find(session, ids=["ct_other"])  # begins the transaction
+            await repo.insert_contacts(session, [_row("ct_gone")])
+            await repo.update_contacts(session, [_row("ct_gone")])
+            raise Boom
+
+    with pytest.raises(Boom):
+        await write_then_fail()
+    async with runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Contact)) == 0
+
+
+async def test_errors_on_the_driver_are_sqlalchemy_errors(runtime: Runtime) -> None:
+    async def attach_to_nobody() -> None:
+        async with unit_of_work(runtime.sessions) as session:
+            await repo.find(session, ids=["ct_other"])
+            await repo.attach_identities(
+                session, [{"kind": "phone", "value": "1", "contact_id": "ct_missing"}]
+            )
+
+    with pytest.raises(IntegrityError):
+        await attach_to_nobody()

@@ -1,0 +1,305 @@
+"""Every bundled tactic, run by the simulator over the whole bundled library in virtual time.
+
+Each scenario states what an ops person expects to see in the timeline; a tactic that
+misbehaves (wrong day, wrong text, a send that should have been held or skipped) fails here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from adapters import PLAYBOOK_CHANNELS
+from smr.config import Settings
+from smr.services.catalog import Catalog
+from smr.simulate import Entry, Simulation, scenario_events, simulate
+from tests.conftest import BUNDLED
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ALICE = {"phone": "13800000000", "name": "小美"}
+
+
+def at(text: str) -> datetime:
+    """A local (Shanghai) time written as 'YYYY-MM-DD HH:MM'."""
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+def event(kind: str, when: str, *, contact: dict[str, Any] | None = None, **data: Any) -> Any:
+    body: dict[str, Any] = {"type": kind, "occurred_at": at(when).isoformat(), "data": data}
+    if contact is not None:
+        body["contact"] = contact
+    return body
+
+
+def order(
+    when: str, *, total: float, sku: str = "FACE-WASH", quantity: int = 1, **more: Any
+) -> Any:
+    items = [{"sku": sku, "name": "洗面奶" if sku == "FACE-WASH" else sku, "quantity": quantity}]
+    data = {"order_id": more.pop("order_id", f"o-{when}"), "total": total, "items": items}
+    return event("order.paid", when, contact=more.pop("contact", ALICE), **data, **more)
+
+
+async def run(first: Any, *later: Any, days: int = 60) -> Simulation:
+    catalog = Catalog(BUNDLED, PLAYBOOK_CHANNELS)
+    catalog.reload()
+    assert catalog.errors == []
+    events = scenario_events(first, list(later), now=at("2026-11-23 10:00"))
+    return await simulate(catalog, events, horizon=timedelta(days=days), settings=Settings())
+
+
+def sends(simulation: Simulation, playbook: str) -> list[tuple[str, str | None, str | None]]:
+    """(local time, status, text) of each message the playbook produced."""
+    return [
+        (e.at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"), _outcome(e), e.text)
+        for e in simulation.timeline
+        if e.playbook == playbook and e.kind in ("send", "notify")
+    ]
+
+
+def _outcome(entry: Entry) -> str | None:
+    return f"{entry.status}:{entry.reason}" if entry.reason else entry.status
+
+
+def tags(simulation: Simulation) -> list[str]:
+    assert simulation.contact is not None
+    return list(simulation.contact["tags"])
+
+
+def times(rows: list[tuple[str, str | None, str | None]]) -> list[tuple[str, str | None]]:
+    return [(when, status) for when, status, _ in rows]
+
+
+async def test_welcome_tags_the_channel_code_and_runs_the_seven_day_sop() -> None:
+    added = event("contact.added", "2026-11-23 14:00", contact=ALICE, state="theatre-lobby")
+    sim = await run(added, days=10)
+    rows = sends(sim, "welcome-new-contact")
+    assert times(rows) == [
+        ("2026-11-23 14:00", "sent"),
+        ("2026-11-24 10:00", "sent"),
+        ("2026-11-26 10:00", "sent"),
+        ("2026-11-30 10:00", "sent"),
+    ]
+    assert rows[0][2] == "小美您好，欢迎来到某某旗舰店！有任何问题随时找我。"
+    assert "新人券" in str(rows[3][2])
+    assert {"新客", "渠道-theatre-lobby"} <= set(tags(sim))
+
+
+async def test_welcome_sop_ends_when_the_customer_leaves_and_skips_the_coupon_for_buyers() -> None:
+    sim = await run(
+        event("contact.added", "2026-11-23 14:00", contact=ALICE),
+        order("2026-11-25 12:00", total=99, sku="OTHER"),
+        days=10,
+    )
+    assert times(sends(sim, "welcome-new-contact"))[-1] == ("2026-11-26 10:00", "sent")
+
+    gone = await run(
+        event("contact.added", "2026-11-23 14:00", contact=ALICE),
+        event("contact.deleted", "2026-11-25 08:00", by="customer"),
+        days=10,
+    )
+    assert times(sends(gone, "welcome-new-contact")) == [
+        ("2026-11-23 14:00", "sent"),
+        ("2026-11-24 10:00", "sent"),
+    ]
+    ended = [e for e in gone.timeline if e.playbook == "welcome-new-contact" and e.kind == "end"]
+    assert len(ended) == 1
+
+
+@pytest.mark.parametrize(
+    ("playbook", "text", "expected"),
+    [
+        ("keyword-price", "这个多少钱呀", "https://example.com"),
+        ("keyword-price", "有优惠吗", "https://example.com"),
+        ("keyword-group-invite", "我想进群", "https://example.com/join"),
+    ],
+)
+async def test_keyword_replies(playbook: str, text: str, expected: str) -> None:
+    sim = await run(event("chat.message", "2026-11-23 23:00", contact=ALICE, text=text), days=1)
+    ((when, status, reply),) = sends(sim, playbook)
+    # Replies are service messages: quiet hours do not hold them.
+    assert (when, status) == ("2026-11-23 23:00", "sent")
+    assert expected in str(reply)
+
+
+async def test_group_join_welcome_with_the_rules() -> None:
+    joined = event("group.joined", "2026-11-23 15:00", contact=ALICE, chat_id="wr-1")
+    sim = await run(joined, days=1)
+    ((when, status, text),) = sends(sim, "group-welcome")
+    assert (when, status) == ("2026-11-23 15:00", "sent")
+    assert "群规：1. 禁止广告" in str(text)
+    assert "in-group" in tags(sim)
+
+
+async def test_repurchase_reminder_waits_the_use_cycle_times_quantity() -> None:
+    sim = await run(order("2026-11-23 10:00", total=198, quantity=2), days=51)
+    rows = sends(sim, "repurchase-reminder")
+    assert times(rows) == [("2027-01-12 10:00", "sent")]
+    assert "洗面奶差不多用完啦" in str(rows[0][2])
+
+
+async def test_repurchase_restarts_on_a_new_order_and_ends_on_a_refund() -> None:
+    again = await run(
+        order("2026-11-23 10:00", total=99, order_id="o-1"),
+        order("2026-12-03 10:00", total=99, order_id="o-2"),
+        days=40,
+    )
+    assert times(sends(again, "repurchase-reminder")) == [("2026-12-28 10:00", "sent")]
+
+    refunded = await run(
+        order("2026-11-23 10:00", total=99, order_id="o-1"),
+        event("order.refunded", "2026-11-30 10:00", order_id="o-1", total=99),
+        days=30,
+    )
+    assert sends(refunded, "repurchase-reminder") == []
+    assert "回购提醒已发" not in tags(refunded)
+
+
+async def test_post_purchase_care_tips_on_day_two_and_review_on_day_seven() -> None:
+    sim = await run(order("2026-11-23 10:00", total=99, sku="OTHER"), days=10)
+    rows = sends(sim, "post-purchase-care")
+    assert times(rows) == [("2026-11-25 10:00", "sent"), ("2026-11-30 10:00", "sent")]
+    assert "使用小贴士" in str(rows[0][2])
+
+
+async def test_vip_tiers_by_last_months_spend_and_invites_diamonds() -> None:
+    sim = await run(order("2026-10-15 20:00", total=2500, sku="OTHER"), days=20)
+    rows = sends(sim, "vip-tiering")
+    assert times(rows) == [("2026-11-01 09:00", "sent")]
+    assert "https://example.com/vip" in str(rows[0][2])
+    assert "钻粉" in tags(sim)
+    assert sim.contact is not None
+    assert sim.contact["attributes"]["tier"] == "钻粉"
+
+
+async def test_vip_tier_below_diamond_gets_no_invite() -> None:
+    sim = await run(order("2026-10-15 20:00", total=1200, sku="OTHER"), days=20)
+    assert sends(sim, "vip-tiering") == []
+    assert "冲钻粉" in tags(sim)
+    assert "钻粉" not in tags(sim)
+
+
+async def test_rfm_segments_move_as_the_customer_sleeps() -> None:
+    fresh = await run(order("2026-11-23 10:00", total=1500, sku="OTHER"), days=3)
+    assert [t for t in tags(fresh) if t.startswith("RFM-")] == ["RFM-重要发展"]
+
+    sleeping = await run(order("2026-11-23 10:00", total=1500, sku="OTHER"), days=45)
+    assert [t for t in tags(sleeping) if t.startswith("RFM-")] == ["RFM-重要保持"]
+    assert sleeping.contact is not None
+    assert sleeping.contact["attributes"]["rfm_r"] == "L"
+
+
+async def test_win_back_once_after_sixty_quiet_days_then_cooldown() -> None:
+    # Without the cooldown the audience would take it in again every day from day 60.
+    sim = await run(order("2026-11-23 10:00", total=99, sku="OTHER"), days=66)
+    rows = sends(sim, "win-back")
+    assert times(rows) == [("2027-01-22 11:00", "sent")]
+    assert "HUIGUI20" in str(rows[0][2])
+
+
+async def test_birthday_greeting_on_the_day_with_the_coupon() -> None:
+    contact = {**ALICE, "attributes": {"birthday": "1995-11-25"}}
+    sim = await run(event("contact.added", "2026-11-23 14:00", contact=contact), days=30)
+    rows = sends(sim, "birthday-greeting")
+    assert times(rows) == [("2026-11-25 10:00", "sent")]
+    assert "SHENGRI50" in str(rows[0][2])
+
+
+async def test_member_day_every_friday_for_tiered_members() -> None:
+    sim = await run(order("2026-10-20 20:00", total=500, sku="OTHER"), days=38)
+    assert times(sends(sim, "member-day")) == [
+        ("2026-11-06 10:00", "sent"),
+        ("2026-11-13 10:00", "sent"),
+        ("2026-11-20 10:00", "sent"),
+        ("2026-11-27 10:00", "sent"),
+    ]
+
+
+async def test_churn_alert_goes_to_the_owner_staff() -> None:
+    sim = await run(
+        order("2026-11-23 10:00", total=99, sku="OTHER"),
+        event("contact.deleted", "2026-11-24 23:00", by="customer"),
+        days=2,
+    )
+    rows = sends(sim, "churn-alert")
+    assert times(rows) == [("2026-11-24 23:00", "sent")]
+    assert "小美 删除了您（累计 1 单，¥99.00）" in str(rows[0][2])
+    assert "已流失" in tags(sim)
+
+
+async def test_sensitive_words_alert_staff_and_ordinary_chat_does_not() -> None:
+    sim = await run(
+        event("chat.message", "2026-11-23 10:00", contact=ALICE, text="再不发货我就去 12315 投诉"),
+        event("chat.message", "2026-11-23 11:00", text="谢谢"),
+        days=1,
+    )
+    rows = sends(sim, "sensitive-word-alert")
+    assert len(rows) == 1
+    assert "提到「投诉、12315」：再不发货我就去 12315 投诉" in str(rows[0][2])
+
+
+async def test_check_in_adds_points_once_a_day() -> None:
+    sim = await run(
+        event("chat.message", "2026-11-23 10:00", contact=ALICE, text="签到"),
+        event("chat.message", "2026-11-23 18:00", text="签到"),
+        event("chat.message", "2026-11-24 09:30", text="签到"),
+        days=2,
+    )
+    texts = [text for _, _, text in sends(sim, "check-in")]
+    assert texts == [
+        "签到成功 +10！当前积分 10，满 100 可兑换小样。",
+        "今天已经签到过啦，当前积分 10，明天再来～",
+        "签到成功 +10！当前积分 20，满 100 可兑换小样。",
+    ]
+
+
+async def test_launch_preheat_counts_down_and_pushes_on_the_day() -> None:
+    sim = await run(order("2026-11-20 10:00", total=99, sku="OTHER"), days=25)
+    rows = sends(sim, "launch-preheat")
+    assert times(rows) == [
+        ("2026-12-09 12:00", "sent"),
+        ("2026-12-11 12:00", "sent"),
+        ("2026-12-12 12:00", "sent"),
+    ]
+    assert [str(text).split("⏰")[0].split("🎉")[0] for _, _, text in rows] == [
+        "双十二新品倒计时 3 天",
+        "双十二新品倒计时 1 天",
+        "双十二新品今天正式开售",
+    ]
+
+
+async def test_order_thanks_is_a_service_message_even_at_night() -> None:
+    sim = await run(order("2026-11-23 23:30", total=99, sku="OTHER"), days=1)
+    rows = sends(sim, "order-thank-you")
+    assert times(rows) == [("2026-11-23 23:30", "sent")]
+    assert "已购" in tags(sim)
+
+
+async def test_member_day_steps_aside_in_launch_week_so_the_launch_fits_the_caps() -> None:
+    # Tiered 奥粉 on 1 December by November's spend: a member for member day and a buyer for the
+    # launch. The launch (Saturday 12-12) week's Friday member day would use up the daily cap.
+    sim = await run(order("2026-11-05 10:00", total=500, sku="OTHER"), days=39)
+    assert times(sends(sim, "member-day")) == [("2026-12-04 10:00", "sent")]
+    assert times(sends(sim, "launch-preheat")) == [
+        ("2026-12-09 12:00", "sent"),
+        ("2026-12-11 12:00", "sent"),
+        ("2026-12-12 12:00", "sent"),
+    ]
+
+
+async def test_unsubscribe_is_confirmed_and_tagged_and_stops_marketing() -> None:
+    sim = await run(
+        event("contact.added", "2026-11-23 14:00", contact=ALICE),
+        event("contact.unsubscribed", "2026-11-23 20:00"),
+        days=3,
+    )
+    ((when, status, text),) = sends(sim, "unsubscribe")
+    assert (when, status) == ("2026-11-23 20:00", "sent")
+    assert "已为您退订" in str(text)
+    assert "退订" in tags(sim)
+    assert times(sends(sim, "welcome-new-contact"))[1:] == [
+        ("2026-11-24 10:00", "skipped:opted_out"),
+        ("2026-11-26 10:00", "skipped:opted_out"),
+    ]
