@@ -11,6 +11,7 @@ SmrError
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 
@@ -66,3 +67,15 @@ class PayloadTooLarge(SmrError):
 
     status = 413
     title = "Payload too large"
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """('events', 0, 'contact', 'phone') → 'events[0].contact.phone'."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(body)"
+
+
+def field_errors(errors: Iterable[Any], *, skip: int = 0) -> list[dict[str, str]]:
+    return [{"path": field_path(e["loc"][skip:]), "message": e["msg"]} for e in errors]

@@ -24,7 +24,7 @@ MAX_BATCH = 1000
 Key = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must carry a timezone offset (RFC 3339), e.g. 2026-11-23T10:00:00+08:00")
     return value.astimezone(UTC)
@@ -85,7 +85,7 @@ class EventIn(BaseModel):
 
     id: Key
     type: Annotated[str, StringConstraints(pattern=EVENT_TYPE, max_length=100)]
-    occurred_at: Annotated[datetime, AfterValidator(_aware)]
+    occurred_at: Annotated[datetime, AfterValidator(aware)]
     contact: ContactRef
     data: dict[str, Any] = Field(default_factory=dict)
     _order: OrderData | None = PrivateAttr(default=None)

@@ -9,7 +9,17 @@ from fastapi import FastAPI
 
 from smr import __version__
 from smr.api import errors
-from smr.api.routes import contacts, deliveries, events, health, outbox, playbooks, runs, wecom
+from smr.api.routes import (
+    contacts,
+    deliveries,
+    events,
+    health,
+    outbox,
+    playbooks,
+    runs,
+    webhooks,
+    wecom,
+)
 from smr.api.routes import simulate as simulate_routes
 from smr.runtime import Runtime
 from smr.scheduler import Ticker
@@ -34,7 +44,7 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
     app = FastAPI(title="SMR", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
     errors.install(app)
-    for module in (events, runs, deliveries, contacts, playbooks, outbox, health, wecom):
+    for module in (events, runs, deliveries, contacts, playbooks, outbox, health, wecom, webhooks):
         app.include_router(module.router)
     app.include_router(simulate_routes.router)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from smr.errors import InvalidInput, SmrError
+from smr.errors import InvalidInput, SmrError, field_errors, field_path
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -21,18 +20,6 @@ log = logging.getLogger(__name__)
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
-
-
-def field_path(loc: Sequence[Any]) -> str:
-    """('events', 0, 'contact', 'phone') → 'events[0].contact.phone'."""
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(body)"
-
-
-def field_errors(errors: Iterable[Any], *, skip: int = 0) -> list[dict[str, str]]:
-    return [{"path": field_path(e["loc"][skip:]), "message": e["msg"]} for e in errors]
 
 
 def invalid(exc: ValidationError) -> InvalidInput:

@@ -1,0 +1,149 @@
+"""What every shop webhook source shares: the request it reads, the order notices it makes, and
+the two ways it refuses one.
+
+A source is a module with one class that satisfies :class:`WebhookSource`:
+
+- ``verify(request, secret)`` checks the vendor's signature over the raw body and raises
+  :class:`SignatureError` (401, nothing stored) when it does not hold;
+- ``translate(request)`` reads the body and answers a :class:`Translation`: the orders it
+  reports, or why the webhook is acknowledged and ignored; it raises :class:`PayloadError` (422)
+  with field paths when the body cannot be read.
+
+Notices carry a ``key`` unique within the source for what happened (an order paid, one refund),
+so a vendor's retry, or the same payment reported by two topics, is a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import ValidationError
+
+from smr.errors import InvalidInput, Unauthorized, field_errors
+
+OrderType = Literal["order.paid", "order.refunded"]
+
+
+class SignatureError(Unauthorized):
+    """The webhook's signature does not verify."""
+
+
+class PayloadError(InvalidInput):
+    """The webhook body cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A webhook as received: headers (names lower-cased), the raw body, and when it arrived."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name.lower())
+        return value.strip() if value else None
+
+    def require_header(self, name: str) -> str:
+        value = self.header(name)
+        if not value:
+            raise SignatureError(f"The {name} header is missing.")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    sku: str
+    name: str | None
+    quantity: int
+    price: Decimal | None
+
+    def as_json(self) -> dict[str, Any]:
+        price = None if self.price is None else float(self.price)
+        return {"sku": self.sku, "name": self.name, "quantity": self.quantity, "price": price}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotice:
+    """One thing that happened to an order, in the vendor's words made canonical.
+
+    ``identities`` may be empty when the vendor does not repeat the customer (a Shopify refund);
+    the contact is then the one the order's payment was recorded for.
+    """
+
+    key: str
+    type: OrderType
+    occurred_at: datetime
+    order_id: str
+    total: Decimal
+    currency: str
+    items: Sequence[LineItem] = ()
+    identities: Mapping[str, str] = field(default_factory=dict)
+    name: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def data(self) -> dict[str, Any]:
+        """The event's ``data``: order id, line items, the SKUs bought, total and currency."""
+        return {
+            **self.extra,
+            "order_id": self.order_id,
+            "items": [item.as_json() for item in self.items],
+            "skus": sorted({item.sku for item in self.items}),
+            "total": float(self.total),
+            "currency": self.currency,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    notices: tuple[OrderNotice, ...] = ()
+    ignored: str | None = None
+
+
+class WebhookSource(Protocol):
+    name: ClassVar[str]
+
+    def verify(self, request: WebhookRequest, secret: str) -> None:
+        """Raise SignatureError unless the request is signed with ``secret``."""
+        ...
+
+    def translate(self, request: WebhookRequest) -> Translation:
+        """The order notices in the body; raise PayloadError if it cannot be read."""
+        ...
+
+
+def payment_key(order_id: str) -> str:
+    """The key of an order's payment: one per order, whichever topic or retry reports it."""
+    return f"{order_id}:paid"
+
+
+def hmac_sha256(secret: str, message: bytes) -> bytes:
+    return hmac.new(secret.encode(), message, hashlib.sha256).digest()
+
+
+def same(expected: str | bytes, given: str | bytes) -> bool:
+    """Constant-time comparison."""
+    left = expected.encode() if isinstance(expected, str) else expected
+    right = given.encode() if isinstance(given, str) else given
+    return hmac.compare_digest(left, right)
+
+
+def read_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(
+            "The webhook body is not JSON.", errors=[{"path": "(body)", "message": str(exc)}]
+        ) from None
+
+
+def payload_error(exc: ValidationError, *, prefix: Sequence[str | int] = ()) -> PayloadError:
+    errors = [{**e, "loc": (*prefix, *e["loc"])} for e in exc.errors()]
+    return PayloadError("The webhook body does not validate.", errors=field_errors(errors))
