@@ -1,9 +1,10 @@
 """Channel adapters, one module per vendor, and the explicit registry SMR looks them up in.
 
-A channel goes to its vendor's adapter when that vendor is configured, else to the mock, so the
-service runs without any credentials. ``SMR_CHANNEL_ROUTES='{"wecom": "mock"}'`` keeps a
-configured channel on the mock (a staging setup). ``Runtime.describe_routes`` (``smr serve``'s
-banner, ``GET /v1/playbooks``) shows where each channel goes.
+A channel goes to its vendor's adapter when that vendor is configured (WeCom: ``SMR_WECOM__…``;
+``sms``: ``SMR_SMS__PROVIDER`` and its keys), else to the mock, so the service runs without any
+credentials. ``SMR_CHANNEL_ROUTES='{"wecom": "mock"}'`` keeps a configured channel on the mock
+(a staging setup). ``Runtime.describe_routes`` (``smr serve``'s banner, ``GET /v1/playbooks``)
+shows where each channel goes: ``{"sms": "sms.aliyun"}`` or ``"sms.tencent"``, else ``"mock"``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.mock import MockAdapter
+from adapters.sms import build_sms_routes
 from adapters.wecom import build_wecom_routes
 from smr.channels import ChannelAdapter
 from smr.config import Settings
-from smr.services.plan import STAFF_CHANNEL
+from smr.services.plan import INTERNAL_CHANNELS, STAFF_CHANNEL, TAG_CHANNEL
 
 #: Channel names a playbook may use. A name whose vendor is not configured routes to the mock.
 PLAYBOOK_CHANNELS: tuple[str, ...] = (
@@ -38,12 +40,18 @@ def build_routes(
     clock: Callable[[], datetime],
 ) -> dict[str, ChannelAdapter]:
     """Channel name → the adapter that serves it in this configuration."""
-    channels = (*PLAYBOOK_CHANNELS, STAFF_CHANNEL)
+    channels = (*PLAYBOOK_CHANNELS, *INTERNAL_CHANNELS)
     forced = {c: v for c, v in settings.channel_routes.items() if c in channels}
     if unknown := {v for v in forced.values() if v not in ROUTE_CHOICES}:
         raise ValueError(f"SMR_CHANNEL_ROUTES: unknown route {sorted(unknown)}; use 'mock'")
     mock = MockAdapter(settings.mock, sessions=sessions, clock=clock)
     vendors = build_wecom_routes(
-        settings.wecom, sessions=sessions, clock=clock, staff_channel=STAFF_CHANNEL, skip=forced
+        settings.wecom,
+        sessions=sessions,
+        clock=clock,
+        staff_channel=STAFF_CHANNEL,
+        tag_channel=TAG_CHANNEL,
+        skip=forced,
     )
+    vendors |= build_sms_routes(settings.sms, clock=clock, skip=forced)
     return {channel: vendors.get(channel, mock) for channel in channels}

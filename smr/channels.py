@@ -44,11 +44,12 @@ class OutboundMessage:
 class SendResult:
     """The vendor took the message. ``awaiting``: it has not reached the customer yet (a task a
     staff member confirms); the adapter's ``poll_reports`` later says what became of it, by
-    ``vendor_message_id``."""
+    ``vendor_message_id``, and ``sent_at`` when the vendor says when it reached the customer."""
 
     vendor_message_id: str | None = None
     response: str | None = None
     awaiting: bool = False
+    sent_at: datetime | None = None
 
 
 class SendError(Exception):

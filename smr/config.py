@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -39,12 +40,30 @@ class WeComSettings(BaseModel):
 
 class SmsSettings(BaseModel):
     provider: Literal["aliyun", "tencent"] | None = None
+    #: Aliyun AccessKey ID / secret, or Tencent Cloud SecretId / SecretKey.
     access_key_id: str | None = None
     access_key_secret: SecretStr | None = None
     sign_name: str | None = None
+    #: Tencent only: the SmsSdkAppId of the SMS application.
     sdk_app_id: str | None = None
+    #: Default: cn-hangzhou (Aliyun), ap-guangzhou (Tencent).
     region: str | None = None
+    #: Default: https://dysmsapi.aliyuncs.com (Aliyun), https://sms.tencentcloudapi.com (Tencent).
     base_url: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Replies that unsubscribe the phone from marketing SMS (case and end punctuation aside).
+    unsubscribe_replies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["TD", "T", "N", "退订", "R"]
+    )
+
+    @field_validator("unsubscribe_replies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [word.strip() for word in value.split(",") if word.strip()]
+        return value
 
 
 def _split_tokens(value: object) -> object:

@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from smr import phones
+
 EVENT_TYPE = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 IDENTITY_KINDS = ("phone", "wecom_userid", "shop_customer_id")
 MAX_BATCH = 1000
@@ -31,7 +33,9 @@ def aware(value: datetime) -> datetime:
 
 
 def normalise_phone(phone: str) -> str:
-    return phone.replace(" ", "").replace("-", "")
+    """One form per number, so every source finds the same contact: a mainland mobile as its
+    11 digits (``+86 138-0013-8000`` → ``13800138000``), any other without spaces or dashes."""
+    return phones.mainland(phone) or phone.replace(" ", "").replace("-", "")
 
 
 class ContactRef(BaseModel):

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.wecom.channels import WeComApp, WeComKf, WeComWelcome
+from adapters.wecom.channels import WeComApp, WeComKf, WeComTags, WeComWelcome
 from adapters.wecom.client import WeComClient
 from adapters.wecom.tasks import WeComGroupTasks, WeComTasks
 from smr.channels import ChannelAdapter
@@ -37,6 +37,7 @@ __all__ = [
     "WeComClient",
     "WeComGroupTasks",
     "WeComKf",
+    "WeComTags",
     "WeComTasks",
     "WeComWelcome",
     "build_wecom_routes",
@@ -49,6 +50,7 @@ def build_wecom_routes(
     sessions: async_sessionmaker[AsyncSession],
     clock: Callable[[], datetime],
     staff_channel: str,
+    tag_channel: str,
     skip: Collection[str] = (),
 ) -> dict[str, ChannelAdapter]:
     """Channel → WeCom adapter, for each channel whose credentials are configured (a corp id
@@ -62,6 +64,7 @@ def build_wecom_routes(
         "wecom": (contact, lambda c, s: WeComTasks(c, s, clock=clock, timeout=timeout)),
         "wecom_group": (contact, lambda c, s: WeComGroupTasks(c, s, clock=clock, timeout=timeout)),
         "wecom_kf": (kf, lambda c, s: WeComKf(c, s, clock=clock, sessions=sessions)),
+        tag_channel: (contact, lambda c, s: WeComTags(c, s, clock=clock)),
         staff_channel: (
             app if agent_id else None,
             lambda c, s: WeComApp(c, s, clock=clock, agent_id=agent_id or ""),

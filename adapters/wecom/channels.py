@@ -208,3 +208,29 @@ class WeComApp(WeComChannel):
         return SendResult(
             vendor_message_id=str(msgid) if msgid else None, response="message/send: ok"
         )
+
+
+class WeComTags(WeComChannel):
+    """externalcontact/mark_tag: mirrors a tag step's mapped tags (``wecom_tags`` in
+    policies.yaml) onto the customer, as the owner staff's tags. Marking a tag the customer
+    has, or removing one they have not, changes nothing: a resend is harmless (idempotent)."""
+
+    name: ClassVar[str] = "wecom.mark_tag"
+    idempotent: ClassVar[bool] = True
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        staff = need(message, "owner_staff", "the contact has no owner staff (wecom_owner)")
+        customer = need(message, "wecom_userid", "the contact has no WeCom external_userid")
+        add, remove = (
+            [t for t in message.params.get(key, "").split(",") if t]
+            for key in ("add_tag", "remove_tag")
+        )
+        if not (add or remove):
+            raise PermanentSendError("mark_tag needs a corp tag id to add or remove")
+        body: dict[str, Any] = {"userid": staff, "external_userid": customer}
+        if add:
+            body["add_tag"] = add
+        if remove:
+            body["remove_tag"] = remove
+        await self._client.call("externalcontact/mark_tag", self._secret, body)
+        return SendResult(response=f"mark_tag: ok add={add} remove={remove}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
@@ -208,9 +208,11 @@ def _accepted(target: str, sender: str, msgid: str, refused: set[str]) -> Answer
 def _report(msgid: str, row: dict[str, Any]) -> Report:
     status = row.get("status")
     if status == _SENT:
+        sent = row.get("send_time")
         return SendResult(
             vendor_message_id=msgid,
-            response=f"get_groupmsg_send_result: status=1 已发送 send_time={row.get('send_time')}",
+            response=f"get_groupmsg_send_result: status=1 已发送 send_time={sent}",
+            sent_at=datetime.fromtimestamp(sent, UTC) if isinstance(sent, int) and sent else None,
         )
     if status == _NOT_FRIEND:
         return PermanentSendError("get_groupmsg_send_result: status=2 因客户不是好友导致发送失败")

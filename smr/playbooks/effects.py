@@ -9,6 +9,7 @@ TraceKind = Literal["tag", "set", "send", "notify", "branch", "wait", "stop", "e
 
 @dataclass(frozen=True)
 class TagEffect:
+    step_path: str
     add: tuple[str, ...]
     remove: tuple[str, ...]
 

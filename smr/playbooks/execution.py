@@ -146,7 +146,7 @@ def _tag(instruction: Tag, state: _Run, *, pc: int) -> int | RunOutcome:
     add, remove = [t for t in dict.fromkeys(add) if t], [t for t in remove if t]
     kept = [tag for tag in state.contact.tags if tag not in remove]
     state.contact = replace(state.contact, tags=kept + [tag for tag in add if tag not in kept])
-    state.effects.append(TagEffect(tuple(add), tuple(remove)))
+    state.effects.append(TagEffect(instruction.step_path, tuple(add), tuple(remove)))
     state.note(instruction.step_path, "tag", add=add, remove=remove)
     return pc + 1
 

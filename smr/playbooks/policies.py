@@ -1,4 +1,5 @@
-"""``policies.yaml``: the timezone, quiet hours, frequency caps and template ``vars``."""
+"""``policies.yaml``: the timezone, quiet hours, frequency caps, template ``vars`` and the WeCom
+corp tags that SMR tags are mirrored to."""
 
 from datetime import timedelta
 from typing import Any, Literal
@@ -6,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from smr.playbooks.fields import ClockTime, Duration
+from smr.playbooks.fields import ClockTime, Duration, NonEmptyText
 from smr.playbooks.schema import StrictModel
 
 
@@ -33,6 +34,9 @@ class Policies(StrictModel):
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
     on_cap: Literal["skip", "defer"] = "skip"
     vars: dict[str, Any] = Field(default_factory=dict)
+    #: SMR tag → WeCom corp tag id (``et…``, from get_corp_tag_list). A ``tag`` step that adds or
+    #: removes a mapped tag also marks it on the customer in WeCom (externalcontact/mark_tag).
+    wecom_tags: dict[str, NonEmptyText] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod

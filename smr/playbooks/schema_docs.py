@@ -153,6 +153,11 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
             "skip drops a capped message; defer sends it later. skip 丢弃，defer 延后。",
         ),
         "vars": ("Vars · 变量", "Shared values, {{ vars.name }} in templates. 模板共享变量。"),
+        "wecom_tags": (
+            "WeCom tags · 企业微信标签",
+            "Tag → WeCom corp tag id (et…); tag steps also mark it in WeCom. "
+            "标签映射到企业标签 ID，打标签时同步到企业微信。",
+        ),
     },
     "QuietHours": {
         "from": ("From · 开始", "Start of the quiet window. 开始时间。"),

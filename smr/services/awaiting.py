@@ -151,7 +151,8 @@ def _final(row: Row[Any], answer: Answer, *, now: datetime, age: timedelta) -> d
         "updated_at": now,
     }
     if isinstance(answer, SendResult):
-        final.update(status="sent", sent_at=now)
+        # When WeCom says the customer got it (the staff confirmed), else when we learnt it.
+        final.update(status="sent", sent_at=min(answer.sent_at or now, now))
     elif isinstance(answer, SkippedSend):
         final.update(status="skipped", skip_reason=answer.reason, last_error=_response(answer))
     elif isinstance(answer, PermanentSendError):

@@ -35,6 +35,10 @@ from smr.services.contacts import ContactState
 
 #: Where notify_staff steps go: the owner staff's channel.
 STAFF_CHANNEL = "staff"
+#: Where tag steps on tags mapped to WeCom corp tags go: externalcontact/mark_tag.
+TAG_CHANNEL = "wecom_tag"
+#: Channels SMR plans on its own, besides those playbooks name.
+INTERNAL_CHANNELS = (STAFF_CHANNEL, TAG_CHANNEL)
 
 
 def contact_view(state: ContactState, now: datetime, tz: tzinfo) -> ContactView:
@@ -144,11 +148,27 @@ def advance(
     for entry in execution.trace:
         plan.note(run_id, now, entry.kind, entry.step_path, **entry.detail)
     for effect in execution.effects:
-        if isinstance(effect, SendEffect | NotifyEffect):
+        planned = (
+            tag_mirror(effect, catalog.policies.wecom_tags)
+            if isinstance(effect, TagEffect)
+            else effect
+        )
+        if isinstance(planned, SendEffect | NotifyEffect):
             plan.deliveries.append(
-                _delivery(effect, playbook=playbook, run_id=run_id, contact_id=contact.id, now=now)
+                _delivery(planned, playbook=playbook, run_id=run_id, contact_id=contact.id, now=now)
             )
     return _state_after(plan, execution, run_id, now)
+
+
+def tag_mirror(effect: TagEffect, corp_tags: dict[str, str]) -> SendEffect | None:
+    """The mark_tag delivery that mirrors a tag step's mapped tags to WeCom, if any are mapped."""
+    add = [(t, corp_tags[t]) for t in effect.add if t in corp_tags]
+    remove = [(t, corp_tags[t]) for t in effect.remove if t in corp_tags]
+    if not (add or remove):
+        return None
+    text = " ".join([*(f"+{t}" for t, _ in add), *(f"-{t}" for t, _ in remove)])
+    params = {"add_tag": ",".join(i for _, i in add), "remove_tag": ",".join(i for _, i in remove)}
+    return SendEffect(effect.step_path, TAG_CHANNEL, "service", text, None, params)
 
 
 def _delivery(

@@ -29,7 +29,7 @@ from smr.services.catalog import Catalog
 from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
 from smr.services.ingest import submit
-from smr.services.plan import STAFF_CHANNEL
+from smr.services.plan import INTERNAL_CHANNELS
 from smr.services.wakeups import Waker
 from smr.simulate.timeline import Simulation, read_simulation
 
@@ -121,7 +121,7 @@ class _Pipeline:
         local = settings.model_copy(update={"database_url": url, "dispatch_lanes": 1})
         channel = SimulatedChannel()
         routes: dict[str, ChannelAdapter] = dict.fromkeys(
-            (*catalog.channels, STAFF_CHANNEL), channel
+            (*catalog.channels, *INTERNAL_CHANNELS), channel
         )
         cron = Cron.from_settings(local, sessions=sessions, catalog=catalog, clock=clock)
         waker = Waker.from_settings(local, sessions=sessions, catalog=catalog, clock=clock)

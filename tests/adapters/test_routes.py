@@ -43,6 +43,7 @@ ALL_WECOM = {
     "wecom": "wecom.msg_template",
     "wecom_group": "wecom.group_msg_template",
     "wecom_kf": "wecom.kf",
+    "wecom_tag": "wecom.mark_tag",
     "wecom_welcome": "wecom.welcome",
 }
 
@@ -72,6 +73,7 @@ async def test_a_configured_corp_serves_every_wecom_channel(routes_of: Build) ->
             {
                 "wecom": "wecom.msg_template",
                 "wecom_group": "wecom.group_msg_template",
+                "wecom_tag": "wecom.mark_tag",
                 "wecom_welcome": "wecom.welcome",
             },
         ),

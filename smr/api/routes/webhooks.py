@@ -1,7 +1,10 @@
-"""POST /v1/webhooks/{source}: shop order webhooks, authenticated by each vendor's signature.
+"""Webhooks from vendors, answered as soon as what they carry is committed (they retry on a slow
+or non-2xx answer, and a retry is a duplicate):
 
-Vendors retry on a slow or non-2xx answer, so the answer comes as soon as the events are
-committed, and a retry answers 200 ``duplicate``.
+- ``POST /v1/webhooks/{source}``: shop order webhooks, authenticated by each vendor's signature;
+- ``POST /v1/webhooks/sms/{provider}?token=…``: SMS replies pushed by the SMS vendor. Neither
+  vendor signs these pushes, so the URL configured in the vendor's console carries a token:
+  ``SMR_WEBHOOK_SECRETS__SMS_<PROVIDER>``.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from smr.api.deps import RawBody, RuntimeDep
-from smr.errors import NotFound
+from smr.errors import NotFound, Unauthorized
+from smr.inbound.sms import PROVIDERS as SMS_PROVIDERS
+from smr.inbound.sms import acknowledgement
 from smr.inbound.webhooks import SOURCES, WebhookRequest
+from smr.inbound.webhooks.base import same
 from smr.runtime import Runtime
-from smr.services import webhooks
+from smr.services import sms_replies, webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -35,6 +41,34 @@ def secret_for(runtime: Runtime, source: str) -> str:
 def webhook_request(request: Request, body: bytes, runtime: Runtime) -> WebhookRequest:
     headers = {name.lower(): value for name, value in request.headers.items()}
     return WebhookRequest(headers=headers, body=body, received_at=runtime.clock())
+
+
+@router.post("/sms/{provider}")
+async def receive_sms_replies(
+    provider: str, body: RawBody, runtime: RuntimeDep, token: str | None = None
+) -> dict[str, object]:
+    if provider not in SMS_PROVIDERS:
+        raise NotFound(f"No SMS provider {provider!r}; known: {', '.join(SMS_PROVIDERS)}.")
+    secret = secret_for(runtime, f"sms_{provider}")
+    if not token or not same(secret, token):
+        raise Unauthorized("The token in the URL does not match SMR_WEBHOOK_SECRETS__SMS_….")
+    report = await sms_replies.receive(
+        runtime.sessions,
+        provider,
+        body,
+        words=runtime.settings.sms.unsubscribe_replies,
+        catalog=runtime.catalog,
+        clock=runtime.clock,
+    )
+    if report is not None:
+        if report.deliveries_due:
+            runtime.wake()
+        log.info(
+            "sms replies from %s: %s",
+            provider,
+            ", ".join(f"{r.key} {r.status}" for r in report.results),
+        )
+    return acknowledgement(provider)
 
 
 @router.post("/{source}")

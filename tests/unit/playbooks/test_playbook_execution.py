@@ -62,7 +62,7 @@ def test_tags_and_attributes_are_visible_to_later_steps_without_mutating_input()
     execution = _run(playbook, contact=contact)
     assert execution.outcome == Completed()
     assert execution.effects[:2] == [
-        TagEffect(("洗面奶用户", "vip"), ("new",)),
+        TagEffect("steps[0]", ("洗面奶用户", "vip"), ("new",)),
         SetEffect({"points": 3, "tier": "钻粉", "ratio": 0.5}),
     ]
     send = execution.effects[2]
@@ -79,8 +79,8 @@ def test_tag_names_are_templates_and_an_empty_name_is_dropped() -> None:
     )
     execution = _run(playbook, state="douyin-live")
     assert execution.effects == [
-        TagEffect(("渠道:douyin-live",), ()),
-        TagEffect(("done",), ("渠道:douyin-live",)),
+        TagEffect("steps[0]", ("渠道:douyin-live",), ()),
+        TagEffect("steps[1]", ("done",), ("渠道:douyin-live",)),
     ]
     assert [t.detail for t in execution.trace] == [
         {"add": ["渠道:douyin-live"], "remove": []},
@@ -151,7 +151,7 @@ def test_wait(wait: str, now: datetime, wake_at: datetime) -> None:
     assert execution.outcome.wake_at.tzinfo == UTC
     assert execution.trace[-1].detail == {"wake_at": wake_at.isoformat()}
     resumed = _run(playbook, pc=1, now=wake_at)
-    assert resumed.effects == [TagEffect(("after",), ())]
+    assert resumed.effects == [TagEffect("steps[1]", ("after",), ())]
     assert resumed.outcome == Completed()
 
 

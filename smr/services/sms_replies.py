@@ -1,0 +1,80 @@
+"""SMS replies (上行短信) pushed by the SMS vendor, as events.
+
+A reply that is an unsubscribe word (``TD``, ``T``, ``N``, ``退订``, ``R`` by default; see
+``SMR_SMS__UNSUBSCRIBE_REPLIES``) becomes ``contact.unsubscribed`` for channel ``sms``: from then
+on marketing SMS to that phone are ``skipped: opted_out`` while service SMS still go. Any other
+reply becomes ``sms.replied`` with its text, for playbooks that want to answer. Each is keyed by
+the vendor's reply id, so a pushed-again reply is a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smr.errors import InvalidInput, field_errors
+from smr.inbound.sms import Reply, ReplyFormatError, parse_replies
+from smr.schemas import EventIn
+from smr.services.catalog import Catalog
+from smr.services.ingest import IngestReport, submit
+
+UNSUBSCRIBED = "contact.unsubscribed"
+REPLIED = "sms.replied"
+
+
+def is_unsubscribe(text: str, words: Collection[str]) -> bool:
+    """``td``, `` TD。`` and ``退订`` all count: case, spaces and end punctuation aside."""
+    said = text.strip().strip("。.!！ ").casefold()
+    return said in {w.strip().casefold() for w in words}
+
+
+def events_for(
+    replies: Sequence[Reply], *, provider: str, words: Collection[str], now: datetime
+) -> list[EventIn]:
+    events = []
+    for reply in replies:
+        data: dict[str, Any] = {"text": reply.text, "provider": provider}
+        unsubscribing = is_unsubscribe(reply.text, words)
+        if unsubscribing:
+            data["channel"] = "sms"
+        events.append(
+            EventIn.model_validate(
+                {
+                    "id": f"sms-reply:{reply.reply_id}",
+                    "type": UNSUBSCRIBED if unsubscribing else REPLIED,
+                    "occurred_at": reply.received_at or now,
+                    "contact": {"phone": reply.phone},
+                    "data": data,
+                }
+            )
+        )
+    return events
+
+
+async def receive(
+    sessions: async_sessionmaker[AsyncSession],
+    provider: str,
+    body: bytes,
+    *,
+    words: Collection[str],
+    catalog: Catalog,
+    clock: Callable[[], datetime],
+) -> IngestReport | None:
+    """Ingest the replies in a vendor's push; None when it carries none."""
+    try:
+        replies = parse_replies(provider, body)
+    except ReplyFormatError as exc:
+        errors = [{"path": exc.path, "message": exc.message}]
+        raise InvalidInput("The SMS reply push cannot be read.", errors=errors) from None
+    if not replies:
+        return None
+    try:
+        events = events_for(replies, provider=provider, words=words, now=clock())
+    except ValidationError as exc:
+        errors = field_errors(exc.errors())
+        raise InvalidInput("The SMS replies do not validate.", errors=errors) from None
+    return await submit(sessions, events, source=f"sms_{provider}", catalog=catalog, clock=clock)
