@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from smr.inbound.wecom.crypto import aes_key_bytes
+from smr.inbound.wecom.errors import InvalidAesKey
 
 DEFAULT_DATA_DIR = Path("data")
 
@@ -18,6 +21,8 @@ class MockSettings(BaseModel):
 
 
 class WeComSettings(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     corp_id: str | None = None
     #: The self-built app's secret; serves every WeCom call unless a narrower secret is set.
     secret: SecretStr | None = None
@@ -32,6 +37,19 @@ class WeComSettings(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0)
     #: A mass-send task the owner staff has not sent within this long is cancelled.
     task_timeout_hours: float = Field(default=72.0, gt=0)
+
+    @field_validator("aes_key")
+    @classmethod
+    def _encoding_aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refused at start, not at WeCom's first callback."""
+        if value is not None:
+            try:
+                aes_key_bytes(value.get_secret_value())
+            except InvalidAesKey:
+                raise ValueError(
+                    "must be the callback's 43-character EncodingAESKey from the WeCom console"
+                ) from None
+        return value
 
     def secret_for(self, scope: Literal["app", "contact", "kf"]) -> SecretStr | None:
         narrower = {"app": None, "contact": self.contact_secret, "kf": self.kf_secret}[scope]
@@ -74,7 +92,11 @@ def _split_tokens(value: object) -> object:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SMR_", env_nested_delimiter="__", extra="ignore", frozen=True
+        env_prefix="SMR_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = DEFAULT_DATA_DIR

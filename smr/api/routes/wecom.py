@@ -16,7 +16,6 @@ from smr.api.deps import RawBody, RuntimeDep
 from smr.errors import Forbidden, InvalidInput, NotFound, SmrError, Unauthorized
 from smr.inbound.wecom import (
     CallbackError,
-    InvalidAesKey,
     InvalidSignature,
     Translation,
     WrongReceiveId,
@@ -40,14 +39,12 @@ def get_crypt(runtime: RuntimeDep) -> WXBizMsgCrypt:
     wecom = runtime.settings.wecom
     if not (wecom.corp_id and wecom.token and wecom.aes_key):
         raise NotFound(NOT_CONFIGURED)
-    try:
-        return WXBizMsgCrypt(
-            token=wecom.token.get_secret_value(),
-            encoding_aes_key=wecom.aes_key.get_secret_value(),
-            receive_id=wecom.corp_id,
-        )
-    except InvalidAesKey as exc:
-        raise SmrError(f"SMR_WECOM__AES_KEY is invalid: {exc}") from None
+    # The EncodingAESKey was validated with the settings, at start.
+    return WXBizMsgCrypt(
+        token=wecom.token.get_secret_value(),
+        encoding_aes_key=wecom.aes_key.get_secret_value(),
+        receive_id=wecom.corp_id,
+    )
 
 
 CryptDep = Annotated[WXBizMsgCrypt, Depends(get_crypt)]

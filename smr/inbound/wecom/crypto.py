@@ -45,7 +45,8 @@ _REPLY = (
 )
 
 
-def _aes_key(encoding_aes_key: str) -> bytes:
+def aes_key_bytes(encoding_aes_key: str) -> bytes:
+    """The AES key an EncodingAESKey (43 characters of base64) stands for."""
     if len(encoding_aes_key) != 43:
         raise InvalidAesKey
     try:
@@ -71,7 +72,7 @@ class WXBizMsgCrypt:
     __slots__ = ("_cipher", "_receive_id", "_token", "receive_id")
 
     def __init__(self, *, token: str, encoding_aes_key: str, receive_id: str) -> None:
-        key = _aes_key(encoding_aes_key)
+        key = aes_key_bytes(encoding_aes_key)
         self._token = token
         self._cipher = Cipher(algorithms.AES(key), modes.CBC(key[:16]))
         self.receive_id = receive_id
