@@ -89,4 +89,4 @@ async def receive_order_webhook(
     if outcome.deliveries_due:
         runtime.wake()
     log.info("%s webhook: %s %s", source, outcome.status, outcome.detail or "")
-    return outcome.as_json()
+    return {**outcome.as_json(), **found.acknowledgement}

@@ -15,8 +15,12 @@ from smr.inbound.webhooks.base import (
     WebhookSource,
 )
 from smr.inbound.webhooks.generic import GenericSource
+from smr.inbound.webhooks.shopify import ShopifySource
+from smr.inbound.webhooks.youzan import YouzanSource
 
-SOURCES: dict[str, WebhookSource] = {source.name: source for source in (GenericSource(),)}
+SOURCES: dict[str, WebhookSource] = {
+    source.name: source for source in (GenericSource(), ShopifySource(), YouzanSource())
+}
 
 __all__ = [
     "SOURCES",

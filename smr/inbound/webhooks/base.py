@@ -5,6 +5,7 @@ A source is a module with one class that satisfies :class:`WebhookSource`:
 
 - ``verify(request, secret)`` checks the vendor's signature over the raw body and raises
   :class:`SignatureError` (401, nothing stored) when it does not hold;
+- ``acknowledgement``: what the vendor wants to read in the 200 answer, if anything;
 - ``translate(request)`` reads the body and answers a :class:`Translation`: the orders it
   reports, or why the webhook is acknowledged and ignored; it raises :class:`PayloadError` (422)
   with field paths when the body cannot be read.
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import ValidationError
@@ -29,6 +31,8 @@ from pydantic import ValidationError
 from smr.errors import InvalidInput, Unauthorized, field_errors
 
 OrderType = Literal["order.paid", "order.refunded"]
+#: For vendors content with any 200 answer: nothing to add to it.
+PLAIN_200: Mapping[str, object] = MappingProxyType({})
 
 
 class SignatureError(Unauthorized):
@@ -109,6 +113,8 @@ class Translation:
 
 class WebhookSource(Protocol):
     name: ClassVar[str]
+    #: Fields the vendor needs in the answer to count a webhook delivered (else it retries).
+    acknowledgement: ClassVar[Mapping[str, object]]
 
     def verify(self, request: WebhookRequest, secret: str) -> None:
         """Raise SignatureError unless the request is signed with ``secret``."""
@@ -138,7 +144,7 @@ def same(expected: str | bytes, given: str | bytes) -> bool:
 def read_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise PayloadError(
             "The webhook body is not JSON.", errors=[{"path": "(body)", "message": str(exc)}]
         ) from None
