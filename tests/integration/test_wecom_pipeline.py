@@ -428,5 +428,6 @@ async def test_notify_staff_messages_the_owner_through_the_app(
         "wecom": "wecom.msg_template",
         "wecom_group": "wecom.group_msg_template",
         "wecom_kf": "wecom.kf",
+        "wecom_tag": "wecom.mark_tag",
         "wecom_welcome": "wecom.welcome",
     }

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from smr.errors import InvalidInput, Unauthorized, field_errors
+from smr.schemas import ContactRef
 
 OrderType = Literal["order.paid", "order.refunded"]
 #: For vendors content with any 200 answer: nothing to add to it.
@@ -148,6 +149,29 @@ def read_json(body: bytes) -> Any:
         raise PayloadError(
             "The webhook body is not JSON.", errors=[{"path": "(body)", "message": str(exc)}]
         ) from None
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def read_model(model: type[Model], body: Any, *prefix: str | int) -> Model:
+    """``body`` as ``model``; PayloadError with field paths (under ``prefix``) if it is not."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise payload_error(exc, prefix=prefix) from None
+
+
+def first_phone(*candidates: str | None) -> str | None:
+    """The first candidate that is a phone number, normalised; free text reaches no one."""
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            return ContactRef(phone=candidate).identities()["phone"]
+        except ValidationError:
+            continue
+    return None
 
 
 def payload_error(exc: ValidationError, *, prefix: Sequence[str | int] = ()) -> PayloadError:

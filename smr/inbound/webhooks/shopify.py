@@ -23,9 +23,9 @@ import base64
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from smr.inbound.webhooks.base import (
     PLAIN_200,
@@ -35,13 +35,14 @@ from smr.inbound.webhooks.base import (
     SignatureError,
     Translation,
     WebhookRequest,
+    first_phone,
     hmac_sha256,
-    payload_error,
     payment_key,
     read_json,
+    read_model,
     same,
 )
-from smr.schemas import ContactRef, Key, aware
+from smr.schemas import Key, aware
 
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
 TOPIC_HEADER = "X-Shopify-Topic"
@@ -173,27 +174,6 @@ class ShopifyRefund(BaseModel):
         return found[0]
 
 
-Model = TypeVar("Model", bound=BaseModel)
-
-
-def _read(model: type[Model], body: Any) -> Model:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise payload_error(exc) from None
-
-
-def _phone(*candidates: str | None) -> str | None:
-    for candidate in candidates:
-        if not candidate:
-            continue
-        try:
-            return ContactRef(phone=candidate).identities()["phone"]
-        except ValidationError:
-            continue  # free text such as "555-555-SHIP" reaches no one; try the next
-    return None
-
-
 class ShopifySource:
     name: ClassVar[str] = "shopify"
     acknowledgement: ClassVar[Mapping[str, object]] = PLAIN_200
@@ -214,8 +194,8 @@ class ShopifySource:
             return Translation(ignored=f"the {topic} topic is not a payment or a refund")
         body: Any = read_json(request.body)
         if topic == REFUNDED:
-            return Translation(notices=(self._refund(_read(ShopifyRefund, body), request),))
-        order = _read(ShopifyOrder, body)
+            return Translation(notices=(self._refund(read_model(ShopifyRefund, body), request),))
+        order = read_model(ShopifyOrder, body)
         if topic == CREATED and order.financial_status != "paid":
             status = order.financial_status or "without a financial status"
             return Translation(ignored=f"order {order.id} was created {status}; not paid yet")
@@ -229,7 +209,7 @@ class ShopifySource:
         billing = order.billing_address or Address()
         identities = {
             "shop_customer_id": customer.id,
-            "phone": _phone(customer.phone, order.phone, billing.phone),
+            "phone": first_phone(customer.phone, order.phone, billing.phone),
         }
         extra = {"email": order.email or customer.email, "order_name": order.name}
         return OrderNotice(

@@ -35,10 +35,10 @@ import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Final, TypeVar
+from typing import Annotated, Any, ClassVar, Final
 from urllib.parse import unquote_plus
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from smr.inbound.webhooks.base import (
     LineItem,
@@ -47,12 +47,13 @@ from smr.inbound.webhooks.base import (
     SignatureError,
     Translation,
     WebhookRequest,
-    payload_error,
+    first_phone,
     payment_key,
     read_json,
+    read_model,
     same,
 )
-from smr.schemas import ContactRef, Key, aware
+from smr.schemas import Key, aware
 
 ACK: Final = {"code": 0, "msg": "success"}
 SIGN_HEADER, CLIENT_HEADER, TYPE_HEADER = "Event-Sign", "Client-Id", "Event-Type"
@@ -174,16 +175,6 @@ class RefundMsg(BaseModel):
     update_time: Time = None
 
 
-Model = TypeVar("Model", bound=BaseModel)
-
-
-def _read(model: type[Model], body: Any, *prefix: str) -> Model:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise payload_error(exc, prefix=prefix) from None
-
-
 def _decode(msg: str | dict[str, Any] | None) -> Any:
     if msg is None or isinstance(msg, dict):
         return msg
@@ -201,17 +192,6 @@ def _decode(msg: str | dict[str, Any] | None) -> Any:
 def _plain(value: str | None) -> str | None:
     # Youzan encrypts personal fields for some apps ("$eTS8t8hAEC…==$1$"); those name no one.
     return None if not value or (value.startswith("$") and value.endswith("$")) else value
-
-
-def _phone(*candidates: str | None) -> str | None:
-    for candidate in candidates:
-        if not candidate:
-            continue
-        try:
-            return ContactRef(phone=candidate).identities()["phone"]
-        except ValidationError:
-            continue  # encrypted or free text: try the next
-    return None
 
 
 def _body_fields(body: bytes) -> dict[str, Any]:
@@ -243,15 +223,15 @@ class YouzanSource:
             raise SignatureError("The push's sign does not verify.")
 
     def translate(self, request: WebhookRequest) -> Translation:
-        envelope = _read(Envelope, read_json(request.body))
+        envelope = read_model(Envelope, read_json(request.body))
         kind = envelope.type or request.header(TYPE_HEADER) or ""
         if envelope.test:
             return Translation(ignored=f"a Youzan test push ({kind})")
         if kind in PAID:
-            msg = _read(TradeMsg, _decode(envelope.msg), "msg")
+            msg = read_model(TradeMsg, _decode(envelope.msg), "msg")
             return self._payment(msg.full_order_info, envelope, kind, request)
         if kind in REFUNDED:
-            refund = _read(RefundMsg, _decode(envelope.msg), "msg")
+            refund = read_model(RefundMsg, _decode(envelope.msg), "msg")
             return Translation(notices=(self._refund(refund, envelope, kind, request),))
         return Translation(ignored=f"the {kind or 'untyped'} message is not a payment or a refund")
 
@@ -260,7 +240,7 @@ class YouzanSource:
     ) -> Translation:
         info, buyer, address = order.order_info, order.buyer_info, order.address_info
         customer = next((i for i in (buyer.yz_open_id, buyer.buyer_id, buyer.fans_id) if i), None)
-        phone = _phone(_plain(buyer.buyer_phone), _plain(address.receiver_tel))
+        phone = first_phone(_plain(buyer.buyer_phone), _plain(address.receiver_tel))
         identities = {"shop_customer_id": customer, "phone": phone}
         notice = OrderNotice(
             key=payment_key(info.tid),
