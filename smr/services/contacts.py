@@ -38,6 +38,29 @@ class ContactState:
     identities: dict[str, str] = field(default_factory=dict)
     is_new: bool = False
     new_identities: dict[str, str] = field(default_factory=dict)
+    #: The stored columns as loaded, to write back only contacts a batch changed.
+    _loaded: tuple[Any, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._loaded = self._columns()
+
+    def _columns(self) -> tuple[Any, ...]:
+        # Copies one level deep: steps replace attribute values, they never edit them in place.
+        return (
+            self.name,
+            list(self.tags),
+            dict(self.attributes),
+            list(self.opted_out),
+            self.orders,
+            self.total_spent,
+            self.first_order_at,
+            self.last_order_at,
+            dict(self.monthly_spend),
+        )
+
+    @property
+    def changed(self) -> bool:
+        return self._columns() != self._loaded
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], identities: dict[str, str]) -> ContactState:
@@ -247,7 +270,7 @@ async def write_back(
     An identity a concurrent transaction attached to another contact first stays there.
     """
     unique = list({id(s): s for s in states}.values())
-    await repo.update_contacts(session, [s.row(now) for s in unique])
+    await repo.update_contacts(session, [s.row(now) for s in unique if s.changed])
     identities = [
         {"kind": k, "value": v, "contact_id": s.id}
         for s in unique

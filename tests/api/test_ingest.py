@@ -194,3 +194,31 @@ async def test_spend_is_kept_per_local_calendar_month(
         states = await load_states(session, [contact["id"]])
     stats = contact_view(states[contact["id"]], clock.now, runtime.catalog.policies.tz).stats
     assert (stats.spend_last_month, stats.spend_this_month) == (Decimal(300), Decimal(50))
+
+
+async def test_a_contact_is_written_back_only_when_an_event_changes_it(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    async def updated_at() -> object:
+        async with runtime.sessions() as session:
+            return await session.scalar(select(Contact.updated_at))
+
+    def chat(key: str, text: str) -> dict[str, object]:
+        return {
+            "id": key,
+            "type": "chat.message",
+            "occurred_at": clock.now.isoformat(),
+            "contact": {"phone": "13800000000", "name": "小王"},
+            "data": {"text": text},
+        }
+
+    await client.post("/v1/events", json=chat("c-1", "你好"), headers=auth(INGEST))
+    first = await updated_at()
+
+    clock.advance(minutes=5)
+    await client.post("/v1/events", json=chat("c-2", "在吗"), headers=auth(INGEST))
+    assert await updated_at() == first  # same name, no playbook acted: nothing to write
+
+    clock.advance(minutes=5)
+    await client.post("/v1/events", json=chat("c-3", "价格多少"), headers=auth(INGEST))
+    assert await updated_at() == clock.now  # keyword-price tagged 询价
