@@ -135,3 +135,20 @@ class ReportPoller(Protocol):
     ) -> list[SendResult | SendError | None]:
         """Ask the vendor what became of pending messages."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ContactProfile:
+    """What a vendor knows of a customer: their name, a phone, attributes to keep."""
+
+    name: str | None = None
+    phone: str | None = None
+    attributes: Mapping[str, object] = field(default_factory=dict)
+
+
+class ContactDirectory(Protocol):
+    """An adapter that can look a customer up by their id with the vendor (optional)."""
+
+    async def profile(self, *, external_userid: str, staff: str | None) -> ContactProfile:
+        """The customer as the vendor describes them to ``staff``; raises SendError."""
+        ...

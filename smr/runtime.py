@@ -12,7 +12,7 @@ from typing import Protocol, cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from smr.channels import ChannelAdapter
+from smr.channels import ChannelAdapter, ContactDirectory, ContactProfile, SendError
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.playbooks import load_directory
@@ -26,6 +26,8 @@ from smr.services.wakeups import Waker
 from smr.tokens import Tokens, load_tokens
 
 log = logging.getLogger(__name__)
+#: How long a callback waits for WeCom's customer details before going on without them.
+PROFILE_TIMEOUT_SECONDS = 1.5
 Clock = Callable[[], datetime]
 Ingest = Callable[[list[EventIn]], Awaitable[None]]
 
@@ -116,6 +118,23 @@ class Runtime:
             log.exception("wecom kf: pulling messages for %s failed", open_kfid)
         else:
             log.info("wecom kf: %d messages pulled for %s", made, open_kfid)
+
+    async def contact_profile(
+        self, *, external_userid: str, staff: str | None
+    ) -> ContactProfile | None:
+        """The customer's details from WeCom, when its contact API is configured; None when
+        it is not, or does not answer in time (the event then goes on without them)."""
+        directory = self.routes.get("wecom_welcome")
+        if not hasattr(directory, "profile"):
+            return None
+        lookup = cast(ContactDirectory, directory).profile(
+            external_userid=external_userid, staff=staff
+        )
+        try:
+            return await asyncio.wait_for(lookup, PROFILE_TIMEOUT_SECONDS)
+        except (SendError, TimeoutError) as exc:
+            log.warning("wecom: no details of customer %s: %s", external_userid, exc)
+            return None
 
     async def settle(self) -> None:
         """Wait for the urgent sends and kf pulls started in the background."""

@@ -18,9 +18,15 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.wecom import kf_sync
+from adapters.wecom import contacts, kf_sync
 from adapters.wecom.client import WeComClient
-from smr.channels import OutboundMessage, PermanentSendError, SendResult, SkippedSend
+from smr.channels import (
+    ContactProfile,
+    OutboundMessage,
+    PermanentSendError,
+    SendResult,
+    SkippedSend,
+)
 from smr.db import unit_of_work
 from smr.repositories import kf as kf_repo
 
@@ -86,6 +92,12 @@ class WeComWelcome(WeComChannel):
 
     name: ClassVar[str] = "wecom.welcome"
     urgent: ClassVar[bool] = True
+
+    async def profile(self, *, external_userid: str, staff: str | None) -> ContactProfile:
+        """externalcontact/get, with the same 客户联系 secret (see ``contacts``)."""
+        return await contacts.profile(
+            self._client, self._secret, external_userid=external_userid, staff=staff
+        )
 
     async def send(self, message: OutboundMessage) -> SendResult:
         code = need(message, "welcome_code", "the trigger event carries no WelcomeCode")

@@ -77,18 +77,26 @@ class WeComClient:
     def __repr__(self) -> str:
         return f"WeComClient(corp_id={self.corp_id!r}, base_url={self.base_url!r})"
 
-    async def call(self, api: str, secret: SecretStr, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST ``/cgi-bin/<api>`` with ``body``; the answer when its errcode is 0.
+    async def call(
+        self,
+        api: str,
+        secret: SecretStr,
+        body: Mapping[str, Any] | None,
+        *,
+        query: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """POST ``/cgi-bin/<api>`` with ``body`` (GET with ``query`` when there is no body); the
+        answer when its errcode is 0.
 
         Raises RetriableSendError (timeouts, HTTP 429/5xx, throttling), SkippedSend (a closed
         skip reason, see ``errors``) or PermanentSendError (any other refusal).
         """
         token = await self.token(secret)
-        answer = await self._post(api, token, body, secret)
+        answer = await self._api(api, token, body, query, secret)
         if answer.get("errcode") in TOKEN_ERRCODES:
             self._forget(secret, token)
             token = await self.token(secret)
-            answer = await self._post(api, token, body, secret)
+            answer = await self._api(api, token, body, query, secret)
         errcode = answer.get("errcode", 0)
         if errcode != 0:
             raise error_for(api, int(errcode), str(answer.get("errmsg", "")))
@@ -129,10 +137,17 @@ class WeComClient:
         log.info("wecom: new access token for corp %s, fresh for %.0fs", self.corp_id, fresh_for)
         return _Token(value, self._monotonic() + fresh_for)
 
-    async def _post(
-        self, api: str, token: str, body: Mapping[str, Any], secret: SecretStr
+    async def _api(
+        self,
+        api: str,
+        token: str,
+        body: Mapping[str, Any] | None,
+        query: Mapping[str, str] | None,
+        secret: SecretStr,
     ) -> dict[str, Any]:
-        return await self._send(api, "POST", {"access_token": token}, body, secret, token)
+        params = {**(query or {}), "access_token": token}
+        method = "GET" if body is None else "POST"
+        return await self._send(api, method, params, body, secret, token)
 
     async def _send(
         self,

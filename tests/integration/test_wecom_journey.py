@@ -81,6 +81,20 @@ async def test_a_channel_code_add_is_tagged_welcomed_and_followed_up(
     fake.token_route(respx_mock)
     welcome = fake.api(respx_mock, "externalcontact/send_welcome_msg").mock(return_value=fake.ok())
     mark = fake.api(respx_mock, "externalcontact/mark_tag").mock(return_value=fake.ok())
+    details = respx_mock.get(f"{fake.BASE}/cgi-bin/externalcontact/get").mock(
+        return_value=fake.ok(
+            external_contact={"external_userid": CUSTOMER, "name": "小王", "type": 1},
+            follow_user=[
+                {
+                    "userid": "zhangsan",
+                    "remark": "剧场大堂-小王",
+                    "tags": [{"group_name": "来源", "tag_name": "线下", "type": 1}],
+                    "remark_mobiles": ["13800138000"],
+                    "state": "theatre-lobby",
+                }
+            ],
+        )
+    )
     tasks = fake.api(respx_mock, "externalcontact/add_msg_template").mock(
         side_effect=[fake.ok(fail_list=[], msgid=f"msg-day{day}") for day in (1, 3)]
     )
@@ -108,13 +122,19 @@ async def test_a_channel_code_add_is_tagged_welcomed_and_followed_up(
         assert (response.status_code, response.text) == (200, "success")
         await runtime.settle()
 
+    # Before the event is stored, WeCom says who the customer is: the welcome has their name.
+    assert details.calls[0].request.url.params["external_userid"] == CUSTOMER
     assert welcome.call_count == 1
     sent = fake.body(welcome.calls[0])
     assert sent["welcome_code"] == "WELCOMECODE"
-    assert sent["text"]["content"].startswith("亲您好，欢迎来到某某旗舰店")
+    assert sent["text"]["content"].startswith("小王您好，欢迎来到某某旗舰店")
     found = await client.get("/v1/contacts", params={"wecom_userid": CUSTOMER}, headers=auth())
     contact = found.json()
     assert {"新客", "渠道-theatre-lobby"} <= set(contact["tags"])
+    # The remark mobile makes them the contact the shop's orders for that phone reach.
+    assert contact["identities"] == {"phone": "13800138000", "wecom_userid": CUSTOMER}
+    assert contact["attributes"]["wecom_remark"] == "剧场大堂-小王"
+    assert contact["attributes"]["wecom_tags"] == ["线下"]
 
     # The tags mirror to WeCom's corp tags with the next tick, as the owner staff's.
     await runtime.tick()
@@ -142,3 +162,23 @@ async def test_a_channel_code_add_is_tagged_welcomed_and_followed_up(
         ("sent", "msg-day3", confirmed["msg-day3"]),
     ]
     assert [d.status for d in await channel_rows(runtime, "wecom_tag")] == ["sent", "sent"]
+
+
+@pytest.mark.respx(assert_all_called=False)
+async def test_without_the_customers_details_the_welcome_still_goes(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock, respx_mock: respx.MockRouter
+) -> None:
+    fake.token_route(respx_mock)
+    welcome = fake.api(respx_mock, "externalcontact/send_welcome_msg").mock(return_value=fake.ok())
+    respx_mock.get(f"{fake.BASE}/cgi-bin/externalcontact/get").mock(
+        return_value=fake.err(84061, "not external contact")
+    )
+
+    params, body = v.signed_post(v.official(), added_in_theatre(clock))
+    response = await client.post("/v1/wecom/callback", params=params, content=body)
+    await runtime.settle()
+
+    assert response.text == "success"
+    assert fake.body(welcome.calls[0])["text"]["content"].startswith("亲您好")
+    found = await client.get("/v1/contacts", params={"wecom_userid": CUSTOMER}, headers=auth())
+    assert found.json()["identities"] == {"wecom_userid": CUSTOMER}

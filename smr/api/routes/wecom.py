@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse, Response
 from smr.api.deps import RawBody, RuntimeDep
 from smr.errors import Forbidden, InvalidInput, NotFound, SmrError, Unauthorized
 from smr.inbound.wecom import (
+    DESCRIBED,
     CallbackError,
     InvalidSignature,
     Translation,
@@ -22,8 +23,10 @@ from smr.inbound.wecom import (
     WXBizMsgCrypt,
     kf_pull_requested,
     translate,
+    with_profile,
 )
 from smr.runtime import Runtime
+from smr.schemas import EventIn
 from smr.services.ingest import submit
 
 router = APIRouter(prefix="/v1/wecom", tags=["wecom"])
@@ -113,9 +116,10 @@ async def _act(runtime: Runtime, translation: Translation) -> None:
         log.info("wecom callback %s acknowledged: %s", translation.kind, translation.ignored)
     if not translation.events:
         return
+    events = [await _described(runtime, event) for event in translation.events]
     report = await submit(
         runtime.sessions,
-        translation.events,
+        events,
         source="wecom",
         catalog=runtime.catalog,
         clock=runtime.clock,
@@ -127,3 +131,16 @@ async def _act(runtime: Runtime, translation: Translation) -> None:
         translation.kind,
         ", ".join(f"{r.key} {r.status}" for r in report.results),
     )
+
+
+async def _described(runtime: Runtime, event: EventIn) -> EventIn:
+    """A contact added or edited, with what WeCom tells of the customer (name, remark, tags,
+    remark mobile); as it came when WeCom's contact API is not configured or does not answer."""
+    customer = event.contact.wecom_userid
+    if event.type not in DESCRIBED or customer is None:
+        return event
+    staff = event.data.get("staff")
+    profile = await runtime.contact_profile(
+        external_userid=customer, staff=staff if isinstance(staff, str) else None
+    )
+    return event if profile is None else with_profile(event, profile)

@@ -4,7 +4,14 @@
 ``translate`` turns the decrypted XML into canonical events.
 """
 
-from smr.inbound.wecom.callbacks import KfPull, Translation, kf_pull_requested, translate
+from smr.inbound.wecom.callbacks import (
+    DESCRIBED,
+    KfPull,
+    Translation,
+    kf_pull_requested,
+    translate,
+    with_profile,
+)
 from smr.inbound.wecom.crypto import WXBizMsgCrypt
 from smr.inbound.wecom.errors import (
     CallbackError,
@@ -16,6 +23,7 @@ from smr.inbound.wecom.errors import (
 )
 
 __all__ = [
+    "DESCRIBED",
     "CallbackError",
     "InvalidAesKey",
     "InvalidPadding",
@@ -27,4 +35,5 @@ __all__ = [
     "WrongReceiveId",
     "kf_pull_requested",
     "translate",
+    "with_profile",
 ]

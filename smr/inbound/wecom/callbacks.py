@@ -29,9 +29,10 @@ from xml.etree.ElementTree import Element
 
 from pydantic import ValidationError
 
+from smr.channels import ContactProfile
 from smr.inbound.wecom import xmltree
 from smr.inbound.wecom.errors import MalformedCallback
-from smr.schemas import EventIn
+from smr.schemas import ContactRef, EventIn
 
 log = logging.getLogger(__name__)
 
@@ -248,3 +249,24 @@ _HANDLERS: dict[str, Callable[[Callback], Translation]] = {
     "change_external_chat": _external_chat,
     "kf_msg_or_event": _kf,
 }
+
+
+#: Events whose customer WeCom describes on request (externalcontact/get).
+DESCRIBED = frozenset({"contact.added", "contact.edited"})
+
+
+def with_profile(event: EventIn, profile: ContactProfile) -> EventIn:
+    """``event`` with the customer's WeCom name, attributes and remark mobile (a phone that does
+    not read as one is left out)."""
+    contact = event.contact.model_dump(exclude_none=True)
+    contact["attributes"] = {**contact.get("attributes", {}), **profile.attributes}
+    if profile.name:
+        contact["name"] = profile.name[:200]
+    if profile.phone and "phone" not in contact:
+        contact["phone"] = profile.phone
+    try:
+        ref = ContactRef.model_validate(contact)
+    except ValidationError:
+        contact.pop("phone", None)
+        ref = ContactRef.model_validate(contact)
+    return event.model_copy(update={"contact": ref})

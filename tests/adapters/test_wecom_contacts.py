@@ -1,5 +1,6 @@
-"""Tag mirroring: a tag step on tags mapped in policies.yaml's ``wecom_tags`` plans one
-mark_tag delivery, which externalcontact/mark_tag carries out as the owner staff's tags."""
+"""The customer's tags and details in WeCom: a tag step on tags mapped in policies.yaml's
+``wecom_tags`` plans one mark_tag delivery, carried out as the owner staff's tags; the details
+externalcontact/get gives are read for the staff the callback names."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import respx
 from pydantic import SecretStr
 
 from adapters.wecom import WeComClient, WeComTags
+from adapters.wecom.contacts import read_profile
 from smr.channels import (
+    ContactProfile,
     OutboundMessage,
     PermanentSendError,
     RetriableSendError,
@@ -19,7 +22,9 @@ from smr.channels import (
     SendResult,
     SkippedSend,
 )
+from smr.inbound.wecom import with_profile
 from smr.playbooks import TagEffect
+from smr.schemas import EventIn
 from smr.services.plan import TAG_CHANNEL, tag_mirror
 from tests.adapters import wecom_fake as fake
 from tests.helpers import FakeClock
@@ -125,3 +130,36 @@ async def test_mark_tag_without_staff_or_customer_is_missing_identity(
 
     assert raised.value.reason == "missing_identity"
     assert not route.called
+
+
+def test_a_profile_reads_the_callbacks_staff_entry_only() -> None:
+    answer = {
+        "external_contact": {"name": "李四"},
+        "follow_user": [
+            {"userid": "lisi", "remark": "别人的备注", "remark_mobiles": ["13900000000"]},
+            {"userid": "zhangsan", "description": "采购", "tags": [{"tag_name": "VIP"}]},
+        ],
+    }
+
+    profile = read_profile(answer, staff="zhangsan")
+
+    assert profile == ContactProfile(
+        name="李四", phone=None, attributes={"wecom_description": "采购", "wecom_tags": ["VIP"]}
+    )
+    assert read_profile({}, staff="zhangsan") == ContactProfile()
+
+
+def test_a_remark_mobile_that_is_not_a_phone_is_left_out() -> None:
+    event = EventIn.model_validate(
+        {
+            "id": "k",
+            "type": "contact.edited",
+            "occurred_at": "2026-11-23T10:00:00+08:00",
+            "contact": {"wecom_userid": "wm-1"},
+        }
+    )
+
+    kept = with_profile(event, ContactProfile(name="李四", phone="call me", attributes={"a": 1}))
+
+    assert kept.contact.identities() == {"wecom_userid": "wm-1"}
+    assert (kept.contact.name, kept.contact.attributes) == ("李四", {"a": 1})
