@@ -32,6 +32,8 @@ CANONICAL_EVENT_TYPES = (
     "group.joined",
     "group.left",
     "contact.unsubscribed",
+    "contact.edited",
+    "sms.replied",
 )
 EVENT_TYPE_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 PLAYBOOK_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
