@@ -20,12 +20,24 @@ AGENT_ID = "1000002"
 
 
 def settings(**extra: Any) -> WeComSettings:
-    return WeComSettings(
-        corp_id=CORP_ID,
-        secret=SecretStr(SECRET),
-        agent_id=AGENT_ID,
-        base_url=BASE,
-        **extra,
+    fields: dict[str, Any] = {
+        "corp_id": CORP_ID,
+        "secret": SecretStr(SECRET),
+        "agent_id": AGENT_ID,
+        "base_url": BASE,
+    }
+    return WeComSettings(**{**fields, **extra})
+
+
+def with_callbacks() -> WeComSettings:
+    """Every channel configured against the fake WeCom, and callbacks signed with the keys of
+    the official 加解密方案说明 example (its corp id is the receive id it checks)."""
+    from tests.unit.inbound import wecom_support as official
+
+    return settings(
+        corp_id=official.CORP_ID,
+        token=SecretStr(official.TOKEN),
+        aes_key=SecretStr(official.AES_KEY),
     )
 
 

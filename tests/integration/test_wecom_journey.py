@@ -15,10 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from smr.config import WeComSettings
 from smr.models import Delivery
 from smr.runtime import Runtime, build_runtime
 from tests.adapters import wecom_fake as fake
@@ -43,14 +41,7 @@ def playbooks_dir(tmp_path: Path) -> Path:
 async def runtime(
     database_url: str, playbooks_dir: Path, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[Runtime]:
-    wecom = WeComSettings(
-        corp_id=v.CORP_ID,
-        secret=SecretStr(fake.SECRET),
-        agent_id=fake.AGENT_ID,
-        token=SecretStr(v.TOKEN),
-        aes_key=SecretStr(v.AES_KEY),
-        base_url=fake.BASE,
-    )
+    wecom = fake.with_callbacks()
     settings = make_settings(
         database_url, playbooks_dir, tmp_path / "data", wecom=wecom, dispatch_lanes=1
     )

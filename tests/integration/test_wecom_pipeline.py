@@ -11,10 +11,8 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from smr.config import WeComSettings
 from smr.models import ContactIdentity, Delivery, DeliveryAttempt, Event, WeComKfCursor
 from smr.runtime import Runtime, build_runtime
 from tests.adapters import wecom_fake as fake
@@ -94,14 +92,7 @@ async def runtime(
 ) -> AsyncIterator[Runtime]:
     """A runtime with every WeCom channel configured against the fake WeCom, and callbacks
     signed with the official example's keys."""
-    wecom = WeComSettings(
-        corp_id=v.CORP_ID,
-        secret=SecretStr(fake.SECRET),
-        agent_id=fake.AGENT_ID,
-        token=SecretStr(v.TOKEN),
-        aes_key=SecretStr(v.AES_KEY),
-        base_url=fake.BASE,
-    )
+    wecom = fake.with_callbacks()
     # One dispatch lane: tasks batch what one claim took; two lanes on PostgreSQL claim disjoint
     # rows at once and may each make a task.
     settings = make_settings(
