@@ -4,6 +4,7 @@ A broken file never stops the others from loading: it is skipped and its errors 
 """
 
 import hashlib
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from smr.playbooks.errors import (
     yaml_error,
 )
 from smr.playbooks.expressions import Expression, compile_expression
-from smr.playbooks.messages import custom_event_message, describe
+from smr.playbooks.messages import custom_event_message, describe, did_you_mean
 from smr.playbooks.policies import Policies
 from smr.playbooks.program import Program, compile_program
 from smr.playbooks.schema import EventTrigger, ExitRule, Playbook, ScheduleTrigger
@@ -175,11 +176,40 @@ def _add_playbook(file: Path, result: LoadResult, *, channels: Collection[str]) 
     result.errors.extend(load_errors)
     if loaded is None:
         return
+    result.errors.extend(vars_warnings(loaded, result.policies))
     first = result.playbooks.get(loaded.id)
     if first is None:
         result.playbooks[loaded.id] = loaded
     else:
         result.errors.append(duplicate_error(loaded, first_file=first.file))
+
+
+_VARS_USE = re.compile(
+    r"""\bvars\s*(?:\.\s*(?P<attr>[A-Za-z_]\w*)|\[\s*(?P<q>['"])(?P<key>[^'"]+)(?P=q)\s*\])"""
+)
+
+
+def vars_warnings(loaded: LoadedPlaybook, policies: Policies) -> list[PlaybookError]:
+    """A warning for each ``vars.name`` the playbook uses that policies.yaml does not define:
+    the message would fail with template_error when it is due."""
+    known = sorted(policies.vars)
+    warnings = []
+    for number, line in enumerate(loaded.source.splitlines(), start=1):
+        if line.lstrip().startswith("#"):
+            continue
+        for use in _VARS_USE.finditer(line):
+            name = use["attr"] or use["key"]
+            if name in policies.vars:
+                continue
+            start = use.start("attr") if use["attr"] else use.start("key")
+            message = (
+                f"vars.{name} is not defined in policies.yaml{did_you_mean(name, known)};"
+                " messages using it will be skipped with template_error"
+            )
+            warnings.append(
+                PlaybookError(loaded.file, number, start + 1, "", message, severity="warning")
+            )
+    return warnings
 
 
 def _read(file: Path) -> tuple[str | None, list[PlaybookError]]:

@@ -361,3 +361,40 @@ def test_a_key_written_twice_is_an_error_at_the_second() -> None:
     assert [e.format() for e in errors] == [
         "twice.yaml:3:1: YAML: key 'name' appears twice (first on line 2)"
     ]
+
+
+def test_vars_a_playbook_uses_but_policies_do_not_define_are_warnings(tmp_path: Path) -> None:
+    (tmp_path / "policies.yaml").write_text(
+        "vars: {shop_name: 某某旗舰店, shop_url: 'https://example.com'}\n", encoding="utf-8"
+    )
+    (tmp_path / "hello.yaml").write_text(
+        dedent(
+            """\
+            id: hello
+            name: hello
+            trigger: {event: chat.message}
+            steps:
+              # vars.in_a_comment is not a use
+              - send:
+                  channel: mock
+                  text: "{{ vars.shop_nmae }}，{{ vars['shop_url'] }} {{ vars.coupon }}"
+            """
+        ),
+        encoding="utf-8",
+    )
+
+    result = load_directory(tmp_path, channels=CHANNELS)
+
+    assert list(result.playbooks) == ["hello"]  # warnings do not stop a playbook
+    assert [(e.severity, e.format().removeprefix(f"{tmp_path}/")) for e in result.errors] == [
+        (
+            "warning",
+            "hello.yaml:8:22: warning: vars.shop_nmae is not defined in policies.yaml"
+            " (did you mean 'shop_name'?); messages using it will be skipped with template_error",
+        ),
+        (
+            "warning",
+            "hello.yaml:8:66: warning: vars.coupon is not defined in policies.yaml;"
+            " messages using it will be skipped with template_error",
+        ),
+    ]
