@@ -136,9 +136,10 @@ def load_directory(path: Path, *, channels: Collection[str]) -> LoadResult:
         return LoadResult(errors=[PlaybookError(str(path), 1, 1, "", message)])
     errors: list[PlaybookError] = []
     result = LoadResult(policies=_load_policies(path, errors), errors=errors)
+    check_vars = not errors  # against the defaults that stand in for broken policies, no
     for file in sorted(path.iterdir()):
         if file.suffix in (".yaml", ".yml") and file.name not in POLICIES_FILES and file.is_file():
-            _add_playbook(file, result, channels=channels)
+            _add_playbook(file, result, channels=channels, check_vars=check_vars)
     return result
 
 
@@ -152,7 +153,7 @@ def load_path(path: Path, *, channels: Collection[str], policies_dir: Path) -> L
     result = LoadResult(
         policies=_load_policies(path.parent if here else policies_dir, errors), errors=errors
     )
-    _add_playbook(path, result, channels=channels)
+    _add_playbook(path, result, channels=channels, check_vars=not errors)
     return result
 
 
@@ -167,7 +168,9 @@ def _load_policies(directory: Path, errors: list[PlaybookError]) -> Policies:
     return Policies()
 
 
-def _add_playbook(file: Path, result: LoadResult, *, channels: Collection[str]) -> None:
+def _add_playbook(
+    file: Path, result: LoadResult, *, channels: Collection[str], check_vars: bool
+) -> None:
     text, read_errors = _read(file)
     if text is None:
         result.errors.extend(read_errors)
@@ -176,7 +179,8 @@ def _add_playbook(file: Path, result: LoadResult, *, channels: Collection[str]) 
     result.errors.extend(load_errors)
     if loaded is None:
         return
-    result.errors.extend(vars_warnings(loaded, result.policies))
+    if check_vars:
+        result.errors.extend(vars_warnings(loaded, result.policies))
     first = result.playbooks.get(loaded.id)
     if first is None:
         result.playbooks[loaded.id] = loaded

@@ -398,3 +398,18 @@ def test_vars_a_playbook_uses_but_policies_do_not_define_are_warnings(tmp_path: 
             " messages using it will be skipped with template_error",
         ),
     ]
+
+
+def test_vars_are_not_checked_against_policies_that_do_not_load(tmp_path: Path) -> None:
+    (tmp_path / "policies.yaml").write_text("vars: [not, a, mapping]\n", encoding="utf-8")
+    (tmp_path / "hello.yaml").write_text(
+        "id: hello\nname: hello\ntrigger: {event: chat.message}\n"
+        "steps: [{send: {channel: mock, text: '{{ vars.shop_name }}'}}]\n",
+        encoding="utf-8",
+    )
+
+    result = load_directory(tmp_path, channels=CHANNELS)
+
+    assert [(e.file.rsplit("/", 1)[-1], e.severity) for e in result.errors] == [
+        ("policies.yaml", "error")
+    ]
