@@ -1,16 +1,17 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and Prometheus metrics (no token: for load balancers and scrapers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from smr.api.deps import RuntimeDep
+from smr.api.deps import RuntimeDep, SessionDep
 from smr.api.errors import problem
+from smr.services.metrics import exposition
 
 router = APIRouter(tags=["health"])
 
@@ -28,3 +29,9 @@ async def readyz(runtime: RuntimeDep) -> dict[str, Any] | JSONResponse:
     except (SQLAlchemyError, OSError) as exc:
         return problem(503, "Not ready", f"database unreachable: {type(exc).__name__}")
     return {"status": "ready", "playbooks": len(runtime.catalog.result.playbooks)}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(runtime: RuntimeDep, session: SessionDep) -> PlainTextResponse:
+    body = await exposition(session, runtime.catalog, now=runtime.clock())
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
