@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from adapters.sms.base import SmsChannel, compact_json, json_object, unavailable
+from adapters.http import unavailable
+from adapters.sms.base import SmsChannel, compact_json, json_object
 from adapters.sms.errors import aliyun_error
 from adapters.sms.signing import aliyun_signature, percent_encode
 from smr import phones

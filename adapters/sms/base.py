@@ -134,15 +134,5 @@ def json_object(response: httpx.Response) -> dict[str, Any] | None:
     return answer if isinstance(answer, dict) else None
 
 
-def unavailable(vendor: str, response: httpx.Response, detail: str) -> RetriableSendError | None:
-    """A RetriableSendError for HTTP 429 and 5xx, which are retried whatever the body says."""
-    status = response.status_code
-    if status != 429 and status < 500:
-        return None
-    value = response.headers.get("retry-after", "")
-    retry_after = float(value) if value.isdigit() else None
-    return RetriableSendError(f"{vendor}: HTTP {status} {detail}".rstrip(), retry_after=retry_after)
-
-
 def compact_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from adapters.sms.base import SmsChannel, compact_json, json_object, unavailable
+from adapters.http import unavailable
+from adapters.sms.base import SmsChannel, compact_json, json_object
 from adapters.sms.errors import tencent_error
 from adapters.sms.signing import tc3_authorization
 from smr import phones

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from adapters.http import unavailable
 from adapters.wecom.errors import TOKEN_ERRCODES, error_for
 from smr.channels import PermanentSendError, RetriableSendError
 
@@ -175,9 +176,9 @@ class WeComClient:
 
 
 def _answer(api: str, response: httpx.Response) -> dict[str, Any]:
+    if failure := unavailable(api, response):
+        raise failure
     status = response.status_code
-    if status == 429 or status >= 500:
-        raise RetriableSendError(f"{api}: HTTP {status}", retry_after=_retry_after(response))
     if status != 200:
         raise PermanentSendError(f"{api}: HTTP {status}")
     try:
@@ -187,11 +188,6 @@ def _answer(api: str, response: httpx.Response) -> dict[str, Any]:
     if not isinstance(answer, dict):
         raise RetriableSendError(f"{api}: HTTP 200 with a body that is not a JSON object")
     return answer
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
 
 
 def _key(secret: SecretStr) -> str:
