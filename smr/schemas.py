@@ -35,7 +35,7 @@ def aware(value: datetime) -> datetime:
 def normalise_phone(phone: str) -> str:
     """One form per number, so every source finds the same contact: a mainland mobile as its
     11 digits (``+86 138-0013-8000`` → ``13800138000``), any other without spaces or dashes."""
-    return phones.mainland(phone) or phone.replace(" ", "").replace("-", "")
+    return phones.mainland(phone) or phones.clean(phone)
 
 
 class ContactRef(BaseModel):

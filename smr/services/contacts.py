@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,24 +40,15 @@ class ContactState:
     is_new: bool = False
     new_identities: dict[str, str] = field(default_factory=dict)
     #: The stored columns as loaded, to write back only contacts a batch changed.
-    _loaded: tuple[Any, ...] = field(default=(), init=False, repr=False, compare=False)
+    _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._loaded = self._columns()
 
-    def _columns(self) -> tuple[Any, ...]:
-        # Copies one level deep: steps replace attribute values, they never edit them in place.
-        return (
-            self.name,
-            list(self.tags),
-            dict(self.attributes),
-            list(self.opted_out),
-            self.orders,
-            self.total_spent,
-            self.first_order_at,
-            self.last_order_at,
-            dict(self.monthly_spend),
-        )
+    def _columns(self) -> dict[str, Any]:
+        # The stored columns, each list and dict copied: steps replace attribute values, they
+        # never edit them in place.
+        return {name: copy.copy(value) for name, value in self.row(self.created_at).items()}
 
     @property
     def changed(self) -> bool:

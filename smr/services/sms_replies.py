@@ -26,19 +26,19 @@ UNSUBSCRIBED = "contact.unsubscribed"
 REPLIED = "sms.replied"
 
 
-def is_unsubscribe(text: str, words: Collection[str]) -> bool:
-    """``td``, `` TD。`` and ``退订`` all count: case, spaces and end punctuation aside."""
-    said = text.strip().strip("。.!！ ").casefold()
-    return said in {w.strip().casefold() for w in words}
+def _said(text: str) -> str:
+    """``td``, `` TD。`` and ``TD`` say the same: case, spaces and end punctuation aside."""
+    return text.strip().strip("。.!！ ").casefold()
 
 
 def events_for(
     replies: Sequence[Reply], *, provider: str, words: Collection[str], now: datetime
 ) -> list[EventIn]:
+    unsubscribe = {_said(word) for word in words}
     events = []
     for reply in replies:
         data: dict[str, Any] = {"text": reply.text, "provider": provider}
-        unsubscribing = is_unsubscribe(reply.text, words)
+        unsubscribing = _said(reply.text) in unsubscribe
         if unsubscribing:
             data["channel"] = "sms"
         events.append(

@@ -53,8 +53,7 @@ async def receive(
     translation = source.translate(request)
     if not translation.notices:
         return WebhookOutcome("ignored", detail=translation.ignored)
-    async with sessions() as session:
-        owners = await _owners(session, source.name, translation.notices)
+    owners = await _owners(sessions, source.name, translation.notices)
     known = [n for n in translation.notices if n.identities or n.order_id in owners]
     unknown = [n.order_id for n in translation.notices if n not in known]
     if not known:
@@ -71,13 +70,14 @@ async def receive(
 
 
 async def _owners(
-    session: AsyncSession, source: str, notices: Sequence[OrderNotice]
+    sessions: async_sessionmaker[AsyncSession], source: str, notices: Sequence[OrderNotice]
 ) -> dict[str, str]:
     """Order id → the contact its payment was recorded for, for notices that name no customer."""
     orders = {n.order_id for n in notices if not n.identities}
     if not orders:
         return {}
-    paid = await events_repo.by_keys(session, [(source, payment_key(o)) for o in orders])
+    async with sessions() as session:
+        paid = await events_repo.by_keys(session, [(source, payment_key(o)) for o in orders])
     by_key = {e.key: e.contact_id for e in paid}
     return {o: by_key[payment_key(o)] for o in orders if payment_key(o) in by_key}
 
