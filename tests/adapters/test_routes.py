@@ -36,16 +36,7 @@ async def routes_of(
             await adapter.aclose()
 
 
-ALL_WECOM = {
-    "mock": "mock",
-    "sms": "mock",
-    "staff": "wecom.app",
-    "wecom": "wecom.msg_template",
-    "wecom_group": "wecom.group_msg_template",
-    "wecom_kf": "wecom.kf",
-    "wecom_tag": "wecom.mark_tag",
-    "wecom_welcome": "wecom.welcome",
-}
+ALL_WECOM = fake.ALL_ROUTES
 
 
 async def test_without_credentials_every_channel_is_the_mock(routes_of: Build) -> None:

@@ -11,12 +11,24 @@ from pydantic import SecretStr
 
 from smr.channels import OutboundMessage
 from smr.config import WeComSettings
+from tests.unit.inbound import wecom_support as official
 
 BASE = "https://wecom.test"
 CORP_ID = "ww-test-corp"
 SECRET = "app-secret-value-0123456789"
 TOKEN = "ACCESS_TOKEN_0001"
 AGENT_ID = "1000002"
+#: Channel → adapter, with every WeCom credential configured (and SMS not).
+ALL_ROUTES = {
+    "mock": "mock",
+    "sms": "mock",
+    "staff": "wecom.app",
+    "wecom": "wecom.msg_template",
+    "wecom_group": "wecom.group_msg_template",
+    "wecom_kf": "wecom.kf",
+    "wecom_tag": "wecom.mark_tag",
+    "wecom_welcome": "wecom.welcome",
+}
 
 
 def settings(**extra: Any) -> WeComSettings:
@@ -32,8 +44,6 @@ def settings(**extra: Any) -> WeComSettings:
 def with_callbacks() -> WeComSettings:
     """Every channel configured against the fake WeCom, and callbacks signed with the keys of
     the official 加解密方案说明 example (its corp id is the receive id it checks)."""
-    from tests.unit.inbound import wecom_support as official
-
     return settings(
         corp_id=official.CORP_ID,
         token=SecretStr(official.TOKEN),
