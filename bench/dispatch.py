@@ -78,7 +78,7 @@ SEED_CHUNK = 5_000
 PLAYBOOK_ID = "bench-dispatch"
 PLAYBOOK_VERSION = "bench00000000000"
 STEP = "steps[0]"
-BASELINE_POOL = (10, 20)  # asyncpg pool bounds, as SMR's engine (pool 10 + overflow 10)
+BASELINE_POOL = (10, 20)  # asyncpg pool bounds; SMR's engine keeps up to 20 connections
 BASELINE_TIMEOUT_S = 600.0
 BUSY_OTHER_CORES = 0.25  # above this, other work on the machine muddies a measurement
 

@@ -869,7 +869,7 @@ def prepare_servers(options: Options, tmp: Path, db_dsn: str) -> Servers:
             "http": http_impl,
             "workers": 1,
             "access_log": {"bare": "off", "smr": "on" if options.smr_cli else "off"},
-            "db_pool": {"bare": "asyncpg 10..20", "smr": "SQLAlchemy pool_size 10 + overflow 10"},
+            "db_pool": {"bare": "asyncpg 10..20", "smr": "SQLAlchemy pool_size 20, no overflow"},
         },
     )
 

@@ -52,8 +52,11 @@ def create_engine(url: str) -> AsyncEngine:
     server_settings = {"application_name": "smr"}
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        # Up to 20 connections, kept: connections beyond ``pool_size`` ("overflow") are closed
+        # when returned to a full pool, and a busy API would open one per request, each a new
+        # server process that plans every statement again.
+        pool_size=20,
+        max_overflow=0,
         # No ping per checkout (a round trip per transaction): a dead connection is detected on
         # use and the pool is invalidated; recycling bounds the age of idle connections.
         pool_recycle=1800,

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -165,6 +166,108 @@ def _together(shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> Select[Any]:
     return select(literal_column("1")).add_cte(*inserts)
 
 
+@dataclass(frozen=True)
+class Write:
+    """One table's share of a ``write_together``.
+
+    ``action``: ``insert``; ``insert_new``, an insert every row of which must land (ON CONFLICT
+    DO NOTHING, counted); ``insert_ignoring`` (ON CONFLICT DO NOTHING, not counted); ``update``
+    of ``columns`` by primary key.
+    """
+
+    table: Table
+    rows: list[dict[str, Any]]
+    action: Literal["insert", "insert_new", "insert_ignoring", "update"] = "insert"
+    columns: tuple[str, ...] = ()
+
+
+async def write_together(session: AsyncSession, writes: Sequence[Write]) -> bool:
+    """Write to several tables at once, all or nothing: False when a row of an ``insert_new``
+    did not land (a conflicting row is stored, or being stored by a concurrent transaction:
+    PostgreSQL waits for it to end); the caller then rolls back.
+
+    On PostgreSQL this is one statement, a WITH holding one INSERT or UPDATE per write, every
+    one but the ``insert_new`` ones conditional on all of those landing: a round trip costs
+    more than the writes, and foreign keys are checked when the statement ends, so the order of
+    the writes does not matter. An UPDATE there does not see rows inserted by the same
+    statement. Elsewhere the writes run in the order given, up to the first ``insert_new``
+    that falls short.
+    """
+    writes = [w for w in writes if w.rows]
+    if not writes:
+        return True
+    if await driver_of(session) is None:  # SQLite, or the transaction's first statement
+        return await _write_in_turn(session, writes)
+    shapes: list[tuple[Table, str, tuple[str, ...]]] = []
+    params: dict[str, Any] = {"expected": 0}
+    for index, write in enumerate(writes):
+        prefix = f"w{index}"
+        if write.action == "update":
+            names = (_key(write.table).name, *write.columns)
+            for name in names:
+                column = write.table.c[name]
+                params[_param(column, prefix)] = _array(column, [r[name] for r in write.rows])
+        else:
+            names, arrays = _columns_of(write.table, write.rows, prefix)
+            params.update(arrays)
+        if write.action == "insert_new":
+            params["expected"] += len(write.rows)
+        shapes.append((write.table, write.action, names))
+    rows = await fetch(session, _written_together(tuple(shapes)), params)
+    return bool(rows[0]["landed"] == params["expected"])
+
+
+async def _write_in_turn(session: AsyncSession, writes: Sequence[Write]) -> bool:
+    for write in writes:
+        table, rows = write.table, write.rows
+        if write.action == "update":
+            await update_many(session, table, rows, columns=write.columns)
+        elif write.action == "insert":
+            await insert_many(session, table, rows)
+        else:
+            key = _key(table).name
+            landed = await insert_new(session, table, rows, returning=[key])
+            if write.action == "insert_new" and len(landed) != len(rows):
+                return False
+    return True
+
+
+@cache
+def _written_together(shapes: tuple[tuple[Table, str, tuple[str, ...]], ...]) -> Select[Any]:
+    probes = [
+        _unnest_insert(
+            table,
+            names,
+            ignore_conflicts=True,
+            returning=(_key(table).name,),
+            prefix=f"w{index}",
+        ).cte(f"w{index}_{table.name}")
+        for index, (table, action, names) in enumerate(shapes)
+        if action == "insert_new"
+    ]
+    counts = [select(func.count()).select_from(p).scalar_subquery() for p in probes]
+    landed: ColumnElement[Any] = sum(counts[1:], counts[0]) if counts else literal_column("0")
+    gate = landed == bindparam("expected")
+    rest = []
+    for index, (table, action, names) in enumerate(shapes):
+        prefix = f"w{index}"
+        if action == "update":
+            stmt: Insert | Update = _unnest_update(table, names[1:], where=[gate], prefix=prefix)
+        elif action == "insert_new":
+            continue
+        else:
+            ignoring = action == "insert_ignoring"
+            stmt = _unnest_insert(
+                table, names, ignore_conflicts=ignoring, returning=(), prefix=prefix, only_if=gate
+            )
+        rest.append(stmt.cte(f"{prefix}_{table.name}"))
+    return select(landed.label("landed")).add_cte(*probes, *rest)
+
+
+def _key(table: Table) -> Column[Any]:
+    return next(iter(table.primary_key.columns))
+
+
 @cache
 def _insert_returning_key(table: Table) -> Insert:
     return insert(table).returning(next(iter(table.primary_key.columns)))
@@ -172,10 +275,19 @@ def _insert_returning_key(table: Table) -> Insert:
 
 @cache
 def _unnest_insert(
-    table: Table, columns: tuple[str, ...], *, ignore_conflicts: bool, returning: tuple[str, ...]
+    table: Table,
+    columns: tuple[str, ...],
+    *,
+    ignore_conflicts: bool,
+    returning: tuple[str, ...],
+    prefix: str = "u",
+    only_if: ColumnElement[bool] | None = None,
 ) -> Insert:
-    """INSERT INTO table (columns) SELECT unnest(…), … [ON CONFLICT DO NOTHING]."""
-    given = select(*(_unnested(table.c[name]).label(name) for name in columns))
+    """INSERT INTO table (columns) SELECT unnest(…), … [WHERE only_if] [ON CONFLICT DO
+    NOTHING]."""
+    given = select(*(_unnested(table.c[name], prefix).label(name) for name in columns))
+    if only_if is not None:
+        given = given.where(only_if)
     stmt = postgresql.insert(table).from_select(list(columns), given, include_defaults=False)
     if ignore_conflicts:
         stmt = stmt.on_conflict_do_nothing()
@@ -183,14 +295,30 @@ def _unnest_insert(
 
 
 def _columns_of(
-    table: Table, rows: list[dict[str, Any]]
+    table: Table, rows: list[dict[str, Any]], prefix: str = "u"
 ) -> tuple[tuple[str, ...], dict[str, list[Any]]]:
     """The columns to insert and the parameters of ``_unnest_insert``."""
-    columns, defaults = _insert_columns(table, tuple(rows[0]))
-    arrays = {_param(c): _array(c, [row[c.name] for row in rows]) for c in columns[: len(rows[0])]}
-    for name, value in defaults.items():
-        arrays[_param(table.c[name])] = _array(table.c[name], [value] * len(rows))
-    return tuple(c.name for c in columns), arrays
+    names, given, defaults = _insert_params(table, tuple(rows[0]), prefix)
+    arrays = {param: _array(column, [row[column.name] for row in rows]) for column, param in given}
+    for column, param, value in defaults:
+        arrays[param] = _array(column, [value] * len(rows))
+    return names, arrays
+
+
+_Given = list[tuple[Column[Any], str]]
+_Defaults = list[tuple[Column[Any], str, Any]]
+
+
+@cache
+def _insert_params(
+    table: Table, given: tuple[str, ...], prefix: str
+) -> tuple[tuple[str, ...], _Given, _Defaults]:
+    """``_insert_columns`` with each column's parameter name: the names of the columns to
+    insert, (column, parameter) for those given, (column, parameter, value) for defaults."""
+    columns, defaults = _insert_columns(table, given)
+    named = [(c, _param(c, prefix)) for c in columns[: len(given)]]
+    filled = [(table.c[n], _param(table.c[n], prefix), v) for n, v in defaults.items()]
+    return tuple(c.name for c in columns), named, filled
 
 
 @cache
@@ -336,27 +464,41 @@ def _update_statement(
             .where(key == bindparam("b_key"), *where)
             .values({**{c: bindparam(c) for c in columns}, **nulls})
         )
+    return _unnest_update(table, columns, where=where, nulls=nulls)
+
+
+def _unnest_update(
+    table: Table,
+    columns: tuple[str, ...],
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
+    nulls: dict[str, Any] | None = None,
+    prefix: str = "u",
+) -> Update:
+    """UPDATE table SET columns FROM (SELECT unnest(…), …) given WHERE key = given.key."""
+    key = next(iter(table.primary_key.columns))
     names = [key.name, *columns]
-    given = select(*(_unnested(table.c[n]).label(n) for n in names)).subquery("given")
+    unnested = (_unnested(table.c[n], prefix).label(n) for n in names)
+    given = select(*unnested).subquery(f"{prefix}_given")
     return (
         update(table)
         .where(key == given.c[key.name], *where)
-        .values({**{c: given.c[c] for c in columns}, **nulls})
+        .values({**{c: given.c[c] for c in columns}, **(nulls or {})})
     )
 
 
-def _unnested(column: Column[Any]) -> ColumnElement[Any]:
-    """``unnest(:u_<table>_<column>)``; JSON travels as text (a JSON list would read as a
-    dimension)."""
-    name = _param(column)
+def _unnested(column: Column[Any], prefix: str = "u") -> ColumnElement[Any]:
+    """``unnest(:<prefix>_<table>_<column>)``; JSON travels as text (a JSON list would read as
+    a dimension)."""
+    name = _param(column, prefix)
     # One dimension: SQLAlchemy then processes the values without probing for nested lists.
     if isinstance(column.type, JSON):
         return cast(func.unnest(bindparam(name, type_=ARRAY(Text(), dimensions=1))), column.type)
     return func.unnest(bindparam(name, type_=ARRAY(column.type, dimensions=1)))
 
 
-def _param(column: Column[Any]) -> str:
-    return f"u_{column.table.name}_{column.name}"
+def _param(column: Column[Any], prefix: str = "u") -> str:
+    return f"{prefix}_{column.table.name}_{column.name}"
 
 
 def _array(column: Column[Any], values: list[Any]) -> list[Any]:

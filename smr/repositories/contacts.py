@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
 from smr.repositories._execute import fetch
-from smr.repositories._sql import any_of, dialect_name, insert_new, one_of, update_many
+from smr.repositories._sql import Write, any_of, dialect_name, insert_new, one_of
 
 Identity = tuple[str, str]
 #: A contact's columns, and its identities (kind → value).
@@ -133,7 +133,7 @@ async def attach_identities(session: AsyncSession, rows: list[dict[str, str]]) -
     """Attach identities in key order (so concurrent writers cannot deadlock); returns those
     attached. One a concurrent transaction attached first is not: PostgreSQL waits for that
     transaction, then skips the row."""
-    ordered = sorted(rows, key=lambda r: (r["kind"], r["value"]))
+    ordered = sorted(rows, key=_identity_order)
     attached = await insert_new(session, _IDENTITIES, ordered, returning=["kind", "value"])
     return {(kind, value) for kind, value in attached}
 
@@ -144,10 +144,31 @@ async def delete_contacts(session: AsyncSession, ids: Iterable[str]) -> None:
         await session.execute(delete(Contact).where(one_of(session, Contact.id, wanted)))
 
 
-async def update_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Write back the mutable columns of each row (keyed by ``id``), in id order."""
-    ordered = sorted(rows, key=lambda r: r["id"])
-    await update_many(session, _CONTACTS, ordered, columns=_UPDATABLE)
+# Writes, for ``_sql.write_together``; rows in key order, so concurrent writers cannot deadlock.
+
+
+def inserted(rows: list[dict[str, Any]]) -> Write:
+    """New contacts; each must land (an id a concurrent request created first does not)."""
+    return Write(_CONTACTS, sorted(rows, key=lambda r: r["id"]), "insert_new")
+
+
+def identities_claimed(rows: list[dict[str, str]]) -> Write:
+    """Identities of new contacts; each must land (see ``attach_identities``)."""
+    return Write(_IDENTITIES, sorted(rows, key=_identity_order), "insert_new")
+
+
+def identities_attached(rows: list[dict[str, str]]) -> Write:
+    """Identities known contacts gained; one attached to another contact first stays there."""
+    return Write(_IDENTITIES, sorted(rows, key=_identity_order), "insert_ignoring")
+
+
+def updated(rows: list[dict[str, Any]]) -> Write:
+    """The mutable columns of each row (keyed by ``id``)."""
+    return Write(_CONTACTS, sorted(rows, key=lambda r: r["id"]), "update", _UPDATABLE)
+
+
+def _identity_order(row: dict[str, str]) -> tuple[str, str]:
+    return (row["kind"], row["value"])
 
 
 async def get(session: AsyncSession, contact_id: str) -> Contact | None:

@@ -10,9 +10,8 @@ from sqlalchemy import Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Event, table_of
-from smr.repositories import _sql
 from smr.repositories._execute import fetch
-from smr.repositories._sql import any_of, dialect_name, one_of
+from smr.repositories._sql import Write, any_of, dialect_name, one_of
 
 
 async def existing(session: AsyncSession, *, source: str, keys: Iterable[str]) -> dict[str, str]:
@@ -33,11 +32,10 @@ def _existing(dialect: str) -> Select[str, str]:
     )
 
 
-async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert events; returns the ids actually stored (one whose source and key are stored
-    already, or being stored by a concurrent transaction, is not)."""
-    stored = await _sql.insert_new(session, table_of(Event), rows, returning=["id"])
-    return {event_id for (event_id,) in stored}
+def inserted(rows: list[dict[str, Any]]) -> Write:
+    """New events, for ``_sql.write_together``; each must land (one whose source and key are
+    stored already, or being stored by a concurrent transaction, does not)."""
+    return Write(table_of(Event), rows, "insert_new")
 
 
 async def get(session: AsyncSession, event_id: str) -> Event | None:

@@ -16,6 +16,7 @@ from smr.models import CronSlot, Delivery, Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
 from smr.repositories._execute import fetch
 from smr.repositories._sql import (
+    Write,
     any_of,
     claim_lost_then_due,
     dialect_name,
@@ -155,6 +156,20 @@ async def insert_started(
     statement on PostgreSQL unless one of them is large (see ``_sql.insert_together``)."""
     parts = [(table_of(Run), runs), (table_of(Delivery), deliveries), (table_of(TraceEntry), trace)]
     await insert_together(session, parts)
+
+
+def started(
+    *,
+    runs: list[dict[str, Any]],
+    deliveries: list[dict[str, Any]],
+    trace: list[dict[str, Any]],
+) -> list[Write]:
+    """``insert_started`` as writes, for ``_sql.write_together``."""
+    return [
+        Write(table_of(Run), runs),
+        Write(table_of(Delivery), deliveries),
+        Write(table_of(TraceEntry), trace),
+    ]
 
 
 async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

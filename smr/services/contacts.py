@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.ids import new_id
 from smr.repositories import contacts as repo
+from smr.repositories._sql import Write, write_together
 from smr.schemas import ContactRef, EventIn, OrderData
 
 Identity = tuple[str, str]
@@ -38,6 +39,8 @@ class ContactState:
     monthly_spend: dict[str, str] = field(default_factory=dict)
     identities: dict[str, str] = field(default_factory=dict)
     is_new: bool = False
+    #: A new contact not inserted yet (``writes`` inserts it).
+    pending: bool = False
     new_identities: dict[str, str] = field(default_factory=dict)
     #: The stored columns as loaded, to write back only contacts a batch changed.
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -49,6 +52,11 @@ class ContactState:
         # The stored columns, each list and dict copied: steps replace attribute values, they
         # never edit them in place.
         return {name: copy.copy(value) for name, value in self.row(self.created_at).items()}
+
+    @property
+    def claims(self) -> list[Identity]:
+        """A new contact's identities as it was created (it owns them once they land)."""
+        return [(k, v) for k, v in self.identities.items() if k not in self.new_identities]
 
     @property
     def changed(self) -> bool:
@@ -89,6 +97,7 @@ class ContactState:
             created_at=now,
             identities=dict(identities or {}),
             is_new=True,
+            pending=True,
         )
 
     def absorb(self, ref: ContactRef, *, identities: dict[str, str]) -> None:
@@ -145,22 +154,32 @@ class ContactState:
 
 
 async def resolve(
-    session: AsyncSession, events: Sequence[EventIn], *, now: datetime
+    session: AsyncSession,
+    events: Sequence[EventIn],
+    *,
+    now: datetime,
+    claim_first: bool = False,
 ) -> list[ContactState]:
     """The contact of each event, by its explicit id or any identity; new contacts as needed.
 
-    The known contacts are found and locked with one query. Contacts for the events nobody
-    knows are created (and their identities claimed) before anything else is written, so a
-    customer whose first events arrive concurrently ends up as one contact: the transaction that
-    loses the race for an identity adopts the winner's contact. Contacts shared by several
-    events are the same ContactState object, so changes made while handling one event are seen
-    by the next.
+    The known contacts are found and locked with one query. The contacts for the events nobody
+    knows are new states, written by ``writes`` with everything else, which claims their
+    identities: when a concurrent transaction claimed one first, nothing is written, and a
+    second try finds the winner's contact. With ``claim_first`` (for batches, whose new
+    customers often overlap a concurrent batch's, and for second tries) they are inserted and
+    their identities claimed at once, and the transaction that loses the race for an identity
+    adopts the winner's contact. Either way a customer whose first events arrive concurrently
+    ends up as one contact. Contacts shared by several events are the same ContactState
+    object, so changes made while handling one event are seen by the next.
     """
     refs = [_Ref(e.contact, e.contact.identities()) for e in events]
     asked = {pair for ref in refs for pair in ref.identities.items()}
     states = await _find(session, ids={ref.id for ref in refs if ref.id}, identities=asked)
     owners = _owners(states.values(), asked)
-    await _create_missing(session, refs, owners, states, now=now)
+    created = _add_missing(refs, owners, states, now=now)
+    if claim_first and created:
+        explicit = {ref.id for ref in refs if ref.id}
+        await _claim(session, created, owners, states, explicit=explicit, now=now)
     return [_state_for(ref, owners, states) for ref in refs]
 
 
@@ -193,30 +212,42 @@ def _owners(states: Iterable[ContactState], asked: Collection[Identity]) -> Owne
     return {pair: s.id for s in states for pair in s.identities.items() if pair in asked}
 
 
-async def _create_missing(
+def _add_missing(
+    refs: Sequence[_Ref], owners: Owners, states: dict[str, ContactState], *, now: datetime
+) -> list[ContactState]:
+    """New states (``pending``) for the contacts named by an id that does not exist yet and
+    one for each event nobody knows, owning its identities in ``owners``."""
+    created = []
+    # A contact named by its id gets its identities later, like any contact we know.
+    for ref in refs:
+        if ref.id and ref.id not in states:
+            states[ref.id] = ContactState.blank(ref.id, now)
+            created.append(states[ref.id])
+    for ref in refs:
+        if _known_id(ref, owners) is None:
+            pairs = {k: v for k, v in ref.identities.items() if (k, v) not in owners}
+            state = ContactState.blank(new_id("ct", now), now, identities=pairs)
+            states[state.id] = state
+            created.append(state)
+            owners.update(dict.fromkeys(pairs.items(), state.id))
+    return created
+
+
+async def _claim(
     session: AsyncSession,
-    refs: Sequence[_Ref],
+    created: list[ContactState],
     owners: Owners,
     states: dict[str, ContactState],
     *,
+    explicit: set[str],
     now: datetime,
 ) -> None:
-    """Create the contacts named by an id that does not exist yet and one for each event
-    nobody knows, claiming its identities in ``owners``; add their states to ``states``."""
-    # A contact named by its id is created if it does not exist; its identities attach later,
-    # like those of any contact we know.
-    explicit = {ref.id for ref in refs if ref.id}
-    new: dict[str, list[Identity]] = {cid: [] for cid in explicit - states.keys()}
-    for ref in refs:
-        if _known_id(ref, owners) is None:
-            contact_id = new_id("ct", now)
-            pairs = [p for p in ref.identities.items() if p not in owners]
-            new[contact_id] = pairs
-            owners.update(dict.fromkeys(pairs, contact_id))
-    if not new:
-        return
-    created = await repo.insert_contacts(session, [_blank_row(cid, now) for cid in new])
-    wanted = [{"kind": k, "value": v, "contact_id": cid} for cid, ps in new.items() for k, v in ps]
+    """Insert the new contacts as they are (blank) and claim their identities now. An identity
+    a concurrent transaction claimed first belongs to its contact, found and adopted here; a
+    new contact left without identities is deleted, and one named by an id (``explicit``) that
+    a concurrent transaction created first is found instead."""
+    inserted = await repo.insert_contacts(session, [s.row(now) for s in created])
+    wanted = [{"kind": k, "value": v, "contact_id": s.id} for s in created for k, v in s.claims]
     won = await repo.attach_identities(session, wanted)
     lost = {(r["kind"], r["value"]) for r in wanted} - won
     if lost:  # concurrent transactions claimed them first: their contacts are the owners
@@ -224,18 +255,16 @@ async def _create_missing(
         owners.update(_owners(winners.values(), lost))
         for contact_id, state in winners.items():
             states.setdefault(contact_id, state)
-    orphans = {cid for cid in created if cid not in explicit and cid not in owners.values()}
+    orphans = {s.id for s in created if s.id not in explicit and s.id not in owners.values()}
     await repo.delete_contacts(session, orphans)
-    for contact_id in created - orphans:
-        claimed = {kind: value for kind, value in new[contact_id] if (kind, value) in won}
-        states[contact_id] = ContactState.blank(contact_id, now, identities=claimed)
+    for state in created:
+        del states[state.id]
+        if state.id in inserted and state.id not in orphans:
+            state.identities = {k: v for k, v in state.identities.items() if (k, v) in won}
+            state.pending = False
+            states[state.id] = state
     # Named contacts a concurrent transaction created first.
-    if explicit - states.keys():
-        states.update(await _find(session, ids=explicit - states.keys()))
-
-
-def _blank_row(contact_id: str, now: datetime) -> dict[str, Any]:
-    return ContactState.blank(contact_id, now).row(now)
+    states.update(await _find(session, ids=explicit - states.keys()))
 
 
 def _known_id(ref: _Ref, owners: Owners) -> str | None:
@@ -254,18 +283,28 @@ def _state_for(ref: _Ref, owners: Owners, states: dict[str, ContactState]) -> Co
     return state
 
 
-async def write_back(
-    session: AsyncSession, states: Sequence[ContactState], *, now: datetime
-) -> None:
-    """Update the contacts and attach the identities they gained, one statement each.
-
-    An identity a concurrent transaction attached to another contact first stays there.
-    """
-    unique = list({id(s): s for s in states}.values())
-    await repo.update_contacts(session, [s.row(now) for s in unique if s.changed])
-    identities = [
+def writes(states: Sequence[ContactState], *, now: datetime) -> list[Write]:
+    """What writing these states back takes: new contacts inserted with the identities they
+    claim (each must land), known ones updated where changed, identities they gained attached
+    (one a concurrent transaction attached to another contact first stays there)."""
+    unique = sorted({id(s): s for s in states}.values(), key=lambda s: s.id)
+    new = [s for s in unique if s.pending]
+    claimed = [{"kind": k, "value": v, "contact_id": s.id} for s in new for k, v in s.claims]
+    gained = [
         {"kind": k, "value": v, "contact_id": s.id}
         for s in unique
         for k, v in s.new_identities.items()
     ]
-    await repo.attach_identities(session, identities)
+    return [
+        repo.inserted([s.row(now) for s in new]),
+        repo.identities_claimed(claimed),
+        repo.updated([s.row(now) for s in unique if s.changed and not s.pending]),
+        repo.identities_attached(gained),
+    ]
+
+
+async def write_back(
+    session: AsyncSession, states: Sequence[ContactState], *, now: datetime
+) -> None:
+    """Update stored contacts and attach the identities they gained (see ``writes``)."""
+    await write_together(session, writes(states, now=now))

@@ -19,6 +19,7 @@ from smr.ids import new_id
 from smr.playbooks import EventView
 from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
+from smr.repositories._sql import write_together
 from smr.schemas import EventIn
 from smr.services import contacts
 from smr.services.catalog import Catalog
@@ -28,9 +29,10 @@ from smr.services.runs import RunPlanner
 RETRIES = 8
 
 
-class ConcurrentDuplicate(Exception):
-    """One of these events was stored already, or by a concurrent transaction first; running
-    again with ``look_up_keys`` reports it as duplicate."""
+class ConcurrentWrite(Exception):
+    """One of these events was stored already, or by a concurrent transaction first, or a
+    concurrent transaction created the contact of one first: running again with
+    ``look_up_keys`` reports the event as duplicate and adopts the contact."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,10 @@ async def ingest(
 ) -> IngestReport:
     """Store new events and everything they cause; repeated ids are reported as duplicates.
 
-    Raises ConcurrentDuplicate when a concurrent request stored one of the same events first,
-    or, without ``look_up_keys``, when one was stored already (the caller rolls back and runs
-    again looking the keys up).
+    Raises ConcurrentWrite when a concurrent request stored one of the same events first, or
+    created one of the same new contacts first, or, without ``look_up_keys``, when an event was
+    stored already; nothing is written then (the caller rolls back and runs again, looking the
+    keys up). Everything else is written with one statement on PostgreSQL.
     """
     keys = [e.id for e in events]
     known = await events_repo.existing(session, source=source, keys=keys) if look_up_keys else {}
@@ -77,17 +80,22 @@ async def ingest(
         if event.id not in known:
             fresh.setdefault(event.id, event)
     batch = list(fresh.values())
-    states = await contacts.resolve(session, batch, now=now)
+    # Batches, and second tries, claim new contacts first (see contacts.resolve).
+    claim_first = look_up_keys or len(batch) > 1
+    states = await contacts.resolve(session, batch, now=now, claim_first=claim_first)
     planner = await _planner(session, batch, states, catalog=catalog, now=now)
     rows = [
         _event_row(e, s, planner, source=source, now=now)
         for e, s in zip(batch, states, strict=True)
     ]
-    stored = await events_repo.insert_new(session, rows)
-    if len(stored) != len(rows):
-        raise ConcurrentDuplicate
-    await contacts.write_back(session, states, now=now)
-    await planner.plan.write(session)
+    writes = [
+        *contacts.writes(states, now=now),
+        events_repo.inserted(rows),
+        *planner.plan.inserts(),
+    ]
+    if not await write_together(session, writes):
+        raise ConcurrentWrite
+    await planner.plan.write_changes(session)
     accepted: dict[str, IngestResult | None] = {
         r["key"]: IngestResult(r["key"], "accepted", r["id"], r["contact_id"]) for r in rows
     }
@@ -166,8 +174,9 @@ async def submit(
     """Ingest in its own transaction, committed before returning.
 
     The first run does not look the idempotency keys up: repeats are rare, and the insert of
-    the events finds them anyway. A run that meets a repeat (stored before, or concurrently)
-    or a deadlock is run again, looking the keys up; repeats are then reported as duplicates.
+    the events finds them anyway. A run that meets a repeat (stored before, or concurrently), a
+    contact created concurrently, or a deadlock is run again, looking the keys up; repeats are
+    then reported as duplicates.
     """
     look_up_keys = False
     for attempt in range(1, RETRIES + 1):
@@ -181,7 +190,7 @@ async def submit(
                     now=clock(),
                     look_up_keys=look_up_keys,
                 )
-        except ConcurrentDuplicate as exc:
+        except ConcurrentWrite as exc:
             look_up_keys = True
             if attempt == RETRIES:
                 raise RuntimeError("ingest kept losing races; giving up") from exc

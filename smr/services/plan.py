@@ -30,6 +30,7 @@ from smr.playbooks import (
     execute,
 )
 from smr.repositories import runs as runs_repo
+from smr.repositories._sql import Write
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
 
@@ -109,10 +110,18 @@ class Plan:
         return sum(1 for d in self.deliveries if d["status"] == "scheduled")
 
     async def write(self, session: AsyncSession) -> None:
-        # Insert first: a run started and exited in the same batch is then ended like any other.
         await runs_repo.insert_started(
             session, runs=self.runs, deliveries=self.deliveries, trace=self.trace
         )
+        await self.write_changes(session)
+
+    def inserts(self) -> list[Write]:
+        """The new runs, deliveries and trace entries, for ``_sql.write_together``."""
+        return runs_repo.started(runs=self.runs, deliveries=self.deliveries, trace=self.trace)
+
+    async def write_changes(self, session: AsyncSession) -> None:
+        """End and update runs; after the inserts, so a run started and exited in the same
+        batch is ended like any other."""
         await runs_repo.end_runs(session, self.ended)
         await runs_repo.update_runs(session, self.updated)
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from smr.db import unit_of_work
 from smr.models import Contact
 from smr.repositories import contacts as repo
+from smr.repositories._sql import write_together
 from smr.runtime import Runtime
 from smr.services.contacts import ContactState, load_states
 
@@ -40,10 +41,9 @@ async def test_rows_read_the_same_through_the_driver_and_through_sqlalchemy(
     runtime: Runtime,
 ) -> None:
     async with unit_of_work(runtime.sessions) as session:
-        await repo.insert_contacts(session, [_row("ct_full")])
-        await repo.attach_identities(
-            session, [{"kind": "phone", "value": "13800000000", "contact_id": "ct_full"}]
-        )
+        phone = {"kind": "phone", "value": "13800000000", "contact_id": "ct_full"}
+        writes = [repo.inserted([_row("ct_full")]), repo.identities_claimed([phone])]
+        assert await write_together(session, writes)
 
     async with unit_of_work(runtime.sessions) as session:
         # The first statement of a transaction goes through SQLAlchemy, the next on the driver.
@@ -63,15 +63,14 @@ async def test_rows_read_the_same_through_the_driver_and_through_sqlalchemy(
 async def test_a_created_contact_reads_back_as_its_blank_state(runtime: Runtime) -> None:
     blank = ContactState.blank("ct_new", NOW, identities={"phone": "13900000000"})
     async with unit_of_work(runtime.sessions) as session:
-        await repo.insert_contacts(session, [blank.row(NOW)])
-        await repo.attach_identities(
-            session, [{"kind": "phone", "value": "13900000000", "contact_id": "ct_new"}]
-        )
+        phone = {"kind": "phone", "value": "13900000000", "contact_id": "ct_new"}
+        writes = [repo.inserted([blank.row(NOW)]), repo.identities_claimed([phone])]
+        assert await write_together(session, writes)
 
     async with unit_of_work(runtime.sessions) as session:
         stored = (await load_states(session, ["ct_new"]))["ct_new"]
 
-    stored.is_new = True
+    stored.is_new = stored.pending = True
     assert stored == blank
     assert str(stored.total_spent) == str(blank.total_spent)  # same scale: templates print it
 
@@ -80,8 +79,8 @@ async def test_statements_on_the_driver_roll_back_with_the_transaction(runtime: 
     async def write_then_fail() -> None:
         async with unit_of_work(runtime.sessions) as session:
             await repo.find(session, ids=["ct_other"])  # begins the transaction
-            await repo.insert_contacts(session, [_row("ct_gone")])
-            await repo.update_contacts(session, [_row("ct_gone")])
+            assert await write_together(session, [repo.inserted([_row("ct_gone")])])
+            assert await write_together(session, [repo.updated([_row("ct_gone")])])
             raise Boom
 
     with pytest.raises(Boom):
@@ -94,9 +93,8 @@ async def test_errors_on_the_driver_are_sqlalchemy_errors(runtime: Runtime) -> N
     async def attach_to_nobody() -> None:
         async with unit_of_work(runtime.sessions) as session:
             await repo.find(session, ids=["ct_other"])
-            await repo.attach_identities(
-                session, [{"kind": "phone", "value": "1", "contact_id": "ct_missing"}]
-            )
+            nobody = {"kind": "phone", "value": "1", "contact_id": "ct_missing"}
+            await write_together(session, [repo.identities_attached([nobody])])
 
     with pytest.raises(IntegrityError):
         await attach_to_nobody()
