@@ -4,7 +4,7 @@
 through a pool, then answers 202. Run with uvicorn; configured by environment:
 
 * ``BENCH_DSN``: asyncpg DSN of the database holding the ``bare_events`` table.
-* ``BENCH_POOL_MIN`` / ``BENCH_POOL_MAX``: pool bounds (default 10 / 20; SMR's engine keeps up to 20).
+* ``BENCH_POOL_MIN`` / ``BENCH_POOL_MAX``: pool bounds (default 10 / 20; SMR keeps up to 20).
 """
 
 from __future__ import annotations

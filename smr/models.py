@@ -151,8 +151,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "step"),
         Index("ix_deliveries_status_due_at", "status", "due_at"),
+        # Also how the frequency caps find a contact's deliveries.
         Index("ix_deliveries_contact_id_id", "contact_id", "id"),
-        Index("ix_deliveries_contact_id_sent_at", "contact_id", "sent_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -175,7 +175,7 @@ class Delivery(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     #: The vendor's id of what took an ``awaiting`` delivery (a WeCom mass-send task's msgid).
-    vendor_ref: Mapped[str | None] = mapped_column(String(128), index=True)
+    vendor_ref: Mapped[str | None] = mapped_column(String(128))
 
 
 class DeliveryAttempt(Base):
