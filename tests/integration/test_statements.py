@@ -98,3 +98,21 @@ async def test_errors_on_the_driver_are_sqlalchemy_errors(runtime: Runtime) -> N
 
     with pytest.raises(IntegrityError):
         await attach_to_nobody()
+
+
+async def test_writes_together_land_only_when_every_new_row_does(runtime: Runtime) -> None:
+    async with unit_of_work(runtime.sessions) as session:
+        assert await write_together(session, [repo.inserted([_row("ct_a")])])
+    renamed = {**_row("ct_a"), "name": "改名"}
+
+    async with unit_of_work(runtime.sessions) as session:
+        await repo.find(session, ids=["ct_a"])  # begins the transaction: the rest on the driver
+        again = [repo.inserted([_row("ct_a")]), repo.updated([renamed])]
+        assert not await write_together(session, again)
+        ((unchanged, _),) = await repo.find(session, ids=["ct_a"])
+        fresh = [repo.inserted([_row("ct_b")]), repo.updated([renamed])]
+        assert await write_together(session, fresh)
+        ((changed, _),) = await repo.find(session, ids=["ct_a"])
+
+    assert unchanged["name"] == "小王"
+    assert changed["name"] == "改名"
