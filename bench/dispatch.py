@@ -39,7 +39,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +51,17 @@ from pydantic import SecretStr
 
 from bench.ingest import (
     BenchError,
+    create_database,
     database_dsn,
     drop_database,
     guarded_main,
     log,
     machine_busy_seconds,
+    package_versions,
     postgres_cpu_seconds,
     sqlalchemy_url,
     verdict,
+    write_results,
 )
 from smr.config import MockSettings, Settings
 from smr.db import create_engine, session_factory, unit_of_work
@@ -169,17 +171,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
 
 # --------------------------------------------------------------------------------------------
 # Database and seed
-
-
-async def create_database(pg: str, database: str) -> str:
-    """Drop and create ``database``; the server's version."""
-    conn = await asyncpg.connect(pg)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{database}"')
-        return str(await conn.fetchval("SHOW server_version"))
-    finally:
-        await conn.close()
 
 
 def seed_rows(
@@ -677,16 +668,6 @@ def busy_notes(smr: SmrResult, base: BaselineResult) -> list[str]:
     return notes
 
 
-def versions() -> dict[str, str]:
-    found = {}
-    for name in ("sqlalchemy", "asyncpg", "apscheduler", "psycopg"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
 # --------------------------------------------------------------------------------------------
 # Main
 
@@ -720,7 +701,7 @@ def run(options: Options) -> int:
             "postgres_version": postgres_version,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            **versions(),
+            **package_versions("sqlalchemy", "asyncpg", "apscheduler", "psycopg"),
             "loop": "asyncio",
             "baseline_cap": options.baseline_cap,
             "database": options.database,
@@ -736,9 +717,7 @@ def run(options: Options) -> int:
         "ok": not failures,
     }
     print_report(smr, base, summary)
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
-    print(f"results written to {RESULTS_FILE.relative_to(ROOT)}")
+    write_results(RESULTS_FILE, summary)
     for text in failures:
         log(f"check failed: {text}")
     print(json.dumps(summary, ensure_ascii=False, separators=(",", ":")), flush=True)

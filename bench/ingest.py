@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO, TypeVar
@@ -161,15 +162,20 @@ def sqlalchemy_url(dsn: str) -> str:
     return f"postgresql+asyncpg://{rest}"
 
 
-async def recreate_database(pg: str, database: str) -> str:
-    """Drop and create ``database``, make the bare endpoint's table; the server's version."""
+async def create_database(pg: str, database: str) -> str:
+    """Drop and create ``database``; the server's version."""
     conn = await asyncpg.connect(pg)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{database}"')
-        version = str(await conn.fetchval("SHOW server_version"))
+        return str(await conn.fetchval("SHOW server_version"))
     finally:
         await conn.close()
+
+
+async def recreate_database(pg: str, database: str) -> str:
+    """Drop and create ``database``, make the bare endpoint's table; the server's version."""
+    version = await create_database(pg, database)
     conn = await asyncpg.connect(database_dsn(pg, database))
     try:
         await conn.execute(
@@ -451,13 +457,8 @@ class Server:
         return None if self.process is None else process_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        if self.process is not None:
+            terminate(self.process, timeout=15)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -804,6 +805,34 @@ def print_report(
 # Main
 
 
+def write_results(path: Path, report: dict[str, Any]) -> None:
+    """Write ``report`` to ``path`` (git-ignored) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    print(f"results written to {path.relative_to(ROOT)}")
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def terminate(process: subprocess.Popen[Any], *, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if ``process`` has not ended within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -1033,9 +1062,7 @@ def run(options: Options) -> int:
         "notes": notes,
         "setup": setup,
     }
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
-    print(f"results written to {RESULTS_FILE.relative_to(ROOT)}")
+    write_results(RESULTS_FILE, report)
     for text in failure_text:
         log(f"error: {text}")
     print(json.dumps(report, ensure_ascii=False, separators=(",", ":")), flush=True)

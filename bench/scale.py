@@ -42,15 +42,23 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import database_dsn, drop_database, guarded_main, log, sqlalchemy_url
+from bench.ingest import (
+    create_database,
+    database_dsn,
+    drop_database,
+    guarded_main,
+    log,
+    package_versions,
+    sqlalchemy_url,
+    write_results,
+)
 from bench.scale_claims import ClaimResult, describe, measure_claims
 from bench.scale_common import MIB, Options
 from bench.scale_fanout import FanoutResult, measure_fanout
-from bench.scale_seed import create_database, seed_base, server_settings, vacuum_analyze
+from bench.scale_seed import seed_base, server_settings, vacuum_analyze
 from bench.scale_worker import WorkerResult, measure_worker
 from smr.migrations import upgrade
 
@@ -277,16 +285,6 @@ def busy_notes(
 # Main
 
 
-def versions() -> dict[str, str]:
-    found = {}
-    for name in ("sqlalchemy", "asyncpg"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
 def run(options: Options) -> int:
     dsn = database_dsn(options.pg, options.database)
     url = sqlalchemy_url(dsn)
@@ -333,7 +331,7 @@ def run(options: Options) -> int:
             "postgres_settings": settings,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            **versions(),
+            **package_versions("sqlalchemy", "asyncpg"),
             "rows": options.rows,
             "audience": options.audience,
             "seconds": options.seconds,
@@ -353,9 +351,7 @@ def run(options: Options) -> int:
     print_table(table)
     for note in summary["notes"]:
         print(f"note: {note}")
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
-    print(f"results written to {RESULTS_FILE.relative_to(ROOT)}")
+    write_results(RESULTS_FILE, summary)
     for text in failures:
         log(f"check failed: {text}")
     print(json.dumps(summary, ensure_ascii=False, separators=(",", ":")), flush=True)

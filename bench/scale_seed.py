@@ -93,17 +93,6 @@ def run_id(n: int) -> str:
 # Database
 
 
-async def create_database(pg: str, database: str) -> str:
-    """Drop and create ``database``; the server's version."""
-    conn = await asyncpg.connect(pg)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{database}"')
-        return str(await conn.fetchval("SHOW server_version"))
-    finally:
-        await conn.close()
-
-
 async def server_settings(dsn: str) -> dict[str, str]:
     """Server settings that shape the figures (memory, vacuum, durability)."""
     names = ("shared_buffers", "work_mem", "autovacuum", "synchronous_commit", "jit")

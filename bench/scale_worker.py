@@ -10,7 +10,6 @@ every half second meanwhile.
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any, TextIO
 import asyncpg  # type: ignore[import-untyped]
 
 from adapters import PLAYBOOK_CHANNELS
-from bench.ingest import ROOT, BenchError, server_env, smr_command
+from bench.ingest import ROOT, BenchError, server_env, smr_command, terminate
 from bench.scale_common import PLAYBOOK_ID, CpuShare, Options, RssSampler, peak_rss_mib, rss_mib
 from bench.scale_due import DueFeed, due_step
 from smr.config import Settings
@@ -116,13 +115,8 @@ class Worker:
             raise BenchError(f"smr worker exited with code {code}; last lines:\n{self.tail()}")
 
     def stop(self) -> int | None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        if self.process is not None:
+            terminate(self.process, timeout=30)
         if self._log is not None:
             self._log.close()
             self._log = None

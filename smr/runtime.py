@@ -216,9 +216,9 @@ def build_runtime(
     dispatcher = Dispatcher(
         sessions=sessions, routes=routes, catalog=catalog, settings=settings, clock=clock
     )
-    waker = Waker.from_settings(settings, sessions=sessions, catalog=catalog, clock=clock)
+    waker = Waker(settings, sessions=sessions, catalog=catalog, clock=clock)
     tokens = load_tokens(settings, generate=generate_tokens)
-    cron = Cron.from_settings(settings, sessions=sessions, catalog=catalog, clock=clock)
+    cron = Cron(settings, sessions=sessions, catalog=catalog, clock=clock)
     checker = Checker(sessions=sessions, routes=routes, settings=settings, clock=clock)
     return Runtime(
         settings, engine, sessions, catalog, routes, dispatcher, waker, tokens, cron, checker, clock

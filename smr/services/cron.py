@@ -56,40 +56,20 @@ class _Held:
 class Cron:
     def __init__(
         self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        catalog: Catalog,
-        clock: Callable[[], datetime],
-        lease: timedelta,
-        batch_size: int,
-        grace: timedelta,
-    ) -> None:
-        self._sessions = sessions
-        self._catalog = catalog
-        self._clock = clock
-        self._lease = lease
-        self._batch_size = batch_size
-        self._grace = grace
-        self._first_seen: dict[str, datetime] = {}
-        self._schedules: dict[tuple[str, str], Schedule] = {}
-
-    @classmethod
-    def from_settings(
-        cls,
         settings: Settings,
         *,
         sessions: async_sessionmaker[AsyncSession],
         catalog: Catalog,
         clock: Callable[[], datetime],
-    ) -> Cron:
-        return cls(
-            sessions=sessions,
-            catalog=catalog,
-            clock=clock,
-            lease=timedelta(seconds=settings.lease_seconds),
-            batch_size=settings.batch_size,
-            grace=timedelta(seconds=settings.cron_grace_seconds),
-        )
+    ) -> None:
+        self._sessions = sessions
+        self._catalog = catalog
+        self._clock = clock
+        self._lease = timedelta(seconds=settings.lease_seconds)
+        self._batch_size = settings.batch_size
+        self._grace = timedelta(seconds=settings.cron_grace_seconds)
+        self._first_seen: dict[str, datetime] = {}
+        self._schedules: dict[tuple[str, str], Schedule] = {}
 
     async def tick(self, *, max_batches: int = 20) -> CronReport:
         """Record due slots, then fan out pending ones, at most ``max_batches`` batches.

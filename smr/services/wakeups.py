@@ -31,35 +31,17 @@ ClaimedRun = Row[Any]
 class Waker:
     def __init__(
         self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        catalog: Catalog,
-        clock: Callable[[], datetime],
-        lease: timedelta,
-        batch_size: int,
-    ) -> None:
-        self._sessions = sessions
-        self._catalog = catalog
-        self._clock = clock
-        self._lease = lease
-        self._batch_size = batch_size
-
-    @classmethod
-    def from_settings(
-        cls,
         settings: Settings,
         *,
         sessions: async_sessionmaker[AsyncSession],
         catalog: Catalog,
         clock: Callable[[], datetime],
-    ) -> Waker:
-        return cls(
-            sessions=sessions,
-            catalog=catalog,
-            clock=clock,
-            lease=timedelta(seconds=settings.lease_seconds),
-            batch_size=settings.batch_size,
-        )
+    ) -> None:
+        self._sessions = sessions
+        self._catalog = catalog
+        self._clock = clock
+        self._lease = timedelta(seconds=settings.lease_seconds)
+        self._batch_size = settings.batch_size
 
     async def tick(self, *, max_batches: int = 20) -> tuple[int, int]:
         """Advance due runs batch by batch; returns (runs advanced, deliveries now due)."""

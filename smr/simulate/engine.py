@@ -123,8 +123,8 @@ class _Pipeline:
         routes: dict[str, ChannelAdapter] = dict.fromkeys(
             (*catalog.channels, *INTERNAL_CHANNELS), channel
         )
-        cron = Cron.from_settings(local, sessions=sessions, catalog=catalog, clock=clock)
-        waker = Waker.from_settings(local, sessions=sessions, catalog=catalog, clock=clock)
+        cron = Cron(local, sessions=sessions, catalog=catalog, clock=clock)
+        waker = Waker(local, sessions=sessions, catalog=catalog, clock=clock)
         dispatcher = Dispatcher(
             sessions=sessions, routes=routes, catalog=catalog, settings=local, clock=clock
         )

@@ -65,14 +65,14 @@ def make_cron(
     other: Runtime | None = None,
 ) -> Cron:
     rt = other or runtime
-    return Cron(
-        sessions=rt.sessions,
-        catalog=rt.catalog,
-        clock=rt.clock,
-        lease=LEASE,
-        batch_size=batch_size,
-        grace=grace,
+    settings = rt.settings.model_copy(
+        update={
+            "lease_seconds": int(LEASE.total_seconds()),
+            "batch_size": batch_size,
+            "cron_grace_seconds": int(grace.total_seconds()),
+        }
     )
+    return Cron(settings, sessions=rt.sessions, catalog=rt.catalog, clock=rt.clock)
 
 
 async def add_contacts(runtime: Runtime, *specs: tuple[str, list[str], int | None]) -> None:
