@@ -117,53 +117,20 @@ async def _copy(driver: Any, dialect: Dialect, table: Table, rows: list[dict[str
     )
 
 
-async def insert_together(
-    session: AsyncSession, parts: Sequence[tuple[Table, list[dict[str, Any]]]]
-) -> None:
-    """Insert into several tables, in the order given (rows may refer to rows of an earlier
-    part). On PostgreSQL consecutive parts under ``COPY_THRESHOLD`` rows share one statement, a
-    WITH holding one INSERT per table: a round trip costs more than such an insert, and
-    foreign keys are checked when the statement ends. Larger parts are copied, as by
-    ``insert_many``; on SQLite each part is an ``insert_many``."""
-    if await driver_of(session) is None:
-        for table, rows in parts:
-            await insert_many(session, table, rows)
-        return
-    group: list[tuple[Table, list[dict[str, Any]]]] = []
-    for table, rows in parts:
-        if not rows:
+async def insert_together(session: AsyncSession, writes: Sequence[Write]) -> None:
+    """Plain inserts into several tables, in the order given (rows may refer to rows of an
+    earlier write). Consecutive writes under ``COPY_THRESHOLD`` rows go together
+    (``write_together``: one statement on PostgreSQL); larger ones are copied, as by
+    ``insert_many``."""
+    group: list[Write] = []
+    for write in writes:
+        if len(write.rows) < COPY_THRESHOLD:
+            group.append(write)
             continue
-        if len(rows) >= COPY_THRESHOLD or table in (t for t, _ in group):
-            await _insert_group(session, group)  # the parts before this one go first
-            group = []
-        if len(rows) >= COPY_THRESHOLD:
-            await insert_many(session, table, rows)
-        else:
-            group.append((table, rows))
-    await _insert_group(session, group)
-
-
-async def _insert_group(
-    session: AsyncSession, group: list[tuple[Table, list[dict[str, Any]]]]
-) -> None:
-    if len(group) == 1:
-        await insert_many(session, *group[0])
-    elif group:
-        shapes, params = [], {}
-        for table, rows in group:
-            names, arrays = _columns_of(table, rows)
-            shapes.append((table, names))
-            params.update(arrays)
-        await fetch(session, _together(tuple(shapes)), params)
-
-
-@cache
-def _together(shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> Select[Any]:
-    inserts = [
-        _unnest_insert(table, names, ignore_conflicts=False, returning=()).cte(f"new_{table.name}")
-        for table, names in shapes
-    ]
-    return select(literal_column("1")).add_cte(*inserts)
+        await write_together(session, group)  # the writes before this one go first
+        group = []
+        await insert_many(session, write.table, write.rows)
+    await write_together(session, group)
 
 
 @dataclass(frozen=True)

@@ -154,8 +154,7 @@ async def insert_started(
 ) -> None:
     """Insert new runs, deliveries and trace entries (of new or known runs), together: one
     statement on PostgreSQL unless one of them is large (see ``_sql.insert_together``)."""
-    parts = [(table_of(Run), runs), (table_of(Delivery), deliveries), (table_of(TraceEntry), trace)]
-    await insert_together(session, parts)
+    await insert_together(session, started(runs=runs, deliveries=deliveries, trace=trace))
 
 
 def started(
