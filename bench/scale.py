@@ -195,6 +195,12 @@ def print_fanout(r: FanoutResult) -> None:
             f"{f.runs_per_s:,.0f} runs/s; RSS start {rss['start']}, max {rss['max']}, end "
             f"{rss['end']} MiB; cpu: {fmt_cpu(f.cpu)}"
         )
+        if f.steps is not None:
+            print(
+                f"    {'':>9}  then one worker's waker: {f.steps.runs:,} runs through their "
+                f"steps, {f.steps.deliveries_due:,} deliveries due, in {f.steps.seconds:.1f}s = "
+                f"{f.steps.runs_per_s:,.0f} runs/s; cpu: {fmt_cpu(f.steps.cpu)}"
+            )
     series = "  ".join(f"{runs // 1000}k:{mib:.0f}" for runs, mib in r.full.series)
     print(f"    RSS (MiB) by runs started, {r.full.audience:,} contacts: {series}")
     if r.full.profile:
@@ -270,6 +276,8 @@ def busy_notes(
         phases.append(("worker", worker.cpu))
     if fanout is not None:
         phases += [("fan-out N/10", fanout.small.cpu), ("fan-out N", fanout.full.cpu)]
+        if fanout.full.steps is not None:
+            phases.append(("steps after fan-out N", fanout.full.steps.cpu))
     notes = []
     for name, cpu in phases:
         other = cpu.get("other")

@@ -9,7 +9,9 @@ Each fan-out runs in a fresh interpreter (``python -m bench.scale_fanout``), so 
 the fan-out alone, not the seeding: it builds the runtime with a clock set a minute before the
 slot, starts it (the playbook version is stored), moves the clock just past the slot and calls
 ``Cron.tick`` until the slot is done, sampling its own RSS every quarter second and after each
-tick. It prints its result as JSON on the last line.
+tick. The fan-out only starts the runs (due at once); the child then ticks the waker, as one
+worker would, until every run has taken its steps, and measures that too (the send step makes
+one delivery due per run). It prints its result as JSON on the last line.
 
     .venv/bin/python -m bench.scale_fanout --url URL --playbooks DIR --slot ISO --data-dir DIR
 """
@@ -43,7 +45,7 @@ from bench.scale_worker import write_playbooks
 from smr.config import MockSettings, Settings
 from smr.db import unit_of_work
 from smr.repositories import cron_slots as cron_repo
-from smr.runtime import build_runtime
+from smr.runtime import Runtime, build_runtime
 
 FANOUT_PLAYBOOK_ID = "bench-member-day"
 FANOUT_PLAYBOOK = f"""\
@@ -68,6 +70,17 @@ AUDIENCE_TABLES = ("contacts", "contact_identities")
 
 
 @dataclass
+class Steps:
+    """The slot's runs taken through their steps by one worker's waker, after the fan-out."""
+
+    runs: int
+    deliveries_due: int
+    seconds: float
+    runs_per_s: float
+    cpu: dict[str, float | None]
+
+
+@dataclass
 class Fanout:
     """One slot's fan-out, as the child measured it."""
 
@@ -81,6 +94,7 @@ class Fanout:
     runs_per_s: float
     rss_mib: dict[str, float | None]
     cpu: dict[str, float | None]
+    steps: Steps | None = None
     series: list[tuple[int, float]] = field(default_factory=list)
     runs_in_table: int | None = None
     profile: str | None = None
@@ -171,6 +185,7 @@ async def _child(
         raise BenchError(f"fan-out exited with code {process.returncode}:\n{tail}")
     data = json.loads(lines[-1])
     data["series"] = [tuple(p) for p in data["series"]]
+    data["steps"] = Steps(**data["steps"]) if data["steps"] else None
     return Fanout(**data)
 
 
@@ -191,6 +206,12 @@ def _checks(fanout: Fanout, expected: int) -> list[str]:
         failures.append(
             f"cron slot {fanout.slot_id}: {fanout.runs_in_table} runs in the table, "
             f"{fanout.slot_runs_started} counted by the slot, expected {expected}"
+        )
+    steps = fanout.steps
+    if steps is not None and (steps.runs, steps.deliveries_due) != (expected, expected):
+        failures.append(
+            f"cron slot {fanout.slot_id}: the waker took {steps.runs} runs through their steps "
+            f"and made {steps.deliveries_due} deliveries due, expected {expected} of each"
         )
     return failures
 
@@ -222,7 +243,8 @@ def _downsample(series: list[tuple[int, float]], points: int) -> list[tuple[int,
 
 
 async def fan_out(url: str, playbooks: Path, data_dir: Path, slot: datetime) -> dict[str, Any]:
-    """Fire ``slot`` with the real Cron service and measure it (the child's work)."""
+    """Fire ``slot`` with the real Cron service and measure it, then the waker taking the
+    runs through their steps (the child's work)."""
     settings = Settings(
         database_url=url,
         playbooks_dir=playbooks,
@@ -253,6 +275,7 @@ async def fan_out(url: str, playbooks: Path, data_dir: Path, slot: datetime) -> 
                 break
         seconds = time.perf_counter() - started
         used = cpu.stop()
+        steps = await _take_steps(runtime)
         sampler.stop()
         async with unit_of_work(runtime.sessions) as session:
             (slot_row,) = await cron_repo.list_slots(
@@ -273,9 +296,26 @@ async def fan_out(url: str, playbooks: Path, data_dir: Path, slot: datetime) -> 
             runs_per_s=round(runs / seconds, 1) if seconds > 0 else 0.0,
             rss_mib={"start": start_rss, "max": max(values, default=None), "end": rss_mib()},
             cpu=used,
+            steps=steps,
             series=_downsample(series, SERIES_POINTS),
         )
     )
+
+
+async def _take_steps(runtime: Runtime) -> Steps:
+    """Tick the waker until no run is due: the fanned-out runs' steps, on this one worker."""
+    cpu = CpuShare(pid=os.getpid(), label="worker_process")
+    runs = due = 0
+    cpu.start()
+    started = time.perf_counter()
+    while True:
+        advanced, made_due = await runtime.waker.tick(max_batches=TICK_BATCHES)
+        runs, due = runs + advanced, due + made_due
+        if not advanced:
+            break
+    seconds = time.perf_counter() - started
+    rate = round(runs / seconds, 1) if seconds > 0 else 0.0
+    return Steps(runs, due, round(seconds, 2), rate, cpu.stop())
 
 
 def _profile_text(profiler: cProfile.Profile, path: Path) -> str:

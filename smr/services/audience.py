@@ -2,7 +2,9 @@
 
 Tags are filtered in SQL (``repositories.audience``); here each remaining contact passes the
 audience's ``if`` condition and the playbook's re-entry rules (mode, cooldown), as a started
-event trigger would.
+event trigger would. A firing only starts the runs, due at once: their steps are taken by
+whichever workers claim them, like any run whose wait is over, so a large audience is
+spread over all the workers instead of one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ CONDITION_FALSE = "condition_false"
 CONDITION_ERROR = "condition_error"
 REFUSED_MODE = "refused_mode"
 REFUSED_COOLDOWN = "refused_cooldown"
+CONTACT_GONE = "contact_gone"
 
 
 @dataclass
@@ -41,32 +44,30 @@ class Selection:
     now: datetime
     skipped: Counter[str] = field(default_factory=Counter)
 
-    def start(self, planner: RunPlanner, contact: ContactState) -> bool:
-        """Start a run for ``contact`` unless the condition or re-entry rules refuse it
-        (restart mode ends the contact's active runs first); True when a run started."""
-        history = planner.history.get((contact.id, self.playbook.id), runs_repo.History())
+    def start(self, planner: RunPlanner, contact_id: str, contact: ContactState | None) -> None:
+        """Start a run for the contact unless the condition or re-entry rules refuse it
+        (restart mode ends the contact's active runs first). ``contact`` is needed only to
+        evaluate the audience's condition."""
+        history = planner.history.get((contact_id, self.playbook.id), runs_repo.History())
         reason = self._condition_refusal(contact) or self._reentry_refusal(history)
         if reason is not None:
             self.skipped[reason] += 1
-            return False
+            return
         if self.playbook.spec.mode == "restart":
             for run_id in list(history.active_run_ids):
                 reason = f"restarted by schedule slot {self.trigger.id}"
                 planner.plan.end(run_id, status="exited", reason=reason, at=self.now)
             history.active_run_ids.clear()
-        planner.start(
-            self.playbook,
-            contact=contact,
-            trigger=self.trigger,
-            trigger_event_id=None,
-            cron_slot_id=self.trigger.id,
+        planner.start_pending(
+            self.playbook, contact_id=contact_id, trigger=self.trigger, cron_slot_id=self.trigger.id
         )
-        return True
 
-    def _condition_refusal(self, contact: ContactState) -> str | None:
+    def _condition_refusal(self, contact: ContactState | None) -> str | None:
         condition = self.playbook.condition
         if condition is None:
             return None
+        if contact is None:
+            return CONTACT_GONE
         context = build_context(
             contact=contact_view(contact, self.now, self.catalog.policies.tz),
             event=self.trigger,
@@ -99,9 +100,10 @@ async def start_runs(
     ids: list[str],
     now: datetime,
 ) -> Plan:
-    """Start a run of ``playbook`` for each of these contacts that passes the condition and
-    re-entry rules, and write the runs, deliveries and contacts; returns what was written."""
-    states = await contacts.load_states(session, ids)
+    """Start a run of ``playbook``, due now, for each of these contacts that passes the
+    condition and re-entry rules, and write the runs; returns what was written. Contacts are
+    read only when the audience has a condition."""
+    states = await contacts.load_states(session, ids) if playbook.condition else {}
     cooldown = playbook.spec.cooldown
     history = await runs_repo.history(
         session,
@@ -111,8 +113,8 @@ async def start_runs(
     )
     planner = RunPlanner(catalog, history=history, now=now)
     selection = Selection(catalog, playbook, trigger=trigger, now=now)
-    chosen = [s for s in map(states.get, ids) if s is not None and selection.start(planner, s)]
-    await contacts.write_back(session, chosen, now=now)
+    for contact_id in ids:
+        selection.start(planner, contact_id, states.get(contact_id))
     await planner.plan.write(session)
     if selection.skipped:
         log.info("%s for %s skipped: %s", playbook.id, trigger.id, dict(selection.skipped))

@@ -5,7 +5,7 @@ worker agree on one row per slot; the most recent slot within the grace period i
 older ones ``missed``). Then it claims pending slots with a lease and walks the audience in id
 order: each batch starts its runs and moves the slot's cursor in one transaction, guarded by
 the lease, so a batch is either fully applied or retried from the same cursor by whoever holds
-the slot next.
+the slot next. The runs start due at once; the waker (on every worker) takes their steps.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ class CronReport:
 
     slots_recorded: int = 0
     runs_started: int = 0
-    deliveries_due: int = 0
 
 
 @dataclass
@@ -207,7 +206,6 @@ class Cron:
             )
         held.lease = lease or held.lease
         report.runs_started += len(plan.runs)
-        report.deliveries_due += plan.deliveries_due
         return finished
 
 

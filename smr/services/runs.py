@@ -60,19 +60,10 @@ class RunPlanner:
         contact: ContactState,
         trigger: EventView,
         trigger_event_id: str | None,
-        cron_slot_id: str | None = None,
     ) -> str:
         """Start a run of ``playbook`` for ``contact`` now and advance it to its first wait."""
-        run_id = new_id("run", self.now)
-        self.plan.note(
-            run_id,
-            self.now,
-            "start",
-            event_id=trigger.id,
-            event_type=trigger.type,
-            version=playbook.version,
-        )
-        view = RunView(id=run_id, playbook_id=playbook.id, started_at=self.now)
+        run = self._begin(playbook, contact.id, trigger, trigger_event_id=trigger_event_id)
+        view = RunView(id=run["id"], playbook_id=playbook.id, started_at=self.now)
         state = advance(
             self.plan,
             self.catalog,
@@ -84,26 +75,68 @@ class RunPlanner:
             contact=contact,
             now=self.now,
         )
-        self.plan.runs.append(
-            {
-                **state,
-                "id": run_id,
-                "contact_id": contact.id,
-                "playbook_id": playbook.id,
-                "playbook_version": playbook.version,
-                "trigger_event_id": trigger_event_id,
-                "cron_slot_id": cron_slot_id,
-                "started_at": self.now,
-            }
+        run.update(state)
+        self._track(run, playbook, trigger)
+        return str(run["id"])
+
+    def start_pending(
+        self, playbook: LoadedPlaybook, *, contact_id: str, trigger: EventView, cron_slot_id: str
+    ) -> str:
+        """Start a run whose steps a worker takes from here: it is due now, at instruction 0.
+        A cron fan-out only decides who gets a run; the workers share out the steps."""
+        run = self._begin(playbook, contact_id, trigger, cron_slot_id=cron_slot_id)
+        run.update(
+            pc=0,
+            wake_at=self.now,
+            lease_until=None,
+            ended_at=None,
+            end_reason=None,
+            status="waiting",
+            updated_at=self.now,
         )
-        found = self.history.setdefault((contact.id, playbook.id), runs_repo.History())
+        self._track(run, playbook, trigger)
+        return str(run["id"])
+
+    def _begin(
+        self,
+        playbook: LoadedPlaybook,
+        contact_id: str,
+        trigger: EventView,
+        *,
+        trigger_event_id: str | None = None,
+        cron_slot_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The new run's row (its state columns still to come) and its ``start`` trace entry."""
+        run_id = new_id("run", self.now)
+        self.plan.note(
+            run_id,
+            self.now,
+            "start",
+            event_id=trigger.id,
+            event_type=trigger.type,
+            version=playbook.version,
+        )
+        run: dict[str, Any] = {
+            "id": run_id,
+            "contact_id": contact_id,
+            "playbook_id": playbook.id,
+            "playbook_version": playbook.version,
+            "trigger_event_id": trigger_event_id,
+            "cron_slot_id": cron_slot_id,
+            "started_at": self.now,
+        }
+        self.plan.runs.append(run)
+        return run
+
+    def _track(self, run: dict[str, Any], playbook: LoadedPlaybook, trigger: EventView) -> None:
+        """Re-entry rules and exits see the run from here on, within this batch."""
+        found = self.history.setdefault((run["contact_id"], playbook.id), runs_repo.History())
         found.last_started_at = self.now
-        if state["status"] in runs_repo.ACTIVE:
-            found.active_run_ids.append(run_id)
-            self.active.setdefault(contact.id, []).append(
-                runs_repo.ActiveRunRow(run_id, playbook.id, playbook.version, self.now, trigger)
+        if run["status"] in runs_repo.ACTIVE:
+            found.active_run_ids.append(run["id"])
+            self.active.setdefault(run["contact_id"], []).append(
+                runs_repo.ActiveRunRow(run["id"], playbook.id, playbook.version, self.now, trigger)
             )
-        return run_id
 
     def _history(self, contact_id: str, playbook_id: str) -> RunHistory:
         found = self.history.get((contact_id, playbook_id))

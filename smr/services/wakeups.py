@@ -1,4 +1,5 @@
-"""Waking runs: claim the runs whose wait is over and advance them to the next wait or the end.
+"""Waking runs: claim the runs that are due (a wait is over, or a cron fan-out started them) and
+advance them to the next wait or the end.
 
 Each batch is one transaction: the claim is committed first (with a lease), then the advanced
 state, deliveries and trace are written together. A worker that dies between the two leaves
@@ -91,7 +92,8 @@ class Waker:
             plan.note(run.id, now, "error", reason=reason)
             return
         woke_at = run.wake_at or now
-        plan.note(run.id, now, "wake", planned=woke_at.isoformat())
+        if run.pc > 0:  # at 0 the run has not taken a step yet (a cron fan-out started it)
+            plan.note(run.id, now, "wake", planned=woke_at.isoformat())
         state = advance(
             plan,
             self._catalog,

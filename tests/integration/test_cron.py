@@ -16,6 +16,7 @@ from smr.db import unit_of_work
 from smr.models import CronSlot, Delivery, Run
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import cron_slots as cron_repo
+from smr.repositories import runs as runs_repo
 from smr.repositories._sql import write_together
 from smr.runtime import Runtime, build_runtime
 from smr.services.contacts import ContactState
@@ -43,6 +44,18 @@ trigger:
   schedule: "0 10 * * *"
 steps:
   - send: {channel: mock, category: service, text: "ten o'clock"}
+"""
+
+EVERY_HOUR_THEN_WAIT = """\
+id: hourly-{mode}
+name: 整点（{mode}）
+mode: {mode}
+trigger:
+  schedule: "0 * * * *"
+  audience: {{tags_any: [会员]}}
+steps:
+  - wait: 3h
+  - send: {{channel: mock, category: service, text: "three hours on"}}
 """
 
 HOUR = timedelta(hours=1)
@@ -106,6 +119,15 @@ async def slots_of(runtime: Runtime, playbook_id: str = "hourly-members") -> lis
         return list((await session.scalars(stmt.order_by(CronSlot.slot_at))).all())
 
 
+async def deliveries_of(
+    runtime: Runtime, playbook_id: str = "hourly-members"
+) -> list[tuple[str, str]]:
+    async with runtime.sessions() as session:
+        stmt = select(Delivery.status, Delivery.text).where(Delivery.playbook_id == playbook_id)
+        rows = await session.execute(stmt)
+        return [(status, text) for status, text in rows]
+
+
 def local_hours(slots: list[CronSlot]) -> list[tuple[int, str]]:
     return [(s.slot_at.hour + 8, s.status) for s in slots]  # Asia/Shanghai is UTC+8
 
@@ -127,7 +149,7 @@ async def test_a_slot_starts_one_run_per_audience_contact(
 
     report = await runtime.cron.tick()
 
-    assert (report.slots_recorded, report.runs_started, report.deliveries_due) == (1, 2, 2)
+    assert (report.slots_recorded, report.runs_started) == (1, 2)
     (slot,) = await slots_of(runtime)
     assert (slot.slot_at, slot.status, slot.runs_started) == (
         datetime(2026, 11, 23, 4, 0, tzinfo=UTC),
@@ -137,9 +159,20 @@ async def test_a_slot_starts_one_run_per_audience_contact(
     runs = await runs_of(runtime)
     assert sorted(r.contact_id for r in runs) == ["diamond", "member"]
     assert {(r.cron_slot_id, r.trigger_event_id) for r in runs} == {(slot.id, None)}
+    # The fan-out only starts the runs, due now; a worker's waker takes their steps.
+    assert {(r.status, r.pc, r.wake_at) for r in runs} == {("waiting", 0, clock())}
+    assert await deliveries_of(runtime) == []
+
+    assert await runtime.waker.tick() == (2, 2)
+
     async with runtime.sessions() as session:
-        due = (await session.execute(select(Delivery.status, Delivery.text))).all()
-    assert sorted(due) == [
+        trace = await runs_repo.trace_of(session, runs[0].id)
+    assert [(e.kind, e.detail.get("event_id")) for e in trace] == [
+        ("start", slot.id),
+        ("send", None),
+        ("end", None),
+    ]
+    assert sorted(await deliveries_of(runtime)) == [
         ("scheduled", "diamond 2026-11-23T04:00:00+00:00"),
         ("scheduled", "member 2026-11-23T04:00:00+00:00"),
     ]
@@ -160,6 +193,10 @@ async def test_two_workers_fire_each_slot_once(runtime: Runtime, clock: FakeCloc
             reports = await asyncio.gather(*(w.tick() for w in workers))
             assert sum(r.slots_recorded for r in reports) == 1
             assert sum(r.runs_started for r in reports) == 20
+            # Both workers take the runs' steps; single mode would refuse the next slot's
+            # runs while these are active.
+            woken = await asyncio.gather(runtime.waker.tick(), other.waker.tick())
+            assert sum(advanced for advanced, _ in woken) == 20
     finally:
         await other.aclose()
 
@@ -232,6 +269,7 @@ async def test_after_downtime_only_the_latest_slot_within_the_grace_fires(
     await add_members(runtime, 3)
     clock.advance(hours=1, minutes=1)
     assert (await runtime.cron.tick()).runs_started == 3
+    assert (await runtime.waker.tick())[0] == 3  # the runs end before the downtime
 
     clock.advance(hours=3)  # down from 12:01 to 15:01
     report = await runtime.cron.tick()
@@ -279,3 +317,52 @@ async def test_a_new_playbook_does_not_backfill(
     assert (await runtime.cron.tick()).slots_recorded >= 1
     assert local_hours(await slots_of(runtime, "daily-ten")) == [(10, "done")]
     assert len(await runs_of(runtime, "daily-ten")) == 2
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        # single: the first slot's runs are still waiting, so the second slot starts none
+        ("single", [("m000", 1, "waiting"), ("m001", 1, "waiting")]),
+        # restart: the second slot ends them and starts its own
+        (
+            "restart",
+            [("m000", 1, "exited"), ("m001", 1, "exited"), ("m000", 2, "waiting"),
+             ("m001", 2, "waiting")],
+        ),
+        # parallel: both slots' runs go on
+        (
+            "parallel",
+            [("m000", 1, "waiting"), ("m001", 1, "waiting"), ("m000", 2, "waiting"),
+             ("m001", 2, "waiting")],
+        ),
+    ],
+)  # fmt: skip
+async def test_re_entry_rules_apply_to_each_slot(
+    runtime: Runtime,
+    clock: FakeClock,
+    playbooks_dir: Path,
+    mode: str,
+    expected: list[tuple[str, int, str]],
+) -> None:
+    playbook_id = f"hourly-{mode}"
+    (playbooks_dir / "every-hour.yaml").write_text(
+        EVERY_HOUR_THEN_WAIT.format(mode=mode), encoding="utf-8"
+    )
+    runtime.catalog.reload()
+    await runtime.start()
+    await add_members(runtime, 2)
+    for _ in range(2):
+        clock.advance(hours=1)
+        await runtime.cron.tick()
+        await runtime.waker.tick()  # each run takes its first step: a wait of three hours
+
+    slots = {s.id: n for n, s in enumerate(await slots_of(runtime, playbook_id), start=1)}
+    runs = await runs_of(runtime, playbook_id)
+    found = [(r.contact_id, slots[r.cron_slot_id or ""], r.status) for r in runs]
+    assert sorted(found, key=lambda r: (r[1], r[0])) == expected
+    assert {r.pc for r in runs if r.status == "waiting"} == {1}
+    second = max(slots, key=slots.__getitem__)
+    restarted = {f"restarted by schedule slot {second}"} if mode == "restart" else set()
+    assert {r.end_reason for r in runs if r.status == "exited"} == restarted
+    assert await deliveries_of(runtime, playbook_id) == []

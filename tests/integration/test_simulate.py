@@ -319,11 +319,12 @@ def test_cli_takes_inline_json_and_a_folder(tmp_path: Path) -> None:
     assert [(r[0], r[1], r[2], r[6]) for r in sent] == [
         ("2026-11-23", "11:00", "sop", "sent"),
         ("2026-11-26", "11:00", "sop", "sent"),
-        # 23 hours after the sop's marketing tip: over the cap; the sop's sms is a service one
-        ("2026-11-27", "10:00", "member-friday", "skipped"),
+        # the sop's sms is a service one; 23 hours after the sop's marketing tip, the member
+        # day's marketing message is over the cap
         ("2026-11-27", "10:00", "sop", "sent"),
+        ("2026-11-27", "10:00", "member-friday", "skipped"),
     ]
-    assert "frequency_capped" in sent[2]
+    assert "frequency_capped" in sent[3]
 
 
 def test_cli_bad_playbook_exits_1_with_file_line_col(tmp_path: Path) -> None:
