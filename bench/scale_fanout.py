@@ -1,9 +1,10 @@
 """Phase 3 of ``bench/scale.py``: a cron playbook fanned out to its whole audience.
 
 The playbook (``0 10 * * 5`` in Asia/Shanghai, audience ``tags_any: [会员]``, one marketing send
-on the mock channel) fires twice: first with a tenth of the audience seeded, then, a week later,
-with all of it, so the memory of the two fan-outs can be compared. Tenth and whole are spread
-over the same id range, among the contacts outside the audience.
+on the mock channel) fires twice, at two past Fridays: first with a tenth of the audience
+seeded, then, a week later, with all of it, so the memory of the two fan-outs can be
+compared. Tenth and whole are spread over the same id range, among the contacts outside the
+audience.
 
 Each fan-out runs in a fresh interpreter (``python -m bench.scale_fanout``), so its RSS shows
 the fan-out alone, not the seeding: it builds the runtime with a clock set a minute before the
@@ -121,20 +122,20 @@ def _growth(f: Fanout) -> float:
 # Parent
 
 
-def next_slot(now: datetime) -> datetime:
-    """The first Friday 10:00 in Asia/Shanghai at least a day after ``now`` (aware UTC)."""
-    local = now.astimezone(SHANGHAI) + timedelta(days=1)
-    friday = local.date() + timedelta(days=(4 - local.weekday()) % 7)
-    slot = datetime(friday.year, friday.month, friday.day, 10, tzinfo=SHANGHAI)
-    if slot <= local:
-        slot += timedelta(days=7)
-    return slot.astimezone(UTC)
+def first_slot(now: datetime) -> datetime:
+    """The Friday 10:00 in Asia/Shanghai two weeks before this week's or last week's (aware
+    UTC): it and the slot a week later are both past, so no seeded run or delivery (due from
+    an hour after the seeding on) falls due in the fan-out's clock, and the waker takes only
+    the slot's runs."""
+    local = now.astimezone(SHANGHAI)
+    friday = local.date() - timedelta(days=(local.weekday() - 4) % 7 + 14)
+    return datetime(friday.year, friday.month, friday.day, 10, tzinfo=SHANGHAI).astimezone(UTC)
 
 
 async def measure_fanout(url: str, dsn: str, options: Options, tmp: Path) -> FanoutResult:
     playbooks = tmp / "fanout-playbooks"
     write_playbooks(playbooks, {"member-day.yaml": FANOUT_PLAYBOOK})
-    first = next_slot(datetime.now(UTC))
+    first = first_slot(datetime.now(UTC))
     tenth = range(0, options.audience, 10)
     seeded = await seed_members(dsn, tenth)
     await vacuum_analyze(dsn, AUDIENCE_TABLES)
