@@ -16,7 +16,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.playbooks import EventView, LoadedPlaybook, TemplateRuntimeError, build_context
+from smr.playbooks import (
+    EventView,
+    LoadedPlaybook,
+    ScheduleTrigger,
+    TemplateRuntimeError,
+    build_context,
+)
+from smr.repositories import audience as audience_repo
 from smr.repositories import runs as runs_repo
 from smr.services import contacts
 from smr.services.catalog import Catalog
@@ -91,18 +98,35 @@ class Selection:
         return None
 
 
-async def start_runs(
+@dataclass
+class Page:
+    """A page of a firing's audience, with what deciding their runs needs."""
+
+    ids: list[str]
+    states: dict[str, ContactState]
+    history: dict[tuple[str, str], runs_repo.History]
+
+
+async def read_page(
     session: AsyncSession,
-    catalog: Catalog,
-    *,
     playbook: LoadedPlaybook,
-    trigger: EventView,
-    ids: list[str],
+    *,
+    after: str | None,
+    limit: int,
     now: datetime,
-) -> Plan:
-    """Start a run of ``playbook``, due now, for each of these contacts that passes the
-    condition and re-entry rules, and write the runs; returns what was written. Contacts are
-    read only when the audience has a condition."""
+) -> Page:
+    """Up to ``limit`` audience contacts after ``after`` in id order, their runs of the
+    playbook that re-entry rules look at and, when the audience has a condition, the
+    contacts themselves."""
+    trigger = playbook.spec.trigger
+    assert isinstance(trigger, ScheduleTrigger)
+    ids = await audience_repo.page_ids(
+        session,
+        after=after,
+        limit=limit,
+        tags_any=trigger.audience.tags_any,
+        tags_none=trigger.audience.tags_none,
+    )
     states = await contacts.load_states(session, ids) if playbook.condition else {}
     cooldown = playbook.spec.cooldown
     history = await runs_repo.history(
@@ -111,11 +135,18 @@ async def start_runs(
         playbook_ids=[playbook.id],
         since=now - cooldown if cooldown else None,
     )
-    planner = RunPlanner(catalog, history=history, now=now)
+    return Page(ids, states, history)
+
+
+def plan_runs(
+    catalog: Catalog, playbook: LoadedPlaybook, *, trigger: EventView, page: Page, now: datetime
+) -> Plan:
+    """A run of ``playbook``, due now, for each contact of the page that passes the
+    condition and re-entry rules (and, in restart mode, the ends of their active runs)."""
+    planner = RunPlanner(catalog, history=page.history, now=now)
     selection = Selection(catalog, playbook, trigger=trigger, now=now)
-    for contact_id in ids:
-        selection.start(planner, contact_id, states.get(contact_id))
-    await planner.plan.write(session)
+    for contact_id in page.ids:
+        selection.start(planner, contact_id, page.states.get(contact_id))
     if selection.skipped:
         log.info("%s for %s skipped: %s", playbook.id, trigger.id, dict(selection.skipped))
     return planner.plan

@@ -10,6 +10,7 @@ the slot next. The runs start due at once; the waker (on every worker) takes the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,11 +25,11 @@ from smr.ids import new_id
 from smr.models import CronSlot
 from smr.playbooks import EventView, LoadedPlaybook, ScheduleTrigger
 from smr.playbooks.schedule import Schedule, due_slots
-from smr.repositories import audience as audience_repo
 from smr.repositories import cron_slots as cron_repo
 from smr.repositories.runs import slot_event
-from smr.services.audience import start_runs
+from smr.services.audience import plan_runs, read_page
 from smr.services.catalog import Catalog
+from smr.services.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,14 @@ class CronReport:
 
     slots_recorded: int = 0
     runs_started: int = 0
+
+
+@dataclass
+class _Batch:
+    """A page of a slot's audience and the runs it starts."""
+
+    ids: list[str]
+    plan: Plan
 
 
 @dataclass
@@ -161,52 +170,69 @@ class Cron:
     async def _fan_out(self, held: _Held, report: CronReport, *, budget: int) -> int:
         """Batches of one slot until its audience is exhausted, the budget is spent (the lease
         is then released for any worker) or another worker took it over; returns the budget
-        left."""
-        while budget > 0:
-            budget -= 1
-            try:
-                if await self._batch(held, report, keep=budget > 0):
+        left. The next batch is read (on a connection of its own) and planned while this one
+        is written."""
+        preparing = asyncio.create_task(self._prepare(held, after=held.cursor))
+        try:
+            while budget > 0:
+                budget -= 1
+                batch = await preparing
+                finished = len(batch.ids) < self._batch_size
+                if not finished and budget > 0:
+                    preparing = asyncio.create_task(self._prepare(held, after=batch.ids[-1]))
+                try:
+                    await self._write(held, batch, report, finished=finished, keep=budget > 0)
+                except cron_repo.LeaseLost:
+                    log.warning("cron slot %s was taken over by another worker", held.id)
                     break
-            except cron_repo.LeaseLost:
-                log.warning("cron slot %s was taken over by another worker", held.id)
-                break
+                if finished:
+                    break
+        finally:
+            await _discard(preparing)
         return budget
 
-    async def _batch(self, held: _Held, report: CronReport, *, keep: bool) -> bool:
-        """Start runs for the next page of the audience and move the cursor past it, in one
-        transaction; True once the audience is exhausted. ``keep``: hold the lease for another
-        batch, else release it. Raises LeaseLost (the transaction rolls back) if another
-        worker took the slot over."""
-        audience = _schedule_trigger(held.playbook).audience
+    async def _prepare(self, held: _Held, *, after: str | None) -> _Batch:
+        """The next page of the audience after ``after``, and the runs it starts."""
+        now = self._clock()
+        async with unit_of_work(self._sessions) as session:
+            page = await read_page(
+                session, held.playbook, after=after, limit=self._batch_size, now=now
+            )
+        plan = plan_runs(self._catalog, held.playbook, trigger=_trigger(held), page=page, now=now)
+        return _Batch(page.ids, plan)
+
+    async def _write(
+        self, held: _Held, batch: _Batch, report: CronReport, *, finished: bool, keep: bool
+    ) -> None:
+        """Move the cursor past the batch and write its runs, in one transaction. ``keep``:
+        hold the lease for another batch, else release it. Raises LeaseLost (the transaction
+        rolls back) if another worker took the slot over."""
         async with unit_of_work(self._sessions) as session:
             now = self._clock()
-            ids = await audience_repo.page_ids(
-                session,
-                after=held.cursor,
-                limit=self._batch_size,
-                tags_any=audience.tags_any,
-                tags_none=audience.tags_none,
-            )
-            trigger = _trigger(held)
-            plan = await start_runs(
-                session, self._catalog, playbook=held.playbook, trigger=trigger, ids=ids, now=now
-            )
-            finished = len(ids) < self._batch_size
             lease = now + self._lease if keep and not finished else None
-            held.cursor = ids[-1] if ids else held.cursor
-            await cron_repo.advance(
+            cursor = batch.ids[-1] if batch.ids else held.cursor
+            await cron_repo.advance(  # first: it checks the lease before anything is written
                 session,
                 held.id,
                 held=held.lease,
-                cursor=held.cursor,
-                runs_started=len(plan.runs),
+                cursor=cursor,
+                runs_started=len(batch.plan.runs),
                 status="done" if finished else "running",
                 lease_until=lease,
                 now=now,
             )
-        held.lease = lease or held.lease
-        report.runs_started += len(plan.runs)
-        return finished
+            await batch.plan.write(session)
+        held.cursor, held.lease = cursor, lease or held.lease
+        report.runs_started += len(batch.plan.runs)
+
+
+async def _discard(preparing: asyncio.Task[_Batch]) -> None:
+    """Let a batch prepared ahead that is no longer needed finish (cancelling it mid-query
+    would cost its connection); its result, or its error, goes nowhere."""
+    try:
+        await preparing
+    except Exception:  # the batch was never going to be written
+        log.debug("a batch prepared ahead for a cron slot failed", exc_info=True)
 
 
 def _is_scheduled(playbook: LoadedPlaybook) -> bool:
