@@ -121,7 +121,7 @@ async def slots_of(runtime: Runtime, playbook_id: str = "hourly-members") -> lis
 
 async def deliveries_of(
     runtime: Runtime, playbook_id: str = "hourly-members"
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, str | None]]:
     async with runtime.sessions() as session:
         stmt = select(Delivery.status, Delivery.text).where(Delivery.playbook_id == playbook_id)
         rows = await session.execute(stmt)
