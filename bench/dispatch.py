@@ -51,12 +51,12 @@ from pydantic import SecretStr
 
 from bench.ingest import (
     BenchError,
+    CpuMeter,
     create_database,
     database_dsn,
     drop_database,
     guarded_main,
     log,
-    machine_busy_seconds,
     package_versions,
     postgres_cpu_seconds,
     sqlalchemy_url,
@@ -276,37 +276,6 @@ async def prepare_baseline_table(dsn: str) -> None:
 # CPU accounting
 
 
-@dataclass
-class CpuMeter:
-    """Cores busy over an interval: this process, every ``postgres`` process, the rest."""
-
-    _process: float = 0.0
-    _postgres: float | None = None
-    _machine: float | None = None
-
-    def start(self) -> None:
-        self._process = time.process_time()
-        self._postgres = postgres_cpu_seconds()
-        self._machine = machine_busy_seconds()
-
-    def stop(self, seconds: float) -> dict[str, float | None]:
-        def share(before: float | None, after: float | None) -> float | None:
-            if before is None or after is None or seconds <= 0:
-                return None
-            return round((after - before) / seconds, 3)
-
-        used = {
-            "bench_process": share(self._process, time.process_time()),
-            "postgres": share(self._postgres, postgres_cpu_seconds()),
-        }
-        machine = share(self._machine, machine_busy_seconds())
-        known = [v for v in used.values() if v is not None]
-        used["other"] = (
-            None if machine is None or len(known) < 2 else round(max(0.0, machine - sum(known)), 3)
-        )
-        return used
-
-
 # --------------------------------------------------------------------------------------------
 # SMR
 
@@ -322,6 +291,12 @@ class SmrResult:
     deliveries_per_s: float
     cpu: dict[str, float | None]
     counts: dict[str, Any] = field(default_factory=dict)
+
+
+def bench_meter() -> CpuMeter:
+    """Cores busy in this process (SMR's worker or the APScheduler baseline), in PostgreSQL,
+    and elsewhere."""
+    return CpuMeter({"bench_process": time.process_time, "postgres": postgres_cpu_seconds})
 
 
 async def measure_smr(url: str, options: Options, playbooks: Path, data_dir: Path) -> SmrResult:
@@ -342,7 +317,7 @@ async def measure_smr(url: str, options: Options, playbooks: Path, data_dir: Pat
             warmed = await runtime.dispatcher.tick(max_batches=options.warmup_batches)
             if warmed != warmup:
                 raise BenchError(f"warm-up handled {warmed} deliveries, expected {warmup}")
-        meter = CpuMeter()
+        meter = bench_meter()
         meter.start()
         started = time.perf_counter()
         handled = ticks = 0
@@ -535,7 +510,7 @@ async def measure_baseline(dsn: str, options: Options) -> BaselineResult:
     _STATE = state
     try:
         scheduler.start(paused=options.baseline_mode == "paused")
-        meter = CpuMeter()
+        meter = bench_meter()
         meter.start()
         started = time.perf_counter()
         for index in range(count):

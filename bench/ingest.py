@@ -559,38 +559,38 @@ def machine_busy_seconds() -> float | None:
     return (sum(values) - values[3] - values[4]) / _TICKS
 
 
-@dataclass
 class CpuMeter:
-    """CPU used by the client (this process), one server and PostgreSQL over an interval."""
+    """Cores busy over an interval: one share per named reading of CPU seconds (this process,
+    a server, every ``postgres`` process, …) and ``other``, the rest of the machine meanwhile
+    (other programs, the kernel's share)."""
 
-    server: Server
-    _client: float = 0.0
-    _server: float | None = None
-    _postgres: float | None = None
-    _machine: float | None = None
+    def __init__(self, readings: dict[str, Callable[[], float | None]]) -> None:
+        self._readings = readings
+        self._before: dict[str, float | None] = {}
+        self._machine: float | None = None
+        self._started = 0.0
 
     def start(self) -> None:
-        self._client = time.process_time()
-        self._server = self.server.cpu_seconds()
-        self._postgres = postgres_cpu_seconds()
+        self._started = time.perf_counter()
+        self._before = {name: read() for name, read in self._readings.items()}
         self._machine = machine_busy_seconds()
 
-    def stop(self, seconds: float) -> dict[str, float | None]:
-        def share(before: float | None, after: float | None) -> float | None:
-            if before is None or after is None or seconds <= 0:
-                return None
-            return round((after - before) / seconds, 3)
+    def stop(self, seconds: float | None = None) -> dict[str, float | None]:
+        """Shares over ``seconds`` (default: since ``start``)."""
+        span = time.perf_counter() - self._started if seconds is None else seconds
 
-        used = {
-            "client": share(self._client, time.process_time()),
-            "server": share(self._server, self.server.cpu_seconds()),
-            "postgres": share(self._postgres, postgres_cpu_seconds()),
-        }
+        def share(before: float | None, after: float | None) -> float | None:
+            if before is None or after is None or span <= 0:
+                return None
+            return round((after - before) / span, 3)
+
+        used = {name: share(self._before[name], read()) for name, read in self._readings.items()}
         machine = share(self._machine, machine_busy_seconds())
         known = [v for v in used.values() if v is not None]
-        # Everything else busy on the machine meanwhile (other programs, the kernel's share).
         used["other"] = (
-            None if machine is None or len(known) < 3 else round(max(0.0, machine - sum(known)), 3)
+            None
+            if machine is None or len(known) < len(used)
+            else round(max(0.0, machine - sum(known)), 3)
         )
         return used
 
@@ -731,7 +731,13 @@ async def measure(
             log(f"  {name}: warm-up, {len(warm_requests)} requests")
             _, _, warm_answers, warm_failures = await drive(clients, warm_requests)
         log(f"  {name}: timing {len(timed_requests)} requests")
-        meter = CpuMeter(server)
+        meter = CpuMeter(
+            {
+                "client": time.process_time,
+                "server": server.cpu_seconds,
+                "postgres": postgres_cpu_seconds,
+            }
+        )
         meter.start()
         seconds, latencies, answers, failures = await drive(clients, timed_requests)
         cpu = meter.stop(seconds)

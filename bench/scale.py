@@ -63,7 +63,6 @@ from bench.scale_worker import WorkerResult, measure_worker
 from smr.migrations import upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results" / "scale.json"
 PHASES = ("claims", "worker", "fanout")
 SEEDED_TABLES = ("contacts", "contact_identities", "runs", "deliveries")

@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters import build_routes
-from bench.scale_common import CpuShare, Options, summarise_ms
+from bench.scale_common import Options, bench_settings, process_meter, summarise_ms
 from bench.scale_due import DueFeed
-from smr.config import MockSettings, Settings
+from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
@@ -133,16 +132,6 @@ def _completed(run_id: str, pc: int) -> dict[str, Any]:
     }
 
 
-def bench_settings(url: str) -> Settings:
-    """The Settings defaults (batch size, lease) on the bench database."""
-    return Settings(
-        database_url=url,
-        admin_tokens=[SecretStr("bench")],
-        mock=MockSettings(latency_ms=0, fail_rate=0.0),
-        playbooks_poll_seconds=0,
-    )
-
-
 async def measure_claims(url: str, dsn: str, options: Options) -> ClaimResult:
     settings = bench_settings(url)
     engine = create_engine(url)
@@ -156,7 +145,7 @@ async def measure_claims(url: str, dsn: str, options: Options) -> ClaimResult:
         for _ in range(WARMUP_CLAIMS):
             await claimer.deliveries(None)
             await claimer.runs(None)
-        cpu = CpuShare(pid=os.getpid(), label="bench_process")
+        cpu = process_meter(os.getpid(), "bench_process")
         cpu.start()
         feed.start()
         started = time.perf_counter()

@@ -8,8 +8,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from bench.ingest import machine_busy_seconds, postgres_cpu_seconds, process_cpu_seconds
+from pydantic import SecretStr
+
+from bench.ingest import CpuMeter, postgres_cpu_seconds, process_cpu_seconds
+from smr.config import MockSettings, Settings
 
 MIB = 1024 * 1024
 PLAYBOOK_ID = "bench-scale"
@@ -126,39 +130,19 @@ class RssSampler:
 # CPU (Linux /proc)
 
 
-@dataclass
-class CpuShare:
-    """Cores busy over an interval: one process (``pid``), every ``postgres`` process, and the
-    rest of the machine (``other``: other programs, including other people's work)."""
+def process_meter(pid: int, label: str) -> CpuMeter:
+    """Cores busy in one process (``pid``, shown as ``label``), every ``postgres`` process and
+    the rest of the machine (``other``: other programs, including other people's work)."""
+    return CpuMeter({label: lambda: process_cpu_seconds(pid), "postgres": postgres_cpu_seconds})
 
-    pid: int
-    label: str
-    _process: float | None = None
-    _postgres: float | None = None
-    _machine: float | None = None
-    _started: float = 0.0
 
-    def start(self) -> None:
-        self._started = time.perf_counter()
-        self._process = process_cpu_seconds(self.pid)
-        self._postgres = postgres_cpu_seconds()
-        self._machine = machine_busy_seconds()
-
-    def stop(self) -> dict[str, float | None]:
-        seconds = time.perf_counter() - self._started
-
-        def share(before: float | None, after: float | None) -> float | None:
-            if before is None or after is None or seconds <= 0:
-                return None
-            return round((after - before) / seconds, 3)
-
-        used = {
-            self.label: share(self._process, process_cpu_seconds(self.pid)),
-            "postgres": share(self._postgres, postgres_cpu_seconds()),
-        }
-        machine = share(self._machine, machine_busy_seconds())
-        known = [v for v in used.values() if v is not None]
-        used["other"] = (
-            None if machine is None or len(known) < 2 else round(max(0.0, machine - sum(known)), 3)
-        )
-        return used
+def bench_settings(url: str, **overrides: Any) -> Settings:
+    """The Settings defaults (batch size, lease) on the bench database, the mock without
+    latency or failures, no playbook polling; ``overrides`` as Settings fields."""
+    return Settings(
+        database_url=url,
+        admin_tokens=[SecretStr("bench")],
+        mock=MockSettings(latency_ms=0, fail_rate=0.0),
+        playbooks_poll_seconds=0,
+        **overrides,
+    )

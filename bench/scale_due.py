@@ -43,9 +43,7 @@ class DueFeed:
     tick: float = TICK_S
     deliveries_inserted: int = 0
     runs_inserted: int = 0
-    batches: int = 0
     max_behind_s: float = 0.0
-    started_at: datetime | None = None
     finished: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -82,7 +80,6 @@ class DueFeed:
             per_batch = max(1, round(self.per_s * self.tick))
             total = max(1, round(self.seconds / self.tick))
             start = time.perf_counter()
-            self.started_at = datetime.now(UTC)
             for k in range(total):
                 delay = start + k * self.tick - time.perf_counter()
                 if delay > 0:
@@ -92,7 +89,6 @@ class DueFeed:
                 if self._stop.is_set():
                     break
                 await self._insert(conn, per_batch)
-                self.batches += 1
         finally:
             await conn.close()
 

@@ -37,13 +37,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg  # type: ignore[import-untyped]
-from pydantic import SecretStr
 
-from bench.ingest import ROOT, BenchError
-from bench.scale_common import CpuShare, Options, RssSampler, rss_mib
+from bench.ingest import ROOT, BenchError, server_env
+from bench.scale_common import Options, RssSampler, bench_settings, process_meter, rss_mib
 from bench.scale_seed import seed_members, vacuum_analyze
 from bench.scale_worker import write_playbooks
-from smr.config import MockSettings, Settings
 from smr.db import unit_of_work
 from smr.repositories import cron_slots as cron_repo
 from smr.runtime import Runtime, build_runtime
@@ -170,7 +168,7 @@ async def _child(
     ]
     if profile is not None:
         command += ["--profile", str(profile)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMR_")}
+    env = server_env({})
     process = await asyncio.create_subprocess_exec(
         *command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -246,21 +244,14 @@ def _downsample(series: list[tuple[int, float]], points: int) -> list[tuple[int,
 async def fan_out(url: str, playbooks: Path, data_dir: Path, slot: datetime) -> dict[str, Any]:
     """Fire ``slot`` with the real Cron service and measure it, then the waker taking the
     runs through their steps (the child's work)."""
-    settings = Settings(
-        database_url=url,
-        playbooks_dir=playbooks,
-        data_dir=data_dir,
-        playbooks_poll_seconds=0,
-        admin_tokens=[SecretStr("bench")],
-        mock=MockSettings(latency_ms=0, fail_rate=0.0),
-    )
+    settings = bench_settings(url, playbooks_dir=playbooks, data_dir=data_dir)
     clock = ShiftedClock(slot - timedelta(minutes=1))
     runtime = build_runtime(settings, clock=clock)
     try:
         await runtime.start()  # the playbook is known from before the slot
         clock.move_to(slot + timedelta(seconds=1))
         sampler = RssSampler(interval=RSS_INTERVAL_S)
-        cpu = CpuShare(pid=os.getpid(), label="fanout_process")
+        cpu = process_meter(os.getpid(), "fanout_process")
         start_rss = rss_mib()
         series: list[tuple[int, float]] = [(0, start_rss or 0.0)]
         runs = ticks = 0
@@ -305,7 +296,7 @@ async def fan_out(url: str, playbooks: Path, data_dir: Path, slot: datetime) -> 
 
 async def _take_steps(runtime: Runtime) -> Steps:
     """Tick the waker until no run is due: the fanned-out runs' steps, on this one worker."""
-    cpu = CpuShare(pid=os.getpid(), label="worker_process")
+    cpu = process_meter(os.getpid(), "worker_process")
     runs = due = 0
     cpu.start()
     started = time.perf_counter()

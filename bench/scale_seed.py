@@ -190,14 +190,13 @@ async def _copy_conn(dsn: str) -> Any:
 async def _copy_chunks(
     conn: Any,
     chunks: Iterator[dict[str, list[tuple[Any, ...]]]],
-    columns: dict[str, tuple[str, ...]],
     progress: Callable[[int], None],
 ) -> None:
     done = 0
     for chunk in chunks:
         async with conn.transaction():
             for table, records in chunk.items():
-                await conn.copy_records_to_table(table, records=records, columns=columns[table])
+                await conn.copy_records_to_table(table, records=records, columns=_COLUMNS[table])
         done += len(next(iter(chunk.values())))
         progress(done)
 
@@ -250,7 +249,7 @@ async def seed_base(dsn: str, count: int, log: Callable[[str], None]) -> float:
             log(f"  seeded {done:,} of {count:,} contacts, runs and deliveries")
 
     try:
-        await _copy_chunks(conn, _base_chunks(count, now), _COLUMNS, progress)
+        await _copy_chunks(conn, _base_chunks(count, now), progress)
     finally:
         await conn.close()
     return time.perf_counter() - started
@@ -261,7 +260,7 @@ async def seed_members(dsn: str, ordinals: Iterable[int]) -> float:
     started = time.perf_counter()
     conn = await _copy_conn(dsn)
     try:
-        await _copy_chunks(conn, _member_chunks(ordinals, datetime.now(UTC)), _COLUMNS, _quiet)
+        await _copy_chunks(conn, _member_chunks(ordinals, datetime.now(UTC)), _quiet)
     finally:
         await conn.close()
     return time.perf_counter() - started

@@ -21,7 +21,14 @@ import asyncpg  # type: ignore[import-untyped]
 
 from adapters import PLAYBOOK_CHANNELS
 from bench.ingest import ROOT, BenchError, server_env, smr_command, terminate
-from bench.scale_common import PLAYBOOK_ID, CpuShare, Options, RssSampler, peak_rss_mib, rss_mib
+from bench.scale_common import (
+    PLAYBOOK_ID,
+    Options,
+    RssSampler,
+    peak_rss_mib,
+    process_meter,
+    rss_mib,
+)
 from bench.scale_due import DueFeed, due_step
 from smr.config import Settings
 from smr.playbooks import load_directory
@@ -262,7 +269,7 @@ async def measure_worker(url: str, dsn: str, options: Options, tmp: Path) -> Wor
         )
         rss_idle = rss_mib(worker.pid)
         sampler = RssSampler(pid=worker.pid, interval=0.5)
-        cpu = CpuShare(pid=worker.pid, label="worker")
+        cpu = process_meter(worker.pid, "worker")
         sampler.start()
         cpu.start()
         feed, since_id, drained = await _feed_and_wait(
