@@ -52,18 +52,24 @@ async def owners_of(session: AsyncSession, identities: Iterable[Identity]) -> di
 
 
 async def find(
-    session: AsyncSession, *, ids: Collection[str] = (), identities: Collection[Identity] = ()
+    session: AsyncSession,
+    *,
+    ids: Collection[str] = (),
+    identities: Collection[Identity] = (),
+    lock: bool = True,
 ) -> list[LoadedContact]:
     """The contacts named by id or owning one of ``identities``, each with all its identities,
-    in one query; locked (PostgreSQL) in id order, so concurrent writers neither lose each
-    other's updates nor deadlock.
+    in one query; unless ``lock`` is False (only to read them), locked (PostgreSQL) in id
+    order, so concurrent writers neither lose each other's updates nor deadlock.
 
     A contact owning an identity value under another kind may come too (the lookup takes kinds
     and values as two arrays); callers pick what they asked for.
     """
     if not ids and not identities:
         return []
-    stmt = _locked_contacts(dialect_name(session), by_ids=bool(ids), by_identities=bool(identities))
+    stmt = _contacts(
+        dialect_name(session), by_ids=bool(ids), by_identities=bool(identities), lock=lock
+    )
     params = {
         "ids": list(set(ids)),
         "kinds": list({kind for kind, _ in identities}),
@@ -77,20 +83,15 @@ async def find(
     return list(found.values())
 
 
-async def load(session: AsyncSession, ids: Iterable[str]) -> list[LoadedContact]:
-    """Contacts to be changed, with their identities (see ``find``)."""
-    return await find(session, ids=set(ids))
-
-
 @cache
-def _locked_contacts(dialect: str, *, by_ids: bool, by_identities: bool) -> Select[Any]:
-    return (
+def _contacts(dialect: str, *, by_ids: bool, by_identities: bool, lock: bool) -> Select[Any]:
+    stmt = (
         select(*_CONTACTS.c, _IDENTITIES.c.kind, _IDENTITIES.c.value)
         .outerjoin(_IDENTITIES, _IDENTITIES.c.contact_id == _CONTACTS.c.id)
         .where(_chosen(dialect, by_ids=by_ids, by_identities=by_identities))
         .order_by(_CONTACTS.c.id)
-        .with_for_update(of=_CONTACTS)
     )
+    return stmt.with_for_update(of=_CONTACTS) if lock else stmt
 
 
 def _chosen(dialect: str, *, by_ids: bool, by_identities: bool) -> ColumnElement[bool]:

@@ -127,7 +127,7 @@ async def read_page(
         tags_any=trigger.audience.tags_any,
         tags_none=trigger.audience.tags_none,
     )
-    states = await contacts.load_states(session, ids) if playbook.condition else {}
+    states = await contacts.load_states(session, ids, lock=False) if playbook.condition else {}
     cooldown = playbook.spec.cooldown
     history = await runs_repo.history(
         session,

@@ -195,15 +195,22 @@ class _Ref:
         return self.contact.id
 
 
-async def load_states(session: AsyncSession, ids: Iterable[str]) -> dict[str, ContactState]:
-    """Contacts by id (locked), with their identities, ready to be changed and written back."""
-    return await _find(session, ids=set(ids))
+async def load_states(
+    session: AsyncSession, ids: Iterable[str], *, lock: bool = True
+) -> dict[str, ContactState]:
+    """Contacts by id, with their identities: locked, ready to be changed and written back,
+    unless ``lock`` is False (to read them only)."""
+    return await _find(session, ids=set(ids), lock=lock)
 
 
 async def _find(
-    session: AsyncSession, *, ids: Collection[str] = (), identities: Collection[Identity] = ()
+    session: AsyncSession,
+    *,
+    ids: Collection[str] = (),
+    identities: Collection[Identity] = (),
+    lock: bool = True,
 ) -> dict[str, ContactState]:
-    found = await repo.find(session, ids=ids, identities=identities)
+    found = await repo.find(session, ids=ids, identities=identities, lock=lock)
     return {row["id"]: ContactState.from_row(row, known) for row, known in found}
 
 
