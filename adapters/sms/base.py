@@ -58,7 +58,6 @@ class SmsChannel(ABC):
         *,
         clock: Clock = system_clock,
         nonce: Nonce = random_nonce,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if missing := self.missing(config):
             raise ValueError(f"{self.name}: set {', '.join(missing)}")
@@ -72,9 +71,7 @@ class SmsChannel(ABC):
         self._secret = config.access_key_secret
         self._clock = clock
         self._nonce = nonce
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=config.timeout_seconds, transport=transport
-        )
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=config.timeout_seconds)
 
     @classmethod
     def missing(cls, config: SmsSettings) -> list[str]:

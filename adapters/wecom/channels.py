@@ -131,11 +131,9 @@ class WeComKf(WeComChannel):
         *,
         clock: Callable[[], datetime],
         sessions: async_sessionmaker[AsyncSession],
-        channel: str = "wecom_kf",
     ) -> None:
         super().__init__(client, secret, clock=clock)
         self._sessions = sessions
-        self._channel = channel
 
     async def send(self, message: OutboundMessage) -> SendResult:
         customer = need(message, "wecom_userid", "the contact has no WeCom external_userid")
@@ -172,7 +170,7 @@ class WeComKf(WeComChannel):
                 contact_id=message.contact_id,
                 open_kfid=message.recipient.get("open_kfid"),
                 since=now - KF_WINDOW,
-                channel=self._channel,
+                channel=kf_sync.KF_CHANNEL,
                 delivery_id=message.delivery_id,
             )
         if window.last_message_at is None or window.open_kfid is None:

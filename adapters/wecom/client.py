@@ -64,12 +64,11 @@ class WeComClient:
         corp_id: str,
         base_url: str,
         timeout: float,
-        transport: httpx.AsyncBaseTransport | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.corp_id = corp_id
         self.base_url = base_url
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
         self._monotonic = monotonic
         self._tokens: dict[str, _Token] = {}
         self._refreshing: dict[str, asyncio.Lock] = {}

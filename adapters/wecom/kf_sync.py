@@ -23,6 +23,9 @@ from smr.db import unit_of_work
 from smr.repositories import kf as kf_repo
 from smr.schemas import EventIn
 
+#: The channel 微信客服 messages come in on, and are answered through.
+KF_CHANNEL = "wecom_kf"
+
 PAGE = 1000
 CUSTOMER = 3  # origin: 3 the customer, 4 system events, 5 a 接待人员
 Ingest = Callable[[list[EventIn]], Awaitable[None]]
@@ -78,7 +81,7 @@ def event_of(message: dict[str, Any]) -> EventIn | None:
                     "msgtype": msgtype,
                     "open_kfid": message["open_kfid"],
                     "msgid": message["msgid"],
-                    "channel": "wecom_kf",
+                    "channel": KF_CHANNEL,
                 },
             }
         )

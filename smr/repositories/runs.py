@@ -171,10 +171,6 @@ def started(
     ]
 
 
-async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_many(session, table_of(Run), rows)
-
-
 async def insert_trace(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await insert_many(session, table_of(TraceEntry), rows)
 
