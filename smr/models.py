@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     JSON,
@@ -32,6 +32,13 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+#: Every status a row of each table can have.
+DeliveryStatus = Literal[
+    "scheduled", "sending", "awaiting", "sent", "skipped", "failed", "cancelled", "uncertain"
+]
+RunStatus = Literal["active", "waiting", "completed", "exited", "failed", "cancelled"]
+CronSlotStatus = Literal["pending", "running", "done", "missed", "skipped"]
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,13 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from smr.channels import ChannelAdapter, ContactDirectory, ContactProfile, SendError
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
-from smr.playbooks import load_directory
 from smr.schemas import EventIn
 from smr.services.awaiting import Checker
-from smr.services.catalog import Catalog, ReloadReport, fingerprint_of
+from smr.services.catalog import Catalog, ReloadReport
 from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
-from smr.services.ingest import submit
+from smr.services.ingest import IngestReport, submit
 from smr.services.wakeups import Waker
 from smr.tokens import Tokens, load_tokens
 
@@ -66,11 +66,20 @@ class Runtime:
     def describe_routes(self) -> dict[str, str]:
         return {channel: adapter.name for channel, adapter in sorted(self.routes.items())}
 
-    @property
+    @functools.cached_property  # the routes are fixed when the runtime is built
     def urgent_channels(self) -> list[str]:
         """Channels whose adapter cannot wait for the next tick (``urgent``: WeCom's welcome,
         valid 20 s). With none configured, ``wake`` only wakes the ticker."""
         return sorted(c for c, a in self.routes.items() if getattr(a, "urgent", False))
+
+    async def ingest(self, events: list[EventIn], *, source: str) -> IngestReport:
+        """Ingest events from ``source`` and, if they made deliveries due, ``wake``."""
+        report = await submit(
+            self.sessions, events, source=source, catalog=self.catalog, clock=self.clock
+        )
+        if report.deliveries_due:
+            self.wake()
+        return report
 
     def wake(self) -> None:
         """New deliveries are due (ingest just committed): send those on urgent channels at
@@ -106,11 +115,7 @@ class Runtime:
 
     async def _pull(self, puller: InboundPuller, *, token: str, open_kfid: str) -> None:
         async def ingest(events: list[EventIn]) -> None:
-            report = await submit(
-                self.sessions, events, source="wecom", catalog=self.catalog, clock=self.clock
-            )
-            if report.deliveries_due:
-                self.wake()
+            await self.ingest(events, source="wecom")
 
         try:
             made = await puller.pull(token=token, open_kfid=open_kfid, ingest=ingest)
@@ -151,13 +156,8 @@ class Runtime:
     async def reload_playbooks(self) -> ReloadReport:
         """Load the playbooks folder again; runs in flight keep the version they started with."""
         async with self._reloading:
-            catalog = self.catalog
-            fingerprint = fingerprint_of(catalog.directory)
             # Reading and compiling happen off the event loop; switching over happens on it.
-            fresh = await asyncio.to_thread(
-                load_directory, catalog.directory, channels=catalog.channels
-            )
-            report = catalog.apply(fresh, fingerprint)
+            report = self.catalog.apply(*await asyncio.to_thread(self.catalog.read))
             await self._remember_versions()
         if report.added or report.changed or report.removed:
             log.info(

@@ -18,8 +18,8 @@ from pydantic import (
 )
 
 from smr import phones
+from smr.playbooks.fields import EVENT_TYPE_PATTERN
 
-EVENT_TYPE = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 IDENTITY_KINDS = ("phone", "wecom_userid", "shop_customer_id")
 MAX_BATCH = 1000
 
@@ -88,7 +88,7 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Key
-    type: Annotated[str, StringConstraints(pattern=EVENT_TYPE, max_length=100)]
+    type: Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN, max_length=100)]
     occurred_at: Annotated[datetime, AfterValidator(aware)]
     contact: ContactRef
     data: dict[str, Any] = Field(default_factory=dict)

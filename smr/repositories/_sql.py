@@ -237,7 +237,7 @@ def _key(table: Table) -> Column[Any]:
 
 @cache
 def _insert_returning_key(table: Table) -> Insert:
-    return insert(table).returning(next(iter(table.primary_key.columns)))
+    return insert(table).returning(_key(table))
 
 
 @cache
@@ -364,7 +364,7 @@ async def claim(
     """
     if limit <= 0:
         return []
-    primary = next(iter(table.primary_key.columns))
+    primary = _key(table)
     # A materialised CTE is evaluated once: an IN (subquery … LIMIT) may be re-run per row by
     # the planner and then claim more than ``limit`` rows.
     picked = (
@@ -402,7 +402,7 @@ async def update_many(
     """
     if not rows:
         return
-    key = next(iter(table.primary_key.columns)).name
+    key = _key(table).name
     guard = None if only_if is None else (only_if[0], tuple(only_if[1]))
     dialect = dialect_name(session)
     stmt = _update_statement(dialect, table, tuple(columns), guard, tuple(set_null))
@@ -421,7 +421,7 @@ def _update_statement(
     guard: tuple[str, tuple[str, ...]] | None,
     set_null: tuple[str, ...],
 ) -> Update:
-    key = next(iter(table.primary_key.columns))
+    key = _key(table)
     # Equalities, not an IN: SQLite runs this as an executemany, which cannot expand an IN.
     where = [] if guard is None else [or_(*(table.c[guard[0]] == v for v in guard[1]))]
     nulls: dict[str, Any] = dict.fromkeys(set_null)
@@ -443,7 +443,7 @@ def _unnest_update(
     prefix: str = "u",
 ) -> Update:
     """UPDATE table SET columns FROM (SELECT unnest(…), …) given WHERE key = given.key."""
-    key = next(iter(table.primary_key.columns))
+    key = _key(table)
     names = [key.name, *columns]
     unnested = (_unnested(table.c[n], prefix).label(n) for n in names)
     given = select(*unnested).subquery(f"{prefix}_given")

@@ -6,11 +6,11 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, DeliveryAttempt, table_of
-from smr.repositories._sql import claim_lost_then_due, insert_many, one_of, update_many
+from smr.repositories._sql import claim, claim_lost_then_due, insert_many, one_of, update_many
 
 _FINAL_COLUMNS = (
     "status",
@@ -21,10 +21,6 @@ _FINAL_COLUMNS = (
     "attempts",
     "updated_at",
 )
-
-
-async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_many(session, table_of(Delivery), rows)
 
 
 async def mark_uncertain(
@@ -59,21 +55,55 @@ async def claim_due(
     first. Claimed rows move to ``sending`` with a lease; each claim counts as an attempt.
     """
     table = table_of(Delivery)
-    values = {
-        "status": "sending",
-        "lease_until": now + lease,
-        "attempts": table.c.attempts + 1,
-        "updated_at": now,
-    }
     lost = and_(
         table.c.status == "sending",
         table.c.lease_until < now,
         table.c.channel.in_(list(resendable)),
     )
-    due = and_(table.c.status == "scheduled", table.c.due_at <= now)
+    values = _claimed(table, now, lease)
     return await claim_lost_then_due(
-        session, table, lost=lost, due=due, due_order=table.c.due_at, limit=limit, values=values
+        session,
+        table,
+        lost=lost,
+        due=_due(table, now),
+        due_order=table.c.due_at,
+        limit=limit,
+        values=values,
     )
+
+
+async def claim_due_on(
+    session: AsyncSession,
+    *,
+    channels: Collection[str],
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> Sequence[Row[Any]]:
+    """Like ``claim_due``, for scheduled deliveries of ``channels`` only: for sends that
+    cannot wait for the next tick."""
+    if not channels:
+        return []
+    table = table_of(Delivery)
+    due = and_(_due(table, now), table.c.channel.in_(list(channels)))
+    values = _claimed(table, now, lease)
+    return await claim(
+        session, table, where=due, order_by=table.c.due_at, limit=limit, values=values
+    )
+
+
+def _due(table: Table, now: datetime) -> ColumnElement[bool]:
+    return and_(table.c.status == "scheduled", table.c.due_at <= now)
+
+
+def _claimed(table: Table, now: datetime, lease: timedelta) -> dict[str, Any]:
+    """A claimed delivery: ``sending`` under a lease; each claim counts as an attempt."""
+    return {
+        "status": "sending",
+        "lease_until": now + lease,
+        "attempts": table.c.attempts + 1,
+        "updated_at": now,
+    }
 
 
 async def sent_marketing(

@@ -7,26 +7,18 @@ Each query is served by an index that starts with ``status``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import get_args
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.models import CronSlot, Delivery, Run
+from smr.models import CronSlot, CronSlotStatus, Delivery, DeliveryStatus, Run, RunStatus
 
 #: Every status of each table, reported at 0 when no row has it, so a series exists from the start.
 STATUSES = {
-    "deliveries": (
-        "scheduled",
-        "sending",
-        "awaiting",
-        "sent",
-        "skipped",
-        "failed",
-        "cancelled",
-        "uncertain",
-    ),
-    "runs": ("active", "waiting", "completed", "exited", "failed", "cancelled"),
-    "cron_slots": ("pending", "running", "done", "missed", "skipped"),
+    "deliveries": get_args(DeliveryStatus),
+    "runs": get_args(RunStatus),
+    "cron_slots": get_args(CronSlotStatus),
 }
 
 
@@ -41,12 +33,15 @@ async def by_status(session: AsyncSession) -> dict[str, dict[str, int]]:
     return found
 
 
-async def oldest_due(session: AsyncSession, *, now: datetime) -> dict[str, datetime | None]:
-    """When the oldest delivery still to send and the oldest run still to wake fell due."""
-    delivery = select(func.min(Delivery.due_at)).where(
-        Delivery.status == "scheduled", Delivery.due_at <= now
-    )
-    run = select(func.min(Run.wake_at)).where(Run.status == "waiting", Run.wake_at <= now)
+async def earliest_due(
+    session: AsyncSession, *, until: datetime | None = None
+) -> dict[str, datetime | None]:
+    """When the earliest scheduled delivery and the earliest waiting run fall (or fell) due;
+    with ``until``, only among those due by then (how far behind the oldest due row is)."""
+    delivery = select(func.min(Delivery.due_at)).where(Delivery.status == "scheduled")
+    run = select(func.min(Run.wake_at)).where(Run.status == "waiting")
+    if until is not None:
+        delivery, run = delivery.where(Delivery.due_at <= until), run.where(Run.wake_at <= until)
     return {
         "deliveries": await session.scalar(delivery),
         "runs": await session.scalar(run),

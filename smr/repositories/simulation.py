@@ -4,21 +4,11 @@ never the service's own."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, Event, Run, TraceEntry
-
-
-async def due_times(session: AsyncSession) -> tuple[datetime | None, datetime | None]:
-    """The earliest time a waiting run wakes, and a scheduled delivery falls due."""
-    wake = await session.scalar(select(func.min(Run.wake_at)).where(Run.status == "waiting"))
-    due = await session.scalar(
-        select(func.min(Delivery.due_at)).where(Delivery.status == "scheduled")
-    )
-    return wake, due
 
 
 async def events(session: AsyncSession) -> Sequence[Event]:

@@ -15,12 +15,29 @@ A key is present only when its source is; channels that need a missing one skip 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.repositories import addressing as addressing_repo
+from smr.repositories import contacts as contacts_repo
 from smr.repositories.addressing import RunContext
 
 OWNER_ATTRIBUTE = "wecom_owner"
 TRIGGER_KEYS = ("welcome_code", "open_kfid", "chat_id")
+
+
+async def recipients(
+    session: AsyncSession, rows: Sequence[Row[Any]], *, addressed: Collection[str] | None = None
+) -> dict[str, dict[str, str]]:
+    """Delivery id → where it goes, for these delivery rows (two queries). Only deliveries on
+    ``addressed`` channels (default: all) read their run's trigger and contact attributes."""
+    identities = await contacts_repo.identities_of(session, [r.contact_id for r in rows])
+    runs = [r.run_id for r in rows if addressed is None or r.channel in addressed]
+    contexts = await addressing_repo.run_contexts(session, runs)
+    return {r.id: recipient(identities.get(r.contact_id, {}), contexts.get(r.run_id)) for r in rows}
 
 
 def recipient(identities: Mapping[str, str], context: RunContext | None) -> dict[str, str]:

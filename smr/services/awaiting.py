@@ -31,13 +31,11 @@ from smr.channels import (
 )
 from smr.config import Settings
 from smr.db import unit_of_work
-from smr.repositories import addressing as addressing_repo
 from smr.repositories import awaiting as repo
-from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 from smr.services import addressing
-from smr.services.sending import RESPONSE_LIMIT, message_of
+from smr.services.sending import Outcome, attempt_row, message_of, truncate
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +100,11 @@ class Checker:
     async def _pending(
         self, session: AsyncSession, rows: Sequence[Row[Any]], now: datetime
     ) -> list[Pending]:
-        identities = await contacts_repo.identities_of(session, [r.contact_id for r in rows])
-        contexts = await addressing_repo.run_contexts(session, [r.run_id for r in rows])
+        recipients = await addressing.recipients(session, rows)
         accepted = await repo.accepted_at(session, [r.id for r in rows])
         return [
             Pending(
-                message_of(
-                    r,
-                    addressing.recipient(identities.get(r.contact_id, {}), contexts.get(r.run_id)),
-                ),
+                message_of(r, recipients[r.id]),
                 vendor_ref=r.vendor_ref or "",
                 accepted_at=accepted.get(r.id, now),
             )
@@ -132,7 +126,7 @@ class Checker:
             finals.append(final)
             if final["status"] != "awaiting":
                 response = _response(answer)
-                attempts.append(_attempt(row, final, response, now=now, took=took))
+                attempts.append(attempt_row(Outcome(row, final["status"], response, took), now))
                 trace.append(_trace(row, final, response, now=now))
         async with unit_of_work(self._sessions) as session:
             await repo.finish(session, finals)
@@ -167,20 +161,8 @@ def _final(row: Row[Any], answer: Answer, *, now: datetime, age: timedelta) -> d
 
 def _response(answer: Answer) -> str | None:
     if isinstance(answer, SendResult):
-        return _truncate(answer.response or answer.vendor_message_id)
-    return None if answer is None else _truncate(answer.response)
-
-
-def _attempt(
-    row: Row[Any], final: dict[str, Any], response: str | None, *, now: datetime, took: int
-) -> dict[str, Any]:
-    return {
-        "delivery_id": row.id,
-        "at": now,
-        "outcome": final["status"],
-        "response": response,
-        "duration_ms": took,
-    }
+        return truncate(answer.response or answer.vendor_message_id)
+    return None if answer is None else truncate(answer.response)
 
 
 def _trace(
@@ -196,9 +178,3 @@ def _trace(
         "vendor_ref": row.vendor_ref,
     }
     return {"run_id": row.run_id, "at": now, "step": row.step, "kind": "delivery", "detail": detail}
-
-
-def _truncate(text: str | None) -> str | None:
-    if text is None or len(text) <= RESPONSE_LIMIT:
-        return text
-    return text[: RESPONSE_LIMIT - 1] + "…"

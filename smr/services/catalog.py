@@ -106,8 +106,12 @@ class Catalog:
 
     def reload(self) -> ReloadReport:
         """Read the directory again and act on what is in it now (see ``apply``)."""
+        return self.apply(*self.read())
+
+    def read(self) -> tuple[LoadResult, Fingerprint | None]:
+        """Load the directory as it is now, with the fingerprint it had just before."""
         fingerprint = fingerprint_of(self.directory)
-        return self.apply(load_directory(self.directory, channels=self.channels), fingerprint)
+        return load_directory(self.directory, channels=self.channels), fingerprint
 
     def changed_on_disk(self) -> bool:
         """Whether a playbook file was added, removed or modified since the last load."""

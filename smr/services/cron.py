@@ -108,6 +108,11 @@ class Cron:
             ]
             return len(await cron_repo.insert_slots(session, rows))
 
+    def next_slot(self, after: datetime) -> datetime | None:
+        """The first slot of any enabled schedule playbook strictly after ``after``."""
+        upcoming = (self._schedule(p).next_after(after) for p in self._scheduled())
+        return min((at for at in upcoming if at is not None), default=None)
+
     def _scheduled(self) -> list[LoadedPlaybook]:
         return [p for p in self._catalog.result.playbooks.values() if _is_scheduled(p)]
 

@@ -20,12 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smr.channels import ChannelAdapter
 from smr.config import Settings
 from smr.db import unit_of_work
-from smr.repositories import addressing as addressing_repo
 from smr.repositories import awaiting as awaiting_repo
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as repo
 from smr.repositories import runs as runs_repo
-from smr.repositories import urgent as urgent_repo
 from smr.services import addressing, policy
 from smr.services.awaiting import FIRST_CHECK
 from smr.services.catalog import Catalog
@@ -81,7 +79,7 @@ class Dispatcher:
 
         async def claim(session: AsyncSession, now: datetime, lease: timedelta) -> Any:
             limit = self._settings.batch_size
-            return await urgent_repo.claim_due_on(
+            return await repo.claim_due_on(
                 session, channels=channels, now=now, lease=lease, limit=limit
             )
 
@@ -123,10 +121,7 @@ class Dispatcher:
         self, session: AsyncSession, rows: Sequence[Row[Any]], now: datetime
     ) -> list[Claimed]:
         contact_ids = [r.contact_id for r in rows]
-        identities = await contacts_repo.identities_of(session, contact_ids)
-        contexts = await addressing_repo.run_contexts(
-            session, [r.run_id for r in rows if r.channel in self._addressed]
-        )
+        recipients = await addressing.recipients(session, rows, addressed=self._addressed)
         opted_out = await contacts_repo.opt_outs(session, contact_ids)
         statuses = await runs_repo.statuses(session, [r.run_id for r in rows])
         policies = self._catalog.policies
@@ -150,8 +145,7 @@ class Dispatcher:
             )
             if isinstance(decision, policy.Send) and row.category == "marketing":
                 sent.setdefault(row.contact_id, []).append(now)  # counts for the rest of the batch
-            to = addressing.recipient(identities.get(row.contact_id, {}), contexts.get(row.run_id))
-            claimed.append(Claimed(row, to, decision))
+            claimed.append(Claimed(row, recipients[row.id], decision))
         return claimed
 
     async def _handle_all(self, batch: list[Claimed]) -> list[Outcome]:

@@ -28,7 +28,7 @@ HELP = {
 
 async def exposition(session: AsyncSession, catalog: Catalog, *, now: datetime) -> str:
     counts = await repo.by_status(session)
-    due = await repo.oldest_due(session, now=now)
+    due = await repo.earliest_due(session, until=now)
     samples: list[tuple[str, dict[str, str], float]] = []
     for table, statuses in counts.items():
         samples += [(f"smr_{table}", {"status": s}, n) for s, n in sorted(statuses.items())]

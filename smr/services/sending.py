@@ -105,12 +105,12 @@ def _failure(exc: Exception, adapter: ChannelAdapter, limit_seconds: float) -> B
 
 def _outcome(delivery: Row[Any], answer: SendResult | BaseException, took: int) -> Outcome:
     if isinstance(answer, SendResult):
-        response = _truncate(answer.response or answer.vendor_message_id)
+        response = truncate(answer.response or answer.vendor_message_id)
         if answer.awaiting and answer.vendor_message_id:
             ref = answer.vendor_message_id
             return Outcome(delivery, "awaiting", response, took, vendor_ref=ref)
         return Outcome(delivery, "sent", response, took)
-    response = _truncate(getattr(answer, "response", None) or str(answer))
+    response = truncate(getattr(answer, "response", None) or str(answer))
     if isinstance(answer, SkippedSend):
         return Outcome(delivery, "skipped", response, took, skip_reason=answer.reason)
     if isinstance(answer, PermanentSendError):
@@ -148,7 +148,7 @@ def trace_row(outcome: Outcome, final: dict[str, Any], now: datetime) -> dict[st
     return {"run_id": d.run_id, "at": now, "step": d.step, "kind": "delivery", "detail": detail}
 
 
-def _truncate(text: str | None) -> str | None:
+def truncate(text: str | None) -> str | None:
     if text is None or len(text) <= RESPONSE_LIMIT:
         return text
     return text[: RESPONSE_LIMIT - 1] + "…"

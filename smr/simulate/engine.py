@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,9 +21,7 @@ from smr.channels import ChannelAdapter, OutboundMessage, SendError, SendResult
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.models import Base
-from smr.playbooks import ScheduleTrigger
-from smr.playbooks.schedule import Schedule
-from smr.repositories import simulation as repo
+from smr.repositories import metrics as metrics_repo
 from smr.schemas import EventIn
 from smr.services.catalog import Catalog
 from smr.services.cron import Cron
@@ -103,7 +101,6 @@ class _Pipeline:
     dispatcher: Dispatcher
     #: Cron has fired every slot up to here.
     cron_until: datetime
-    schedules: dict[str, Schedule] = field(default_factory=dict)
 
     @classmethod
     async def open(
@@ -128,9 +125,7 @@ class _Pipeline:
         dispatcher = Dispatcher(
             sessions=sessions, routes=routes, catalog=catalog, settings=local, clock=clock
         )
-        return cls(
-            engine, sessions, clock, catalog, cron, waker, dispatcher, start, _schedules(catalog)
-        )
+        return cls(engine, sessions, clock, catalog, cron, waker, dispatcher, start)
 
     async def run(self, events: Sequence[EventIn], *, until: datetime) -> tuple[str, list[str]]:
         """Ingest each event at its time and tick at every instant something falls due, up to
@@ -153,9 +148,8 @@ class _Pipeline:
                 pending, ingested = await self._settle(), True
             if not ingested:
                 pending = await self._settle()
-            following = _earliest(
-                pending, queue[0].occurred_at if queue else None, self._next_slot(self.clock.now)
-            )
+            event_at = queue[0].occurred_at if queue else None
+            following = _earliest(pending, event_at, self.cron.next_slot(self.clock.now))
             if following is None or following > until:
                 return contact_id, _left_out(queue, until)
             self.clock.now = max(following, self.clock.now)
@@ -167,12 +161,13 @@ class _Pipeline:
         returns when a run or delivery falls due next."""
         now = self.clock.now
         for _ in range(MAX_ROUNDS):
-            slot = self._next_slot(self.cron_until)
+            slot = self.cron.next_slot(self.cron_until)
             if slot is not None and slot <= now:
                 await self.cron.tick()
                 self.cron_until = now
             async with self.sessions() as session:
-                wake, due = await repo.due_times(session)
+                earliest = await metrics_repo.earliest_due(session)
+            wake, due = earliest["runs"], earliest["deliveries"]
             if wake is not None and wake <= now:
                 await self.waker.tick()
             elif due is not None and due <= now:
@@ -180,9 +175,6 @@ class _Pipeline:
             else:
                 break
         return _earliest(wake, due)
-
-    def _next_slot(self, after: datetime) -> datetime | None:
-        return _earliest(*(s.next_after(after) for s in self.schedules.values()))
 
 
 def _scratch_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -194,15 +186,6 @@ def _scratch_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _earliest(*times: datetime | None) -> datetime | None:
     return min((t for t in times if t is not None), default=None)
-
-
-def _schedules(catalog: Catalog) -> dict[str, Schedule]:
-    tz = catalog.policies.tz
-    return {
-        p.id: Schedule.parse(p.spec.trigger.schedule, tz=tz)
-        for p in catalog.result.playbooks.values()
-        if p.spec.enabled and isinstance(p.spec.trigger, ScheduleTrigger)
-    }
 
 
 def _left_out(queue: deque[EventIn], until: datetime) -> list[str]:

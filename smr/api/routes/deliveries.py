@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from smr.api.deps import AdminOnly, RuntimeDep, SessionDep
+from smr.models import DeliveryStatus
 from smr.repositories import deliveries as repo
 from smr.repositories._sql import decode_cursor, page
 from smr.services import cancel, runlog
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"], dependencies=[AdminOnly])
-
-DeliveryStatus = Literal[
-    "scheduled", "sending", "awaiting", "sent", "skipped", "failed", "cancelled", "uncertain"
-]
 
 
 @router.get("")

@@ -12,7 +12,6 @@ from smr.api.deps import AdminOnly, IngestOrAdmin, JsonBody, RuntimeDep, Session
 from smr.api.errors import invalid
 from smr.schemas import parse_events
 from smr.services import runlog
-from smr.services.ingest import submit
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -23,11 +22,7 @@ async def post_events(body: JsonBody, runtime: RuntimeDep) -> JSONResponse:
         events = parse_events(body)
     except ValidationError as exc:
         raise invalid(exc) from exc
-    report = await submit(
-        runtime.sessions, events, source="api", catalog=runtime.catalog, clock=runtime.clock
-    )
-    if report.deliveries_due:
-        runtime.wake()
+    report = await runtime.ingest(events, source="api")
     results = [r.as_json() for r in report.results]
     is_batch = isinstance(body, dict) and "events" in body
     # Plain JSON already: answered as is, without a response model to validate it against.

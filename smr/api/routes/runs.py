@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from smr.api.deps import AdminOnly, RuntimeDep, SessionDep
+from smr.models import RunStatus
 from smr.repositories import runs as repo
 from smr.repositories._sql import decode_cursor, page
 from smr.services import cancel, runlog
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[AdminOnly])
 
-RunStatus = Literal["active", "waiting", "completed", "exited", "failed", "cancelled"]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 

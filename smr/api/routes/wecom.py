@@ -27,7 +27,6 @@ from smr.inbound.wecom import (
 )
 from smr.runtime import Runtime
 from smr.schemas import EventIn
-from smr.services.ingest import submit
 
 router = APIRouter(prefix="/v1/wecom", tags=["wecom"])
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ NOT_CONFIGURED = (
 )
 
 
-def get_crypt(runtime: RuntimeDep) -> WXBizMsgCrypt:
+async def get_crypt(runtime: RuntimeDep) -> WXBizMsgCrypt:  # async: not run in a thread
     wecom = runtime.settings.wecom
     if not (wecom.corp_id and wecom.token and wecom.aes_key):
         raise NotFound(NOT_CONFIGURED)
@@ -111,21 +110,13 @@ async def _act(runtime: Runtime, translation: Translation) -> None:
     if (pull := translation.kf_pull) is not None and not runtime.pull_kf(
         token=pull.token, open_kfid=pull.open_kfid
     ):
-        kf_pull_requested(pull.token, pull.open_kfid)
+        kf_pull_requested(pull.open_kfid)
     if translation.ignored:
         log.info("wecom callback %s acknowledged: %s", translation.kind, translation.ignored)
     if not translation.events:
         return
     events = [await _described(runtime, event) for event in translation.events]
-    report = await submit(
-        runtime.sessions,
-        events,
-        source="wecom",
-        catalog=runtime.catalog,
-        clock=runtime.clock,
-    )
-    if report.deliveries_due:
-        runtime.wake()
+    report = await runtime.ingest(events, source="wecom")
     log.info(
         "wecom callback %s: %s",
         translation.kind,

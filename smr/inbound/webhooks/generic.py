@@ -36,6 +36,7 @@ from smr.inbound.webhooks.base import (
     payload_error,
     payment_key,
     read_json,
+    read_model,
     same,
 )
 from smr.schemas import ContactRef, Key, OrderItem, aware
@@ -104,10 +105,7 @@ class GenericSource:
 
     def translate(self, request: WebhookRequest) -> Translation:
         body: Any = read_json(request.body)
-        try:
-            order = GenericOrder.model_validate(body)
-        except ValidationError as exc:
-            raise payload_error(exc) from None
+        order = read_model(GenericOrder, body)
         try:
             customer = order.customer
             identities = ContactRef(shop_customer_id=customer.id, phone=customer.phone).identities()

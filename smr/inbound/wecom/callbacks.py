@@ -130,10 +130,9 @@ def translate(inner: str) -> Translation:
         raise MalformedCallback(f"The callback does not make a valid event ({problems}).") from None
 
 
-def kf_pull_requested(token: str, open_kfid: str) -> None:
-    """微信客服 messages wait behind kf/sync_msg (``token`` is valid 10 minutes), and no kf
-    channel is configured to pull them (``Runtime.pull_kf``): this records the request."""
-    # The token is a credential: it is never logged.
+def kf_pull_requested(open_kfid: str) -> None:
+    """微信客服 messages wait behind kf/sync_msg, and no kf channel is configured to pull them
+    (``Runtime.pull_kf``): this records the request (not the token, a credential)."""
     log.warning(
         "wecom kf: messages waiting for %s; no kf secret configured to pull them (kf/sync_msg)",
         open_kfid,
