@@ -5,9 +5,9 @@ connection that holds the session's transaction. For the small statements ingest
 every event, SQLAlchemy's execution layer (execution context, result objects, a greenlet
 switch) costs two to three times the round trip itself. Nothing else changes:
 
-* the transaction is SQLAlchemy's: it sends BEGIN lazily, with the first statement, so a
-  transaction's first statement goes through SQLAlchemy, and commit and rollback stay the
-  session's;
+* the transaction is SQLAlchemy's: SQLAlchemy's asyncpg adapter begins it (``_begin``) just
+  before the first statement, as it would when running that statement, and commit and
+  rollback stay the session's;
 * the values go through the column types' own bind processors, as SQLAlchemy would send them;
 * the types read this way (strings, numbers, aware timestamps, and JSON, which asyncpg decodes
   with the codec SQLAlchemy installs on each connection) come back as SQLAlchemy returns them;
@@ -57,8 +57,8 @@ async def fetch(
 
 
 async def driver_of(session: AsyncSession) -> Any | None:
-    """The asyncpg connection of the session's transaction; None on SQLite, and before the
-    transaction's first statement (SQLAlchemy sends BEGIN with it: let SQLAlchemy run that).
+    """The asyncpg connection of the session's transaction, begun if it was not yet; None on
+    SQLite.
 
     Found once per transaction (in ``session.info``): asking SQLAlchemy for it costs two
     greenlet switches.
@@ -69,12 +69,28 @@ async def driver_of(session: AsyncSession) -> Any | None:
     known = session.info.get(_DRIVER)
     if known is not None and known[0] is transaction:
         return known[1]
-    connection = await session.connection()
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    if not driver.is_in_transaction():
+    raw = await (await session.connection()).get_raw_connection()
+    driver: Any = raw.driver_connection
+    if not driver.is_in_transaction() and not await _begin(raw.dbapi_connection):
         return None
     session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     return driver
+
+
+async def _begin(adapted: Any) -> bool:
+    """Send BEGIN through SQLAlchemy's asyncpg adapter, as its next statement would have.
+
+    SQLAlchemy begins a transaction lazily, when it runs the transaction's first statement;
+    running that statement through SQLAlchemy costs several times its round trip. Beginning
+    here lets the first statement, like the others, go straight to the driver, while commit
+    and rollback stay the session's. False where the adapter does not begin this way (then
+    SQLAlchemy runs the first statement).
+    """
+    start = getattr(adapted, "_start_transaction", None)
+    if start is None or getattr(adapted, "_transaction", True) is not None:
+        return False
+    await start()
+    return True
 
 
 _DRIVER = "smr.driver"  # session.info key: (the transaction, its asyncpg connection)

@@ -94,7 +94,7 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
     if not rows:
         return
     driver = await driver_of(session)
-    if driver is None:  # SQLite, or the transaction's first statement
+    if driver is None:  # SQLite
         # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
         await session.execute(_insert_returning_key(table), rows)
     elif len(rows) >= COPY_THRESHOLD:
@@ -163,7 +163,7 @@ async def write_together(session: AsyncSession, writes: Sequence[Write]) -> bool
     writes = [w for w in writes if w.rows]
     if not writes:
         return True
-    if await driver_of(session) is None:  # SQLite, or the transaction's first statement
+    if await driver_of(session) is None:  # SQLite
         return await _write_in_turn(session, writes)
     shapes: list[tuple[Table, str, tuple[str, ...]]] = []
     params: dict[str, Any] = {"expected": 0}
