@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,5 +123,18 @@ def _compile(stmt: Executable, dialect: Dialect) -> _Query:
     if compiled.post_compile_params:
         raise ValueError("an expanding IN cannot run on the driver: use _sql.any_of")
     names = compiled.positiontup or []
-    binds = tuple((n, compiled.binds[n].type._cached_bind_processor(dialect)) for n in names)
+    binds = tuple((n, _processor(compiled.binds[n].type, dialect)) for n in names)
     return _Query(compiled, compiled.string, binds)
+
+
+def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The bind processor of ``type_``; for a one-dimensional array, the item type's applied
+    to each item, or none at all (the list goes to the driver as it is), without SQLAlchemy's
+    per-array checks for nested lists: bulk writes bind an array per column."""
+    if not (isinstance(type_, ARRAY) and type_.dimensions == 1):
+        processor: Callable[[Any], Any] | None = type_._cached_bind_processor(dialect)
+        return processor
+    item: Callable[[Any], Any] | None = type_.item_type._cached_bind_processor(dialect)
+    if item is None:
+        return None
+    return lambda values: None if values is None else [item(v) for v in values]
