@@ -55,9 +55,10 @@ class MockAdapter:
         if self.config.latency_ms:
             await asyncio.sleep(self.config.latency_ms / 1000)
         failing = {m.delivery_id for m in messages if self._fails()}
+        now = self._clock()
         async with unit_of_work(self._sessions) as session:
             fresh = await outbox.record(
-                session, [self._row(m) for m in messages if m.delivery_id not in failing]
+                session, [self._row(m, now) for m in messages if m.delivery_id not in failing]
             )
         return [self._result(m.delivery_id, failing, fresh) for m in messages]
 
@@ -71,7 +72,8 @@ class MockAdapter:
         response = "recorded" if delivery_id in fresh else "already recorded (resend deduplicated)"
         return SendResult(vendor_message_id=f"mock-{delivery_id}", response=response)
 
-    def _row(self, message: OutboundMessage) -> dict[str, object]:
+    @staticmethod
+    def _row(message: OutboundMessage, now: datetime) -> dict[str, object]:
         return {
             "delivery_id": message.delivery_id,
             "channel": message.channel,
@@ -79,7 +81,7 @@ class MockAdapter:
             "recipient": dict(message.recipient),
             "text": message.text,
             "params": dict(message.params),
-            "sent_at": self._clock(),
+            "sent_at": now,
         }
 
     async def aclose(self) -> None:

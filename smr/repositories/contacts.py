@@ -118,10 +118,17 @@ async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, 
     found: dict[str, dict[str, str]] = {cid: {} for cid in wanted}
     if not wanted:
         return found
-    stmt = select(ContactIdentity).where(one_of(session, ContactIdentity.contact_id, wanted))
-    for row in await session.scalars(stmt):
-        found[row.contact_id][row.kind] = row.value
+    stmt = _identities_of(dialect_name(session))
+    for row in await fetch(session, stmt, {"ids": wanted}):
+        found[row["contact_id"]][row["kind"]] = row["value"]
     return found
+
+
+@cache
+def _identities_of(dialect: str) -> Select[Any]:
+    # Rows, not ORM objects: dispatch reads the identities of every contact in a batch.
+    columns = (_IDENTITIES.c.contact_id, _IDENTITIES.c.kind, _IDENTITIES.c.value)
+    return select(*columns).where(any_of(dialect, _IDENTITIES.c.contact_id, "ids"))
 
 
 async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
