@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from smr.db import unit_of_work
-from smr.models import Contact
+from smr.models import Contact, table_of
 from smr.repositories import contacts as repo
+from smr.repositories._execute import _through_sqlalchemy, fetch
 from smr.repositories._sql import write_together
 from smr.runtime import Runtime
 from smr.services.contacts import ContactState, load_states
@@ -45,15 +46,18 @@ async def test_rows_read_the_same_through_the_driver_and_through_sqlalchemy(
         writes = [repo.inserted([_row("ct_full")]), repo.identities_claimed([phone])]
         assert await write_together(session, writes)
 
+    contact = table_of(Contact)
+    stmt = select(*contact.c).where(contact.c.id == bindparam("id"))
     async with unit_of_work(runtime.sessions) as session:
-        # The first statement of a transaction goes through SQLAlchemy, the next on the driver.
-        first = await repo.find(session, ids=["ct_full"])
-        second = await repo.find(session, identities=[("phone", "13800000000")])
+        (on_driver,) = await fetch(session, stmt, {"id": "ct_full"})
+        (through_sqlalchemy,) = await _through_sqlalchemy(session, stmt, {"id": "ct_full"})
+        ((found, identities),) = await repo.find(session, identities=[("phone", "13800000000")])
 
-    assert first == second
-    (row, identities), _ = first[0], second[0]
+    assert on_driver == through_sqlalchemy
+    assert {k: v for k, v in found.items() if k not in ("kind", "value")} == on_driver
+    assert [type(v) for v in on_driver.values()] == [type(v) for v in through_sqlalchemy.values()]
     assert identities == {"phone": "13800000000"}
-    assert [type(v) for v in row.values()] == [type(v) for v in second[0][0].values()]
+    row = on_driver
     assert str(row["total_spent"]) == "12.30"
     assert row["created_at"] == NOW
     assert row["created_at"].tzinfo is not None
@@ -78,7 +82,6 @@ async def test_a_created_contact_reads_back_as_its_blank_state(runtime: Runtime)
 async def test_statements_on_the_driver_roll_back_with_the_transaction(runtime: Runtime) -> None:
     async def write_then_fail() -> None:
         async with unit_of_work(runtime.sessions) as session:
-            await repo.find(session, ids=["ct_other"])  # begins the transaction
             assert await write_together(session, [repo.inserted([_row("ct_gone")])])
             assert await write_together(session, [repo.updated([_row("ct_gone")])])
             raise Boom
@@ -106,7 +109,6 @@ async def test_writes_together_land_only_when_every_new_row_does(runtime: Runtim
     renamed = {**_row("ct_a"), "name": "改名"}
 
     async with unit_of_work(runtime.sessions) as session:
-        await repo.find(session, ids=["ct_a"])  # begins the transaction: the rest on the driver
         again = [repo.inserted([_row("ct_a")]), repo.updated([renamed])]
         assert not await write_together(session, again)
         ((unchanged, _),) = await repo.find(session, ids=["ct_a"])
@@ -116,3 +118,23 @@ async def test_writes_together_land_only_when_every_new_row_does(runtime: Runtim
 
     assert unchanged["name"] == "小王"
     assert changed["name"] == "改名"
+
+
+async def test_times_in_bulk_writes_are_stored_as_utc_and_naive_ones_refused(
+    runtime: Runtime,
+) -> None:
+    beijing = NOW.astimezone(timezone(timedelta(hours=8)))
+    async with unit_of_work(runtime.sessions) as session:
+        local = {**_row("ct_local"), "first_order_at": beijing}
+        assert await write_together(session, [repo.inserted([local, _row("ct_utc")])])
+    async with unit_of_work(runtime.sessions) as session:
+        states = await load_states(session, ["ct_local", "ct_utc"])
+    assert states["ct_local"].first_order_at == NOW
+    assert states["ct_local"].first_order_at.utcoffset() == timedelta(0)
+
+    naive = {**_row("ct_naive"), "first_order_at": NOW.replace(tzinfo=None)}
+    with pytest.raises((ValueError, StatementError), match="naive datetime refused"):
+        async with unit_of_work(runtime.sessions) as session:
+            await write_together(session, [repo.inserted([_row("ct_fine"), naive])])
+    async with runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Contact)) == 2
