@@ -458,7 +458,7 @@ def _unnested(column: Column[Any], prefix: str = "u") -> ColumnElement[Any]:
     """``unnest(:<prefix>_<table>_<column>)``; JSON travels as text (a JSON list would read as
     a dimension)."""
     name = _param(column, prefix)
-    # One dimension: SQLAlchemy then processes the values without probing for nested lists.
+    # One dimension: the driver then takes each list as it is (see ``_execute._processor``).
     if isinstance(column.type, JSON):
         return cast(func.unnest(bindparam(name, type_=ARRAY(Text(), dimensions=1))), column.type)
     return func.unnest(bindparam(name, type_=ARRAY(column.type, dimensions=1)))

@@ -133,7 +133,7 @@ def _identities_of(dialect: str) -> Select[Any]:
 
 async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """Insert contacts; returns the ids inserted (an id a concurrent request created is not)."""
-    ordered = sorted(rows, key=lambda r: r["id"])
+    ordered = sorted(rows, key=_id_order)
     return {cid for (cid,) in await insert_new(session, _CONTACTS, ordered, returning=["id"])}
 
 
@@ -157,7 +157,7 @@ async def delete_contacts(session: AsyncSession, ids: Iterable[str]) -> None:
 
 def inserted(rows: list[dict[str, Any]]) -> Write:
     """New contacts; each must land (an id a concurrent request created first does not)."""
-    return Write(_CONTACTS, sorted(rows, key=lambda r: r["id"]), "insert_new")
+    return Write(_CONTACTS, sorted(rows, key=_id_order), "insert_new")
 
 
 def identities_claimed(rows: list[dict[str, str]]) -> Write:
@@ -172,7 +172,11 @@ def identities_attached(rows: list[dict[str, str]]) -> Write:
 
 def updated(rows: list[dict[str, Any]]) -> Write:
     """The mutable columns of each row (keyed by ``id``)."""
-    return Write(_CONTACTS, sorted(rows, key=lambda r: r["id"]), "update", _UPDATABLE)
+    return Write(_CONTACTS, sorted(rows, key=_id_order), "update", _UPDATABLE)
+
+
+def _id_order(row: dict[str, Any]) -> str:
+    return str(row["id"])
 
 
 def _identity_order(row: dict[str, str]) -> tuple[str, str]:

@@ -214,25 +214,35 @@ def _delivery(
     }
 
 
-def _state_after(plan: Plan, execution: Execution, run_id: str, now: datetime) -> dict[str, Any]:
-    outcome = execution.outcome
+def waiting(pc: int, wake_at: datetime, now: datetime) -> dict[str, Any]:
+    """A run's state columns while it waits at instruction ``pc`` until ``wake_at``."""
+    return _state("waiting", now, pc=pc, wake_at=wake_at, ended_at=None)
+
+
+def _state(status: str, now: datetime, **columns: Any) -> dict[str, Any]:
     state: dict[str, Any] = {
+        "status": status,
         "pc": 0,
         "wake_at": None,
         "lease_until": None,
         "ended_at": now,
         "end_reason": None,
+        "updated_at": now,
     }
+    state.update(columns)
+    return state
+
+
+def _state_after(plan: Plan, execution: Execution, run_id: str, now: datetime) -> dict[str, Any]:
+    outcome = execution.outcome
     if isinstance(outcome, Waiting):
-        state.update(status="waiting", pc=outcome.pc, wake_at=outcome.wake_at, ended_at=None)
-    elif isinstance(outcome, Failed):
-        state.update(status="failed", end_reason=outcome.reason)
+        return waiting(outcome.pc, outcome.wake_at, now)
+    if isinstance(outcome, Failed):
+        state = _state("failed", now, end_reason=outcome.reason)
     elif isinstance(outcome, Stopped):
-        state.update(status="completed", end_reason=f"stop at {outcome.step_path}")
+        state = _state("completed", now, end_reason=f"stop at {outcome.step_path}")
     else:
         assert isinstance(outcome, Completed)
-        state.update(status="completed")
-    if state["status"] != "waiting":
-        plan.note(run_id, now, "end", status=state["status"], reason=state["end_reason"])
-    state["updated_at"] = now
+        state = _state("completed", now)
+    plan.note(run_id, now, "end", status=state["status"], reason=state["end_reason"])
     return state

@@ -21,7 +21,7 @@ from smr.playbooks import (
 from smr.repositories import runs as runs_repo
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
-from smr.services.plan import Plan, advance, contact_view
+from smr.services.plan import Plan, advance, contact_view, waiting
 
 
 @dataclass
@@ -85,15 +85,7 @@ class RunPlanner:
         """Start a run whose steps a worker takes from here: it is due now, at instruction 0.
         A cron fan-out only decides who gets a run; the workers share out the steps."""
         run = self._begin(playbook, contact_id, trigger, cron_slot_id=cron_slot_id)
-        run.update(
-            pc=0,
-            wake_at=self.now,
-            lease_until=None,
-            ended_at=None,
-            end_reason=None,
-            status="waiting",
-            updated_at=self.now,
-        )
+        run.update(waiting(0, self.now, self.now))
         self._track(run, playbook, trigger)
         return str(run["id"])
 
