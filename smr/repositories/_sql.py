@@ -17,7 +17,6 @@ from sqlalchemy import (
     JSON,
     Column,
     ColumnElement,
-    Row,
     Select,
     Table,
     Text,
@@ -323,66 +322,6 @@ def any_of(
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(column.type, dimensions=1)))
     return column.in_(bindparam(name, expanding=True))
-
-
-async def claim_lost_then_due(
-    session: AsyncSession,
-    table: Table,
-    *,
-    lost: ColumnElement[bool],
-    due: ColumnElement[bool],
-    due_order: ColumnElement[Any],
-    limit: int,
-    values: dict[str, Any],
-) -> list[Row[Any]]:
-    """Claim rows whose worker died (``lost``: lease expired, oldest lease first), then due
-    rows (oldest by ``due_order``), ``limit`` in all. Two statements, each an ordered index
-    range, rather than one OR that would sort the whole backlog on every claim."""
-    lease = table.c.lease_until
-    rows = list(await claim(session, table, where=lost, order_by=lease, limit=limit, values=values))
-    rows += await claim(
-        session, table, where=due, order_by=due_order, limit=limit - len(rows), values=values
-    )
-    return rows
-
-
-async def claim(
-    session: AsyncSession,
-    table: Table,
-    *,
-    where: ColumnElement[bool],
-    order_by: ColumnElement[Any],
-    limit: int,
-    values: dict[str, Any],
-) -> Sequence[Row[Any]]:
-    """Atomically take up to ``limit`` rows matching ``where`` (oldest by ``order_by`` first)
-    and set ``values`` on them; returns the claimed rows.
-
-    PostgreSQL locks the candidates FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint
-    rows without waiting for each other. SQLite serialises writers (BEGIN IMMEDIATE) and the
-    repeated condition in the UPDATE makes a row claimable once.
-    """
-    if limit <= 0:
-        return []
-    primary = _key(table)
-    # A materialised CTE is evaluated once: an IN (subquery … LIMIT) may be re-run per row by
-    # the planner and then claim more than ``limit`` rows.
-    picked = (
-        select(primary)
-        .where(where)
-        .order_by(order_by)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("picked")
-        .prefix_with("MATERIALIZED")
-    )
-    stmt = (
-        update(table)
-        .where(primary.in_(select(picked.c[primary.name])), where)
-        .values(values)
-        .returning(*table.c)
-    )
-    return (await session.execute(stmt)).all()
 
 
 async def update_many(

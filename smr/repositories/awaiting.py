@@ -6,15 +6,19 @@ check in ``due_at``; a checker claims due ones by pushing ``due_at`` a lease ahe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from smr.models import Delivery, DeliveryAttempt, table_of
-from smr.repositories._sql import claim, one_of, update_many
+from smr.repositories import Record
+from smr.repositories import _claims as claims
+from smr.repositories._sql import one_of, update_many
 
 _CHECKED_COLUMNS = ("status", "skip_reason", "due_at", "sent_at", "last_error", "updated_at")
 
@@ -32,15 +36,23 @@ async def set_vendor_refs(session: AsyncSession, rows: list[dict[str, Any]]) -> 
 
 async def claim_due(
     session: AsyncSession, *, channel: str, now: datetime, lease: timedelta, limit: int
-) -> Sequence[Row[Any]]:
+) -> list[Record]:
     """Claim up to ``limit`` awaiting deliveries of ``channel`` whose check is due: their
     ``due_at`` moves ``lease`` ahead, so no other worker checks them meanwhile."""
+    params = {"on_channel": channel, "now": now, "lease_end": now + lease}
+    return await claims.claim(session, _claim_due(), params, limit=limit)
+
+
+@cache
+def _claim_due() -> Update:
     table = table_of(Delivery)
-    due = and_(table.c.status == "awaiting", table.c.due_at <= now, table.c.channel == channel)
-    values = {"due_at": now + lease, "updated_at": now}
-    return await claim(
-        session, table, where=due, order_by=table.c.due_at, limit=limit, values=values
+    due = and_(
+        table.c.status == "awaiting",
+        table.c.due_at <= claims.now(),
+        table.c.channel == bindparam("on_channel", type_=table.c.channel.type),
     )
+    values = {"due_at": claims.lease_end(), "updated_at": claims.now()}
+    return claims.claim_statement(table, where=due, order_by=table.c.due_at, values=values)
 
 
 async def accepted_at(session: AsyncSession, ids: Iterable[str]) -> dict[str, datetime]:

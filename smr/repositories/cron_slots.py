@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from smr.models import CronSlot, PlaybookVersion, table_of
-from smr.repositories._sql import claim, insert_ignoring_conflicts, one_of
+from smr.repositories import _claims as claims
+from smr.repositories._sql import insert_ignoring_conflicts, one_of
 
 CLAIMABLE = ("pending", "running")
 
@@ -66,16 +69,21 @@ async def known_since(session: AsyncSession, playbook_ids: Iterable[str]) -> dic
 async def claim_one(session: AsyncSession, *, now: datetime, lease: timedelta) -> CronSlot | None:
     """Take the oldest pending slot, or a running one whose worker's lease expired; it becomes
     ``running`` with a lease until ``now + lease``."""
-    table = table_of(CronSlot)
-    free = or_(table.c.lease_until.is_(None), table.c.lease_until < now)
-    claimable = and_(table.c.status.in_(CLAIMABLE), free)
-    values = {"status": "running", "lease_until": now + lease, "updated_at": now}
-    rows = await claim(
-        session, table, where=claimable, order_by=table.c.slot_at, limit=1, values=values
-    )
+    params = {"now": now, "lease_end": now + lease}
+    rows = await claims.claim(session, _claim_one(), params, limit=1)
     if not rows:
         return None
     return await session.get(CronSlot, rows[0].id, populate_existing=True)
+
+
+@cache
+def _claim_one() -> Update:
+    table = table_of(CronSlot)
+    free = or_(table.c.lease_until.is_(None), table.c.lease_until < claims.now())
+    # Equalities, not an IN of constants: that would expand when the statement runs.
+    claimable = and_(or_(*(table.c.status == status for status in CLAIMABLE)), free)
+    values = {"status": "running", "lease_until": claims.lease_end(), "updated_at": claims.now()}
+    return claims.claim_statement(table, where=claimable, order_by=table.c.slot_at, values=values)
 
 
 async def advance(

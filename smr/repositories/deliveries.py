@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, and_, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from smr.models import Delivery, DeliveryAttempt, table_of
-from smr.repositories._sql import claim, claim_lost_then_due, insert_many, one_of, update_many
+from smr.repositories import Record
+from smr.repositories import _claims as claims
+from smr.repositories._execute import fetch
+from smr.repositories._sql import any_of, dialect_name, insert_many, one_of, update_many
 
 _FINAL_COLUMNS = (
     "status",
@@ -25,21 +30,27 @@ _FINAL_COLUMNS = (
 
 async def mark_uncertain(
     session: AsyncSession, *, now: datetime, resendable: Collection[str]
-) -> Sequence[Row[Any]]:
+) -> list[Record]:
     """Deliveries a dead worker left in ``sending`` on channels that cannot dedupe a resend:
     they may or may not have reached the customer, so an operator decides (``uncertain``)."""
+    stmt = _mark_uncertain(dialect_name(session))
+    rows = await fetch(session, stmt, {"now": now, "resendable": list(resendable)})
+    return [Record(**row) for row in rows]
+
+
+@cache
+def _mark_uncertain(dialect: str) -> Update:
     table = table_of(Delivery)
-    stmt = (
+    return (
         update(table)
         .where(
             table.c.status == "sending",
-            table.c.lease_until < now,
-            table.c.channel.not_in(list(resendable)),
+            table.c.lease_until < claims.now(),
+            not_(any_of(dialect, table.c.channel, "resendable")),
         )
-        .values(status="uncertain", lease_until=None, updated_at=now)
+        .values(status="uncertain", lease_until=None, updated_at=claims.now())
         .returning(table.c.id, table.c.run_id, table.c.step, table.c.channel, table.c.attempts)
     )
-    return (await session.execute(stmt)).all()
 
 
 async def claim_due(
@@ -49,26 +60,27 @@ async def claim_due(
     lease: timedelta,
     limit: int,
     resendable: Collection[str],
-) -> Sequence[Row[Any]]:
+) -> list[Record]:
     """Claim up to ``limit`` deliveries for this worker: ``sending`` ones whose worker died
     (lease expired) on channels that dedupe by our id, then scheduled ones that are due, oldest
     first. Claimed rows move to ``sending`` with a lease; each claim counts as an attempt.
     """
+    lost, due = _claim_due(dialect_name(session))
+    params = {"now": now, "lease_end": now + lease, "resendable": list(resendable)}
+    return await claims.claim_lost_then_due(session, lost, due, params, limit=limit)
+
+
+@cache
+def _claim_due(dialect: str) -> tuple[Update, Update]:
     table = table_of(Delivery)
     lost = and_(
         table.c.status == "sending",
-        table.c.lease_until < now,
-        table.c.channel.in_(list(resendable)),
+        table.c.lease_until < claims.now(),
+        any_of(dialect, table.c.channel, "resendable"),
     )
-    values = _claimed(table, now, lease)
-    return await claim_lost_then_due(
-        session,
-        table,
-        lost=lost,
-        due=_due(table, now),
-        due_order=table.c.due_at,
-        limit=limit,
-        values=values,
+    return (
+        _claim_statement(table, where=lost, order_by=table.c.lease_until),
+        _claim_statement(table, where=_due(table), order_by=table.c.due_at),
     )
 
 
@@ -79,31 +91,38 @@ async def claim_due_on(
     now: datetime,
     lease: timedelta,
     limit: int,
-) -> Sequence[Row[Any]]:
+) -> list[Record]:
     """Like ``claim_due``, for scheduled deliveries of ``channels`` only: for sends that
     cannot wait for the next tick."""
     if not channels:
         return []
+    stmt = _claim_due_on(dialect_name(session))
+    params = {"now": now, "lease_end": now + lease, "channels": list(channels)}
+    return await claims.claim(session, stmt, params, limit=limit)
+
+
+@cache
+def _claim_due_on(dialect: str) -> Update:
     table = table_of(Delivery)
-    due = and_(_due(table, now), table.c.channel.in_(list(channels)))
-    values = _claimed(table, now, lease)
-    return await claim(
-        session, table, where=due, order_by=table.c.due_at, limit=limit, values=values
-    )
+    due = and_(_due(table), any_of(dialect, table.c.channel, "channels"))
+    return _claim_statement(table, where=due, order_by=table.c.due_at)
 
 
-def _due(table: Table, now: datetime) -> ColumnElement[bool]:
-    return and_(table.c.status == "scheduled", table.c.due_at <= now)
+def _due(table: Table) -> ColumnElement[bool]:
+    return and_(table.c.status == "scheduled", table.c.due_at <= claims.now())
 
 
-def _claimed(table: Table, now: datetime, lease: timedelta) -> dict[str, Any]:
+def _claim_statement(
+    table: Table, *, where: ColumnElement[bool], order_by: ColumnElement[Any]
+) -> Update:
     """A claimed delivery: ``sending`` under a lease; each claim counts as an attempt."""
-    return {
+    values = {
         "status": "sending",
-        "lease_until": now + lease,
+        "lease_until": claims.lease_end(),
         "attempts": table.c.attempts + 1,
-        "updated_at": now,
+        "updated_at": claims.now(),
     }
+    return claims.claim_statement(table, where=where, order_by=order_by, values=values)
 
 
 async def sent_marketing(

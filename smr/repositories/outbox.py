@@ -10,17 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import MockOutbox, table_of
-from smr.repositories._sql import insert_ignoring_conflicts
+from smr.repositories._sql import insert_new
 
 
 async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """Store mock sends; returns the delivery ids that were new (not a deduplicated resend)."""
-    if not rows:
-        return set()
-    stmt = insert_ignoring_conflicts(session, table_of(MockOutbox)).returning(
-        MockOutbox.delivery_id
-    )
-    return set((await session.scalars(stmt, rows)).all())
+    inserted = await insert_new(session, table_of(MockOutbox), rows, returning=["delivery_id"])
+    return {delivery_id for (delivery_id,) in inserted}
 
 
 async def list_outbox(

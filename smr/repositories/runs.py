@@ -8,17 +8,18 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, or_, select, update
+from sqlalchemy import Select, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
 from smr.models import CronSlot, Delivery, Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
+from smr.repositories import Record
+from smr.repositories import _claims as claims
 from smr.repositories._execute import fetch
 from smr.repositories._sql import (
     Write,
     any_of,
-    claim_lost_then_due,
     dialect_name,
     insert_many,
     insert_together,
@@ -134,7 +135,7 @@ def slot_event(slot_id: str, playbook_id: str, slot_at: datetime) -> EventView:
     return EventView(id=slot_id, type="schedule", occurred_at=slot_at, data=data)
 
 
-def trigger_view(run: Run | Row[Any], event: Event | None, slot: CronSlot | None) -> EventView:
+def trigger_view(run: Run | Record, event: Event | None, slot: CronSlot | None) -> EventView:
     """What started a run: its event, or the schedule slot that fired it."""
     if event is not None:
         return EventView(
@@ -186,16 +187,24 @@ async def update_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None
 
 async def claim_due(
     session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
-) -> list[Row[Any]]:
+) -> list[Record]:
     """Claim active runs whose worker's lease expired (it died before writing its result), then
     waiting runs whose wake time has come. Claimed runs are ``active`` with a lease; the rows
     come back with every column of ``runs``."""
+    lost, due = _claim_due()
+    params = {"now": now, "lease_end": now + lease}
+    return await claims.claim_lost_then_due(session, lost, due, params, limit=limit)
+
+
+@cache
+def _claim_due() -> tuple[Update, Update]:
     table = table_of(Run)
-    values = {"status": "active", "lease_until": now + lease, "updated_at": now}
-    lost = and_(table.c.status == "active", table.c.lease_until < now)
-    due = and_(table.c.status == "waiting", table.c.wake_at <= now)
-    return await claim_lost_then_due(
-        session, table, lost=lost, due=due, due_order=table.c.wake_at, limit=limit, values=values
+    values = {"status": "active", "lease_until": claims.lease_end(), "updated_at": claims.now()}
+    lost = and_(table.c.status == "active", table.c.lease_until < claims.now())
+    due = and_(table.c.status == "waiting", table.c.wake_at <= claims.now())
+    return (
+        claims.claim_statement(table, where=lost, order_by=table.c.lease_until, values=values),
+        claims.claim_statement(table, where=due, order_by=table.c.wake_at, values=values),
     )
 
 

@@ -16,11 +16,10 @@ A key is present only when its source is; channels that need a missing one skip 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smr.repositories import Record
 from smr.repositories import addressing as addressing_repo
 from smr.repositories import contacts as contacts_repo
 from smr.repositories.addressing import RunContext
@@ -30,7 +29,7 @@ TRIGGER_KEYS = ("welcome_code", "open_kfid", "chat_id")
 
 
 async def recipients(
-    session: AsyncSession, rows: Sequence[Row[Any]], *, addressed: Collection[str] | None = None
+    session: AsyncSession, rows: Sequence[Record], *, addressed: Collection[str] | None = None
 ) -> dict[str, dict[str, str]]:
     """Delivery id → where it goes, for these delivery rows (two queries). Only deliveries on
     ``addressed`` channels (default: all) read their run's trigger and contact attributes."""

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.channels import (
@@ -31,6 +30,7 @@ from smr.channels import (
 )
 from smr.config import Settings
 from smr.db import unit_of_work
+from smr.repositories import Record
 from smr.repositories import awaiting as repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
@@ -98,7 +98,7 @@ class Checker:
         return len(rows)
 
     async def _pending(
-        self, session: AsyncSession, rows: Sequence[Row[Any]], now: datetime
+        self, session: AsyncSession, rows: Sequence[Record], now: datetime
     ) -> list[Pending]:
         recipients = await addressing.recipients(session, rows)
         accepted = await repo.accepted_at(session, [r.id for r in rows])
@@ -114,7 +114,7 @@ class Checker:
     async def _record(
         self,
         pending: Sequence[Pending],
-        rows: Sequence[Row[Any]],
+        rows: Sequence[Record],
         answers: Sequence[Answer],
         *,
         now: datetime,
@@ -134,7 +134,7 @@ class Checker:
             await runs_repo.insert_trace(session, trace)
 
 
-def _final(row: Row[Any], answer: Answer, *, now: datetime, age: timedelta) -> dict[str, Any]:
+def _final(row: Record, answer: Answer, *, now: datetime, age: timedelta) -> dict[str, Any]:
     final: dict[str, Any] = {
         "id": row.id,
         "status": "awaiting",
@@ -166,7 +166,7 @@ def _response(answer: Answer) -> str | None:
 
 
 def _trace(
-    row: Row[Any], final: dict[str, Any], response: str | None, *, now: datetime
+    row: Record, final: dict[str, Any], response: str | None, *, now: datetime
 ) -> dict[str, Any]:
     detail = {
         "delivery_id": row.id,

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.channels import ChannelAdapter
 from smr.config import Settings
 from smr.db import unit_of_work
+from smr.repositories import Record
 from smr.repositories import awaiting as awaiting_repo
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as repo
@@ -33,12 +33,12 @@ log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_SENDS = 50
 VENDOR_REF_LIMIT = 128
-Claim = Callable[[AsyncSession, datetime, timedelta], Awaitable[Sequence[Row[Any]]]]
+Claim = Callable[[AsyncSession, datetime, timedelta], Awaitable[Sequence[Record]]]
 
 
 @dataclass(frozen=True)
 class Claimed:
-    delivery: Row[Any]
+    delivery: Record
     recipient: dict[str, str]
     decision: policy.Decision
 
@@ -106,7 +106,7 @@ class Dispatcher:
 
     async def _claim_due(
         self, session: AsyncSession, now: datetime, lease: timedelta
-    ) -> Sequence[Row[Any]]:
+    ) -> Sequence[Record]:
         lost = await repo.mark_uncertain(session, now=now, resendable=self._resendable)
         await runs_repo.insert_trace(session, [_uncertain_trace(d, now) for d in lost])
         return await repo.claim_due(
@@ -118,7 +118,7 @@ class Dispatcher:
         )
 
     async def _gate(
-        self, session: AsyncSession, rows: Sequence[Row[Any]], now: datetime
+        self, session: AsyncSession, rows: Sequence[Record], now: datetime
     ) -> list[Claimed]:
         contact_ids = [r.contact_id for r in rows]
         recipients = await addressing.recipients(session, rows, addressed=self._addressed)
@@ -235,7 +235,7 @@ def _decided(claimed: Claimed) -> Outcome:
     )
 
 
-def _uncertain_trace(d: Row[Any], now: datetime) -> dict[str, Any]:
+def _uncertain_trace(d: Record, now: datetime) -> dict[str, Any]:
     detail = {
         "delivery_id": d.id,
         "channel": d.channel,

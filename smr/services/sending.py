@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
-
 from smr.channels import (
     BatchSender,
     ChannelAdapter,
@@ -22,6 +20,7 @@ from smr.channels import (
     SendResult,
     SkippedSend,
 )
+from smr.repositories import Record
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ RESPONSE_LIMIT = 1000
 class Outcome:
     """What handling one claimed delivery came to."""
 
-    delivery: Row[Any]
+    delivery: Record
     attempt: str  # sent | awaiting | skipped | failed | retry | deferred
     response: str | None
     duration_ms: int
@@ -43,7 +42,7 @@ class Outcome:
     vendor_ref: str | None = None  # what the vendor calls an awaiting delivery's send
 
 
-def message_of(delivery: Row[Any], recipient: dict[str, str]) -> OutboundMessage:
+def message_of(delivery: Record, recipient: dict[str, str]) -> OutboundMessage:
     return OutboundMessage(
         delivery_id=delivery.id,
         channel=delivery.channel,
@@ -58,7 +57,7 @@ def message_of(delivery: Row[Any], recipient: dict[str, str]) -> OutboundMessage
 
 async def send_one(
     adapter: ChannelAdapter,
-    delivery: Row[Any],
+    delivery: Record,
     recipient: dict[str, str],
     *,
     limit_seconds: float,
@@ -75,7 +74,7 @@ async def send_one(
 
 async def send_batch(
     adapter: ChannelAdapter,
-    batch: Sequence[tuple[Row[Any], dict[str, str]]],
+    batch: Sequence[tuple[Record, dict[str, str]]],
     *,
     limit_seconds: float,
 ) -> list[Outcome]:
@@ -103,7 +102,7 @@ def _failure(exc: Exception, adapter: ChannelAdapter, limit_seconds: float) -> B
     return RetriableSendError(f"internal error: {type(exc).__name__}: {exc}")
 
 
-def _outcome(delivery: Row[Any], answer: SendResult | BaseException, took: int) -> Outcome:
+def _outcome(delivery: Record, answer: SendResult | BaseException, took: int) -> Outcome:
     if isinstance(answer, SendResult):
         response = truncate(answer.response or answer.vendor_message_id)
         if answer.awaiting and answer.vendor_message_id:

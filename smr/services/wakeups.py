@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.config import Settings
 from smr.db import unit_of_work
 from smr.playbooks import EventView, RunView
+from smr.repositories import Record
 from smr.repositories import cron_slots as cron_repo
 from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
@@ -26,7 +25,7 @@ from smr.services.catalog import Catalog
 from smr.services.plan import Plan, advance
 
 #: A run as its claim returned it: every column of ``runs``.
-ClaimedRun = Row[Any]
+ClaimedRun = Record
 
 
 class Waker:

@@ -1,0 +1,82 @@
+"""Claiming rows for a worker: deliveries, runs and cron slots a worker takes under a lease.
+
+A claim statement is built once per dialect by its repository and takes its values as named
+parameters (``now``, ``lease_end``, and ``limit``, which ``claim`` sets); on PostgreSQL it
+runs on the driver (see ``_execute``), as a claim runs every tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import BindParameter, ColumnElement, Integer, Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
+
+from smr.models import UTCDateTime
+from smr.repositories import Record
+from smr.repositories._execute import fetch
+
+
+def now() -> BindParameter[Any]:
+    """The claim's time (parameter ``now``)."""
+    return bindparam("now", type_=UTCDateTime())
+
+
+def lease_end() -> BindParameter[Any]:
+    """When the claim's lease ends (parameter ``lease_end``)."""
+    return bindparam("lease_end", type_=UTCDateTime())
+
+
+def claim_statement(
+    table: Table,
+    *,
+    where: ColumnElement[bool],
+    order_by: ColumnElement[Any],
+    values: Mapping[str, Any],
+) -> Update:
+    """Take up to ``limit`` rows matching ``where`` (oldest by ``order_by`` first), set
+    ``values`` on them and return every column.
+
+    PostgreSQL locks the candidates FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint
+    rows without waiting for each other. SQLite serialises writers (BEGIN IMMEDIATE) and the
+    repeated condition in the UPDATE makes a row claimable once.
+    """
+    primary = table.primary_key.columns.values()[0]
+    # A materialised CTE is evaluated once: an IN (subquery … LIMIT) may be re-run per row by
+    # the planner and then claim more than ``limit`` rows.
+    picked = (
+        select(primary)
+        .where(where)
+        .order_by(order_by)
+        .limit(bindparam("limit", type_=Integer()))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    return (
+        update(table)
+        .where(primary.in_(select(picked.c[primary.name])), where)
+        .values(dict(values))
+        .returning(*table.c)
+    )
+
+
+async def claim(
+    session: AsyncSession, stmt: Update, params: Mapping[str, Any], *, limit: int
+) -> list[Record]:
+    """Run a ``claim_statement`` for at most ``limit`` rows; the rows claimed."""
+    if limit <= 0:
+        return []
+    return [Record(**row) for row in await fetch(session, stmt, {**params, "limit": limit})]
+
+
+async def claim_lost_then_due(
+    session: AsyncSession, lost: Update, due: Update, params: Mapping[str, Any], *, limit: int
+) -> list[Record]:
+    """Claim rows whose worker died (``lost``: lease expired, oldest lease first), then due
+    rows, ``limit`` in all. Two statements, each an ordered index range, rather than one OR
+    that would sort the whole backlog on every claim."""
+    rows = await claim(session, lost, params, limit=limit)
+    return rows + await claim(session, due, params, limit=limit - len(rows))
