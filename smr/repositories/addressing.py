@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.models import Contact, Event, Run
-from smr.repositories._sql import one_of
+from smr.models import Contact, Event, Run, table_of
+from smr.repositories._execute import fetch
+from smr.repositories._sql import any_of, dialect_name
 
 
 @dataclass(frozen=True)
@@ -28,14 +30,20 @@ async def run_contexts(session: AsyncSession, run_ids: Iterable[str]) -> dict[st
     wanted = list(set(run_ids))
     if not wanted:
         return {}
-    stmt = (
-        select(Run.id, Event.occurred_at, Event.data, Contact.attributes)
-        .select_from(Run)
-        .join(Contact, Contact.id == Run.contact_id)
-        .outerjoin(Event, Event.id == Run.trigger_event_id)
-        .where(one_of(session, Run.id, wanted))
-    )
+    rows = await fetch(session, _run_contexts(dialect_name(session)), {"ids": wanted})
     return {
-        run_id: RunContext(occurred_at, data or {}, attributes or {})
-        for run_id, occurred_at, data, attributes in await session.execute(stmt)
+        row["id"]: RunContext(row["occurred_at"], row["data"] or {}, row["attributes"] or {})
+        for row in rows
     }
+
+
+@cache
+def _run_contexts(dialect: str) -> Select[Any]:
+    runs, events, contacts = table_of(Run), table_of(Event), table_of(Contact)
+    return (
+        select(runs.c.id, events.c.occurred_at, events.c.data, contacts.c.attributes)
+        .select_from(runs)
+        .join(contacts, contacts.c.id == runs.c.contact_id)
+        .outerjoin(events, events.c.id == runs.c.trigger_event_id)
+        .where(any_of(dialect, runs.c.id, "ids"))
+    )

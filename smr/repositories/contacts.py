@@ -192,5 +192,12 @@ async def opt_outs(session: AsyncSession, ids: Iterable[str]) -> dict[str, list[
     wanted = list(set(ids))
     if not wanted:
         return {}
-    stmt = select(Contact.id, Contact.opted_out).where(one_of(session, Contact.id, wanted))
-    return {cid: list(channels) for cid, channels in await session.execute(stmt)}
+    rows = await fetch(session, _opt_outs(dialect_name(session)), {"ids": wanted})
+    return {row["id"]: list(row["opted_out"]) for row in rows}
+
+
+@cache
+def _opt_outs(dialect: str) -> Select[Any]:
+    return select(_CONTACTS.c.id, _CONTACTS.c.opted_out).where(
+        any_of(dialect, _CONTACTS.c.id, "ids")
+    )

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
@@ -15,7 +15,7 @@ from smr.models import Delivery, DeliveryAttempt, table_of
 from smr.repositories import Record
 from smr.repositories import _claims as claims
 from smr.repositories._execute import fetch
-from smr.repositories._sql import any_of, dialect_name, insert_many, one_of, update_many
+from smr.repositories._sql import any_of, dialect_name, insert_many, update_many
 
 _FINAL_COLUMNS = (
     "status",
@@ -140,16 +140,29 @@ async def sent_marketing(
     found: dict[str, list[datetime]] = {cid: [] for cid in wanted}
     if not wanted:
         return found
-    counted = or_(
-        and_(Delivery.status == "sent", Delivery.sent_at >= since),
-        and_(Delivery.status.in_(("sending", "awaiting")), Delivery.id.not_in(list(exclude))),
-    )
-    stmt = select(Delivery.contact_id, Delivery.sent_at).where(
-        one_of(session, Delivery.contact_id, wanted), Delivery.category == "marketing", counted
-    )
-    for contact_id, sent_at in await session.execute(stmt):
-        found[contact_id].append(sent_at or now)
+    params = {"ids": wanted, "since": since, "exclude": list(exclude)}
+    for row in await fetch(session, _sent_marketing(dialect_name(session)), params):
+        found[row["contact_id"]].append(row["sent_at"] or now)
     return found
+
+
+@cache
+def _sent_marketing(dialect: str) -> Select[Any]:
+    table = table_of(Delivery)
+    counted = or_(
+        and_(
+            table.c.status == "sent",
+            table.c.sent_at >= bindparam("since", type_=table.c.sent_at.type),
+        ),
+        and_(
+            # Equalities, not an IN of constants: that would expand when the statement runs.
+            or_(table.c.status == "sending", table.c.status == "awaiting"),
+            not_(any_of(dialect, table.c.id, "exclude")),
+        ),
+    )
+    return select(table.c.contact_id, table.c.sent_at).where(
+        any_of(dialect, table.c.contact_id, "ids"), table.c.category == "marketing", counted
+    )
 
 
 async def cancel(session: AsyncSession, *, ids: list[str], now: datetime) -> list[str]:

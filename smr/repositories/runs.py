@@ -23,7 +23,6 @@ from smr.repositories._sql import (
     dialect_name,
     insert_many,
     insert_together,
-    one_of,
     update_many,
 )
 
@@ -297,5 +296,11 @@ async def statuses(session: AsyncSession, run_ids: Iterable[str]) -> dict[str, s
     wanted = list(set(run_ids))
     if not wanted:
         return {}
-    stmt = select(Run.id, Run.status).where(one_of(session, Run.id, wanted))
-    return {row.id: row.status for row in await session.execute(stmt)}
+    rows = await fetch(session, _statuses(dialect_name(session)), {"ids": wanted})
+    return {row["id"]: row["status"] for row in rows}
+
+
+@cache
+def _statuses(dialect: str) -> Select[Any]:
+    table = table_of(Run)
+    return select(table.c.id, table.c.status).where(any_of(dialect, table.c.id, "ids"))
