@@ -38,9 +38,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 async def fetch(
     session: AsyncSession, stmt: Executable, params: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """Run ``stmt`` with ``params``; the rows it returns (none without RETURNING), each a dict
-    by column name."""
+) -> list[Mapping[str, Any]]:
+    """Run ``stmt`` with ``params``; the rows it returns (none without RETURNING), each a
+    read-only mapping by column name (asyncpg's own records on PostgreSQL)."""
     driver = await driver_of(session)
     if driver is None:
         return await _through_sqlalchemy(session, stmt, params)
@@ -54,7 +54,8 @@ async def fetch(
             else DBAPIError
         )
         raise error(query.sql, None, exc) from exc
-    return [dict(record) for record in records]
+    rows: list[Mapping[str, Any]] = records
+    return rows
 
 
 async def driver_of(session: AsyncSession) -> Any | None:
@@ -99,7 +100,7 @@ _DRIVER = "smr.driver"  # session.info key: (the transaction, its asyncpg connec
 
 async def _through_sqlalchemy(
     session: AsyncSession, stmt: Executable, params: Mapping[str, Any]
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     result = await session.execute(stmt, params)
     if isinstance(result, CursorResult) and not result.returns_rows:
         return []

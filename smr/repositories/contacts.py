@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from functools import cache
 from typing import Any
 
@@ -15,7 +15,7 @@ from smr.repositories._sql import Write, any_of, dialect_name, insert_new, one_o
 
 Identity = tuple[str, str]
 #: A contact's columns, and its identities (kind → value).
-LoadedContact = tuple[dict[str, Any], dict[str, str]]
+LoadedContact = tuple[Mapping[str, Any], dict[str, str]]
 
 _CONTACTS = table_of(Contact)
 _IDENTITIES = table_of(ContactIdentity)

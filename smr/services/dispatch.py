@@ -120,14 +120,15 @@ class Dispatcher:
     async def _gate(
         self, session: AsyncSession, rows: Sequence[Record], now: datetime
     ) -> list[Claimed]:
-        contact_ids = [r.contact_id for r in rows]
         recipients = await addressing.recipients(session, rows, addressed=self._addressed)
-        opted_out = await contacts_repo.opt_outs(session, contact_ids)
         statuses = await runs_repo.statuses(session, [r.run_id for r in rows])
+        # Opt-outs and caps concern marketing only.
+        marketing = [r.contact_id for r in rows if r.category == "marketing"]
+        opted_out = await contacts_repo.opt_outs(session, marketing)
         policies = self._catalog.policies
         sent = await repo.sent_marketing(
             session,
-            contact_ids=[r.contact_id for r in rows if r.category == "marketing"],
+            contact_ids=marketing,
             since=now - policy.longest_cap(policies),
             now=now,
             exclude=[r.id for r in rows],
