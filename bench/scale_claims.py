@@ -25,8 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
-from sqlalchemy import event
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters import build_routes
@@ -195,20 +196,19 @@ async def _drain(claimer: _Claimer) -> None:
 
 
 @contextmanager
-def _captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    """The claim statements (``FOR UPDATE SKIP LOCKED``) this engine sends meanwhile."""
+def _captured() -> Iterator[list[tuple[str, Any]]]:
+    """The claim statements (``FOR UPDATE SKIP LOCKED``) sent meanwhile, as asyncpg gets them
+    (the repositories run them on the driver)."""
     found: list[tuple[str, Any]] = []
+    fetch = asyncpg.Connection.fetch
 
-    def listener(*args: Any) -> None:
-        statement, parameters = args[2], args[3]
-        if "SKIP LOCKED" in statement:
-            found.append((statement, parameters))
+    async def recording(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        if "SKIP LOCKED" in query:
+            found.append((query, args))
+        return await fetch(self, query, *args, **kwargs)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", listener)
-    try:
+    with patch.object(asyncpg.Connection, "fetch", recording):
         yield found
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", listener)
 
 
 async def explain_claims(
@@ -221,7 +221,7 @@ async def explain_claims(
     )  # fmt: skip
     feed.start()
     feed.join()
-    with _captured(engine) as statements:
+    with _captured() as statements:
         async with engine.connect() as conn:
             session = AsyncSession(bind=conn)
             await claimer_statements(session, claimer)
