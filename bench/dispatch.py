@@ -47,7 +47,6 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from pydantic import SecretStr
 
 from bench.ingest import (
     BenchError,
@@ -63,7 +62,7 @@ from bench.ingest import (
     verdict,
     write_results,
 )
-from smr.config import MockSettings, Settings
+from bench.scale_common import bench_settings
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.ids import new_id
 from smr.migrations import upgrade
@@ -300,14 +299,12 @@ def bench_meter() -> CpuMeter:
 
 
 async def measure_smr(url: str, options: Options, playbooks: Path, data_dir: Path) -> SmrResult:
-    settings = Settings(
-        database_url=url,
+    settings = bench_settings(
+        url,
         data_dir=data_dir,
         playbooks_dir=playbooks,
         batch_size=options.batch_size,
         dispatch_lanes=options.lanes,
-        admin_tokens=[SecretStr("x")],
-        mock=MockSettings(latency_ms=0, fail_rate=0.0),
     )
     runtime = build_runtime(settings)
     warmup = options.warmup_batches * options.batch_size * options.lanes

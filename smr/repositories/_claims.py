@@ -7,7 +7,7 @@ runs on the driver (see ``_execute``), as a claim runs every tick.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Integer, Table, bindparam, select, update
@@ -17,6 +17,7 @@ from sqlalchemy.sql.dml import Update
 from smr.models import UTCDateTime
 from smr.repositories import Record
 from smr.repositories._execute import fetch
+from smr.repositories._sql import _key
 
 
 def now() -> BindParameter[Any]:
@@ -43,7 +44,7 @@ def claim_statement(
     rows without waiting for each other. SQLite serialises writers (BEGIN IMMEDIATE) and the
     repeated condition in the UPDATE makes a row claimable once.
     """
-    primary = table.primary_key.columns.values()[0]
+    primary = _key(table)
     # A materialised CTE is evaluated once: an IN (subquery … LIMIT) may be re-run per row by
     # the planner and then claim more than ``limit`` rows.
     picked = (
@@ -69,7 +70,12 @@ async def claim(
     """Run a ``claim_statement`` for at most ``limit`` rows; the rows claimed."""
     if limit <= 0:
         return []
-    return [Record(**row) for row in await fetch(session, stmt, {**params, "limit": limit})]
+    return records(await fetch(session, stmt, {**params, "limit": limit}))
+
+
+def records(rows: Iterable[Mapping[str, Any]]) -> list[Record]:
+    """Rows a worker claimed (or took over), as records."""
+    return [Record(**row) for row in rows]
 
 
 async def claim_lost_then_due(

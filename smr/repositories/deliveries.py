@@ -34,8 +34,7 @@ async def mark_uncertain(
     """Deliveries a dead worker left in ``sending`` on channels that cannot dedupe a resend:
     they may or may not have reached the customer, so an operator decides (``uncertain``)."""
     stmt = _mark_uncertain(dialect_name(session))
-    rows = await fetch(session, stmt, {"now": now, "resendable": list(resendable)})
-    return [Record(**row) for row in rows]
+    return claims.records(await fetch(session, stmt, {"now": now, "resendable": list(resendable)}))
 
 
 @cache
