@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -322,6 +323,53 @@ def any_of(
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(column.type, dimensions=1)))
     return column.in_(bindparam(name, expanding=True))
+
+
+def each_key(
+    dialect: str,
+    table: Table,
+    keys: Sequence[tuple[str, str]],
+    columns: Sequence[str],
+    *,
+    single: bool = False,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Select[Any]:
+    """``columns`` of the rows of ``table`` matching one of several keys, or the one key when
+    ``single``: ``keys`` names (column, parameter) pairs, and ``key_params`` gives the
+    parameters.
+
+    A key looked up with ``= ANY($1)`` is planned, in a generic plan, for an array of unknown
+    length: on a table of a few thousand rows, a sequential scan. So PostgreSQL looks each key
+    up on its own, in a LATERAL subquery the planner cannot flatten: an index lookup per key
+    in any plan. One key is a plain equality, which a generic plan (no planning per run) gets
+    right. SQLite gets an IN per column (then a row matching one column's key and another's may
+    come too: callers pick what they asked for).
+    """
+    picked = [table.c[name] for name in columns]
+    if single:
+        return select(*picked).where(*(table.c[c] == bindparam(p) for c, p in keys), *where)
+    if dialect != "postgresql":
+        return select(*picked).where(*(any_of(dialect, table.c[c], p) for c, p in keys), *where)
+    arrays = (bindparam(p, type_=ARRAY(table.c[c].type, dimensions=1)) for c, p in keys)
+    names = [column for column, _ in keys]
+    asked = func.unnest(*arrays).table_valued(*names).render_derived(name="asked")
+    each = (
+        select(*picked)
+        .where(*(table.c[name] == asked.c[name] for name in names), *where)
+        .offset(literal_column("0"))  # keeps the subquery from being flattened
+        .lateral(f"{table.name}_found")
+    )
+    return select(*each.c).select_from(asked).join(each, true())
+
+
+def key_params(keys: Sequence[tuple[Any, ...]], params: Sequence[str]) -> dict[str, Any]:
+    """The parameters of an ``each_key`` statement (``single`` when there is one key) for
+    ``keys``, each a tuple of values in the order of ``params``; none for no keys."""
+    if not keys:
+        return {}
+    if len(keys) == 1:
+        return dict(zip(params, keys[0], strict=True))
+    return {param: [key[i] for key in keys] for i, param in enumerate(params)}
 
 
 async def update_many(

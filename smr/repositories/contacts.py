@@ -6,12 +6,20 @@ from collections.abc import Collection, Iterable, Mapping
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, select, union_all
+from sqlalchemy import Select, delete, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
 from smr.repositories._execute import fetch
-from smr.repositories._sql import Write, any_of, dialect_name, insert_new, one_of
+from smr.repositories._sql import (
+    Write,
+    any_of,
+    dialect_name,
+    each_key,
+    insert_new,
+    key_params,
+    one_of,
+)
 
 Identity = tuple[str, str]
 #: A contact's columns, and its identities (kind → value).
@@ -62,54 +70,43 @@ async def find(
     in one query; unless ``lock`` is False (only to read them), locked (PostgreSQL) in id
     order, so concurrent writers neither lose each other's updates nor deadlock.
 
-    A contact owning an identity value under another kind may come too (the lookup takes kinds
-    and values as two arrays); callers pick what they asked for.
+    On SQLite a contact owning an identity value under another kind may come too; callers pick
+    what they asked for.
     """
     if not ids and not identities:
         return []
-    stmt = _contacts(
-        dialect_name(session), by_ids=bool(ids), by_identities=bool(identities), lock=lock
-    )
-    params = {
-        "ids": list(set(ids)),
-        "kinds": list({kind for kind, _ in identities}),
-        "values": list({value for _, value in identities}),
-    }
+    asked_ids, pairs = [(cid,) for cid in set(ids)], list(set(identities))
+    stmt = _contacts(dialect_name(session), ids=_count(asked_ids), pairs=_count(pairs), lock=lock)
+    params = {**key_params(asked_ids, ["ids"]), **key_params(pairs, ["kinds", "values"])}
     found: dict[str, LoadedContact] = {}
-    for row in await fetch(session, stmt, {k: v for k, v in params.items() if v}):
+    for row in await fetch(session, stmt, params):
         _, known = found.setdefault(row["id"], (row, {}))
         if row["kind"] is not None:
             known[row["kind"]] = row["value"]
     return list(found.values())
 
 
+def _count(keys: Collection[Any]) -> int:
+    """0, 1 or 2 for "several": what tells the statements ``_contacts`` builds apart."""
+    return min(len(keys), 2)
+
+
 @cache
-def _contacts(dialect: str, *, by_ids: bool, by_identities: bool, lock: bool) -> Select[Any]:
+def _contacts(dialect: str, *, ids: int, pairs: int, lock: bool) -> Select[Any]:
+    """Contacts by id (``ids`` of them) or by an identity they own (``pairs``), each with all
+    its identities (``_count`` gives the counts)."""
+    by_id = each_key(dialect, _CONTACTS, [("id", "ids")], ["id"], single=ids == 1)
+    keys = [("kind", "kinds"), ("value", "values")]
+    owners = each_key(dialect, _IDENTITIES, keys, ["contact_id"], single=pairs == 1)
+    # A union rather than an OR, so that each side stays an index lookup.
+    chosen: Any = union_all(owners, by_id) if ids and pairs else owners if pairs else by_id
     stmt = (
         select(*_CONTACTS.c, _IDENTITIES.c.kind, _IDENTITIES.c.value)
         .outerjoin(_IDENTITIES, _IDENTITIES.c.contact_id == _CONTACTS.c.id)
-        .where(_chosen(dialect, by_ids=by_ids, by_identities=by_identities))
+        .where(_CONTACTS.c.id.in_(chosen))
         .order_by(_CONTACTS.c.id)
     )
     return stmt.with_for_update(of=_CONTACTS) if lock else stmt
-
-
-def _chosen(dialect: str, *, by_ids: bool, by_identities: bool) -> ColumnElement[bool]:
-    """Contacts whose id is in :ids, or who own an identity of a kind in :kinds with a value
-    in :values. Both primary-key columns as arrays: an index lookup even in a generic plan."""
-    by_id = any_of(dialect, _CONTACTS.c.id, "ids")
-    if not by_identities:
-        return by_id
-    owners: Any = (
-        select(_IDENTITIES.c.contact_id)
-        .where(any_of(dialect, _IDENTITIES.c.kind, "kinds"))
-        .where(any_of(dialect, _IDENTITIES.c.value, "values"))
-        .correlate(None)
-    )
-    if by_ids:
-        # A union rather than an OR, so that each side stays an index lookup.
-        owners = union_all(owners, select(_CONTACTS.c.id).where(by_id).correlate(None))
-    return _CONTACTS.c.id.in_(owners)
 
 
 async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, dict[str, str]]:
