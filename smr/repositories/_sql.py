@@ -165,21 +165,28 @@ async def write_together(session: AsyncSession, writes: Sequence[Write]) -> bool
         return True
     if await driver_of(session) is None:  # SQLite
         return await _write_in_turn(session, writes)
-    shapes: list[tuple[Table, str, tuple[str, ...]]] = []
+    shapes: list[_Shape] = []
     params: dict[str, Any] = {"expected": 0}
     for index, write in enumerate(writes):
         prefix = f"w{index}"
         if write.action == "update":
             names = (_key(write.table).name, *write.columns)
-            for name in names:
-                column = write.table.c[name]
-                params[_param(column, prefix)] = _array(column, [r[name] for r in write.rows])
+            arrays = {
+                _param(write.table.c[n], prefix): _array(
+                    write.table.c[n], [r[n] for r in write.rows]
+                )
+                for n in names
+            }
         else:
             names, arrays = _columns_of(write.table, write.rows, prefix)
-            params.update(arrays)
+        # A single row's values go as they are: no arrays to encode, and a generic plan that
+        # knows it is one row (an UPDATE joined to an array of unknown length may be planned as
+        # a sequential scan).
+        single = len(write.rows) == 1
+        params.update({k: v[0] for k, v in arrays.items()} if single else arrays)
         if write.action == "insert_new":
             params["expected"] += len(write.rows)
-        shapes.append((write.table, write.action, names))
+        shapes.append((write.table, write.action, names, single))
     rows = await fetch(session, _written_together(tuple(shapes)), params)
     return bool(rows[0]["landed"] == params["expected"])
 
@@ -199,8 +206,12 @@ async def _write_in_turn(session: AsyncSession, writes: Sequence[Write]) -> bool
     return True
 
 
+#: A write of ``write_together``: table, action, columns, and whether it is a single row.
+_Shape = tuple[Table, str, tuple[str, ...], bool]
+
+
 @cache
-def _written_together(shapes: tuple[tuple[Table, str, tuple[str, ...]], ...]) -> Select[Any]:
+def _written_together(shapes: tuple[_Shape, ...]) -> Select[Any]:
     probes = [
         _unnest_insert(
             table,
@@ -208,24 +219,32 @@ def _written_together(shapes: tuple[tuple[Table, str, tuple[str, ...]], ...]) ->
             ignore_conflicts=True,
             returning=(_key(table).name,),
             prefix=f"w{index}",
+            single=single,
         ).cte(f"w{index}_{table.name}")
-        for index, (table, action, names) in enumerate(shapes)
+        for index, (table, action, names, single) in enumerate(shapes)
         if action == "insert_new"
     ]
     counts = [select(func.count()).select_from(p).scalar_subquery() for p in probes]
     landed: ColumnElement[Any] = sum(counts[1:], counts[0]) if counts else literal_column("0")
     gate = landed == bindparam("expected")
     rest = []
-    for index, (table, action, names) in enumerate(shapes):
+    for index, (table, action, names, single) in enumerate(shapes):
         prefix = f"w{index}"
         if action == "update":
-            stmt: Insert | Update = _unnest_update(table, names[1:], where=[gate], prefix=prefix)
+            stmt: Insert | Update = _unnest_update(
+                table, names[1:], where=[gate], prefix=prefix, single=single
+            )
         elif action == "insert_new":
             continue
         else:
-            ignoring = action == "insert_ignoring"
             stmt = _unnest_insert(
-                table, names, ignore_conflicts=ignoring, returning=(), prefix=prefix, only_if=gate
+                table,
+                names,
+                ignore_conflicts=action == "insert_ignoring",
+                returning=(),
+                prefix=prefix,
+                only_if=gate,
+                single=single,
             )
         rest.append(stmt.cte(f"{prefix}_{table.name}"))
     return select(landed.label("landed")).add_cte(*probes, *rest)
@@ -249,10 +268,11 @@ def _unnest_insert(
     returning: tuple[str, ...],
     prefix: str = "u",
     only_if: ColumnElement[bool] | None = None,
+    single: bool = False,
 ) -> Insert:
     """INSERT INTO table (columns) SELECT unnest(…), … [WHERE only_if] [ON CONFLICT DO
-    NOTHING]."""
-    given = select(*(_unnested(table.c[name], prefix).label(name) for name in columns))
+    NOTHING]; ``single``: one row, SELECT $1, …"""
+    given = select(*(_unnested(table.c[name], prefix, single).label(name) for name in columns))
     if only_if is not None:
         given = given.where(only_if)
     stmt = postgresql.insert(table).from_select(list(columns), given, include_defaults=False)
@@ -428,11 +448,13 @@ def _unnest_update(
     where: Sequence[ColumnElement[bool]] = (),
     nulls: dict[str, Any] | None = None,
     prefix: str = "u",
+    single: bool = False,
 ) -> Update:
-    """UPDATE table SET columns FROM (SELECT unnest(…), …) given WHERE key = given.key."""
+    """UPDATE table SET columns FROM (SELECT unnest(…), …) given WHERE key = given.key;
+    ``single``: one row, SELECT $1, …"""
     key = _key(table)
     names = [key.name, *columns]
-    unnested = (_unnested(table.c[n], prefix).label(n) for n in names)
+    unnested = (_unnested(table.c[n], prefix, single).label(n) for n in names)
     given = select(*unnested).subquery(f"{prefix}_given")
     return (
         update(table)
@@ -441,10 +463,14 @@ def _unnest_update(
     )
 
 
-def _unnested(column: Column[Any], prefix: str = "u") -> ColumnElement[Any]:
-    """``unnest(:<prefix>_<table>_<column>)``; JSON travels as text (a JSON list would read as
-    a dimension)."""
+def _unnested(column: Column[Any], prefix: str = "u", single: bool = False) -> ColumnElement[Any]:
+    """``unnest(:<prefix>_<table>_<column>)``, or the parameter itself when ``single``; JSON
+    travels as text (a JSON list would read as a dimension)."""
     name = _param(column, prefix)
+    if single:
+        text = isinstance(column.type, JSON)
+        value = bindparam(name, type_=Text() if text else column.type)
+        return cast(value, column.type) if text else value
     # One dimension: the driver then takes each list as it is (see ``_execute._processor``).
     if isinstance(column.type, JSON):
         return cast(func.unnest(bindparam(name, type_=ARRAY(Text(), dimensions=1))), column.type)
