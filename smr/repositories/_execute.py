@@ -112,9 +112,16 @@ class _Query:
     compiled: SQLCompiler
     sql: str
     binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]  # in $n order, with processor
+    #: The values bound when the statement was built, by parameter name; None when the names
+    #: are not plain (then SQLAlchemy works the values out).
+    preset: dict[str, Any] | None
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        values = self.compiled.construct_params(params)
+        preset = self.preset
+        if preset is None or not all(n in params or n in preset for n, _ in self.binds):
+            values = self.compiled.construct_params(params)
+        else:
+            values = {**preset, **params}
         return [process(values[name]) if process else values[name] for name, process in self.binds]
 
 
@@ -125,7 +132,22 @@ def _compile(stmt: Executable, dialect: Dialect) -> _Query:
         raise ValueError("an expanding IN cannot run on the driver: use _sql.any_of")
     names = compiled.positiontup or []
     binds = tuple((n, _processor(compiled.binds[n].type, dialect)) for n in names)
-    return _Query(compiled, compiled.string, binds)
+    return _Query(compiled, compiled.string, binds, _preset(compiled))
+
+
+def _preset(compiled: Any) -> dict[str, Any] | None:
+    """What ``construct_params`` takes from the statement itself: the values of the parameters
+    bound when it was built. None where it does more than that (escaped names, values worked
+    out by a callable), and where a parameter goes by a name other than its key."""
+    if compiled.escaped_bind_names:
+        return None
+    preset = {}
+    for bind, name in compiled.bind_names.items():
+        if bind.callable is not None or (bind.key != name and bind.required):
+            return None
+        if not bind.required:
+            preset[name] = bind.value
+    return preset
 
 
 def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:

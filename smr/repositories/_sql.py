@@ -169,21 +169,17 @@ async def write_together(session: AsyncSession, writes: Sequence[Write]) -> bool
     params: dict[str, Any] = {"expected": 0}
     for index, write in enumerate(writes):
         prefix = f"w{index}"
-        if write.action == "update":
-            names = (_key(write.table).name, *write.columns)
-            arrays = {
-                _param(write.table.c[n], prefix): _array(
-                    write.table.c[n], [r[n] for r in write.rows]
-                )
-                for n in names
-            }
-        else:
-            names, arrays = _columns_of(write.table, write.rows, prefix)
         # A single row's values go as they are: no arrays to encode, and a generic plan that
         # knows it is one row (an UPDATE joined to an array of unknown length may be planned as
         # a sequential scan).
         single = len(write.rows) == 1
-        params.update({k: v[0] for k, v in arrays.items()} if single else arrays)
+        if write.action == "update":
+            names = (_key(write.table).name, *write.columns)
+            given = [(write.table.c[n], _param(write.table.c[n], prefix)) for n in names]
+            params.update(_values(given, write.rows, single=single))
+        else:
+            names, values = _columns_of(write.table, write.rows, prefix, single=single)
+            params.update(values)
         if write.action == "insert_new":
             params["expected"] += len(write.rows)
         shapes.append((write.table, write.action, names, single))
@@ -282,14 +278,28 @@ def _unnest_insert(
 
 
 def _columns_of(
-    table: Table, rows: list[dict[str, Any]], prefix: str = "u"
-) -> tuple[tuple[str, ...], dict[str, list[Any]]]:
-    """The columns to insert and the parameters of ``_unnest_insert``."""
+    table: Table, rows: list[dict[str, Any]], prefix: str = "u", *, single: bool = False
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The columns to insert and the parameters of ``_unnest_insert`` (``single``: of one row)."""
     names, given, defaults = _insert_params(table, tuple(rows[0]), prefix)
-    arrays = {param: _array(column, [row[column.name] for row in rows]) for column, param in given}
+    values = _values(given, rows, single=single)
     for column, param, value in defaults:
-        arrays[param] = _array(column, [value] * len(rows))
-    return names, arrays
+        default = _array(column, [value] * len(rows))
+        values[param] = default[0] if single else default
+    return names, values
+
+
+def _values(given: _Given, rows: list[dict[str, Any]], *, single: bool) -> dict[str, Any]:
+    """Parameter → the column's values in ``rows`` (``_array``), or its one value if ``single``."""
+    if not single:
+        return {
+            param: _array(column, [row[column.name] for row in rows]) for column, param in given
+        }
+    row = rows[0]
+    return {
+        param: json.dumps(row[column.name]) if isinstance(column.type, JSON) else row[column.name]
+        for column, param in given
+    }
 
 
 _Given = list[tuple[Column[Any], str]]
