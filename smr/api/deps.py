@@ -54,6 +54,14 @@ async def require_ingest(request: Request, runtime: RuntimeDep) -> None:
     _role(request, runtime)  # admin tokens may post events too
 
 
+async def ingest_request(request: Request) -> tuple[Runtime, Any]:
+    """``require_ingest``, then ``read_json``, as one call: for the ingest route, whose
+    dependencies FastAPI would otherwise resolve one by one on every event."""
+    runtime: Runtime = request.app.state.runtime
+    _role(request, runtime)
+    return runtime, parse_json(await read_body(request, runtime))
+
+
 async def read_body(request: Request, runtime: RuntimeDep) -> bytes:
     """The raw body, refusing bodies over the configured size before reading them."""
     limit = runtime.settings.max_body_bytes
@@ -73,6 +81,10 @@ RawBody = Annotated[bytes, Depends(read_body)]
 
 async def read_json(body: RawBody) -> Any:
     """The body parsed as JSON (see ``read_body`` for the size limit)."""
+    return parse_json(body)
+
+
+def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

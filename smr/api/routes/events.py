@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from smr.api.deps import AdminOnly, IngestOrAdmin, JsonBody, RuntimeDep, SessionDep
+from smr.api.deps import AdminOnly, SessionDep, ingest_request
 from smr.api.errors import invalid
 from smr.schemas import parse_events
 from smr.services import runlog
@@ -16,8 +16,9 @@ from smr.services import runlog
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
-@router.post("", status_code=202, dependencies=[IngestOrAdmin], response_model=None)
-async def post_events(body: JsonBody, runtime: RuntimeDep) -> JSONResponse:
+@router.post("", status_code=202, response_model=None)
+async def post_events(request: Request) -> JSONResponse:
+    runtime, body = await ingest_request(request)
     try:
         events = parse_events(body)
     except ValidationError as exc:
