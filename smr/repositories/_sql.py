@@ -362,7 +362,6 @@ def each_key(
     columns: Sequence[str],
     *,
     single: bool = False,
-    where: Sequence[ColumnElement[bool]] = (),
 ) -> Select[Any]:
     """``columns`` of the rows of ``table`` matching one of several keys, or the one key when
     ``single``: ``keys`` names (column, parameter) pairs, and ``key_params`` gives the
@@ -377,15 +376,15 @@ def each_key(
     """
     picked = [table.c[name] for name in columns]
     if single:
-        return select(*picked).where(*(table.c[c] == bindparam(p) for c, p in keys), *where)
+        return select(*picked).where(*(table.c[c] == bindparam(p) for c, p in keys))
     if dialect != "postgresql":
-        return select(*picked).where(*(any_of(dialect, table.c[c], p) for c, p in keys), *where)
+        return select(*picked).where(*(any_of(dialect, table.c[c], p) for c, p in keys))
     arrays = (bindparam(p, type_=ARRAY(table.c[c].type, dimensions=1)) for c, p in keys)
     names = [column for column, _ in keys]
     asked = func.unnest(*arrays).table_valued(*names).render_derived(name="asked")
     each = (
         select(*picked)
-        .where(*(table.c[name] == asked.c[name] for name in names), *where)
+        .where(*(table.c[name] == asked.c[name] for name in names))
         .offset(literal_column("0"))  # keeps the subquery from being flattened
         .lateral(f"{table.name}_found")
     )

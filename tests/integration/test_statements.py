@@ -14,6 +14,7 @@ from smr.models import Contact, table_of
 from smr.repositories import contacts as repo
 from smr.repositories._execute import _through_sqlalchemy, fetch
 from smr.repositories._sql import write_together
+from smr.repositories.contacts import Identity
 from smr.runtime import Runtime
 from smr.services.contacts import ContactState, load_states
 
@@ -139,3 +140,57 @@ async def test_times_in_bulk_writes_are_stored_as_utc_and_naive_ones_refused(
             await write_together(session, [repo.inserted([_row("ct_fine"), naive])])
     async with runtime.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Contact)) == 2
+
+
+async def test_contacts_are_found_by_exactly_the_keys_asked_one_or_several(
+    runtime: Runtime,
+) -> None:
+    owners = {"ct_p1": ("phone", "1"), "ct_w2": ("wecom_userid", "2"), "ct_p2": ("phone", "2")}
+    async with unit_of_work(runtime.sessions) as session:
+        rows = [_row(cid) for cid in owners]
+        claimed = [{"kind": k, "value": v, "contact_id": cid} for cid, (k, v) in owners.items()]
+        assert await write_together(
+            session, [repo.inserted(rows), repo.identities_claimed(claimed)]
+        )
+
+    async def found(
+        ids: list[str] | None = None, identities: list[Identity] | None = None
+    ) -> set[str]:
+        async with unit_of_work(runtime.sessions) as session:
+            contacts = await repo.find(session, ids=ids or [], identities=identities or [])
+            return {row["id"] for row, _ in contacts}
+
+    assert await found(identities=[("phone", "1")]) == {"ct_p1"}
+    assert await found(ids=["ct_w2"]) == {"ct_w2"}
+    assert await found(ids=["ct_w2", "ct_p2", "ct_none"]) == {"ct_w2", "ct_p2"}
+    assert await found(ids=["ct_p2"], identities=[("phone", "1")]) == {"ct_p1", "ct_p2"}
+    several = await found(identities=[("phone", "1"), ("wecom_userid", "2")])
+    async with runtime.sessions() as session:
+        dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        assert several == {"ct_p1", "ct_w2"}  # each pair as asked, not every kind with every value
+    else:
+        assert {"ct_p1", "ct_w2"} <= several
+
+
+async def test_a_single_row_write_stores_the_same_as_several(runtime: Runtime) -> None:
+    async with unit_of_work(runtime.sessions) as session:
+        assert await write_together(session, [repo.inserted([_row("ct_one")])])
+        assert await write_together(session, [repo.inserted([_row("ct_x"), _row("ct_y")])])
+    changed = {**_row("ct_one"), "tags": ["新标签"], "attributes": {"k": [1, {"n": None}]}}
+    changed_too = {**_row("ct_x"), "orders": 7, "total_spent": Decimal("99.90")}
+    async with unit_of_work(runtime.sessions) as session:
+        assert await write_together(session, [repo.updated([changed])])
+        assert await write_together(session, [repo.updated([changed_too, _row("ct_y")])])
+    async with unit_of_work(runtime.sessions) as session:
+        states = await load_states(session, ["ct_one", "ct_x", "ct_y"])
+    assert states["ct_one"].tags == ["新标签"]
+    assert states["ct_one"].attributes == {"k": [1, {"n": None}]}
+    assert states["ct_one"].first_order_at == NOW
+    assert (states["ct_x"].orders, states["ct_x"].total_spent) == (7, Decimal("99.90"))
+    assert states["ct_y"].row(NOW) == _row("ct_y")
+
+    naive = {**_row("ct_naive"), "first_order_at": NOW.replace(tzinfo=None)}
+    with pytest.raises((ValueError, StatementError), match="naive datetime refused"):
+        async with unit_of_work(runtime.sessions) as session:
+            await write_together(session, [repo.inserted([naive])])
