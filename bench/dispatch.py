@@ -50,19 +50,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bench.ingest import (
     BenchError,
-    CpuMeter,
     create_database,
     database_dsn,
     drop_database,
     guarded_main,
     log,
     package_versions,
-    postgres_cpu_seconds,
     sqlalchemy_url,
     verdict,
     write_results,
 )
-from bench.scale_common import bench_settings
+from bench.scale_common import bench_settings, process_meter
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.ids import new_id
 from smr.migrations import upgrade
@@ -292,12 +290,6 @@ class SmrResult:
     counts: dict[str, Any] = field(default_factory=dict)
 
 
-def bench_meter() -> CpuMeter:
-    """Cores busy in this process (SMR's worker or the APScheduler baseline), in PostgreSQL,
-    and elsewhere."""
-    return CpuMeter({"bench_process": time.process_time, "postgres": postgres_cpu_seconds})
-
-
 async def measure_smr(url: str, options: Options, playbooks: Path, data_dir: Path) -> SmrResult:
     settings = bench_settings(
         url,
@@ -314,7 +306,7 @@ async def measure_smr(url: str, options: Options, playbooks: Path, data_dir: Pat
             warmed = await runtime.dispatcher.tick(max_batches=options.warmup_batches)
             if warmed != warmup:
                 raise BenchError(f"warm-up handled {warmed} deliveries, expected {warmup}")
-        meter = bench_meter()
+        meter = process_meter(os.getpid(), "bench_process")
         meter.start()
         started = time.perf_counter()
         handled = ticks = 0
@@ -507,7 +499,7 @@ async def measure_baseline(dsn: str, options: Options) -> BaselineResult:
     _STATE = state
     try:
         scheduler.start(paused=options.baseline_mode == "paused")
-        meter = bench_meter()
+        meter = process_meter(os.getpid(), "bench_process")
         meter.start()
         started = time.perf_counter()
         for index in range(count):

@@ -50,13 +50,10 @@ async def require_admin(request: Request, runtime: RuntimeDep) -> None:
         raise Forbidden("This route needs an admin token.")
 
 
-async def require_ingest(request: Request, runtime: RuntimeDep) -> None:
-    _role(request, runtime)  # admin tokens may post events too
-
-
 async def ingest_request(request: Request) -> tuple[Runtime, Any]:
-    """``require_ingest``, then ``read_json``, as one call: for the ingest route, whose
-    dependencies FastAPI would otherwise resolve one by one on every event."""
+    """The runtime and the JSON body of a request with an ingest or admin token (admin tokens
+    may post events too), read without FastAPI dependencies: the ingest route runs for every
+    event, and FastAPI would resolve its dependencies one by one."""
     runtime: Runtime = request.app.state.runtime
     _role(request, runtime)
     return runtime, parse_json(await read_body(request, runtime))
@@ -98,5 +95,4 @@ def parse_json(body: bytes) -> Any:
 
 
 AdminOnly = Depends(require_admin)
-IngestOrAdmin = Depends(require_ingest)
 JsonBody = Annotated[Any, Depends(read_json)]

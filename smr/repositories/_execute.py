@@ -115,11 +115,13 @@ class _Query:
     #: The values bound when the statement was built, by parameter name; None when the names
     #: are not plain (then SQLAlchemy works the values out).
     preset: dict[str, Any] | None
+    #: The parameters the caller must give (those without a value of their own).
+    required: frozenset[str]
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         preset = self.preset
-        if preset is None or not all(n in params or n in preset for n, _ in self.binds):
-            values = self.compiled.construct_params(params)
+        if preset is None or not params.keys() >= self.required:
+            values = self.compiled.construct_params(params)  # or its error for a missing one
         else:
             values = {**preset, **params}
         return [process(values[name]) if process else values[name] for name, process in self.binds]
@@ -132,7 +134,9 @@ def _compile(stmt: Executable, dialect: Dialect) -> _Query:
         raise ValueError("an expanding IN cannot run on the driver: use _sql.any_of")
     names = compiled.positiontup or []
     binds = tuple((n, _processor(compiled.binds[n].type, dialect)) for n in names)
-    return _Query(compiled, compiled.string, binds, _preset(compiled))
+    preset = _preset(compiled)
+    required = frozenset(names) - (preset or {}).keys()
+    return _Query(compiled, compiled.string, binds, preset, required)
 
 
 def _preset(compiled: Any) -> dict[str, Any] | None:

@@ -345,6 +345,13 @@ def one_of(
     return column.in_(values)
 
 
+def is_one_of(column: ColumnElement[Any], constants: Sequence[Any]) -> ColumnElement[bool]:
+    """``column`` equal to one of ``constants``, written as equalities rather than an IN: a
+    statement built once runs on the driver or as SQLite's executemany, and neither expands an
+    IN of constants."""
+    return or_(*(column == constant for constant in constants))
+
+
 def any_of(
     dialect: str, column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str
 ) -> ColumnElement[bool]:
@@ -438,8 +445,7 @@ def _update_statement(
     set_null: tuple[str, ...],
 ) -> Update:
     key = _key(table)
-    # Equalities, not an IN: SQLite runs this as an executemany, which cannot expand an IN.
-    where = [] if guard is None else [or_(*(table.c[guard[0]] == v for v in guard[1]))]
+    where = [] if guard is None else [is_one_of(table.c[guard[0]], guard[1])]
     nulls: dict[str, Any] = dict.fromkeys(set_null)
     if dialect != "postgresql":
         return (

@@ -18,7 +18,7 @@ from sqlalchemy.sql.dml import Update
 
 from smr.models import CronSlot, PlaybookVersion, table_of
 from smr.repositories import _claims as claims
-from smr.repositories._sql import insert_ignoring_conflicts, one_of
+from smr.repositories._sql import insert_ignoring_conflicts, is_one_of, one_of
 
 CLAIMABLE = ("pending", "running")
 
@@ -80,8 +80,7 @@ async def claim_one(session: AsyncSession, *, now: datetime, lease: timedelta) -
 def _claim_one() -> Update:
     table = table_of(CronSlot)
     free = or_(table.c.lease_until.is_(None), table.c.lease_until < claims.now())
-    # Equalities, not an IN of constants: that would expand when the statement runs.
-    claimable = and_(or_(*(table.c.status == status for status in CLAIMABLE)), free)
+    claimable = and_(is_one_of(table.c.status, CLAIMABLE), free)
     values = {"status": "running", "lease_until": claims.lease_end(), "updated_at": claims.now()}
     return claims.claim_statement(table, where=claimable, order_by=table.c.slot_at, values=values)
 

@@ -15,7 +15,7 @@ from smr.models import Delivery, DeliveryAttempt, table_of
 from smr.repositories import Record
 from smr.repositories import _claims as claims
 from smr.repositories._execute import fetch
-from smr.repositories._sql import any_of, dialect_name, insert_many, update_many
+from smr.repositories._sql import any_of, dialect_name, insert_many, is_one_of, update_many
 
 _FINAL_COLUMNS = (
     "status",
@@ -154,8 +154,7 @@ def _sent_marketing(dialect: str) -> Select[Any]:
             table.c.sent_at >= bindparam("since", type_=table.c.sent_at.type),
         ),
         and_(
-            # Equalities, not an IN of constants: that would expand when the statement runs.
-            or_(table.c.status == "sending", table.c.status == "awaiting"),
+            is_one_of(table.c.status, ("sending", "awaiting")),
             not_(any_of(dialect, table.c.id, "exclude")),
         ),
     )

@@ -23,6 +23,7 @@ from smr.repositories._sql import (
     dialect_name,
     insert_many,
     insert_together,
+    is_one_of,
     update_many,
 )
 
@@ -83,7 +84,7 @@ async def history(
 @cache
 def _history(dialect: str, *, with_since: bool) -> Select[str, str, str, str, datetime]:
     runs = table_of(Run)
-    active = or_(*(runs.c.status == status for status in ACTIVE))  # no IN to expand
+    active = is_one_of(runs.c.status, ACTIVE)
     recent = or_(active, runs.c.started_at > bindparam("since")) if with_since else active
     return (
         select(runs.c.contact_id, runs.c.playbook_id, runs.c.id, runs.c.status, runs.c.started_at)
