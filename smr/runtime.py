@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -223,3 +224,16 @@ def build_runtime(
     return Runtime(
         settings, engine, sessions, catalog, routes, dispatcher, waker, tokens, cron, checker, clock
     )
+
+
+def freeze_startup_heap() -> None:
+    """Leave what a started process holds for good out of the garbage collector's work.
+
+    Loaded playbooks, compiled templates and statements, SQLAlchemy's and pydantic's own
+    structures are well over a hundred thousand objects that live as long as the process. Every
+    full collection walked all of them again: about a tenth of the API's CPU under load, and
+    pauses in its slowest answers. Called once, when the process has started; what requests
+    create is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
