@@ -73,7 +73,8 @@ async def driver_of(session: AsyncSession) -> Any | None:
         return known[1]
     raw = await (await session.connection()).get_raw_connection()
     driver: Any = raw.driver_connection
-    if not driver.is_in_transaction() and not await _begin(raw.dbapi_connection):
+    alone = commits_alone(session)
+    if not driver.is_in_transaction() and not alone and not await _begin(raw.dbapi_connection):
         return None
     session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     return driver
@@ -96,6 +97,27 @@ async def _begin(adapted: Any) -> bool:
 
 
 _DRIVER = "smr.driver"  # session.info key: (the transaction, its asyncpg connection)
+_ALONE = "smr.alone"  # session.info key: True when statements commit on their own
+
+
+def statements_commit_alone(session: AsyncSession) -> bool:
+    """Let each statement ``session`` runs from now on commit on its own, as it ends: no BEGIN
+    and no COMMIT, two round trips fewer. For a unit of work whose reads need no lock and
+    whose writes are one statement. True on PostgreSQL before the session has run anything;
+    False, and nothing changes, otherwise.
+
+    A statement run through SQLAlchemy (``session.execute``) still begins a transaction, as
+    always: the statements after it run in that transaction, which commits with the session.
+    """
+    if session.get_bind().dialect.name != "postgresql" or _DRIVER in session.info:
+        return False
+    session.info[_ALONE] = True
+    return True
+
+
+def commits_alone(session: AsyncSession) -> bool:
+    """Whether ``statements_commit_alone`` was granted for ``session``."""
+    return bool(session.info.get(_ALONE, False))
 
 
 async def _through_sqlalchemy(

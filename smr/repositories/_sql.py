@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     ColumnElement,
     Select,
@@ -34,12 +35,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert, Update
 
 from smr.errors import InvalidInput
-from smr.repositories._execute import driver_of, fetch
+from smr.repositories._execute import commits_alone, driver_of, fetch
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Table) -> Insert:
@@ -139,26 +141,33 @@ class Write:
 
     ``action``: ``insert``; ``insert_new``, an insert every row of which must land (ON CONFLICT
     DO NOTHING, counted); ``insert_ignoring`` (ON CONFLICT DO NOTHING, not counted); ``update``
-    of ``columns`` by primary key.
+    of ``columns`` by primary key; ``update_unchanged``, an update every row of which must
+    land, and does only if the row's version (``row_version``, given in each row under
+    ``VERSION``) is still the one read. SQLite, whose writers take turns from the start of
+    their transactions, updates those rows like any others.
     """
 
     table: Table
     rows: list[dict[str, Any]]
-    action: Literal["insert", "insert_new", "insert_ignoring", "update"] = "insert"
+    action: Literal["insert", "insert_new", "insert_ignoring", "update", "update_unchanged"] = (
+        "insert"
+    )
     columns: tuple[str, ...] = ()
 
 
 async def write_together(session: AsyncSession, writes: Sequence[Write]) -> bool:
-    """Write to several tables at once, all or nothing: False when a row of an ``insert_new``
-    did not land (a conflicting row is stored, or being stored by a concurrent transaction:
-    PostgreSQL waits for it to end); the caller then rolls back.
+    """Write to several tables at once, all or nothing: False when a row that had to land did
+    not (a row of an ``insert_new`` conflicts with one stored, or being stored by a concurrent
+    transaction: PostgreSQL waits for it to end; a row of an ``update_unchanged`` was changed
+    since it was read); the caller then rolls back.
 
     On PostgreSQL this is one statement, a WITH holding one INSERT or UPDATE per write, every
-    one but the ``insert_new`` ones conditional on all of those landing: a round trip costs
-    more than the writes, and foreign keys are checked when the statement ends, so the order of
-    the writes does not matter. An UPDATE there does not see rows inserted by the same
-    statement. Elsewhere the writes run in the order given, up to the first ``insert_new``
-    that falls short.
+    one but those that must land conditional on all of those landing: a round trip costs more
+    than the writes, and foreign keys are checked when the statement ends, so the order of the
+    writes does not matter. An UPDATE there does not see rows inserted by the same statement.
+    Where statements commit alone (``statements_commit_alone``), one that falls short raises
+    instead (``smr_all_landed``), which undoes it all, and nothing is written. Elsewhere the
+    writes run in the order given, up to the first ``insert_new`` that falls short.
     """
     writes = [w for w in writes if w.rows]
     if not writes:
@@ -173,24 +182,35 @@ async def write_together(session: AsyncSession, writes: Sequence[Write]) -> bool
         # knows it is one row (an UPDATE joined to an array of unknown length may be planned as
         # a sequential scan).
         single = len(write.rows) == 1
-        if write.action == "update":
+        if write.action in _UPDATES:
             names = (_key(write.table).name, *write.columns)
             given = [(write.table.c[n], _param(write.table.c[n], prefix)) for n in names]
             params.update(_values(given, write.rows, single=single))
+            if write.action == "update_unchanged":
+                versions = [row[VERSION] for row in write.rows]
+                params[_version_param(write.table, prefix)] = versions[0] if single else versions
         else:
             names, values = _columns_of(write.table, write.rows, prefix, single=single)
             params.update(values)
-        if write.action == "insert_new":
+        if write.action in _MUST_LAND:
             params["expected"] += len(write.rows)
         shapes.append((write.table, write.action, names, single))
-    rows = await fetch(session, _written_together(tuple(shapes)), params)
-    return bool(rows[0]["landed"] == params["expected"])
+    if not commits_alone(session):
+        rows = await fetch(session, _written_together(tuple(shapes), alone=False), params)
+        return bool(rows[0]["landed"] == params["expected"])
+    try:
+        await fetch(session, _written_together(tuple(shapes), alone=True), params)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _SHORT:
+            return False
+        raise
+    return True
 
 
 async def _write_in_turn(session: AsyncSession, writes: Sequence[Write]) -> bool:
     for write in writes:
         table, rows = write.table, write.rows
-        if write.action == "update":
+        if write.action in _UPDATES:
             await update_many(session, table, rows, columns=write.columns)
         elif write.action == "insert":
             await insert_many(session, table, rows)
@@ -207,31 +227,38 @@ _Shape = tuple[Table, str, tuple[str, ...], bool]
 
 
 @cache
-def _written_together(shapes: tuple[_Shape, ...]) -> Select[Any]:
-    probes = [
-        _unnest_insert(
-            table,
-            names,
-            ignore_conflicts=True,
-            returning=(_key(table).name,),
-            prefix=f"w{index}",
-            single=single,
-        ).cte(f"w{index}_{table.name}")
-        for index, (table, action, names, single) in enumerate(shapes)
-        if action == "insert_new"
-    ]
+def _written_together(shapes: tuple[_Shape, ...], *, alone: bool) -> Select[Any]:
+    """The statement of ``write_together``; ``alone``: it commits as it ends, so it raises when
+    a row falls short, rather than leave the caller to roll back what did land."""
+    probes = []
+    for index, (table, action, names, single) in enumerate(shapes):
+        prefix = f"w{index}"
+        if action == "insert_new":
+            stmt: Insert | Update = _unnest_insert(
+                table,
+                names,
+                ignore_conflicts=True,
+                returning=(_key(table).name,),
+                prefix=prefix,
+                single=single,
+            )
+        elif action == "update_unchanged":
+            stmt = _unnest_update(
+                table, names[1:], prefix=prefix, single=single, unchanged=True
+            ).returning(_key(table))
+        else:
+            continue
+        probes.append(stmt.cte(f"{prefix}_{table.name}"))
     counts = [select(func.count()).select_from(p).scalar_subquery() for p in probes]
     landed: ColumnElement[Any] = sum(counts[1:], counts[0]) if counts else literal_column("0")
     gate = landed == bindparam("expected")
     rest = []
     for index, (table, action, names, single) in enumerate(shapes):
         prefix = f"w{index}"
-        if action == "update":
-            stmt: Insert | Update = _unnest_update(
-                table, names[1:], where=[gate], prefix=prefix, single=single
-            )
-        elif action == "insert_new":
+        if action in _MUST_LAND:
             continue
+        if action == "update":
+            stmt = _unnest_update(table, names[1:], where=[gate], prefix=prefix, single=single)
         else:
             stmt = _unnest_insert(
                 table,
@@ -243,7 +270,35 @@ def _written_together(shapes: tuple[_Shape, ...]) -> Select[Any]:
                 single=single,
             )
         rest.append(stmt.cte(f"{prefix}_{table.name}"))
+    if alone:
+        landed = func.smr_all_landed(landed, bindparam("expected"), type_=BigInteger())
     return select(landed.label("landed")).add_cte(*probes, *rest)
+
+
+#: The writes whose every row must land, and the SQLSTATE ``smr_all_landed`` raises when one
+#: did not (see migration 0007).
+_MUST_LAND = frozenset({"insert_new", "update_unchanged"})
+_UPDATES = frozenset({"update", "update_unchanged"})
+_SHORT = "SMR01"
+#: The key of a row's version in the rows of an ``update_unchanged`` (see ``row_version``).
+VERSION = "version"
+
+
+def row_version(table: Table) -> ColumnElement[str]:
+    """The stored version of a row of ``table`` on PostgreSQL: its ``xmin``, the transaction
+    that wrote it, which every UPDATE changes (a row lock does not), as text."""
+    return cast(literal_column(f"{table.name}.xmin"), Text())
+
+
+def _version_param(table: Table, prefix: str) -> str:
+    return f"{prefix}_{table.name}_{VERSION}"
+
+
+def _unnested_version(table: Table, prefix: str, single: bool) -> ColumnElement[Any]:
+    name = _version_param(table, prefix)
+    if single:
+        return bindparam(name, type_=Text())
+    return func.unnest(bindparam(name, type_=ARRAY(Text(), dimensions=1)))
 
 
 def _key(table: Table) -> Column[Any]:
@@ -464,12 +519,17 @@ def _unnest_update(
     nulls: dict[str, Any] | None = None,
     prefix: str = "u",
     single: bool = False,
+    unchanged: bool = False,
 ) -> Update:
     """UPDATE table SET columns FROM (SELECT unnest(…), …) given WHERE key = given.key;
-    ``single``: one row, SELECT $1, …"""
+    ``single``: one row, SELECT $1, …; ``unchanged``: only rows whose ``row_version`` is still
+    the one given with them."""
     key = _key(table)
     names = [key.name, *columns]
-    unnested = (_unnested(table.c[n], prefix, single).label(n) for n in names)
+    unnested = [_unnested(table.c[n], prefix, single).label(n) for n in names]
+    if unchanged:
+        unnested.append(_unnested_version(table, prefix, single).label(VERSION))
+        where = [*where, row_version(table) == literal_column(f"{prefix}_given.{VERSION}")]
     given = select(*unnested).subquery(f"{prefix}_given")
     return (
         update(table)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
 from smr.repositories._execute import fetch
+from smr.repositories._sql import VERSION as VERSION  # re-exported: see find
 from smr.repositories._sql import (
     Write,
     any_of,
@@ -19,6 +20,7 @@ from smr.repositories._sql import (
     insert_new,
     key_params,
     one_of,
+    row_version,
 )
 
 Identity = tuple[str, str]
@@ -67,8 +69,10 @@ async def find(
     lock: bool = True,
 ) -> list[LoadedContact]:
     """The contacts named by id or owning one of ``identities``, each with all its identities,
-    in one query; unless ``lock`` is False (only to read them), locked (PostgreSQL) in id
-    order, so concurrent writers neither lose each other's updates nor deadlock.
+    in one query; unless ``lock`` is False, locked (PostgreSQL) in id order, so concurrent
+    writers neither lose each other's updates nor deadlock. Unlocked, a contact read on
+    PostgreSQL comes with its version (under ``VERSION``), and ``updated_unchanged`` writes it
+    back only if nobody changed it since.
 
     On SQLite a contact owning an identity value under another kind may come too; callers pick
     what they asked for.
@@ -100,8 +104,10 @@ def _contacts(dialect: str, *, ids: int, pairs: int, lock: bool) -> Select[Any]:
     owners = each_key(dialect, _IDENTITIES, keys, ["contact_id"], single=pairs == 1)
     # A union rather than an OR, so that each side stays an index lookup.
     chosen: Any = union_all(owners, by_id) if ids and pairs else owners if pairs else by_id
+    # PostgreSQL also gives each contact's version, for ``updated_unchanged``.
+    version = [row_version(_CONTACTS).label(VERSION)] if dialect == "postgresql" else []
     stmt = (
-        select(*_CONTACTS.c, _IDENTITIES.c.kind, _IDENTITIES.c.value)
+        select(*_CONTACTS.c, *version, _IDENTITIES.c.kind, _IDENTITIES.c.value)
         .outerjoin(_IDENTITIES, _IDENTITIES.c.contact_id == _CONTACTS.c.id)
         .where(_CONTACTS.c.id.in_(chosen))
         .order_by(_CONTACTS.c.id)
@@ -170,6 +176,12 @@ def identities_attached(rows: list[dict[str, str]]) -> Write:
 def updated(rows: list[dict[str, Any]]) -> Write:
     """The mutable columns of each row (keyed by ``id``)."""
     return Write(_CONTACTS, sorted(rows, key=_id_order), "update", _UPDATABLE)
+
+
+def updated_unchanged(rows: list[dict[str, Any]]) -> Write:
+    """``updated``, each row only if its contact is still at the version read (``VERSION``);
+    each must land."""
+    return Write(_CONTACTS, sorted(rows, key=_id_order), "update_unchanged", _UPDATABLE)
 
 
 def _id_order(row: dict[str, Any]) -> str:

@@ -42,6 +42,9 @@ class ContactState:
     #: A new contact not inserted yet (``writes`` inserts it).
     pending: bool = False
     new_identities: dict[str, str] = field(default_factory=dict)
+    #: The stored row's version (PostgreSQL), and when its columns last changed.
+    version: str | None = field(default=None, compare=False)
+    updated_at: datetime | None = field(default=None, compare=False)
     #: The stored columns as loaded, to write back only contacts a batch changed.
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -77,6 +80,8 @@ class ContactState:
             created_at=row["created_at"],
             monthly_spend=dict(row["monthly_spend"]),
             identities=identities,
+            version=row.get(repo.VERSION),
+            updated_at=row["updated_at"],
         )
 
     @classmethod
@@ -136,6 +141,10 @@ class ContactState:
         if scope not in self.opted_out:
             self.opted_out.append(scope)
 
+    def written(self, now: datetime) -> dict[str, Any]:
+        """The row to write back: its ``updated_at`` moves only when its columns changed."""
+        return self.row(now if self.changed or self.updated_at is None else self.updated_at)
+
     def row(self, now: datetime) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -159,6 +168,7 @@ async def resolve(
     *,
     now: datetime,
     claim_first: bool = False,
+    lock: bool = True,
 ) -> list[ContactState]:
     """The contact of each event, by its explicit id or any identity; new contacts as needed.
 
@@ -170,11 +180,13 @@ async def resolve(
     their identities claimed at once, and the transaction that loses the race for an identity
     adopts the winner's contact. Either way a customer whose first events arrive concurrently
     ends up as one contact. Contacts shared by several events are the same ContactState
-    object, so changes made while handling one event are seen by the next.
+    object, so changes made while handling one event are seen by the next. Without ``lock``
+    the known contacts are read as they are, each with its version, for ``writes(unlocked=...)``.
     """
     refs = [_Ref(e.contact, e.contact.identities()) for e in events]
     asked = {pair for ref in refs for pair in ref.identities.items()}
-    states = await _find(session, ids={ref.id for ref in refs if ref.id}, identities=asked)
+    ids = {ref.id for ref in refs if ref.id}
+    states = await _find(session, ids=ids, identities=asked, lock=lock)
     owners = _owners(states.values(), asked)
     created = _add_missing(refs, owners, states, now=now)
     if claim_first and created:
@@ -290,12 +302,17 @@ def _state_for(ref: _Ref, owners: Owners, states: dict[str, ContactState]) -> Co
     return state
 
 
-def writes(states: Sequence[ContactState], *, now: datetime) -> list[Write]:
+def writes(
+    states: Sequence[ContactState], *, now: datetime, every: bool = False, unlocked: bool = False
+) -> list[Write]:
     """What writing these states back takes: new contacts inserted with the identities they
-    claim (each must land), known ones updated where changed, identities they gained attached
-    (one a concurrent transaction attached to another contact first stays there)."""
+    claim (each must land), known ones updated where changed (``every``: all of them),
+    identities they gained attached (one a concurrent transaction attached to another contact
+    first stays there). ``unlocked``: the known contacts were read without a lock, and each is
+    written only if nobody wrote it since (then nothing is written at all)."""
     unique = sorted({id(s): s for s in states}.values(), key=lambda s: s.id)
     new = [s for s in unique if s.pending]
+    known = [s for s in unique if not s.pending and (every or unlocked or s.changed)]
     claimed = [{"kind": k, "value": v, "contact_id": s.id} for s in new for k, v in s.claims]
     gained = [
         {"kind": k, "value": v, "contact_id": s.id}
@@ -305,7 +322,9 @@ def writes(states: Sequence[ContactState], *, now: datetime) -> list[Write]:
     return [
         repo.inserted([s.row(now) for s in new]),
         repo.identities_claimed(claimed),
-        repo.updated([s.row(now) for s in unique if s.changed and not s.pending]),
+        repo.updated_unchanged([{**s.written(now), repo.VERSION: s.version} for s in known])
+        if unlocked
+        else repo.updated([s.written(now) for s in known]),
         repo.identities_attached(gained),
     ]
 

@@ -19,6 +19,7 @@ from smr.ids import new_id
 from smr.playbooks import EventView
 from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
+from smr.repositories._execute import statements_commit_alone
 from smr.repositories._sql import write_together
 from smr.schemas import EventIn
 from smr.services import contacts
@@ -65,6 +66,7 @@ async def ingest(
     catalog: Catalog,
     now: datetime,
     look_up_keys: bool = True,
+    unlocked: bool = False,
 ) -> IngestReport:
     """Store new events and everything they cause; repeated ids are reported as duplicates.
 
@@ -72,6 +74,14 @@ async def ingest(
     created one of the same new contacts first, or, without ``look_up_keys``, when an event was
     stored already; nothing is written then (the caller rolls back and runs again, looking the
     keys up). Everything else is written with one statement on PostgreSQL.
+
+    The contacts of the events are locked while their runs are read and planned, so that the
+    events of one contact take turns. ``unlocked`` asks for the other way where it suits (one
+    event, on PostgreSQL, that ends no runs): nothing is locked, each statement stands on its
+    own (no BEGIN, no COMMIT: two round trips fewer), and the one that writes does so only if
+    the contact is still as it was read; every event writes its contact, so any other event
+    of that contact in between (locked or not) makes it raise ConcurrentWrite, and the second
+    try locks.
     """
     keys = [e.id for e in events]
     known = await events_repo.existing(session, source=source, keys=keys) if look_up_keys else {}
@@ -80,16 +90,27 @@ async def ingest(
         if event.id not in known:
             fresh.setdefault(event.id, event)
     batch = list(fresh.values())
+    unlocked = (
+        unlocked
+        and not look_up_keys
+        and _one_statement_suits(batch, catalog)
+        and statements_commit_alone(session)
+    )
     # Batches, and second tries, claim new contacts first (see contacts.resolve).
     claim_first = look_up_keys or len(batch) > 1
-    states = await contacts.resolve(session, batch, now=now, claim_first=claim_first)
+    states = await contacts.resolve(
+        session, batch, now=now, claim_first=claim_first, lock=not unlocked
+    )
     planner = await _planner(session, batch, states, catalog=catalog, now=now)
     rows = [
         _event_row(e, s, planner, source=source, now=now)
         for e, s in zip(batch, states, strict=True)
     ]
+    if unlocked and (planner.plan.ended or planner.plan.updated):
+        raise ConcurrentWrite  # not foreseen by _one_statement_suits; the second try locks
     writes = [
-        *contacts.writes(states, now=now),
+        # Every contact an event is for is written: see ``unlocked``.
+        *contacts.writes(states, now=now, every=True, unlocked=unlocked),
         events_repo.inserted(rows),
         *planner.plan.inserts(),
     ]
@@ -101,6 +122,14 @@ async def ingest(
     }
     results = [accepted.pop(e.id, None) or _duplicate(e.id, known, rows) for e in events]
     return IngestReport(results=results, deliveries_due=planner.plan.deliveries_due)
+
+
+def _one_statement_suits(batch: list[EventIn], catalog: Catalog) -> bool:
+    """Whether what ``batch`` writes can go in one statement: it is one event, which cannot
+    end runs (by an exit rule, or by restarting a playbook)."""
+    types = {e.type for e in batch}
+    restarts = any(p.spec.mode == "restart" for t in types for p in catalog.triggered_by(t))
+    return len(batch) == 1 and not restarts and not catalog.exiting_on(types)
 
 
 async def _planner(
@@ -178,7 +207,7 @@ async def submit(
     contact created concurrently, or a deadlock is run again, looking the keys up; repeats are
     then reported as duplicates.
     """
-    look_up_keys = False
+    look_up_keys = False  # and the first try of one event goes unlocked where it can
     for attempt in range(1, RETRIES + 1):
         try:
             async with unit_of_work(sessions) as session:
@@ -189,6 +218,7 @@ async def submit(
                     catalog=catalog,
                     now=clock(),
                     look_up_keys=look_up_keys,
+                    unlocked=attempt == 1,
                 )
         except ConcurrentWrite as exc:
             look_up_keys = True

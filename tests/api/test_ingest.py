@@ -196,7 +196,7 @@ async def test_spend_is_kept_per_local_calendar_month(
     assert (stats.spend_last_month, stats.spend_this_month) == (Decimal(300), Decimal(50))
 
 
-async def test_a_contact_is_written_back_only_when_an_event_changes_it(
+async def test_a_contacts_updated_at_moves_only_when_an_event_changes_it(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
     async def updated_at() -> object:
@@ -217,7 +217,7 @@ async def test_a_contact_is_written_back_only_when_an_event_changes_it(
 
     clock.advance(minutes=5)
     await client.post("/v1/events", json=chat("c-2", "在吗"), headers=auth(INGEST))
-    assert await updated_at() == first  # same name, no playbook acted: nothing to write
+    assert await updated_at() == first  # same name, no playbook acted: unchanged
 
     clock.advance(minutes=5)
     await client.post("/v1/events", json=chat("c-3", "价格多少"), headers=auth(INGEST))

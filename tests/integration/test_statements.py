@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from smr.db import unit_of_work
 from smr.models import Contact, table_of
 from smr.repositories import contacts as repo
-from smr.repositories._execute import _through_sqlalchemy, fetch
-from smr.repositories._sql import write_together
+from smr.repositories._execute import _through_sqlalchemy, fetch, statements_commit_alone
+from smr.repositories._sql import Write, write_together
 from smr.repositories.contacts import Identity
 from smr.runtime import Runtime
 from smr.services.contacts import ContactState, load_states
@@ -56,7 +56,9 @@ async def test_rows_read_the_same_through_the_driver_and_through_sqlalchemy(
         ((found, identities),) = await repo.find(session, identities=[("phone", "13800000000")])
 
     assert on_driver == through_sqlalchemy
-    assert {k: v for k, v in found.items() if k not in ("kind", "value")} == on_driver
+    # find adds each contact's version on PostgreSQL (for writes that check it).
+    extra = ("kind", "value", repo.VERSION)
+    assert {k: v for k, v in found.items() if k not in extra} == on_driver
     assert [type(v) for v in on_driver.values()] == [type(v) for v in through_sqlalchemy.values()]
     assert identities == {"phone": "13800000000"}
     row = on_driver
@@ -120,6 +122,42 @@ async def test_writes_together_land_only_when_every_new_row_does(runtime: Runtim
 
     assert unchanged["name"] == "小王"
     assert changed["name"] == "改名"
+
+
+async def test_statements_that_commit_alone_write_all_or_nothing(runtime: Runtime) -> None:
+    async with unit_of_work(runtime.sessions) as session:
+        assert await write_together(session, [repo.inserted([_row("ct_a")])])
+    async with unit_of_work(runtime.sessions) as session:
+        ((read, _),) = await repo.find(session, ids=["ct_a"], lock=False)
+    seen = {**_row("ct_a"), "name": "改名", repo.VERSION: read.get(repo.VERSION)}
+
+    async def alone(writes: list[Write]) -> bool:
+        async with unit_of_work(runtime.sessions) as session:
+            alone = statements_commit_alone(session)
+            assert alone == (session.get_bind().dialect.name == "postgresql")
+            landed = await write_together(session, writes)
+            if not landed:
+                await session.rollback()  # as callers do; nothing to undo when alone
+            return landed
+
+    # A new contact with one already stored: neither lands.
+    assert not await alone([repo.inserted([_row("ct_new")]), repo.inserted([_row("ct_a")])])
+    # The contact as read, then changed by someone else: the first write lands, the second not.
+    assert await alone([repo.updated_unchanged([seen]), repo.inserted([_row("ct_b")])])
+    stale = [repo.updated_unchanged([{**seen, "name": "又改"}]), repo.inserted([_row("ct_c")])]
+    landed = await alone(stale)
+
+    async with unit_of_work(runtime.sessions) as session:
+        found = {row["id"]: row["name"] for row, _ in await repo.find(session, ids=STORED_IDS)}
+    if session.get_bind().dialect.name == "postgresql":
+        assert not landed
+        assert found == {"ct_a": "改名", "ct_b": "小王"}
+    else:  # SQLite's writers take turns from the start of their transactions: no versions
+        assert landed
+        assert found == {"ct_a": "又改", "ct_b": "小王", "ct_c": "小王"}
+
+
+STORED_IDS = ["ct_a", "ct_b", "ct_c", "ct_new"]
 
 
 async def test_times_in_bulk_writes_are_stored_as_utc_and_naive_ones_refused(
