@@ -294,13 +294,6 @@ def _version_param(table: Table, prefix: str) -> str:
     return f"{prefix}_{table.name}_{VERSION}"
 
 
-def _unnested_version(table: Table, prefix: str, single: bool) -> ColumnElement[Any]:
-    name = _version_param(table, prefix)
-    if single:
-        return bindparam(name, type_=Text())
-    return func.unnest(bindparam(name, type_=ARRAY(Text(), dimensions=1)))
-
-
 def _key(table: Table) -> Column[Any]:
     return next(iter(table.primary_key.columns))
 
@@ -339,8 +332,7 @@ def _columns_of(
     names, given, defaults = _insert_params(table, tuple(rows[0]), prefix)
     values = _values(given, rows, single=single)
     for column, param, value in defaults:
-        default = _array(column, [value] * len(rows))
-        values[param] = default[0] if single else default
+        values[param] = _bound(column, value) if single else _array(column, [value] * len(rows))
     return names, values
 
 
@@ -351,10 +343,7 @@ def _values(given: _Given, rows: list[dict[str, Any]], *, single: bool) -> dict[
             param: _array(column, [row[column.name] for row in rows]) for column, param in given
         }
     row = rows[0]
-    return {
-        param: json.dumps(row[column.name]) if isinstance(column.type, JSON) else row[column.name]
-        for column, param in given
-    }
+    return {param: _bound(column, row[column.name]) for column, param in given}
 
 
 _Given = list[tuple[Column[Any], str]]
@@ -528,9 +517,11 @@ def _unnest_update(
     names = [key.name, *columns]
     unnested = [_unnested(table.c[n], prefix, single).label(n) for n in names]
     if unchanged:
-        unnested.append(_unnested_version(table, prefix, single).label(VERSION))
-        where = [*where, row_version(table) == literal_column(f"{prefix}_given.{VERSION}")]
+        version = _supplied(_version_param(table, prefix), Text(), single)
+        unnested.append(version.label(VERSION))
     given = select(*unnested).subquery(f"{prefix}_given")
+    if unchanged:
+        where = [*where, row_version(table) == given.c[VERSION]]
     return (
         update(table)
         .where(key == given.c[key.name], *where)
@@ -541,15 +532,17 @@ def _unnest_update(
 def _unnested(column: Column[Any], prefix: str = "u", single: bool = False) -> ColumnElement[Any]:
     """``unnest(:<prefix>_<table>_<column>)``, or the parameter itself when ``single``; JSON
     travels as text (a JSON list would read as a dimension)."""
-    name = _param(column, prefix)
-    if single:
-        text = isinstance(column.type, JSON)
-        value = bindparam(name, type_=Text() if text else column.type)
-        return cast(value, column.type) if text else value
-    # One dimension: the driver then takes each list as it is (see ``_execute._processor``).
     if isinstance(column.type, JSON):
-        return cast(func.unnest(bindparam(name, type_=ARRAY(Text(), dimensions=1))), column.type)
-    return func.unnest(bindparam(name, type_=ARRAY(column.type, dimensions=1)))
+        return cast(_supplied(_param(column, prefix), Text(), single), column.type)
+    return _supplied(_param(column, prefix), column.type, single)
+
+
+def _supplied(name: str, type_: Any, single: bool) -> ColumnElement[Any]:
+    """Parameter ``name`` of ``type_``: ``unnest`` of an array of them, or itself if ``single``."""
+    if single:
+        return bindparam(name, type_=type_)
+    # One dimension: the driver then takes each list as it is (see ``_execute._processor``).
+    return func.unnest(bindparam(name, type_=ARRAY(type_, dimensions=1)))
 
 
 def _param(column: Column[Any], prefix: str = "u") -> str:
@@ -561,6 +554,11 @@ def _array(column: Column[Any], values: list[Any]) -> list[Any]:
     if isinstance(column.type, JSON):
         return [json.dumps(v) for v in values]
     return values
+
+
+def _bound(column: Column[Any], value: Any) -> Any:
+    """The value of a ``single`` ``_unnested`` parameter: ``_array`` of one value."""
+    return json.dumps(value) if isinstance(column.type, JSON) else value
 
 
 def dialect_name(session: AsyncSession) -> str:

@@ -90,10 +90,11 @@ async def ingest(
         if event.id not in known:
             fresh.setdefault(event.id, event)
     batch = list(fresh.values())
+    exiting = catalog.exiting_on({e.type for e in batch})
     unlocked = (
         unlocked
         and not look_up_keys
-        and _one_statement_suits(batch, catalog)
+        and _one_statement_suits(batch, catalog, exiting=exiting)
         and statements_commit_alone(session)
     )
     # Batches, and second tries, claim new contacts first (see contacts.resolve).
@@ -101,12 +102,12 @@ async def ingest(
     states = await contacts.resolve(
         session, batch, now=now, claim_first=claim_first, lock=not unlocked
     )
-    planner = await _planner(session, batch, states, catalog=catalog, now=now)
+    planner = await _planner(session, batch, states, exiting, catalog=catalog, now=now)
     rows = [
         _event_row(e, s, planner, source=source, now=now)
         for e, s in zip(batch, states, strict=True)
     ]
-    if unlocked and (planner.plan.ended or planner.plan.updated):
+    if unlocked and planner.plan.ended:
         raise ConcurrentWrite  # not foreseen by _one_statement_suits; the second try locks
     writes = [
         # Every contact an event is for is written: see ``unlocked``.
@@ -124,23 +125,25 @@ async def ingest(
     return IngestReport(results=results, deliveries_due=planner.plan.deliveries_due)
 
 
-def _one_statement_suits(batch: list[EventIn], catalog: Catalog) -> bool:
+def _one_statement_suits(batch: list[EventIn], catalog: Catalog, *, exiting: set[str]) -> bool:
     """Whether what ``batch`` writes can go in one statement: it is one event, which cannot
-    end runs (by an exit rule, or by restarting a playbook)."""
-    types = {e.type for e in batch}
-    restarts = any(p.spec.mode == "restart" for t in types for p in catalog.triggered_by(t))
-    return len(batch) == 1 and not restarts and not catalog.exiting_on(types)
+    end runs, neither by an exit rule (of the playbooks ``exiting`` on its type) nor by
+    restarting a playbook."""
+    restarts = any(p.spec.mode == "restart" for e in batch for p in catalog.triggered_by(e.type))
+    return len(batch) == 1 and not restarts and not exiting
 
 
 async def _planner(
     session: AsyncSession,
     batch: list[EventIn],
     states: list[contacts.ContactState],
+    exiting: set[str],
     *,
     catalog: Catalog,
     now: datetime,
 ) -> RunPlanner:
-    """A planner that knows the run history and the active runs these events may touch."""
+    """A planner that knows the run history and the active runs these events may touch (of
+    the playbooks ``exiting`` on their types)."""
     known = [s.id for s in states if not s.is_new]  # new contacts have no runs
     # Only single/restart modes and cooldowns look at earlier runs.
     triggered = {p.id: p.spec for e in batch for p in catalog.triggered_by(e.type)}
@@ -152,7 +155,6 @@ async def _planner(
         playbook_ids=watched,
         since=now - cooldown if cooldown else None,
     )
-    exiting = catalog.exiting_on({e.type for e in batch})
     active = await runs_repo.active_with_triggers(session, contact_ids=known, playbook_ids=exiting)
     await catalog.recall_versions(session, {r.version for runs in active.values() for r in runs})
     return RunPlanner(catalog=catalog, history=history, now=now, active=active)
