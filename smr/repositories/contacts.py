@@ -10,6 +10,7 @@ from sqlalchemy import Select, delete, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
+from smr.repositories import runs as runs_repo
 from smr.repositories._execute import fetch
 from smr.repositories._sql import VERSION as VERSION  # re-exported: see find
 from smr.repositories._sql import (
@@ -26,6 +27,9 @@ from smr.repositories._sql import (
 Identity = tuple[str, str]
 #: A contact's columns, and its identities (kind → value).
 LoadedContact = tuple[Mapping[str, Any], dict[str, str]]
+
+#: The column of ``find``'s rows that holds the contact's recent runs, when asked for.
+RUNS = "recent_runs"
 
 _CONTACTS = table_of(Contact)
 _IDENTITIES = table_of(ContactIdentity)
@@ -67,6 +71,7 @@ async def find(
     ids: Collection[str] = (),
     identities: Collection[Identity] = (),
     lock: bool = True,
+    runs: runs_repo.Watched | None = None,
 ) -> list[LoadedContact]:
     """The contacts named by id or owning one of ``identities``, each with all its identities,
     in one query; unless ``lock`` is False, locked (PostgreSQL) in id order, so concurrent
@@ -74,14 +79,24 @@ async def find(
     PostgreSQL comes with its version (under ``VERSION``), and ``updated_unchanged`` writes it
     back only if nobody changed it since.
 
+    ``runs`` (unlocked, on PostgreSQL) also reads each contact's runs that ``runs_repo.history``
+    would, as a list of ``RecentRun`` under ``RUNS``, in the same snapshot as the contact and
+    its version. Not with a lock: a statement that waits for a contact's lock reads the
+    contact as the writer left it, but its runs as they were before.
+
     On SQLite a contact owning an identity value under another kind may come too; callers pick
     what they asked for.
     """
     if not ids and not identities:
         return []
+    dialect = dialect_name(session)
+    if runs is not None and (lock or dialect != "postgresql"):
+        raise ValueError("runs are read with contacts only unlocked, on PostgreSQL")
     asked_ids, pairs = [(cid,) for cid in set(ids)], list(set(identities))
-    stmt = _contacts(dialect_name(session), ids=_count(asked_ids), pairs=_count(pairs), lock=lock)
+    with_runs = None if runs is None else runs.since is not None
+    stmt = _contacts(dialect, ids=_count(asked_ids), pairs=_count(pairs), lock=lock, runs=with_runs)
     params = {**key_params(asked_ids, ["ids"]), **key_params(pairs, ["kinds", "values"])}
+    params.update(runs.params() if runs else {})
     found: dict[str, LoadedContact] = {}
     for row in await fetch(session, stmt, params):
         _, known = found.setdefault(row["id"], (row, {}))
@@ -96,18 +111,21 @@ def _count(keys: Collection[Any]) -> int:
 
 
 @cache
-def _contacts(dialect: str, *, ids: int, pairs: int, lock: bool) -> Select[Any]:
+def _contacts(dialect: str, *, ids: int, pairs: int, lock: bool, runs: bool | None) -> Select[Any]:
     """Contacts by id (``ids`` of them) or by an identity they own (``pairs``), each with all
-    its identities (``_count`` gives the counts)."""
+    its identities (``_count`` gives the counts) and, unless ``runs`` is None, their recent
+    runs (``runs``: with a ``since`` parameter)."""
     by_id = each_key(dialect, _CONTACTS, [("id", "ids")], ["id"], single=ids == 1)
     keys = [("kind", "kinds"), ("value", "values")]
     owners = each_key(dialect, _IDENTITIES, keys, ["contact_id"], single=pairs == 1)
     # A union rather than an OR, so that each side stays an index lookup.
     chosen: Any = union_all(owners, by_id) if ids and pairs else owners if pairs else by_id
     # PostgreSQL also gives each contact's version, for ``updated_unchanged``.
-    version = [row_version(_CONTACTS).label(VERSION)] if dialect == "postgresql" else []
+    extra = [row_version(_CONTACTS).label(VERSION)] if dialect == "postgresql" else []
+    if runs is not None:
+        extra.append(runs_repo.recent_runs_of(_CONTACTS.c.id, with_since=runs).label(RUNS))
     stmt = (
-        select(*_CONTACTS.c, *version, _IDENTITIES.c.kind, _IDENTITIES.c.value)
+        select(*_CONTACTS.c, *extra, _IDENTITIES.c.kind, _IDENTITIES.c.value)
         .outerjoin(_IDENTITIES, _IDENTITIES.c.contact_id == _CONTACTS.c.id)
         .where(_CONTACTS.c.id.in_(chosen))
         .order_by(_CONTACTS.c.id)

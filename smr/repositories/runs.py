@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
@@ -28,6 +29,9 @@ from smr.repositories._sql import (
 )
 
 ACTIVE = ("active", "waiting")
+
+_RUNS = table_of(Run)
+_RECENT_COLUMNS = (_RUNS.c.playbook_id, _RUNS.c.id, _RUNS.c.status, _RUNS.c.started_at)
 
 
 @dataclass(frozen=True)
@@ -49,29 +53,54 @@ class History:
     last_started_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Watched:
+    """The runs re-entry rules look at: a contact's runs of ``playbook_ids`` that are active,
+    or that started after ``since`` (the longest cooldown that matters; None: starts do not
+    matter)."""
+
+    playbook_ids: frozenset[str]
+    since: datetime | None
+
+    def params(self) -> dict[str, Any]:
+        return {} if self.since is None else {"since": self.since}
+
+
+#: A run as re-entry rules read it: (playbook id, run id, status, started_at).
+RecentRun = tuple[str, str, str, datetime]
+
+
 async def history(
-    session: AsyncSession,
-    *,
-    contact_ids: Iterable[str],
-    playbook_ids: Iterable[str],
-    since: datetime | None,
+    session: AsyncSession, *, contact_ids: Iterable[str], watched: Watched
 ) -> dict[tuple[str, str], History]:
-    """Per (contact, playbook): the active runs, and the last start if it was after ``since``
-    (the longest cooldown that matters; None: starts do not matter). One query."""
-    contacts, playbooks = list(set(contact_ids)), list(set(playbook_ids))
+    """Per (contact, playbook): what re-entry rules need to know (see ``Watched``). One
+    query."""
+    contacts = list(set(contact_ids))
+    if not contacts or not watched.playbook_ids:
+        return {}
+    stmt = _history(dialect_name(session), with_since=watched.since is not None)
+    rows = await fetch(session, stmt, {"contacts": contacts, **watched.params()})
+    return histories(
+        (
+            (r["contact_id"], (r["playbook_id"], r["id"], r["status"], r["started_at"]))
+            for r in rows
+        ),
+        watched,
+    )
+
+
+def histories(
+    runs: Iterable[tuple[str, RecentRun]], watched: Watched
+) -> dict[tuple[str, str], History]:
+    """Per (contact, playbook): the history of these (contact id, run) pairs, in run id
+    order, of the ``watched`` playbooks."""
     found: dict[tuple[str, str], History] = {}
-    if not contacts or not playbooks:
-        return found
-    stmt = _history(dialect_name(session), with_since=since is not None)
-    wanted = set(playbooks)
-    params = {"contacts": contacts} if since is None else {"contacts": contacts, "since": since}
-    for row in await fetch(session, stmt, params):
-        if row["playbook_id"] not in wanted:
+    for contact_id, (playbook_id, run_id, status, started_at) in runs:
+        if playbook_id not in watched.playbook_ids:
             continue
-        entry = found.setdefault((row["contact_id"], row["playbook_id"]), History())
-        if row["status"] in ACTIVE:
-            entry.active_run_ids.append(row["id"])
-        started_at = row["started_at"]
+        entry = found.setdefault((contact_id, playbook_id), History())
+        if status in ACTIVE:
+            entry.active_run_ids.append(run_id)
         if entry.last_started_at is None or started_at > entry.last_started_at:
             entry.last_started_at = started_at
     return found
@@ -83,14 +112,28 @@ async def history(
 # contacts' runs through ix_runs_contact_id_playbook_id_status stay a few rows per contact.
 @cache
 def _history(dialect: str, *, with_since: bool) -> Select[str, str, str, str, datetime]:
-    runs = table_of(Run)
-    active = is_one_of(runs.c.status, ACTIVE)
-    recent = or_(active, runs.c.started_at > bindparam("since")) if with_since else active
     return (
-        select(runs.c.contact_id, runs.c.playbook_id, runs.c.id, runs.c.status, runs.c.started_at)
-        .where(any_of(dialect, runs.c.contact_id, "contacts"), recent)
-        .order_by(runs.c.id)
+        select(_RUNS.c.contact_id, *_RECENT_COLUMNS)
+        .where(any_of(dialect, _RUNS.c.contact_id, "contacts"), _recent(with_since=with_since))
+        .order_by(_RUNS.c.id)
     )
+
+
+def recent_runs_of(contact_id: ColumnElement[str], *, with_since: bool) -> ColumnElement[Any]:
+    """The runs of the contact ``contact_id`` that ``history`` reads, as one array of
+    ``RecentRun`` in id order (NULL when there are none), to read with the contact
+    (PostgreSQL; ``Watched.params`` gives the parameters)."""
+    runs = tuple_(*_RECENT_COLUMNS)
+    return (
+        select(func.array_agg(aggregate_order_by(runs, _RUNS.c.id)))
+        .where(_RUNS.c.contact_id == contact_id, _recent(with_since=with_since))
+        .scalar_subquery()
+    )
+
+
+def _recent(*, with_since: bool) -> ColumnElement[bool]:
+    active = is_one_of(_RUNS.c.status, ACTIVE)
+    return or_(active, _RUNS.c.started_at > bindparam("since")) if with_since else active
 
 
 async def active_with_triggers(

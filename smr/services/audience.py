@@ -129,12 +129,10 @@ async def read_page(
     )
     states = await contacts.load_states(session, ids, lock=False) if playbook.condition else {}
     cooldown = playbook.spec.cooldown
-    history = await runs_repo.history(
-        session,
-        contact_ids=ids,
-        playbook_ids=[playbook.id],
-        since=now - cooldown if cooldown else None,
+    watched = runs_repo.Watched(
+        frozenset([playbook.id]), since=now - cooldown if cooldown else None
     )
+    history = await runs_repo.history(session, contact_ids=ids, watched=watched)
     return Page(ids, states, history)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smr.ids import new_id
 from smr.repositories import contacts as repo
 from smr.repositories._sql import Write, write_together
+from smr.repositories.runs import RecentRun, Watched
 from smr.schemas import ContactRef, EventIn, OrderData
 
 Identity = tuple[str, str]
@@ -45,6 +46,8 @@ class ContactState:
     #: The stored row's version (PostgreSQL), and when its columns last changed.
     version: str | None = field(default=None, compare=False)
     updated_at: datetime | None = field(default=None, compare=False)
+    #: Its runs that re-entry rules look at, when read with it (see ``resolve``).
+    recent_runs: list[RecentRun] | None = field(default=None, compare=False)
     #: The stored columns as loaded, to write back only contacts a batch changed.
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -66,7 +69,13 @@ class ContactState:
         return self._columns() != self._loaded
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], identities: dict[str, str]) -> ContactState:
+    def from_row(
+        cls,
+        row: Mapping[str, Any],
+        identities: dict[str, str],
+        *,
+        recent_runs: list[RecentRun] | None = None,
+    ) -> ContactState:
         return cls(
             id=row["id"],
             name=row["name"],
@@ -82,6 +91,7 @@ class ContactState:
             identities=identities,
             version=row.get(repo.VERSION),
             updated_at=row["updated_at"],
+            recent_runs=recent_runs,
         )
 
     @classmethod
@@ -169,6 +179,7 @@ async def resolve(
     now: datetime,
     claim_first: bool = False,
     lock: bool = True,
+    runs: Watched | None = None,
 ) -> list[ContactState]:
     """The contact of each event, by its explicit id or any identity; new contacts as needed.
 
@@ -181,12 +192,13 @@ async def resolve(
     adopts the winner's contact. Either way a customer whose first events arrive concurrently
     ends up as one contact. Contacts shared by several events are the same ContactState
     object, so changes made while handling one event are seen by the next. Without ``lock``
-    the known contacts are read as they are, each with its version, for ``writes(unlocked=...)``.
+    the known contacts are read as they are, each with its version, for ``writes(unlocked=...)``,
+    and, with ``runs`` (PostgreSQL), with their ``recent_runs`` in the same query.
     """
     refs = [_Ref(e.contact, e.contact.identities()) for e in events]
     asked = {pair for ref in refs for pair in ref.identities.items()}
     ids = {ref.id for ref in refs if ref.id}
-    states = await _find(session, ids=ids, identities=asked, lock=lock)
+    states = await _find(session, ids=ids, identities=asked, lock=lock, runs=runs)
     owners = _owners(states.values(), asked)
     created = _add_missing(refs, owners, states, now=now)
     if claim_first and created:
@@ -221,9 +233,15 @@ async def _find(
     ids: Collection[str] = (),
     identities: Collection[Identity] = (),
     lock: bool = True,
+    runs: Watched | None = None,
 ) -> dict[str, ContactState]:
-    found = await repo.find(session, ids=ids, identities=identities, lock=lock)
-    return {row["id"]: ContactState.from_row(row, known) for row, known in found}
+    found = await repo.find(session, ids=ids, identities=identities, lock=lock, runs=runs)
+    return {
+        row["id"]: ContactState.from_row(
+            row, known, recent_runs=None if runs is None else list(row[repo.RUNS] or ())
+        )
+        for row, known in found
+    }
 
 
 def _owners(states: Iterable[ContactState], asked: Collection[Identity]) -> Owners:

@@ -91,6 +91,7 @@ async def ingest(
             fresh.setdefault(event.id, event)
     batch = list(fresh.values())
     exiting = catalog.exiting_on({e.type for e in batch})
+    watched = _watched(batch, catalog, now=now)
     unlocked = (
         unlocked
         and not look_up_keys
@@ -100,9 +101,15 @@ async def ingest(
     # Batches, and second tries, claim new contacts first (see contacts.resolve).
     claim_first = look_up_keys or len(batch) > 1
     states = await contacts.resolve(
-        session, batch, now=now, claim_first=claim_first, lock=not unlocked
+        session,
+        batch,
+        now=now,
+        claim_first=claim_first,
+        lock=not unlocked,
+        # Unlocked, the runs come with the contacts: one round trip fewer.
+        runs=watched if unlocked and watched.playbook_ids else None,
     )
-    planner = await _planner(session, batch, states, exiting, catalog=catalog, now=now)
+    planner = await _planner(session, states, watched, exiting, catalog=catalog, now=now)
     rows = [
         _event_row(e, s, planner, source=source, now=now)
         for e, s in zip(batch, states, strict=True)
@@ -133,28 +140,33 @@ def _one_statement_suits(batch: list[EventIn], catalog: Catalog, *, exiting: set
     return len(batch) == 1 and not restarts and not exiting
 
 
+def _watched(batch: list[EventIn], catalog: Catalog, *, now: datetime) -> runs_repo.Watched:
+    """The runs that the re-entry rules of the playbooks these events trigger look at: only
+    single and restart modes and cooldowns look at earlier runs."""
+    triggered = {p.id: p.spec for e in batch for p in catalog.triggered_by(e.type)}
+    watched = [pid for pid, spec in triggered.items() if spec.mode != "parallel" or spec.cooldown]
+    cooldown = max((spec.cooldown for spec in triggered.values()), default=timedelta(0))
+    return runs_repo.Watched(frozenset(watched), since=now - cooldown if cooldown else None)
+
+
 async def _planner(
     session: AsyncSession,
-    batch: list[EventIn],
     states: list[contacts.ContactState],
+    watched: runs_repo.Watched,
     exiting: set[str],
     *,
     catalog: Catalog,
     now: datetime,
 ) -> RunPlanner:
-    """A planner that knows the run history and the active runs these events may touch (of
-    the playbooks ``exiting`` on their types)."""
-    known = [s.id for s in states if not s.is_new]  # new contacts have no runs
-    # Only single/restart modes and cooldowns look at earlier runs.
-    triggered = {p.id: p.spec for e in batch for p in catalog.triggered_by(e.type)}
-    watched = [pid for pid, spec in triggered.items() if spec.mode != "parallel" or spec.cooldown]
-    cooldown = max((spec.cooldown for spec in triggered.values()), default=timedelta(0))
-    history = await runs_repo.history(
-        session,
-        contact_ids=known,
-        playbook_ids=watched,
-        since=now - cooldown if cooldown else None,
-    )
+    """A planner that knows the run history (of the ``watched`` runs: read with the contacts,
+    or read now) and the active runs these events may touch (of the playbooks ``exiting`` on
+    their types)."""
+    known = {s.id: s for s in states if not s.is_new}  # new contacts have no runs
+    if all(s.recent_runs is not None for s in known.values()):
+        read = ((s.id, run) for s in known.values() for run in s.recent_runs or ())
+        history = runs_repo.histories(read, watched)
+    else:
+        history = await runs_repo.history(session, contact_ids=known, watched=watched)
     active = await runs_repo.active_with_triggers(session, contact_ids=known, playbook_ids=exiting)
     await catalog.recall_versions(session, {r.version for runs in active.values() for r in runs})
     return RunPlanner(catalog=catalog, history=history, now=now, active=active)

@@ -10,11 +10,13 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from smr.db import unit_of_work
-from smr.models import Contact, table_of
+from smr.models import Contact, Run, table_of
 from smr.repositories import contacts as repo
+from smr.repositories import runs as runs_repo
 from smr.repositories._execute import _through_sqlalchemy, fetch, statements_commit_alone
 from smr.repositories._sql import Write, write_together
 from smr.repositories.contacts import Identity
+from smr.repositories.runs import Watched
 from smr.runtime import Runtime
 from smr.services.contacts import ContactState, load_states
 
@@ -232,3 +234,52 @@ async def test_a_single_row_write_stores_the_same_as_several(runtime: Runtime) -
     with pytest.raises((ValueError, StatementError), match="naive datetime refused"):
         async with unit_of_work(runtime.sessions) as session:
             await write_together(session, [repo.inserted([naive])])
+
+
+async def test_runs_read_with_contacts_are_those_history_reads(runtime: Runtime) -> None:
+    runs = table_of(Run)
+    # (id, playbook, status, started minutes before NOW)
+    stored = [
+        ("run_1", "pb-a", "completed", 30),  # old and over: neither reads it
+        ("run_2", "pb-a", "waiting", 20),
+        ("run_3", "pb-b", "completed", 5),  # over, but within a 10-minute cooldown
+        ("run_4", "pb-a", "active", 1),
+        ("run_5", "pb-c", "active", 1),  # a playbook nobody watches
+    ]
+    async with unit_of_work(runtime.sessions) as session:
+        assert await write_together(session, [repo.inserted([_row("ct_runs")])])
+        await session.execute(
+            runs.insert(),
+            [
+                {
+                    "id": run_id,
+                    "contact_id": "ct_runs",
+                    "playbook_id": playbook,
+                    "playbook_version": "v1",
+                    "status": status,
+                    "pc": 0,
+                    "started_at": NOW - timedelta(minutes=ago),
+                    "updated_at": NOW,
+                }
+                for run_id, playbook, status, ago in stored
+            ],
+        )
+
+    for since in (None, NOW - timedelta(minutes=10)):
+        watched = Watched(frozenset({"pb-a", "pb-b"}), since=since)
+        async with unit_of_work(runtime.sessions) as session:
+            queried = await runs_repo.history(session, contact_ids=["ct_runs"], watched=watched)
+            if session.get_bind().dialect.name != "postgresql":
+                with pytest.raises(ValueError, match="unlocked, on PostgreSQL"):
+                    await repo.find(session, ids=["ct_runs"], lock=False, runs=watched)
+                continue
+            ((row, _),) = await repo.find(session, ids=["ct_runs"], lock=False, runs=watched)
+            with pytest.raises(ValueError, match="unlocked, on PostgreSQL"):
+                await repo.find(session, ids=["ct_runs"], runs=watched)
+        read = runs_repo.histories((("ct_runs", run) for run in row[repo.RUNS]), watched)
+        assert read == queried
+        expected_starts = {"pb-a": NOW - timedelta(minutes=1)}
+        if since is not None:
+            expected_starts["pb-b"] = NOW - timedelta(minutes=5)
+        assert {p: h.last_started_at for (_, p), h in read.items()} == expected_starts
+        assert read["ct_runs", "pb-a"].active_run_ids == ["run_2", "run_4"]
