@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert, Update
 
+from smr import jsontext
 from smr.errors import InvalidInput
 from smr.repositories._execute import commits_alone, driver_of, fetch
 
@@ -550,15 +551,15 @@ def _param(column: Column[Any], prefix: str = "u") -> str:
 
 
 def _array(column: Column[Any], values: list[Any]) -> list[Any]:
-    """The values of an ``_unnested`` parameter (JSON serialised as SQLAlchemy would)."""
+    """The values of an ``_unnested`` parameter (JSON as text: ``jsontext.dumps``)."""
     if isinstance(column.type, JSON):
-        return [json.dumps(v) for v in values]
+        return [jsontext.dumps(v) for v in values]
     return values
 
 
 def _bound(column: Column[Any], value: Any) -> Any:
     """The value of a ``single`` ``_unnested`` parameter: ``_array`` of one value."""
-    return json.dumps(value) if isinstance(column.type, JSON) else value
+    return jsontext.dumps(value) if isinstance(column.type, JSON) else value
 
 
 def dialect_name(session: AsyncSession) -> str:
