@@ -32,6 +32,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -44,7 +46,7 @@ async def fetch(
     driver = await driver_of(session)
     if driver is None:
         return await _through_sqlalchemy(session, stmt, params)
-    query = _compile(stmt, session.get_bind().dialect)
+    query = _compile(stmt, dialect_of(session))
     try:
         records = await driver.fetch(query.sql, *query.arguments(params))
     except asyncpg.PostgresError as exc:
@@ -58,26 +60,36 @@ async def fetch(
     return rows
 
 
+def dialect_of(session: AsyncSession) -> Dialect:
+    """The dialect of the engine ``session`` is bound to (asking the session which bind it
+    would use, ``get_bind``, walks several layers each time)."""
+    bind = session.bind
+    return (bind if bind is not None else session.get_bind()).dialect
+
+
 async def driver_of(session: AsyncSession) -> Any | None:
     """The asyncpg connection of the session's transaction, begun if it was not yet; None on
     SQLite.
 
-    Found once per transaction (in ``session.info``): asking SQLAlchemy for it costs two
-    greenlet switches.
+    Found once per transaction (in ``session.info``), with one greenlet switch.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if dialect_of(session).name != "postgresql":
         return None
     transaction = session.sync_session.get_transaction()
     known = session.info.get(_DRIVER)
     if known is not None and known[0] is transaction:
         return known[1]
-    raw = await (await session.connection()).get_raw_connection()
+    raw = await session.run_sync(_pooled_connection)
     driver: Any = raw.driver_connection
     alone = commits_alone(session)
     if not driver.is_in_transaction() and not alone and not await _begin(raw.dbapi_connection):
         return None
     session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     return driver
+
+
+def _pooled_connection(session: Session) -> PoolProxiedConnection:
+    return session.connection().connection
 
 
 async def _begin(adapted: Any) -> bool:
@@ -109,7 +121,7 @@ def statements_commit_alone(session: AsyncSession) -> bool:
     A statement run through SQLAlchemy (``session.execute``) still begins a transaction, as
     always: the statements after it run in that transaction, which commits with the session.
     """
-    if session.get_bind().dialect.name != "postgresql" or _DRIVER in session.info:
+    if dialect_of(session).name != "postgresql" or _DRIVER in session.info:
         return False
     session.info[_ALONE] = True
     return True

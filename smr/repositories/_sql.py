@@ -42,7 +42,7 @@ from sqlalchemy.sql.dml import Insert, Update
 
 from smr import jsontext
 from smr.errors import InvalidInput
-from smr.repositories._execute import commits_alone, driver_of, fetch
+from smr.repositories._execute import commits_alone, dialect_of, driver_of, fetch
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Table) -> Insert:
@@ -101,7 +101,7 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
         # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
         await session.execute(_insert_returning_key(table), rows)
     elif len(rows) >= COPY_THRESHOLD:
-        await _copy(driver, session.get_bind().dialect, table, rows)
+        await _copy(driver, dialect_of(session), table, rows)
     else:
         names, arrays = _columns_of(table, rows)
         stmt = _unnest_insert(table, names, ignore_conflicts=False, returning=())
@@ -563,7 +563,7 @@ def _bound(column: Column[Any], value: Any) -> Any:
 
 
 def dialect_name(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
+    return dialect_of(session).name
 
 
 def encode_cursor(last_id: str) -> str:

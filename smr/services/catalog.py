@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,21 @@ class ReloadReport:
         )
 
 
+@dataclass(frozen=True)
+class EventRules:
+    """What the playbooks do about one event type, worked out once per load."""
+
+    #: Ids of the playbooks it triggers whose re-entry rules look at earlier runs (single and
+    #: restart modes, cooldowns).
+    watched: frozenset[str]
+    #: The longest cooldown of the playbooks it triggers (zero: none).
+    cooldown: timedelta
+    #: Whether a playbook it triggers restarts (ending the contact's active run).
+    restarts: bool
+    #: Ids of the playbooks (any known version) with an exit_on rule for it.
+    exiting: frozenset[str]
+
+
 @dataclass
 class Catalog:
     """Playbooks by id and by the event types they listen to, plus the policies.
@@ -95,6 +110,7 @@ class Catalog:
     #: Ids whose file turned invalid: their last good version keeps running.
     kept: frozenset[str] = frozenset()
     _by_event: dict[str, list[LoadedPlaybook]] = field(default_factory=dict)
+    _rules: dict[str, EventRules] = field(default_factory=dict)
     _fingerprint: Fingerprint | None = None
 
     @classmethod
@@ -150,6 +166,7 @@ class Catalog:
             if playbook.spec.enabled and playbook.trigger_event:
                 by_event[playbook.trigger_event].append(playbook)
         self._by_event = dict(by_event)
+        self._rules = {}
 
     @property
     def policies(self) -> Policies:
@@ -175,10 +192,26 @@ class Catalog:
 
     def exiting_on(self, event_types: Iterable[str]) -> set[str]:
         """Ids of playbooks (any known version) with an exit_on rule for one of these types."""
-        types = set(event_types)
-        return {
-            p.id for p in self.versions.values() if any(rule.event in types for rule in p.exits)
-        }
+        return {pid for t in set(event_types) for pid in self.rules_for(t).exiting}
+
+    def rules_for(self, event_type: str) -> EventRules:
+        """What the playbooks do about ``event_type``, worked out on first use after a load."""
+        rules = self._rules.get(event_type)
+        if rules is None:
+            rules = self._rules[event_type] = self._work_out(event_type)
+        return rules
+
+    def _work_out(self, event_type: str) -> EventRules:
+        triggered = self.triggered_by(event_type)
+        exiting = (p for p in self.versions.values() if any(r.event == event_type for r in p.exits))
+        return EventRules(
+            watched=frozenset(
+                p.id for p in triggered if p.spec.mode != "parallel" or p.spec.cooldown
+            ),
+            cooldown=max((p.spec.cooldown for p in triggered), default=timedelta(0)),
+            restarts=any(p.spec.mode == "restart" for p in triggered),
+            exiting=frozenset(p.id for p in exiting),
+        )
 
     async def remember_versions(self, session: AsyncSession, *, now: datetime) -> None:
         """Store the loaded versions' sources, so runs keep their version across restarts."""
@@ -201,5 +234,6 @@ class Catalog:
             playbook, errors = load_text(row.source, filename=row.file, channels=self.channels)
             if playbook is not None:
                 self.versions[playbook.version] = playbook
+                self._rules = {}  # its exit rules count too
             else:
                 log.error("stored version %s no longer compiles: %s", row.version, errors)

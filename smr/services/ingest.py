@@ -23,7 +23,7 @@ from smr.repositories._execute import statements_commit_alone
 from smr.repositories._sql import write_together
 from smr.schemas import EventIn
 from smr.services import contacts
-from smr.services.catalog import Catalog
+from smr.services.catalog import Catalog, EventRules
 from smr.services.runs import RunPlanner
 
 # Every round of a race commits at least one of the racing transactions, so few rounds are needed.
@@ -90,12 +90,13 @@ async def ingest(
         if event.id not in known:
             fresh.setdefault(event.id, event)
     batch = list(fresh.values())
-    exiting = catalog.exiting_on({e.type for e in batch})
-    watched = _watched(batch, catalog, now=now)
+    rules = [catalog.rules_for(t) for t in {e.type for e in batch}]
+    exiting = {pid for r in rules for pid in r.exiting}
+    watched = _watched(rules, now=now)
     unlocked = (
         unlocked
         and not look_up_keys
-        and _one_statement_suits(batch, catalog, exiting=exiting)
+        and _one_statement_suits(batch, rules, exiting=exiting)
         and statements_commit_alone(session)
     )
     # Batches, and second tries, claim new contacts first (see contacts.resolve).
@@ -132,21 +133,21 @@ async def ingest(
     return IngestReport(results=results, deliveries_due=planner.plan.deliveries_due)
 
 
-def _one_statement_suits(batch: list[EventIn], catalog: Catalog, *, exiting: set[str]) -> bool:
+def _one_statement_suits(
+    batch: list[EventIn], rules: list[EventRules], *, exiting: set[str]
+) -> bool:
     """Whether what ``batch`` writes can go in one statement: it is one event, which cannot
     end runs, neither by an exit rule (of the playbooks ``exiting`` on its type) nor by
-    restarting a playbook."""
-    restarts = any(p.spec.mode == "restart" for e in batch for p in catalog.triggered_by(e.type))
-    return len(batch) == 1 and not restarts and not exiting
+    restarting a playbook (``rules`` of its type)."""
+    return len(batch) == 1 and not any(r.restarts for r in rules) and not exiting
 
 
-def _watched(batch: list[EventIn], catalog: Catalog, *, now: datetime) -> runs_repo.Watched:
-    """The runs that the re-entry rules of the playbooks these events trigger look at: only
-    single and restart modes and cooldowns look at earlier runs."""
-    triggered = {p.id: p.spec for e in batch for p in catalog.triggered_by(e.type)}
-    watched = [pid for pid, spec in triggered.items() if spec.mode != "parallel" or spec.cooldown]
-    cooldown = max((spec.cooldown for spec in triggered.values()), default=timedelta(0))
-    return runs_repo.Watched(frozenset(watched), since=now - cooldown if cooldown else None)
+def _watched(rules: list[EventRules], *, now: datetime) -> runs_repo.Watched:
+    """The runs that the re-entry rules of the playbooks events of these types (``rules``)
+    trigger look at."""
+    watched = frozenset(pid for r in rules for pid in r.watched)
+    cooldown = max((r.cooldown for r in rules), default=timedelta(0))
+    return runs_repo.Watched(watched, since=now - cooldown if cooldown else None)
 
 
 async def _planner(
