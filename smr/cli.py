@@ -13,7 +13,7 @@ import uvicorn
 
 from smr.config import Settings
 from smr.migrations import upgrade
-from smr.runtime import Runtime, build_runtime, freeze_startup_heap
+from smr.runtime import Runtime, build_runtime, settle_heap
 
 app = typer.Typer(help="SMR, the Social Marketing Robot.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -93,7 +93,7 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await runtime.start()
-        freeze_startup_heap()
+        settle_heap()
         ticker = Ticker(runtime)
         ticker.start()
         try:

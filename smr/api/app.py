@@ -21,7 +21,7 @@ from smr.api.routes import (
     wecom,
 )
 from smr.api.routes import simulate as simulate_routes
-from smr.runtime import Runtime, freeze_startup_heap
+from smr.runtime import Runtime, settle_heap
 from smr.scheduler import Ticker
 
 
@@ -31,7 +31,7 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        freeze_startup_heap()
+        settle_heap()
         ticker = Ticker(runtime) if with_ticker else None
         if ticker:
             ticker.start()
