@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,9 +54,9 @@ class ContactState:
         self._loaded = self._columns()
 
     def _columns(self) -> dict[str, Any]:
-        # The stored columns, each list and dict copied: steps replace attribute values, they
-        # never edit them in place.
-        return {name: copy.copy(value) for name, value in self.row(self.created_at).items()}
+        # The stored columns, each list and dict copied (the other values are immutable):
+        # steps replace attribute values, they never edit them in place.
+        return {name: _shallow_copy(value) for name, value in self.row(self.created_at).items()}
 
     @property
     def claims(self) -> list[Identity]:
@@ -170,6 +169,13 @@ class ContactState:
             "created_at": self.created_at,
             "updated_at": now,
         }
+
+
+def _shallow_copy(value: Any) -> Any:
+    """``copy.copy`` for a column's value, without its generic dispatch."""
+    if isinstance(value, list | dict):
+        return value.copy()
+    return value
 
 
 async def resolve(
