@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install bench-ingest bench-dispatch bench-scale clean
+.PHONY: run test lint typecheck pytest install bench-ingest bench-cost bench-dispatch bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ pytest: install
 ## Ingest throughput against a bare asyncpg endpoint, on the local PostgreSQL.
 bench-ingest: install
 	$(BIN)/python bench/ingest.py
+
+## Instructions per single event, SMR's app and the bare endpoint, counted by callgrind.
+bench-cost: install
+	$(BIN)/python bench/ingest_cost.py
 
 ## Dispatch throughput (claim, mock send, bookkeeping) against APScheduler 3, on the local PostgreSQL.
 bench-dispatch: install
