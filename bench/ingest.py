@@ -850,8 +850,9 @@ class Servers:
     description: dict[str, Any]
 
 
-def prepare_servers(options: Options, tmp: Path, db_dsn: str) -> Servers:
-    """Playbooks, environment and commands of both servers (not started yet)."""
+def prepare_servers(tmp: Path, db_dsn: str, *, smr_cli: bool = False) -> Servers:
+    """Playbooks, environment and commands of both servers (not started yet); ``smr_cli``: SMR
+    through the real `smr api` command (see ``--smr-cli``)."""
     loop_impl, http_impl = uvicorn_choices()
     playbooks = tmp / "playbooks"
     write_playbooks(playbooks)
@@ -866,7 +867,7 @@ def prepare_servers(options: Options, tmp: Path, db_dsn: str) -> Servers:
     )
     smr = smr_command()
     smr_port, bare_port = free_port(), free_port()
-    if options.smr_cli:
+    if smr_cli:
         smr_cmd = [smr, "api", "--host", "127.0.0.1", "--port", str(smr_port)]
         how = "`smr api` (API only, no dispatcher; its uvicorn defaults, access log on)"
     else:
@@ -903,7 +904,7 @@ def prepare_servers(options: Options, tmp: Path, db_dsn: str) -> Servers:
             "loop": loop_impl,
             "http": http_impl,
             "workers": 1,
-            "access_log": {"bare": "off", "smr": "on" if options.smr_cli else "off"},
+            "access_log": {"bare": "off", "smr": "on" if smr_cli else "off"},
             "db_pool": {"bare": "asyncpg 10..20", "smr": "SQLAlchemy pool_size 20, no overflow"},
         },
     )
@@ -923,7 +924,7 @@ def execute(options: Options, servers: list[Server], tmp: Path) -> tuple[Outcome
     db_dsn = database_dsn(options.pg, options.database)
     log(f"database {options.database}: recreating")
     pg_version = asyncio.run(recreate_database(options.pg, options.database))
-    prepared = prepare_servers(options, tmp, db_dsn)
+    prepared = prepare_servers(tmp, db_dsn, smr_cli=options.smr_cli)
     for server in (prepared.bare, prepared.smr):
         log(f"{server.name}: starting on port {server.port}")
         servers.append(server)

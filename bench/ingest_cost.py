@@ -279,7 +279,7 @@ def run(options: Options) -> int:
         log(f"database {options.database}: recreating")
         version = asyncio.run(recreate_database(options.pg, options.database))
         try:
-            servers = prepare_servers(_ingest_options(options), tmp, dsn)  # also migrates
+            servers = prepare_servers(tmp, dsn)  # also migrates SMR's schema
             counts = {
                 target: measure(target, server.env, options, tmp)
                 for target, server in (("bare", servers.bare), ("smr", servers.smr))
@@ -291,24 +291,6 @@ def run(options: Options) -> int:
     write_results(RESULTS_FILE, report)
     print(json.dumps(report, ensure_ascii=False, separators=(",", ":")))
     return 0
-
-
-def _ingest_options(options: Options) -> Any:
-    from bench.ingest import Options as IngestOptions
-
-    return IngestOptions(
-        single=options.requests,
-        batches=1,
-        concurrency=options.concurrency,
-        warmup=options.warmup,
-        batch_warmup=0,
-        contacts=options.contacts,
-        pg=options.pg,
-        database=options.database,
-        smr_cli=False,
-        keep_db=False,
-        seed=options.seed,
-    )
 
 
 def _report(counts: dict[str, Count], options: Options, version: str) -> dict[str, Any]:

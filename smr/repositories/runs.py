@@ -62,6 +62,12 @@ class Watched:
     playbook_ids: frozenset[str]
     since: datetime | None
 
+    @classmethod
+    def within(cls, playbook_ids: Iterable[str], *, cooldown: timedelta, now: datetime) -> Watched:
+        """The runs of ``playbook_ids`` that re-entry rules look at ``now``, given the longest
+        ``cooldown`` that matters (zero: none)."""
+        return cls(frozenset(playbook_ids), since=now - cooldown if cooldown else None)
+
     def params(self) -> dict[str, Any]:
         return {} if self.since is None else {"since": self.since}
 

@@ -128,10 +128,7 @@ async def read_page(
         tags_none=trigger.audience.tags_none,
     )
     states = await contacts.load_states(session, ids, lock=False) if playbook.condition else {}
-    cooldown = playbook.spec.cooldown
-    watched = runs_repo.Watched(
-        frozenset([playbook.id]), since=now - cooldown if cooldown else None
-    )
+    watched = runs_repo.Watched.within([playbook.id], cooldown=playbook.spec.cooldown, now=now)
     history = await runs_repo.history(session, contact_ids=ids, watched=watched)
     return Page(ids, states, history)
 

@@ -90,8 +90,9 @@ async def ingest(
         if event.id not in known:
             fresh.setdefault(event.id, event)
     batch = list(fresh.values())
-    rules = [catalog.rules_for(t) for t in {e.type for e in batch}]
-    exiting = {pid for r in rules for pid in r.exiting}
+    types = {e.type for e in batch}
+    rules = [catalog.rules_for(t) for t in types]
+    exiting = catalog.exiting_on(types)
     watched = _watched(rules, now=now)
     unlocked = (
         unlocked
@@ -145,9 +146,10 @@ def _one_statement_suits(
 def _watched(rules: list[EventRules], *, now: datetime) -> runs_repo.Watched:
     """The runs that the re-entry rules of the playbooks events of these types (``rules``)
     trigger look at."""
-    watched = frozenset(pid for r in rules for pid in r.watched)
     cooldown = max((r.cooldown for r in rules), default=timedelta(0))
-    return runs_repo.Watched(watched, since=now - cooldown if cooldown else None)
+    return runs_repo.Watched.within(
+        (pid for r in rules for pid in r.watched), cooldown=cooldown, now=now
+    )
 
 
 async def _planner(
