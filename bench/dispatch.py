@@ -61,6 +61,7 @@ from bench.ingest import (
     write_results,
 )
 from bench.scale_common import bench_settings, process_meter
+from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.ids import new_id
 from smr.migrations import upgrade
@@ -107,11 +108,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--deliveries", type=int, default=20_000, help="deliveries SMR sends, timed"
     )
+    defaults = Settings.model_fields
     parser.add_argument(
-        "--batch-size", type=int, default=500, help="SMR's batch_size (deliveries per claim)"
+        "--batch-size",
+        type=int,
+        default=defaults["batch_size"].default,
+        help="SMR's batch_size (deliveries per claim)",
     )
     parser.add_argument(
-        "--lanes", type=int, default=2, help="SMR's dispatch_lanes (concurrent claim loops)"
+        "--lanes",
+        type=int,
+        default=defaults["dispatch_lanes"].default,
+        help="SMR's dispatch_lanes (concurrent claim loops)",
     )
     parser.add_argument(
         "--warmup-batches",
