@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smr.db import unit_of_work
+from smr.repositories import deliveries as deliveries_repo
 from smr.runtime import Runtime
 from tests.helpers import FakeClock
 from tests.integration.journeys import deliveries, event, post, write_playbooks
@@ -109,3 +111,35 @@ async def test_opt_out_stops_marketing_only(
     for text, reason in expected.items():
         assert await outcome(runtime, text) == [("skipped" if reason else "sent", reason)]
     assert await outcome(runtime, "sms service") == [("sent", None)]
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_claim_in_flight_holds_its_contact_so_the_cap_counts_it(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    """Another worker has claimed one of a contact's marketing deliveries and not committed
+    yet: a claim meanwhile passes over the contact's other one, which, claimed after that
+    commit, is capped by the first."""
+    for key, text, phone in [
+        ("m-1", "wecom-marketing", "13800000000"),
+        ("m-2", "sms-marketing", "13800000000"),
+        ("m-3", "wecom-marketing", "13900000000"),  # someone else
+    ]:
+        await say(client, key, text, phone=phone)
+        clock.advance(seconds=1)
+    first = (await deliveries(runtime))[0]
+
+    async with unit_of_work(runtime.sessions) as other_worker:
+        lease = timedelta(seconds=60)
+        held = await deliveries_repo.claim_due(
+            other_worker, now=clock(), lease=lease, limit=1, resendable=[]
+        )
+        assert [d.id for d in held] == [first.id]
+        await runtime.dispatcher.tick()
+        assert await outcome(runtime, "sms marketing") == [("scheduled", None)]
+    await runtime.dispatcher.tick()
+
+    assert await outcome(runtime, "sms marketing") == [("skipped", "frequency_capped")]
+    assert await outcome(runtime, "wecom marketing") == [("sending", None), ("sent", None)]
