@@ -1,5 +1,6 @@
 """Kill -9 `smr serve` in the middle of dispatching 2,000 deliveries, start it again: every
-delivery is sent, and the mock outbox holds each exactly once."""
+delivery is sent, and the mock outbox holds each exactly once; only what the kill left in flight
+was sent a second time (and deduplicated by the mock), and each delivery recorded one send."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from smr.models import Delivery, MockOutbox
+from smr.models import Delivery, DeliveryAttempt, MockOutbox
 from smr.runtime import Runtime
 from tests.conftest import CORE
 from tests.e2e.processes import eventually, smr_env, start, stop
@@ -35,6 +36,20 @@ async def count(runtime: Runtime, *conditions: object) -> int:
 async def outbox_rows(runtime: Runtime) -> int:
     async with runtime.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(MockOutbox)) or 0)
+
+
+async def sent_attempts(runtime: Runtime) -> dict[str, list[str | None]]:
+    """Delivery id → the responses of its attempts that the channel accepted."""
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            select(DeliveryAttempt.delivery_id, DeliveryAttempt.response).where(
+                DeliveryAttempt.outcome == "sent"
+            )
+        )
+        found: dict[str, list[str | None]] = {}
+        for delivery_id, response in rows:
+            found.setdefault(delivery_id, []).append(response)
+        return found
 
 
 async def test_kill_9_mid_dispatch_then_restart_sends_each_delivery_once(
@@ -71,6 +86,14 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_delivery_once(
 
     assert await outbox_rows(runtime) == DELIVERIES
     assert await count(runtime, Delivery.status != "sent") == 0
+    # What the kill left in flight was claimed again, once; nothing else was.
+    assert await count(runtime, Delivery.attempts == 2) == in_flight
+    assert await count(runtime, Delivery.attempts == 1) == DELIVERIES - in_flight
+    accepted = await sent_attempts(runtime)
+    assert len(accepted) == DELIVERIES
+    assert all(len(responses) == 1 for responses in accepted.values())
+    resent = [r for (r,) in accepted.values() if r and "deduplicated" in r]
+    assert len(resent) <= in_flight
 
 
 async def _kill_mid_send(runtime: Runtime, *, env: dict[str, str], log: Path) -> int:

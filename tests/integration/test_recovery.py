@@ -55,6 +55,23 @@ async def test_idempotent_channel_is_resent_once_after_the_lease(
     assert await outbox_texts(runtime) == ["thanks A1"]
 
 
+async def test_a_resend_after_the_lease_is_skipped_when_the_run_exited_meanwhile(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    await post(client, order("o-1", "A1"))
+    await crash_mid_send(runtime)
+    await post(client, order("r-1", "A1", refund=True))  # ends the run; its send is in flight
+    clock.advance(seconds=61)
+
+    await runtime.dispatcher.tick()
+
+    (delivery,) = await deliveries(runtime)
+    assert (delivery.status, delivery.skip_reason) == ("skipped", "exited")
+    assert await outbox_texts(runtime) == []
+    (run,) = await runs(runtime)
+    assert run.status == "exited"
+
+
 async def test_other_channels_become_uncertain_instead_of_resending(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
@@ -79,6 +96,29 @@ async def test_other_channels_become_uncertain_instead_of_resending(
     assert [d["text"] for d in listed["items"]] == ["thanks A1"]
     run = (await client.get(f"/v1/runs/{listed['items'][0]['run_id']}", headers=auth())).json()
     assert run["trace"][-1]["status"] == "uncertain"
+
+
+async def test_a_run_whose_worker_died_is_taken_over_after_the_lease(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    from smr.db import unit_of_work
+    from smr.repositories import runs as runs_repo
+
+    await post(client, order("o-1", "A1"))
+    await runtime.tick()
+    clock.advance(days=25)
+    async with unit_of_work(runtime.sessions) as session:  # a worker claims it, then dies
+        lease = timedelta(seconds=60)
+        assert await runs_repo.claim_due(session, now=clock(), lease=lease, limit=10)
+
+    await runtime.tick()
+    assert await outbox_texts(runtime) == ["thanks A1"]  # the lease still holds
+    clock.advance(seconds=61)
+    await runtime.tick()
+
+    assert await outbox_texts(runtime) == ["thanks A1", "time to rebuy"]
+    (run,) = await runs(runtime)
+    assert run.status == "completed"
 
 
 async def test_restart_between_wait_and_send_sends_once_with_the_started_version(
