@@ -68,7 +68,8 @@ async def test_wait_rendering_a_non_duration_fails_the_run_with_reason(
 
     assert run.status == "failed"
     assert "soon" in (run.end_reason or "")
-    assert any(t["kind"] == "error" for t in detail["trace"])
+    errors = [t for t in detail["trace"] if t["kind"] == "error"]
+    assert len(errors) == 1 and "soon" in str(errors[0])
 
 
 async def test_refund_exits_only_the_matching_run_and_its_pending_send_is_skipped(
@@ -94,7 +95,7 @@ async def test_refund_exits_only_the_matching_run_and_its_pending_send_is_skippe
     assert [(d.status, d.skip_reason) for d in reminder] == [("sent", None)]
 
 
-async def test_exit_before_send_skips_the_delivery(
+async def test_cancelling_a_run_before_its_send_cancels_the_delivery(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
     clock.now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 22:00 local
@@ -110,6 +111,10 @@ async def test_exit_before_send_skips_the_delivery(
 
     tip = [d for d in await deliveries(runtime) if d.text == "day 3 tip"]
     assert [d.status for d in tip] == ["cancelled"]
+    trace = (await client.get(f"/v1/runs/{run.id}", headers=auth())).json()["trace"]
+    by_admin = [(t["kind"], t.get("delivery_id")) for t in trace if t.get("by") == "admin"]
+    assert ("delivery", tip[0].id) in by_admin
+    assert any("cancelled by an admin" in str(t) for t in trace)
     again = await client.post(f"/v1/runs/{run.id}/cancel", headers=auth())
     assert again.status_code == 409
 
