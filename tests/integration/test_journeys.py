@@ -69,7 +69,8 @@ async def test_wait_rendering_a_non_duration_fails_the_run_with_reason(
     assert run.status == "failed"
     assert "soon" in (run.end_reason or "")
     errors = [t for t in detail["trace"] if t["kind"] == "error"]
-    assert len(errors) == 1 and "soon" in str(errors[0])
+    (error,) = errors
+    assert "soon" in str(error)
 
 
 async def test_refund_exits_only_the_matching_run_and_its_pending_send_is_skipped(
