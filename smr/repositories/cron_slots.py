@@ -90,18 +90,31 @@ async def advance(
     slot_id: str,
     *,
     held: datetime,
+    at: str | None,
     cursor: str | None,
     runs_started: int,
     status: str,
     lease_until: datetime | None,
     now: datetime,
 ) -> None:
-    """Move a running slot's cursor on, add to its run count and set its status and lease,
-    provided the lease is still ``held``. Raises LeaseLost otherwise."""
+    """Move a running slot's cursor from ``at`` to ``cursor``, add to its run count and set
+    its status and lease, provided the lease is still ``held`` and the cursor still ``at``.
+    Raises LeaseLost otherwise.
+
+    On PostgreSQL the slot's row is locked first, which waits for a concurrent transaction
+    that moved the cursor to end: the guard then reads what that one committed (an UPDATE
+    alone would judge the row as it was before, and not wait)."""
     table = table_of(CronSlot)
+    lock = select(table.c.id).where(table.c.id == slot_id).with_for_update(key_share=True)
+    await session.execute(lock)
     stmt = (
         update(table)
-        .where(table.c.id == slot_id, table.c.status == "running", table.c.lease_until == held)
+        .where(
+            table.c.id == slot_id,
+            table.c.status == "running",
+            table.c.lease_until == held,
+            table.c.cursor.is_not_distinct_from(at),
+        )
         .values(
             cursor=cursor,
             runs_started=table.c.runs_started + runs_started,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.config import Settings
-from smr.db import unit_of_work
+from smr.db import is_sqlite, unit_of_work
 from smr.ids import new_id
 from smr.models import CronSlot
 from smr.playbooks import EventView, LoadedPlaybook, ScheduleTrigger
@@ -50,9 +50,27 @@ class _Batch:
     plan: Plan
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Mark:
+    """Where a slot's fan-out stands: its cursor and the lease it is held by."""
+
+    cursor: str | None
+    lease: datetime
+
+
+@dataclass(frozen=True)
+class _Write:
+    """A batch's write, to run, and the mark it leaves the slot at."""
+
+    run: Coroutine[Any, Any, None]
+    to: _Mark
+    #: Set once the write has moved the cursor (not yet committed), or failed.
+    taken: asyncio.Event
+
+
+@dataclass(frozen=True)
 class _Held:
-    """A slot this worker holds: where its fan-out stands and the lease it holds it by."""
+    """A slot this worker claimed: where its fan-out stood and the lease it claimed it by."""
 
     id: str
     playbook: LoadedPlaybook
@@ -76,6 +94,8 @@ class Cron:
         self._lease = timedelta(seconds=settings.lease_seconds)
         self._batch_size = settings.batch_size
         self._grace = timedelta(seconds=settings.cron_grace_seconds)
+        # PostgreSQL writes a batch while the one before commits; SQLite, one at a time.
+        self._overlap = not is_sqlite(settings.effective_database_url)
         self._first_seen: dict[str, datetime] = {}
         self._schedules: dict[tuple[str, str], Schedule] = {}
 
@@ -165,6 +185,7 @@ class Cron:
             session,
             slot.id,
             held=slot.lease_until,
+            at=slot.cursor,
             cursor=slot.cursor,
             runs_started=0,
             status=status,
@@ -176,8 +197,11 @@ class Cron:
         """Batches of one slot until its audience is exhausted, the budget is spent (the lease
         is then released for any worker) or another worker took it over; returns the budget
         left. The next batch is read (on a connection of its own) and planned while this one
-        is written."""
+        is written, and written while this one commits: each write moves the cursor on from
+        where the one before leaves it, so it lands only after that one, and only if it did."""
         preparing = asyncio.create_task(self._prepare(held, after=held.cursor))
+        writing: asyncio.Task[None] | None = None
+        mark, taken = _Mark(held.cursor, held.lease), None
         try:
             while budget > 0:
                 budget -= 1
@@ -185,15 +209,23 @@ class Cron:
                 finished = len(batch.ids) < self._batch_size
                 if not finished and budget > 0:
                     preparing = asyncio.create_task(self._prepare(held, after=batch.ids[-1]))
-                try:
-                    await self._write(held, batch, report, finished=finished, keep=budget > 0)
-                except cron_repo.LeaseLost:
-                    log.warning("cron slot %s was taken over by another worker", held.id)
-                    break
+                keep = budget > 0 and not finished
+                step = self._write(
+                    held, batch, report, mark, after=taken, finished=finished, keep=keep
+                )
+                previous, writing = writing, asyncio.create_task(step.run)
+                mark, taken = step.to, step.taken
+                if previous is not None:
+                    await previous
                 if finished:
                     break
+            if writing is not None:
+                await writing
+        except cron_repo.LeaseLost:
+            log.warning("cron slot %s was taken over by another worker", held.id)
         finally:
             await _discard(preparing)
+            await _discard(writing)
         return budget
 
     async def _prepare(self, held: _Held, *, after: str | None) -> _Batch:
@@ -206,38 +238,65 @@ class Cron:
         plan = plan_runs(self._catalog, held.playbook, trigger=_trigger(held), page=page, now=now)
         return _Batch(page.ids, plan)
 
-    async def _write(
-        self, held: _Held, batch: _Batch, report: CronReport, *, finished: bool, keep: bool
-    ) -> None:
-        """Move the cursor past the batch and write its runs, in one transaction. ``keep``:
-        hold the lease for another batch, else release it. Raises LeaseLost (the transaction
-        rolls back) if another worker took the slot over."""
-        async with unit_of_work(self._sessions) as session:
-            now = self._clock()
-            lease = now + self._lease if keep and not finished else None
-            cursor = batch.ids[-1] if batch.ids else held.cursor
-            await cron_repo.advance(  # first: it checks the lease before anything is written
-                session,
-                held.id,
-                held=held.lease,
-                cursor=cursor,
-                runs_started=len(batch.plan.runs),
-                status="done" if finished else "running",
-                lease_until=lease,
-                now=now,
-            )
-            await batch.plan.write(session)
-        held.cursor, held.lease = cursor, lease or held.lease
-        report.runs_started += len(batch.plan.runs)
+    def _write(
+        self,
+        held: _Held,
+        batch: _Batch,
+        report: CronReport,
+        mark: _Mark,
+        *,
+        after: asyncio.Event | None,
+        finished: bool,
+        keep: bool,
+    ) -> _Write:
+        """Write the batch's runs and move the cursor past the batch, from ``mark``, in one
+        transaction. ``keep``: hold the lease for another batch, else release it. Its ``run``
+        raises LeaseLost (the transaction rolls back) if the slot is not at ``mark`` when it
+        gets there: another worker took it over, or the write before this one failed.
+
+        ``after``: the previous write has taken the slot's row (or failed). The cursor moves
+        only after that, so that on PostgreSQL this write waits for that one to end; SQLite,
+        whose writers take turns from BEGIN, starts this write only then."""
+        now = self._clock()
+        to = _Mark(batch.ids[-1] if batch.ids else mark.cursor, now + self._lease)
+        taken = asyncio.Event()
+
+        async def run() -> None:
+            try:
+                if after is not None and not self._overlap:
+                    await after.wait()
+                async with unit_of_work(self._sessions) as session:
+                    await batch.plan.write(session)
+                    if after is not None:
+                        await after.wait()
+                    await cron_repo.advance(
+                        session,
+                        held.id,
+                        held=mark.lease,
+                        at=mark.cursor,
+                        cursor=to.cursor,
+                        runs_started=len(batch.plan.runs),
+                        status="done" if finished else "running",
+                        lease_until=to.lease if keep else None,
+                        now=now,
+                    )
+                    taken.set()
+            finally:
+                taken.set()
+            report.runs_started += len(batch.plan.runs)
+
+        return _Write(run(), to, taken)
 
 
-async def _discard(preparing: asyncio.Task[_Batch]) -> None:
-    """Let a batch prepared ahead that is no longer needed finish (cancelling it mid-query
-    would cost its connection); its result, or its error, goes nowhere."""
+async def _discard(task: asyncio.Task[Any] | None) -> None:
+    """Let a batch prepared or written ahead that is no longer needed finish (cancelling it
+    mid-query would cost its connection); its result, or its error, goes nowhere."""
+    if task is None:
+        return
     try:
-        await preparing
-    except Exception:  # the batch was never going to be written
-        log.debug("a batch prepared ahead for a cron slot failed", exc_info=True)
+        await task
+    except Exception:  # the batch was never going to be written, or land
+        log.debug("a batch handled ahead for a cron slot failed", exc_info=True)
 
 
 def _is_scheduled(playbook: LoadedPlaybook) -> bool:

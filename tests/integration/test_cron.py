@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.db import unit_of_work
 from smr.models import CronSlot, Delivery, Run
@@ -21,6 +22,7 @@ from smr.repositories._sql import write_together
 from smr.runtime import Runtime, build_runtime
 from smr.services.contacts import ContactState
 from smr.services.cron import Cron
+from smr.services.plan import Plan
 from tests.conftest import CORE
 from tests.helpers import FakeClock
 
@@ -229,6 +231,36 @@ async def test_fan_out_resumes_from_the_cursor_in_batches(
     assert sorted(r.contact_id for r in await runs_of(runtime)) == members
 
 
+async def test_a_batch_written_behind_one_that_failed_does_not_land(
+    runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are written while the one before commits: when one fails, the next must not
+    move the cursor past it, or its contacts would never get their runs."""
+    await runtime.start()
+    members = await add_members(runtime, 20)
+    clock.advance(hours=1)
+    writes = 0
+    write = Plan.write
+
+    async def second_fails(plan: Plan, session: AsyncSession) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            raise RuntimeError("the database went away")
+        await write(plan, session)
+
+    monkeypatch.setattr(Plan, "write", second_fails)
+
+    with pytest.raises(RuntimeError):
+        await make_cron(runtime, batch_size=7).tick()
+
+    (slot,) = await slots_of(runtime)
+    assert (slot.status, slot.cursor, slot.runs_started) == ("running", members[6], 7)
+    clock.advance(seconds=61)  # the lease of the worker that failed runs out
+    assert (await make_cron(runtime, batch_size=7).tick()).runs_started == 13
+    assert sorted(r.contact_id for r in await runs_of(runtime)) == members
+
+
 async def test_a_dead_workers_slot_is_taken_over_after_its_lease(
     runtime: Runtime, clock: FakeClock
 ) -> None:
@@ -252,6 +284,7 @@ async def test_a_dead_workers_slot_is_taken_over_after_its_lease(
                 session,
                 dead.id,
                 held=dead.lease_until,
+                at=None,
                 cursor="m004",
                 runs_started=2,
                 status="running",
