@@ -36,30 +36,24 @@ def claim_statement(
     where: ColumnElement[bool],
     order_by: ColumnElement[Any],
     values: Mapping[str, Any],
-    owner: tuple[Table, ColumnElement[bool]] | None = None,
 ) -> Update:
     """Take up to ``limit`` rows matching ``where`` (oldest by ``order_by`` first), set
     ``values`` on them and return every column.
 
     PostgreSQL locks the candidates FOR NO KEY UPDATE SKIP LOCKED, so concurrent workers take
-    disjoint rows without waiting for each other. With ``owner`` (a table and how a row joins
-    it) the owning row is locked too, until the claim commits, and a candidate whose owner
-    another transaction holds is skipped: two claims in flight never hold rows of one owner.
-    SQLite serialises writers (BEGIN IMMEDIATE) and the repeated condition in the UPDATE makes
-    a row claimable once.
+    disjoint rows without waiting for each other (and foreign-key checks against them do not
+    wait either). SQLite serialises writers (BEGIN IMMEDIATE) and the repeated condition in
+    the UPDATE makes a row claimable once.
     """
     primary = _key(table)
-    candidates = select(primary).where(where)
-    locked = [table]
-    if owner is not None:
-        candidates = candidates.join(owner[0], owner[1])
-        locked.append(owner[0])
     # A materialised CTE is evaluated once: an IN (subquery … LIMIT) may be re-run per row by
     # the planner and then claim more than ``limit`` rows.
     picked = (
-        candidates.order_by(order_by)
+        select(primary)
+        .where(where)
+        .order_by(order_by)
         .limit(bindparam("limit", type_=Integer()))
-        .with_for_update(of=locked, skip_locked=True, key_share=True)
+        .with_for_update(skip_locked=True, key_share=True)
         .cte("picked")
         .prefix_with("MATERIALIZED")
     )

@@ -214,17 +214,26 @@ async def get(session: AsyncSession, contact_id: str) -> Contact | None:
     return await session.get(Contact, contact_id)
 
 
-async def opt_outs(session: AsyncSession, ids: Iterable[str]) -> dict[str, list[str]]:
-    """contact id → the channels it opted out of ("*": all marketing)."""
+async def opt_outs(
+    session: AsyncSession, ids: Iterable[str], *, hold: bool = False
+) -> dict[str, list[str]]:
+    """contact id → the channels it opted out of ("*": all marketing).
+
+    ``hold``: also lock the contacts until the transaction ends, passing over those another
+    transaction holds (PostgreSQL: FOR NO KEY UPDATE SKIP LOCKED, in id order); those are
+    missing from the answer. SQLite's writers take turns, so every contact is answered."""
     wanted = list(set(ids))
     if not wanted:
         return {}
-    rows = await fetch(session, _opt_outs(dialect_name(session)), {"ids": wanted})
+    rows = await fetch(session, _opt_outs(dialect_name(session), hold=hold), {"ids": wanted})
     return {row["id"]: list(row["opted_out"]) for row in rows}
 
 
 @cache
-def _opt_outs(dialect: str) -> Select[Any]:
-    return select(_CONTACTS.c.id, _CONTACTS.c.opted_out).where(
+def _opt_outs(dialect: str, *, hold: bool) -> Select[Any]:
+    stmt = select(_CONTACTS.c.id, _CONTACTS.c.opted_out).where(
         any_of(dialect, _CONTACTS.c.id, "ids")
     )
+    if hold:
+        stmt = stmt.order_by(_CONTACTS.c.id).with_for_update(skip_locked=True, key_share=True)
+    return stmt

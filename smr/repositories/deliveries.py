@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, not_, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
-from smr.models import Contact, Delivery, DeliveryAttempt, table_of
+from smr.models import Delivery, DeliveryAttempt, table_of
 from smr.repositories import Record
 from smr.repositories import _claims as claims
 from smr.repositories._execute import fetch
@@ -114,21 +114,14 @@ def _due(table: Table) -> ColumnElement[bool]:
 def _claim_statement(
     table: Table, *, where: ColumnElement[bool], order_by: ColumnElement[Any]
 ) -> Update:
-    """A claimed delivery: ``sending`` under a lease; each claim counts as an attempt.
-
-    The claim also holds the deliveries' contacts until it commits, and passes over
-    deliveries of a contact another claim holds: the policy gate, which reads in the claim's
-    transaction, then sees every delivery of the contact that another worker or lane is
-    sending (frequency caps count them), as none can be claimed but not yet visible."""
+    """A claimed delivery: ``sending`` under a lease; each claim counts as an attempt."""
     values = {
         "status": "sending",
         "lease_until": claims.lease_end(),
         "attempts": table.c.attempts + 1,
         "updated_at": claims.now(),
     }
-    contacts = table_of(Contact)
-    owner = (contacts, contacts.c.id == table.c.contact_id)
-    return claims.claim_statement(table, where=where, order_by=order_by, values=values, owner=owner)
+    return claims.claim_statement(table, where=where, order_by=order_by, values=values)
 
 
 async def sent_marketing(

@@ -124,8 +124,13 @@ class Dispatcher:
         statuses = await runs_repo.statuses(session, [r.run_id for r in rows])
         # Opt-outs and caps concern marketing only.
         marketing = [r.contact_id for r in rows if r.category == "marketing"]
-        opted_out = await contacts_repo.opt_outs(session, marketing)
         policies = self._catalog.policies
+        # With caps, this claim holds its marketing contacts until it commits, so that the
+        # sends it reads next include what another lane or worker claimed for them; a contact
+        # another claim holds now is left to the next tick (``busy``).
+        capped = bool(policies.frequency_caps)
+        opted_out = await contacts_repo.opt_outs(session, marketing, hold=capped)
+        busy = set(marketing) - opted_out.keys() if capped else set()
         sent = await repo.sent_marketing(
             session,
             contact_ids=marketing,
@@ -135,6 +140,9 @@ class Dispatcher:
         )
         claimed = []
         for row in rows:
+            if row.category == "marketing" and row.contact_id in busy:
+                claimed.append(Claimed(row, recipients[row.id], _busy(now)))
+                continue
             decision = policy.decide(
                 channel=row.channel,
                 category=row.category,
@@ -234,6 +242,10 @@ def _decided(claimed: Claimed) -> Outcome:
     return Outcome(
         delivery, "deferred", decision.detail, 0, defer_until=decision.until, by_policy=True
     )
+
+
+def _busy(now: datetime) -> policy.Defer:
+    return policy.Defer(now, "another claim is sending to this contact; left to the next tick")
 
 
 def _uncertain_trace(d: Record, now: datetime) -> dict[str, Any]:

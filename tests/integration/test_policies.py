@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from smr.db import unit_of_work
+from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.runtime import Runtime
 from tests.helpers import FakeClock
@@ -120,8 +121,8 @@ async def test_a_claim_in_flight_holds_its_contact_so_the_cap_counts_it(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
     """Another worker has claimed one of a contact's marketing deliveries and not committed
-    yet: a claim meanwhile passes over the contact's other one, which, claimed after that
-    commit, is capped by the first."""
+    yet: a claim meanwhile leaves the contact's other one for later, and then, after that
+    commit, caps it by the first."""
     for key, text, phone in [
         ("m-1", "wecom-marketing", "13800000000"),
         ("m-2", "sms-marketing", "13800000000"),
@@ -137,6 +138,8 @@ async def test_a_claim_in_flight_holds_its_contact_so_the_cap_counts_it(
             other_worker, now=clock(), lease=lease, limit=1, resendable=[]
         )
         assert [d.id for d in held] == [first.id]
+        # … and passed it through the gate, which holds its contact until the claim commits.
+        assert await contacts_repo.opt_outs(other_worker, [first.contact_id], hold=True)
         await runtime.dispatcher.tick()
         assert await outcome(runtime, "sms marketing") == [("scheduled", None)]
     await runtime.dispatcher.tick()
