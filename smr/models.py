@@ -124,13 +124,20 @@ class Run(Base):
         Index("ix_runs_contact_id_playbook_id_status", "contact_id", "playbook_id", "status"),
         Index("ix_runs_status_wake_at", "status", "wake_at"),
         Index("ix_runs_playbook_id_id", "playbook_id", "id"),
+        # The runs an event started; a cron run has no trigger event and no entry.
+        Index(
+            "ix_runs_trigger_event_id",
+            "trigger_event_id",
+            postgresql_where=text("trigger_event_id IS NOT NULL"),
+            sqlite_where=text("trigger_event_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
     playbook_id: Mapped[str] = mapped_column(String(64))
     playbook_version: Mapped[str] = mapped_column(String(16))
-    trigger_event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"), index=True)
+    trigger_event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"))
     cron_slot_id: Mapped[str | None] = mapped_column(ForeignKey("cron_slots.id"))
     status: Mapped[str] = mapped_column(String(16))
     pc: Mapped[int] = mapped_column(Integer, default=0)
