@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
 
-from smr.models import MockOutbox
 from smr.runtime import Runtime
 from tests.e2e.processes import eventually, free_port, serving, smr_env, start, stop
 from tests.helpers import INGEST
+from tests.integration.journeys import outbox_texts
 
 PLAYBOOK = """\
 id: two-step
@@ -87,7 +86,7 @@ async def test_a_service_killed_during_the_wait_sends_the_rest_once_after_restar
             await eventually(lambda: _outbox(c, want=1))
     finally:
         stop(proc, sig=signal.SIGKILL)
-    assert await _outbox_rows(runtime) == 1  # killed while the run waits
+    assert len(await outbox_texts(runtime)) == 1  # killed while the run waits
 
     port = free_port()
     proc = start(["serve", "--port", str(port)], env=env, log=log)
@@ -129,11 +128,6 @@ async def _recorded(c: httpx.AsyncClient, *, want: int) -> bool:
     """``want`` deliveries have their outcome recorded (the mock's outbox row comes first)."""
     items = (await c.get("/v1/deliveries", headers=ADMIN)).json()["items"]
     return len(items) >= want and all(d["status"] == "sent" for d in items)
-
-
-async def _outbox_rows(runtime: Runtime) -> int:
-    async with runtime.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(MockOutbox)) or 0)
 
 
 async def _outbox(c: httpx.AsyncClient, *, want: int) -> list[dict[str, str]] | None:
