@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +12,7 @@ import uvicorn
 
 from smr.config import Settings
 from smr.migrations import upgrade
-from smr.runtime import Runtime, build_runtime, settle_heap
+from smr.runtime import Runtime, build_runtime
 
 app = typer.Typer(help="SMR, the Social Marketing Robot.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -79,30 +78,31 @@ def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     _serve(host=host, port=port, with_ticker=False)
 
 
+HealthPort = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=65535,
+        help="Serve /healthz and /metrics on this port (default: SMR_WORKER_HEALTH_PORT).",
+    ),
+]
+
+
 @app.command()
-def worker() -> None:
+def worker(health_port: HealthPort = None) -> None:
     """Scheduler only: claims and sends due deliveries."""
-    from smr.scheduler import Ticker
+    from smr.worker import health_app, work_until_signalled
 
     _logging()
-    runtime = build_runtime(Settings())
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await runtime.start()
-        settle_heap()
-        ticker = Ticker(runtime)
-        ticker.start()
-        try:
-            await stop.wait()
-        finally:
-            await ticker.stop()
-            await runtime.aclose()
-
-    asyncio.run(main())
+    settings = Settings()
+    runtime = build_runtime(settings)
+    port = health_port or settings.worker_health_port
+    if port is None:
+        asyncio.run(work_until_signalled(runtime))
+        return
+    host = settings.worker_health_host
+    typer.echo(f"worker health on http://{host}:{port}/healthz, metrics on /metrics")
+    uvicorn.run(health_app(runtime), host=host, port=port, log_level="info", access_log=False)
 
 
 @db_app.command("upgrade")

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     #: another prepares or sends. Three kept two cores busiest in ``bench/dispatch.py``.
     dispatch_lanes: int = Field(default=3, ge=1, le=16)
     lease_seconds: int = Field(default=60, ge=5)
+    #: ``smr worker`` serves /healthz and /metrics on this port (none: no HTTP server).
+    worker_health_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_health_host: str = "0.0.0.0"  # noqa: S104 - probed from outside its container
+    #: The worker's /healthz answers 503 when its ticker has not finished a tick for this long.
+    worker_health_stale_seconds: float = Field(default=300.0, gt=0)
     cron_grace_seconds: int = Field(default=3600, ge=0)
     max_attempts: int = Field(default=5, ge=1)
     retry_base_seconds: float = Field(default=2.0, gt=0)

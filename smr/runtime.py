@@ -24,6 +24,7 @@ from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
 from smr.services.ingest import IngestReport, submit
 from smr.services.wakeups import Waker
+from smr.telemetry import Telemetry
 from smr.tokens import Tokens, load_tokens
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class Runtime:
     cron: Cron
     checker: Checker
     clock: Clock
+    #: This process's own measurements (latencies, sends, the ticker's heartbeat).
+    telemetry: Telemetry = field(default_factory=Telemetry)
     #: Called by ``wake``: the ticker's hook to tick now rather than at the next interval.
     on_wake: Callable[[], None] = lambda: None
     _watch: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
@@ -186,10 +189,11 @@ class Runtime:
     async def tick(self) -> None:
         """One scheduler tick: fire due cron slots, wake due runs, send due deliveries, then
         check on deliveries a vendor accepted but has not delivered yet."""
-        await self.cron.tick()
-        await self.waker.tick()
-        await self.dispatcher.tick()
-        await self.checker.tick()
+        with self.telemetry.ticking(self.clock):
+            await self.cron.tick()
+            await self.waker.tick()
+            await self.dispatcher.tick()
+            await self.checker.tick()
 
     async def aclose(self) -> None:
         if self._watch is not None:
@@ -214,15 +218,32 @@ def build_runtime(
     catalog = Catalog(settings.playbooks_dir, PLAYBOOK_CHANNELS)
     catalog.reload()
     routes = build_routes(settings, sessions=sessions, clock=clock)
+    telemetry = Telemetry()
     dispatcher = Dispatcher(
-        sessions=sessions, routes=routes, catalog=catalog, settings=settings, clock=clock
+        sessions=sessions,
+        routes=routes,
+        catalog=catalog,
+        settings=settings,
+        clock=clock,
+        telemetry=telemetry,
     )
-    waker = Waker(settings, sessions=sessions, catalog=catalog, clock=clock)
+    waker = Waker(settings, sessions=sessions, catalog=catalog, clock=clock, telemetry=telemetry)
     tokens = load_tokens(settings, generate=generate_tokens)
     cron = Cron(settings, sessions=sessions, catalog=catalog, clock=clock)
     checker = Checker(sessions=sessions, routes=routes, settings=settings, clock=clock)
     return Runtime(
-        settings, engine, sessions, catalog, routes, dispatcher, waker, tokens, cron, checker, clock
+        settings,
+        engine,
+        sessions,
+        catalog,
+        routes,
+        dispatcher,
+        waker,
+        tokens,
+        cron,
+        checker,
+        clock,
+        telemetry=telemetry,
     )
 
 

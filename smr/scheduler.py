@@ -34,6 +34,7 @@ class Ticker:
         )
         self._scheduler.start()
         self._runtime.on_wake = self.wake
+        self._runtime.telemetry.heartbeat.start(self._runtime.clock())
 
     def wake(self) -> None:
         """Run the dispatcher now rather than at the next interval (new deliveries are due)."""
@@ -45,6 +46,7 @@ class Ticker:
         """Stop ticking and wait for a tick in progress to finish, so nothing is cut off
         mid-transaction when the engine closes."""
         self._runtime.on_wake = lambda: None
+        self._runtime.telemetry.heartbeat.stop()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         async with self._ticking:

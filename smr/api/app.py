@@ -21,6 +21,7 @@ from smr.api.routes import (
     wecom,
 )
 from smr.api.routes import simulate as simulate_routes
+from smr.api.timing import IngestTiming
 from smr.runtime import Runtime, settle_heap
 from smr.scheduler import Ticker
 
@@ -45,6 +46,7 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
     app = FastAPI(title="SMR", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
     errors.install(app)
+    app.add_middleware(IngestTiming, histogram=runtime.telemetry.ingest)
     for module in (events, runs, deliveries, contacts, playbooks, outbox, health, wecom, webhooks):
         app.include_router(module.router)
     app.include_router(simulate_routes.router)

@@ -28,6 +28,7 @@ from smr.services import addressing, policy
 from smr.services.awaiting import FIRST_CHECK
 from smr.services.catalog import Catalog
 from smr.services.sending import Outcome, attempt_row, send_batch, send_one, trace_row
+from smr.telemetry import ClaimKind, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,11 @@ class Dispatcher:
         catalog: Catalog,
         settings: Settings,
         clock: Callable[[], datetime],
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._sessions = sessions
         self._routes = routes
+        self._telemetry = telemetry or Telemetry()
         self._catalog = catalog
         self._settings = settings
         self._clock = clock
@@ -101,7 +104,8 @@ class Dispatcher:
         now = self._clock()
         lease = timedelta(seconds=self._settings.lease_seconds)
         async with unit_of_work(self._sessions) as session:
-            rows = await claim_rows(session, now, lease)
+            with self._telemetry.timed_claim(ClaimKind.DELIVERIES):
+                rows = await claim_rows(session, now, lease)
             return await self._gate(session, rows, now)
 
     async def _claim_due(
@@ -173,13 +177,19 @@ class Dispatcher:
         limit = self._settings.lease_seconds / 2
         if hasattr(adapter, "send_batch"):
             pairs = [(c.delivery, c.recipient) for c in group]
-            return await send_batch(adapter, pairs, limit_seconds=limit)
+            with self._telemetry.timed_call({c.delivery.channel for c in group}):
+                outcomes = await send_batch(adapter, pairs, limit_seconds=limit)
+        else:
 
-        async def one(c: Claimed) -> Outcome:
-            async with self._limit:
-                return await send_one(adapter, c.delivery, c.recipient, limit_seconds=limit)
+            async def one(c: Claimed) -> Outcome:
+                async with self._limit:
+                    with self._telemetry.timed_call([c.delivery.channel]):
+                        return await send_one(adapter, c.delivery, c.recipient, limit_seconds=limit)
 
-        return list(await asyncio.gather(*(one(c) for c in group)))
+            outcomes = list(await asyncio.gather(*(one(c) for c in group)))
+        for o in outcomes:
+            self._telemetry.count_send(o.delivery.channel, o.attempt)
+        return outcomes
 
     async def _record(self, outcomes: Sequence[Outcome]) -> None:
         now = self._clock()

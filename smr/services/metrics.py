@@ -1,16 +1,19 @@
-"""``GET /metrics`` in the Prometheus text format (0.0.4).
+"""``GET /metrics``: counts read from the database when scraped, so that every process's work
+shows (API, workers), beside what this process measured itself (``smr.telemetry``).
 
 Gauges, read when scraped: deliveries, runs and cron slots by status (``sent`` only grows, so
 ``rate(smr_deliveries{status="sent"}[5m])`` is the send rate), how long the oldest due delivery
 and run have waited (a stuck scheduler shows here first), and the playbooks loaded and their
-problems.
+problems. prometheus_client renders them, with every digit (1234567 is not ``1.23457e+06``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
+from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.repositories import metrics as repo
@@ -24,35 +27,53 @@ HELP = {
     "smr_playbooks_loaded": "Playbooks loaded.",
     "smr_playbook_problems": "Problems found loading the playbooks folder, by severity.",
 }
+SEVERITIES = ("error", "warning")
 
 
-async def exposition(session: AsyncSession, catalog: Catalog, *, now: datetime) -> str:
-    counts = await repo.by_status(session)
+@dataclass(frozen=True)
+class Snapshot:
+    """What one scrape read: rows by table and status, seconds the oldest due row of each
+    kind has waited, playbooks loaded, and playbook problems by severity."""
+
+    by_status: Mapping[str, Mapping[str, int]]
+    due_age_seconds: Mapping[str, float]
+    playbooks_loaded: int
+    problems: Mapping[str, int]
+
+
+async def read_snapshot(session: AsyncSession, catalog: Catalog, *, now: datetime) -> Snapshot:
     due = await repo.earliest_due(session, until=now)
-    samples: list[tuple[str, dict[str, str], float]] = []
-    for table, statuses in counts.items():
-        samples += [(f"smr_{table}", {"status": s}, n) for s, n in sorted(statuses.items())]
-    for kind, since in due.items():
-        age = (now - since).total_seconds() if since is not None else 0.0
-        samples.append(("smr_due_age_seconds", {"kind": kind}, max(age, 0.0)))
-    samples.append(("smr_playbooks_loaded", {}, len(catalog.result.playbooks)))
-    for severity in ("error", "warning"):
-        n = sum(e.severity == severity for e in catalog.errors)
-        samples.append(("smr_playbook_problems", {"severity": severity}, n))
-    return render(samples)
+    ages = {
+        kind: max((now - since).total_seconds(), 0.0) if since is not None else 0.0
+        for kind, since in due.items()
+    }
+    return Snapshot(
+        by_status=await repo.by_status(session),
+        due_age_seconds=ages,
+        playbooks_loaded=len(catalog.result.playbooks),
+        problems={s: sum(e.severity == s for e in catalog.errors) for s in SEVERITIES},
+    )
 
 
-def render(samples: Iterable[tuple[str, dict[str, str], float]]) -> str:
-    lines: list[str] = []
-    seen: set[str] = set()
-    for name, labels, value in samples:
-        if name not in seen:
-            seen.add(name)
-            lines += [f"# HELP {name} {HELP[name]}", f"# TYPE {name} gauge"]
-        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        lines.append(f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}")
-    return "\n".join(lines) + "\n"
+class SnapshotCollector:
+    """A prometheus_client collector of one ``Snapshot``: gauges, as the values were read."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._snapshot
+        for table, statuses in s.by_status.items():
+            yield _gauge(f"smr_{table}", "status", sorted(statuses.items()))
+        yield _gauge("smr_due_age_seconds", "kind", s.due_age_seconds.items())
+        loaded = GaugeMetricFamily("smr_playbooks_loaded", HELP["smr_playbooks_loaded"])
+        loaded.add_metric([], s.playbooks_loaded)
+        yield loaded
+        yield _gauge("smr_playbook_problems", "severity", s.problems.items())
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def _gauge(name: str, label: str, values: Iterable[tuple[str, float]]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, HELP[name], labels=[label])
+    for value, n in values:
+        family.add_metric([value], n)
+    return family

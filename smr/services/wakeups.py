@@ -23,6 +23,7 @@ from smr.repositories import runs as runs_repo
 from smr.services import contacts
 from smr.services.catalog import Catalog
 from smr.services.plan import Plan, advance
+from smr.telemetry import ClaimKind, Telemetry
 
 #: A run as its claim returned it: every column of ``runs``.
 ClaimedRun = Record
@@ -36,9 +37,11 @@ class Waker:
         sessions: async_sessionmaker[AsyncSession],
         catalog: Catalog,
         clock: Callable[[], datetime],
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._sessions = sessions
         self._catalog = catalog
+        self._telemetry = telemetry or Telemetry()
         self._clock = clock
         self._lease = timedelta(seconds=settings.lease_seconds)
         self._batch_size = settings.batch_size
@@ -48,9 +51,10 @@ class Waker:
         advanced = due = 0
         for _ in range(max_batches):
             async with unit_of_work(self._sessions) as session:
-                runs = await runs_repo.claim_due(
-                    session, now=self._clock(), lease=self._lease, limit=self._batch_size
-                )
+                with self._telemetry.timed_claim(ClaimKind.RUNS):
+                    runs = await runs_repo.claim_due(
+                        session, now=self._clock(), lease=self._lease, limit=self._batch_size
+                    )
             if not runs:
                 break
             async with unit_of_work(self._sessions) as session:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from smr.api.deps import RuntimeDep, SessionDep
 from smr.api.errors import problem
-from smr.services.metrics import exposition
+from smr.services.metrics import SnapshotCollector, read_snapshot
+from smr.telemetry import exposition
 
 router = APIRouter(tags=["health"])
 
@@ -32,6 +33,11 @@ async def readyz(runtime: RuntimeDep) -> dict[str, Any] | JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(runtime: RuntimeDep, session: SessionDep) -> PlainTextResponse:
-    body = await exposition(session, runtime.catalog, now=runtime.clock())
-    return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+async def metrics(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    snapshot = await read_snapshot(session, runtime.catalog, now=runtime.clock())
+    body, content_type = exposition(
+        SnapshotCollector(snapshot),
+        runtime.telemetry.registry,
+        accept=request.headers.get("accept", ""),
+    )
+    return Response(body, media_type=content_type)
