@@ -7,14 +7,23 @@ the load-time check exists so an escape attempt is rejected before it ever runs.
 Raises ``TemplateCompileError`` at compile time and ``TemplateRuntimeError`` when evaluating.
 """
 
+import re
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes, sandbox
 from jinja2.parser import Parser
+
+from smr.playbooks.sandbox import (
+    ENVIRONMENT,
+    MAX_SIZE,
+    LimitExceeded,
+    add_bounds,
+    bounded,
+    safe_binop,
+)
 
 CONTEXT_NAMES = ("contact", "event", "trigger", "run", "now", "vars")
 
@@ -34,42 +43,12 @@ _RUNTIME_ERRORS = (
     TypeError,
     ValueError,
     AttributeError,
+    RecursionError,
+    MemoryError,
 )
-
-
-class _Environment(sandbox.SandboxedEnvironment):
-    """Posted data is plain JSON: ``event.data.items`` means the ``items`` key, not dict.items."""
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, dict) and attribute in obj:
-            return obj[attribute]
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        # ``data['items']`` on an order without items is missing, never the dict's method.
-        if isinstance(obj, dict):
-            if argument in obj:
-                return obj[argument]
-            return self.undefined(obj=obj, name=argument)
-        return super().getitem(obj, argument)
-
-
-def as_date(value: Any) -> date:
-    """The ``date`` filter: ``"2026-12-12" | date``, ``now | date`` (the local day), so that
-    ``(vars.launch_date | date - now | date).days`` counts days."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        return date.fromisoformat(value.strip()[:10])
-    raise TypeError(f"cannot read a date from {type(value).__name__}")
-
-
-_env = _Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-# Globals such as cycler/joiner are only a foothold for escapes; templates get the context only.
-_env.globals.clear()
-_env.filters["date"] = as_date
+#: Text a database column cannot hold (PostgreSQL refuses NUL; JSON refuses lone surrogates).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_env = ENVIRONMENT
 
 
 class TemplateCompileError(Exception):
@@ -100,12 +79,12 @@ class Expression:
         _check_tree(wrapper)
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
-        try:
-            value = self._compiled(**context)
-            if isinstance(value, jinja2.Undefined):
-                str(value)  # StrictUndefined raises here with Jinja's own message
-        except _RUNTIME_ERRORS as exc:
-            raise TemplateRuntimeError(_describe(exc)) from exc
+        return _guarded(lambda: self._evaluate(context))
+
+    def _evaluate(self, context: Mapping[str, Any]) -> Any:
+        value = self._compiled(**context)
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # StrictUndefined raises here with Jinja's own message
         return value
 
     def __repr__(self) -> str:
@@ -119,19 +98,30 @@ class Template:
         self.source = source
         try:
             tree = _env.parse(source)
-            self._compiled = _env.from_string(tree)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateCompileError(exc.message or str(exc), exc.lineno) from exc
         _check_tree(tree)
+        self._compiled = _env.from_string(add_bounds(tree))
 
     def render(self, context: Mapping[str, Any]) -> str:
-        try:
-            return self._compiled.render(context)
-        except _RUNTIME_ERRORS as exc:
-            raise TemplateRuntimeError(_describe(exc)) from exc
+        text: str = _guarded(lambda: self._compiled.render(context))
+        if len(text) > MAX_SIZE:
+            raise TemplateRuntimeError(f"rendered text is longer than {MAX_SIZE:,} characters")
+        if _UNSTORABLE.search(text):
+            raise TemplateRuntimeError("rendered text holds a NUL or a lone surrogate")
+        return text
 
     def __repr__(self) -> str:
         return f"Template({self.source!r})"
+
+
+def _guarded(run: Any) -> Any:
+    try:
+        return bounded(run)
+    except LimitExceeded as exc:
+        raise TemplateRuntimeError(f"template exceeds its bounds: {exc.message}") from exc
+    except _RUNTIME_ERRORS as exc:
+        raise TemplateRuntimeError(_describe(exc)) from exc
 
 
 @lru_cache(maxsize=4096)
@@ -151,6 +141,9 @@ def is_template(text: str) -> bool:
 def _check_tree(tree: nodes.Template) -> None:
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, *_FORBIDDEN_NODES)):
         _check_node(node)
+    _check_macros(tree)
+    for binop in tree.find_all(nodes.BinExpr):
+        _check_constant(binop)
     unknown = sorted(meta.find_undeclared_variables(tree) - set(CONTEXT_NAMES))
     if unknown:
         line = _first_name_line(tree, unknown[0])
@@ -164,6 +157,40 @@ def _check_node(node: nodes.Node) -> None:
     for name in _accessed_names(node):
         if name.startswith("_") or name in _UNSAFE_ATTRIBUTES:
             raise TemplateCompileError(f"access to '{name}' is not allowed", node.lineno)
+
+
+def _check_macros(tree: nodes.Template) -> None:
+    """Refuse a macro that refers to itself, directly or through other macros: it would
+    recurse until a bound stops it, every time it runs."""
+    macros = {m.name: m for m in tree.find_all(nodes.Macro)}
+    refers = {
+        name: {n.name for n in m.find_all(nodes.Name) if n.name in macros}
+        for name, m in macros.items()
+    }
+    for name, macro in macros.items():
+        seen, todo = set(), list(refers[name])
+        while todo:
+            other = todo.pop()
+            if other == name:
+                raise TemplateCompileError(f"macro '{name}' calls itself", macro.lineno)
+            if other not in seen:
+                seen.add(other)
+                todo.extend(refers[other])
+
+
+def _check_constant(node: nodes.BinExpr) -> None:
+    """Fold ``7 ** 3000000`` or ``'x' * 50000000`` at load to refuse it there."""
+    eval_ctx = nodes.EvalContext(_env)
+    try:
+        left, right = node.left.as_const(eval_ctx), node.right.as_const(eval_ctx)
+    except nodes.Impossible:
+        return
+    try:
+        safe_binop(node.operator, left, right)
+    except LimitExceeded as exc:
+        raise TemplateCompileError(exc.message or str(exc), node.lineno) from exc
+    except (ArithmeticError, TypeError, ValueError):
+        return  # a runtime error like any other; the run log will show it
 
 
 def _accessed_names(node: nodes.Node) -> Iterator[str]:
@@ -180,7 +207,12 @@ def _first_name_line(tree: nodes.Template, name: str) -> int:
     return min(lines, default=1)
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "template recursed too deeply"
     if isinstance(exc, jinja2.TemplateError):
-        return exc.message or type(exc).__name__
-    return f"{type(exc).__name__}: {exc}"
+        message = exc.message or type(exc).__name__
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    # The message may quote data; keep it storable and short.
+    return _UNSTORABLE.sub("\ufffd", message[:500])
