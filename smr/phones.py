@@ -1,50 +1,148 @@
-"""Phone numbers as each vendor takes them.
+"""Phone numbers: one stored form per number, the forms each vendor takes, and masks for logs.
 
-Contacts keep the phone as it came in ("13800138000", "+8613800138000", "86 138-0013-8000").
-A mainland mobile is 11 digits starting with 1, optionally behind +86, 86 or 0086.
+Numbers are read by libphonenumber (``phonenumbers``) with mainland China as the default region:
+``13800138000``, ``+86 138-0013-8000``, ``0086 13800138000`` and ``86 138 0013 8000`` are one
+mobile; ``021-12345678`` and ``+86 21 1234 5678`` are one fixed line. A number from elsewhere
+needs ``+`` (or ``00``) and its country code: ``14155552671`` is not a mainland number, and is
+refused rather than guessed.
+
+The stored form (:func:`normalise`): a mainland mobile is its 11 digits (as contacts have always
+stored them); every other number is E.164 (``+862112345678``, ``+85291234567``).
 
 - Aliyun SendSms: the bare 11 digits for the mainland; country code and number, no "+",
   otherwise (SendSms: "国际/港澳台消息:国际区号+号码,例如 852000012****");
 - Tencent SendSms: E.164, "+86" and the 11 digits for the mainland (PhoneNumberSet);
-- replies: the bare 11 digits for the mainland, as contacts usually store them.
+- replies: the stored form, so a reply finds the contact its number belongs to.
 """
 
 from __future__ import annotations
 
 import re
 
-_MAINLAND = re.compile(r"(?:\+86|0086|86)?(1\d{10})")
-_PHONE = re.compile(r"\+?\d{5,20}")
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
+
+REGION = "CN"
+#: Longer input is refused before parsing (the longest E.164 number is 16 characters).
+MAX_LENGTH = 32
+_CHARACTERS = re.compile(r"\+?[0-9 ()./-]+")
+_MAINLAND_MOBILE = re.compile(r"1\d{10}")
+#: Runs of text worth handing to libphonenumber's matcher: seven digits or more.
+_CANDIDATE = re.compile(r"\+?\(?\d(?:[ ()/-]?\d){6,}")
 
 
-def clean(phone: str) -> str:
-    return re.sub(r"[\s\-()]", "", phone)
+class NotAPhone(ValueError):
+    """The text is not a phone number; the message says why, in plain words."""
 
 
-def mainland(phone: str) -> str | None:
-    """The 11 digits of a mainland mobile number, or None for any other number."""
-    found = _MAINLAND.fullmatch(clean(phone))
-    return found.group(1) if found else None
+def normalise(phone: str, *, region: str = REGION) -> str:
+    """The stored form of ``phone``, read as written in ``region`` (an ISO 3166 code) unless it
+    starts with its country code; raises NotAPhone for anything that is not a valid number."""
+    number = _parse(phone, region)
+    national = str(number.national_number)
+    if number.country_code == 86 and _MAINLAND_MOBILE.fullmatch(national):
+        return national
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def _parse(phone: str, region: str = REGION) -> PhoneNumber:
+    text = phone.strip()
+    if len(text) > MAX_LENGTH:
+        raise NotAPhone(f"not a phone number: longer than {MAX_LENGTH} characters")
+    if not _CHARACTERS.fullmatch(text) or not any(c.isdigit() for c in text):
+        raise NotAPhone(
+            "not a phone number: only digits, spaces, dashes and brackets, with an optional +"
+        )
+    try:
+        number = phonenumbers.parse(text, region.upper())
+    except NumberParseException:
+        raise NotAPhone("not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise NotAPhone(_why_invalid(text))
+    return number
+
+
+def _why_invalid(text: str) -> str:
+    if text.startswith(("+", "00")):
+        return "not a valid phone number for its country code"
+    return (
+        "not a valid number in mainland China; a number from elsewhere needs + and its "
+        "country code (e.g. +1 415 555 2671)"
+    )
+
+
+def read_in(phone: str | None, region: str | None) -> str | None:
+    """The stored form of a phone written in ``region`` (an address's country, say), or None
+    when it is not a valid number there."""
+    try:
+        return normalise(phone, region=region or REGION) if phone else None
+    except NotAPhone:
+        return None
 
 
 def is_phone(phone: str) -> bool:
-    return _PHONE.fullmatch(clean(phone)) is not None
+    try:
+        _parse(phone)
+    except NotAPhone:
+        return False
+    return True
 
 
-def international(phone: str) -> str:
-    """Country code and number, digits only (a leading "+" or "00" dropped)."""
-    digits = clean(phone).lstrip("+")
-    return digits[2:] if digits.startswith("00") else digits
+def mainland(phone: str) -> str | None:
+    """The 11 digits of a mainland mobile number, or None for any other number (or none)."""
+    try:
+        stored = normalise(phone)
+    except NotAPhone:
+        return None
+    return stored if _MAINLAND_MOBILE.fullmatch(stored) else None
+
+
+def e164(phone: str) -> str:
+    """``+`` country code and number; raises NotAPhone."""
+    return phonenumbers.format_number(_parse(phone), PhoneNumberFormat.E164)
 
 
 def for_aliyun(phone: str) -> str:
-    return mainland(phone) or international(phone)
+    return mainland(phone) or e164(phone).lstrip("+")
 
 
 def for_tencent(phone: str) -> str:
-    found = mainland(phone)
-    return f"+86{found}" if found else f"+{international(phone)}"
+    return e164(phone)
 
 
 def for_reply(phone: str) -> str:
-    return mainland(phone) or phone
+    """The stored form of a number an SMS reply came from; raises NotAPhone."""
+    return normalise(phone)
+
+
+def mask(phone: str) -> str:
+    """``13800138000`` → ``138****8000``; any other number keeps its country code and last
+    four digits (``+852****4567``); text that is not a number keeps only its last four digits."""
+    try:
+        number = _parse(phone)
+    except NotAPhone:
+        digits = re.sub(r"\D", "", phone)
+        return f"****{digits[-4:]}" if len(digits) > 4 else "****"
+    return _masked(number)
+
+
+def _masked(number: PhoneNumber) -> str:
+    national = str(number.national_number)
+    if number.country_code == 86 and _MAINLAND_MOBILE.fullmatch(national):
+        return f"{national[:3]}****{national[-4:]}"
+    return f"+{number.country_code}****{national[-4:]}"
+
+
+def mask_all(text: str) -> str:
+    """``text`` with every phone number in it masked (only runs of seven digits or more are
+    looked at, so text without such a run costs one regular-expression scan)."""
+    if not _CANDIDATE.search(text):
+        return text
+    found = phonenumbers.PhoneNumberMatcher(text, REGION, leniency=phonenumbers.Leniency.VALID)
+    pieces, last = [], 0
+    for match in found:
+        # "(+86 21 1234 5678)": the matcher takes in the opening bracket, not the closing one.
+        opening = "(" if match.raw_string.startswith("(") and ")" not in match.raw_string else ""
+        pieces += [text[last : match.start], opening, _masked(match.number)]
+        last = match.end
+    return "".join(pieces) + text[last:] if pieces else text

@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from smr import phones
 from smr.playbooks.fields import EVENT_TYPE_PATTERN
@@ -33,16 +34,24 @@ def aware(value: datetime) -> datetime:
 
 
 def normalise_phone(phone: str) -> str:
-    """One form per number, so every source finds the same contact: a mainland mobile as its
-    11 digits (``+86 138-0013-8000`` → ``13800138000``), any other without spaces or dashes."""
-    return phones.mainland(phone) or phones.clean(phone)
+    """One form per number, so every source finds the same contact (see ``smr.phones``): a
+    mainland mobile as its 11 digits (``+86 138-0013-8000`` → ``13800138000``), any other
+    number E.164 (``021-12345678`` → ``+862112345678``); what is not a valid number is refused
+    in plain words."""
+    try:
+        return phones.normalise(phone)
+    except phones.NotAPhone as exc:
+        raise PydanticCustomError("phone", str(exc)) from None
+
+
+Phone = Annotated[str, AfterValidator(normalise_phone)]
 
 
 class ContactRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Key | None = None
-    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{4,30}$")] | None = None
+    phone: Phone | None = None
     wecom_userid: Key | None = None
     shop_customer_id: Key | None = None
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
@@ -56,8 +65,6 @@ class ContactRef(BaseModel):
 
     def identities(self) -> dict[str, str]:
         found = {kind: getattr(self, kind) for kind in IDENTITY_KINDS}
-        if found["phone"]:
-            found["phone"] = normalise_phone(found["phone"])
         return {kind: value for kind, value in found.items() if value}
 
 

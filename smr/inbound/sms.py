@@ -74,10 +74,11 @@ def acknowledgement(provider: str) -> dict[str, object]:
 
 def _aliyun(item: object, path: str) -> Reply:
     fields = _object(item, path)
-    phone = phones.for_reply(_text(fields, "phone_number", path))
+    number = _text(fields, "phone_number", path)
     text = _text(fields, "content", path, allow_empty=True)
     sent = _optional(fields, "send_time", path)
     at = _aliyun_time(sent, f"{path}.send_time") if sent else None
+    phone = _phone(number, f"{path}.phone_number")
     sequence = _optional(fields, "sequence_id", path)
     reply_id = f"aliyun:{sequence}" if sequence else _digest("aliyun", phone, sent or "", text)
     return Reply(phone=phone, text=text, received_at=at, reply_id=reply_id)
@@ -87,11 +88,18 @@ def _tencent(item: object, path: str) -> Reply:
     fields = _object(item, path)
     mobile = _text(fields, "mobile", path)
     code = _text(fields, "nationcode", path).lstrip("+")
-    phone = phones.for_reply(mobile) if code == "86" else f"+{code}{phones.clean(mobile)}"
     text = _text(fields, "text", path, allow_empty=True)
     seconds = _optional(fields, "time", path)
     at = _unix_time(seconds, f"{path}.time") if seconds else None
+    phone = _phone(f"+{code}{mobile}", f"{path}.mobile")
     return Reply(phone, text, at, _digest("tencent", phone, seconds or "", text))
+
+
+def _phone(number: str, path: str) -> str:
+    try:
+        return phones.for_reply(number)
+    except phones.NotAPhone as exc:
+        raise ReplyFormatError(path, str(exc)) from None
 
 
 def _object(item: object, path: str) -> dict[str, Any]:

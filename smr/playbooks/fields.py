@@ -168,11 +168,13 @@ CronText = Annotated[
     str,
     AfterValidator(timespec.validate_cron),
     _text_schema(
-        "Cron: minute hour day-of-month month day-of-week, in the policies' timezone."
-        " 定时（分 时 日 月 周）。",
+        "Cron: minute hour day-of-month month day-of-week (or @daily, @weekly, …),"
+        " in the policies' timezone. 定时（分 时 日 月 周）。",
         "0 10 * * 5",
         "30 9 1 * *",
-        pattern=r"^\s*\S+(\s+\S+){4}\s*$",
+        "0 10 * * MON-FRI",
+        "@daily",
+        pattern=r"^\s*(@[A-Za-z]+|\S+(\s+\S+){4})\s*$",
     ),
 ]
 ChannelName = Annotated[

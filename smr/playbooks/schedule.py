@@ -1,51 +1,79 @@
 """Cron fire times for schedule playbooks, and which slots fire or count as missed.
 
-Expressions follow crontab: day-of-week 0 and 7 are Sunday, and when both day-of-month and
-day-of-week are restricted (neither starts with ``*``) a day matching either one fires.
-APScheduler 3 numbers weekdays from Monday (``from_crontab`` included) and requires both fields
-to match, so the day-of-week field is translated here and such an expression becomes two
-triggers whose earliest fire time wins.
+croniter computes the fire times in the policies' timezone (the syntax is in
+``smr.playbooks.crontab``). Crontab rules kept here:
+
+- When both day-of-month and day-of-week are restricted (neither starts with ``*`` or ``?``),
+  a day matching either one fires (Vixie cron's OR rule), ``L`` and ``#`` included: such an
+  expression is two croniter expressions (a day-of-month half and a day-of-week half) whose
+  fire times merge. croniter's own ``day_or`` would count ``*/2`` as restricted and keep ``#``
+  an AND, so each expression is read with ``day_or=False``.
+- Daylight saving, spring forward: a slot whose wall time does not exist that day (02:30 in
+  Berlin on the last Sunday of March) fires once, at the first moment after the gap (03:00);
+  with ``*`` in the hour field the missing hour simply has no slots.
+- Daylight saving, fall back: a wall time that happens twice fires at its first occurrence only,
+  unless the minute or hour field starts with ``*`` (``*/15 * * * *``, ``@hourly``): such a
+  schedule follows the clock and fires in both hours, each being a real hour.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from apscheduler.triggers.cron import CronTrigger
+from croniter import CroniterBadDateError, croniter
+
+from smr.playbooks.crontab import parse_crontab
 
 #: At most this many missed slots are recorded per playbook and tick (the most recent ones);
 #: a long outage on a frequent schedule would otherwise write a row per minute it was down.
 MAX_MISSED = 100
-_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """A 5-field crontab expression in a timezone."""
+    """A crontab expression in a timezone."""
 
-    triggers: tuple[CronTrigger, ...]
+    expressions: tuple[str, ...]  # one, or the two halves of the day-of-month/week OR rule
+    tz: tzinfo
+    follows_clock: bool  # minute or hour starts with '*': fires in both runs of a repeated hour
 
     @classmethod
     def parse(cls, expression: str, *, tz: tzinfo) -> Schedule:
-        minute, hour, dom, month, dow = expression.split()
-        weekdays = "*" if dow == "*" else _apscheduler_weekdays(dow)
-        if dom.startswith("*") or dow.startswith("*"):
-            return cls((_trigger((minute, hour, dom, month, weekdays), tz=tz),))
-        return cls(
-            (
-                _trigger((minute, hour, dom, month, "*"), tz=tz),
-                _trigger((minute, hour, "*", month, weekdays), tz=tz),
-            )
-        )
+        """Raises ValueError (``bad cron '…': …``) for what a playbook could not load with."""
+        crontab = parse_crontab(expression)
+        return cls(crontab.expressions(), tz, crontab.follows_clock)
 
     def next_after(self, moment: datetime) -> datetime | None:
         """The first fire time strictly after ``moment`` (aware UTC), or None if none is left."""
-        start = moment + _ONE_MICROSECOND
-        found = [t.get_next_fire_time(None, start) for t in self.triggers]
-        times = [f.astimezone(UTC) for f in found if f is not None]
-        return min(times, default=None)
+        return next(self.fire_times(moment), None)
+
+    def fire_times(self, after: datetime) -> Iterator[datetime]:
+        """Fire times strictly after ``after``, in order, each once, aware UTC."""
+        previous = None
+        for at in heapq.merge(*(self._half(text, after) for text in self.expressions)):
+            if at != previous:
+                yield at
+            previous = at
+
+    def _half(self, expression: str, after: datetime) -> Iterator[datetime]:
+        times = croniter(expression, after.astimezone(self.tz), day_or=False)
+        while True:
+            try:
+                local: datetime = times.get_next(datetime)
+            except CroniterBadDateError:  # this half names no date (the 31st of February)
+                return
+            if self.follows_clock or not _second_run_of_wall_time(local, self.tz):
+                yield local.astimezone(UTC)
+
+
+def _second_run_of_wall_time(moment: datetime, tz: tzinfo) -> bool:
+    """Whether ``moment`` is the second occurrence of its local time (the hour after fall back)."""
+    local = moment.astimezone(tz)
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
 
 @dataclass
@@ -62,11 +90,11 @@ def due_slots(schedule: Schedule, *, after: datetime, now: datetime, grace: time
     slot (and the most recent one beyond the grace) is missed, never replayed."""
     recent: deque[datetime] = deque(maxlen=MAX_MISSED + 1)
     count = 0
-    slot = schedule.next_after(after)
-    while slot is not None and slot <= now:
+    for slot in schedule.fire_times(after):
+        if slot > now:
+            break
         recent.append(slot)
         count += 1
-        slot = schedule.next_after(slot)
     if not recent:
         return DueSlots()
     latest = recent.pop()
@@ -74,24 +102,3 @@ def due_slots(schedule: Schedule, *, after: datetime, now: datetime, grace: time
     missed = list(recent) if fire is not None else [*recent, latest]
     missed = missed[-MAX_MISSED:]
     return DueSlots(fire=fire, missed=missed, missed_unrecorded=count - len(missed) - bool(fire))
-
-
-def _trigger(fields: tuple[str, str, str, str, str], *, tz: tzinfo) -> CronTrigger:
-    minute, hour, dom, month, dow = fields
-    return CronTrigger(minute=minute, hour=hour, day=dom, month=month, day_of_week=dow, timezone=tz)
-
-
-def _apscheduler_weekdays(field_text: str) -> str:
-    """Crontab day-of-week (Sunday 0 or 7) → APScheduler's list (Monday 0)."""
-    days = {day % 7 for item in field_text.split(",") for day in _expand(item, low=0, high=7)}
-    return ",".join(str((day - 1) % 7) for day in sorted(days))
-
-
-def _expand(item: str, *, low: int, high: int) -> range:
-    base, _, step_text = item.partition("/")
-    step = int(step_text) if step_text else 1
-    if base == "*":
-        return range(low, high + 1, step)
-    first, dash, last = base.partition("-")
-    end = int(last) if dash else (high if step_text else int(first))
-    return range(int(first), end + 1, step)

@@ -1,18 +1,13 @@
-"""Durations (``90s``, ``25d``), wall-clock times (``10:00``) and 5-field cron expressions."""
+"""Durations (``90s``, ``25d``), wall-clock times (``10:00``) and cron expressions."""
 
 import re
 from datetime import datetime, time, timedelta, tzinfo
 
+from smr.playbooks.crontab import parse_crontab
+
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-_CRON_FIELDS = (
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day-of-month", 1, 31),
-    ("month", 1, 12),
-    ("day-of-week", 0, 7),
-)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -49,38 +44,7 @@ def next_wall_time(after: datetime, at: time, *, tz: tzinfo) -> datetime:
 
 
 def validate_cron(expression: str) -> str:
-    """Check a standard 5-field cron expression; return it unchanged or raise ValueError."""
-    fields = expression.split()
-    if len(fields) != len(_CRON_FIELDS):
-        raise ValueError(f"bad cron '{expression}': expected 5 fields, got {len(fields)}")
-    for text, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
-        problem = _cron_field_problem(text, low=low, high=high)
-        if problem:
-            raise ValueError(f"bad cron '{expression}': {name} {problem}")
+    """Check a cron expression (5 fields or an alias, see ``smr.playbooks.crontab``); return it
+    unchanged or raise ValueError."""
+    parse_crontab(expression)
     return expression
-
-
-def _cron_field_problem(text: str, *, low: int, high: int) -> str | None:
-    for item in text.split(","):
-        problem = _cron_item_problem(item, low=low, high=high)
-        if problem:
-            return problem
-    return None
-
-
-def _cron_item_problem(item: str, *, low: int, high: int) -> str | None:
-    base, slash, step = item.partition("/")
-    if slash and (not step.isdigit() or int(step) == 0):
-        return f"'{item}' has a bad step"
-    if base == "*":
-        return None
-    start, dash, end = base.partition("-")
-    bounds = [start, end] if dash else [start]
-    if not all(part.isdigit() for part in bounds):
-        return f"'{item}' is not a number, '*', '*/n', 'a-b' or a list of those"
-    values = [int(part) for part in bounds]
-    if any(not low <= value <= high for value in values):
-        return f"'{item}' is out of range {low}-{high}"
-    if dash and values[0] > values[1]:
-        return f"'{item}' is an empty range"
-    return None

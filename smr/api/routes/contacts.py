@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from smr import phones
 from smr.api.deps import AdminOnly, SessionDep
 from smr.errors import InvalidInput
-from smr.schemas import normalise_phone
 from smr.services import runlog
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"], dependencies=[AdminOnly])
@@ -22,7 +22,7 @@ async def find_contact(
     shop_customer_id: str | None = None,
 ) -> dict[str, Any]:
     candidates = {
-        "phone": normalise_phone(phone) if phone else None,
+        "phone": _stored_phone(phone) if phone else None,
         "wecom_userid": wecom_userid,
         "shop_customer_id": shop_customer_id,
     }
@@ -34,6 +34,15 @@ async def find_contact(
         )
     ((kind, value),) = given.items()
     return await runlog.find_contact(session, kind=kind, value=value)
+
+
+def _stored_phone(phone: str) -> str:
+    """The form contacts store ``phone`` in, so any way of writing a number finds it."""
+    try:
+        return phones.normalise(phone)
+    except phones.NotAPhone as exc:
+        errors = [{"path": "query.phone", "message": str(exc)}]
+        raise InvalidInput("The phone to look up is not a phone number.", errors=errors) from None
 
 
 @router.get("/{contact_id}")

@@ -27,6 +27,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
+from smr import phones
 from smr.inbound.webhooks.base import (
     PLAIN_200,
     LineItem,
@@ -79,6 +80,12 @@ class Customer(BaseModel):
 
 class Address(BaseModel):
     phone: str | None = None
+    country_code: str | None = None
+
+    def dialable(self) -> str | None:
+        """The phone read in the address's country (Shopify keeps it as the buyer typed it:
+        ``555-625-1199`` in the US is not a mainland fixed line); None if it is no number."""
+        return phones.read_in(self.phone, self.country_code)
 
 
 class ShopifyLine(BaseModel):
@@ -209,7 +216,7 @@ class ShopifySource:
         billing = order.billing_address or Address()
         identities = {
             "shop_customer_id": customer.id,
-            "phone": first_phone(customer.phone, order.phone, billing.phone),
+            "phone": first_phone(customer.phone, order.phone, billing.dialable()),
         }
         extra = {"email": order.email or customer.email, "order_name": order.name}
         return OrderNotice(

@@ -110,8 +110,8 @@ def test_orders_paid_is_the_payment_of_the_order() -> None:
     assert notice.total == Decimal("409.94")
     assert notice.currency == "USD"
     assert list(notice.items) == ORDER_ITEMS
-    # The customer has no phone; the billing address has one.
-    assert notice.identities == {"shop_customer_id": "207119551", "phone": "5556251199"}
+    # The customer has no phone; the billing address's, 555-625-1199 in the US, is no number.
+    assert notice.identities == {"shop_customer_id": "207119551"}
     assert notice.name == "Bob Norman"
     assert notice.extra == {
         "topic": "orders/paid",
@@ -161,9 +161,16 @@ def test_processed_at_is_when_the_order_was_paid() -> None:
         ),
         ({"customer": {"id": 207119551}, "phone": "+557734881234"}, "+557734881234"),
         ({"customer": {"id": 207119551, "phone": "138 0013 8000"}}, "13800138000"),
-        ({"customer": {"id": 207119551, "phone": "555-555-SHIP"}}, "5556251199"),
+        (
+            {
+                "customer": {"id": 207119551, "phone": "555-555-SHIP"},
+                "billing_address": {"phone": "613-612-0707", "country_code": "US"},
+            },
+            "+16136120707",
+        ),
+        ({"billing_address": {"phone": "021-12345678", "country_code": "CN"}}, "+862112345678"),
     ],
-    ids=["customer", "order", "mainland-spaced", "free-text-skipped"],
+    ids=["customer", "order", "mainland-spaced", "free-text-skipped", "billing-in-its-country"],
 )
 def test_the_phone_is_the_customers_else_the_orders_else_the_billing_one(
     change: dict[str, Any], phone: str

@@ -87,7 +87,7 @@ def test_validate_cron_accepts(expression: str) -> None:
         ("0 10 * 13 5", "month '13' is out of range 1-12"),
         ("0 10 * * 8", "day-of-week '8' is out of range 0-7"),
         ("*/0 10 * * 5", "minute '*/0' has a bad step"),
-        ("0 10 * * MON", "day-of-week 'MON' is not a number"),
+        ("0 10 * * FRY", "day-of-week 'FRY' is not a number 0-7 (0 and 7 are Sunday), SUN-SAT"),
         ("0 10-5 * * 5", "hour '10-5' is an empty range"),
     ],
 )
