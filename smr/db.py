@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,6 +23,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+
+#: How long opening a PostgreSQL connection may take before the database counts as unreachable.
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def is_sqlite(url: str) -> bool:
@@ -52,18 +60,31 @@ def create_engine(url: str) -> AsyncEngine:
     # Lookups take arrays (`= ANY($1)`) on the leading column of an index, so the generic plans
     # PostgreSQL caches after a few executions stay index lookups.
     server_settings = {"application_name": "smr"}
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         # Up to 20 connections, kept: connections beyond ``pool_size`` ("overflow") are closed
         # when returned to a full pool, and a busy API would open one per request, each a new
         # server process that plans every statement again.
         pool_size=20,
         max_overflow=0,
-        # No ping per checkout (a round trip per transaction): a dead connection is detected on
-        # use and the pool is invalidated; recycling bounds the age of idle connections.
+        # No ping per checkout (a round trip per transaction): a connection the server closed
+        # is replaced at checkout (``_discard_closed``); recycling bounds the age of idle ones.
         pool_recycle=1800,
-        connect_args={"server_settings": server_settings},
+        # asyncpg waits 60 s for a connection by default; a database that does not answer is
+        # reported sooner (503 with Retry-After, /readyz not ready, a worker backing off).
+        connect_args={"server_settings": server_settings, "timeout": CONNECT_TIMEOUT_SECONDS},
     )
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    return engine
+
+
+def _discard_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Replace, at checkout, a pooled connection the server closed (PostgreSQL restarted):
+    asyncpg notices a closed socket as it happens, so this costs no round trip, unlike a
+    ping per checkout. Statements run on the driver directly (``repositories._execute``)
+    would otherwise meet the dead connection and fail, once for each one in the pool."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -106,3 +127,56 @@ def is_transient(exc: BaseException) -> bool:
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in str(orig)
+
+
+#: SQLSTATEs of a server that is gone, restarting or full: connection exceptions (class 08),
+#: admin or crash shutdown and "cannot connect now" (57P01–57P03), too many connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+#: A host or network that cannot be reached (other ``OSError``s, such as a missing file, are not
+#: the database's).
+_UNREACHABLE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (refused, dropped, restarting, no free connection):
+    a fault of the moment, not of the request, that goes away when the database is back.
+
+    Looks through the chain of causes: SQLAlchemy wraps the driver's error, and a connection
+    that cannot be opened raises the socket's error (refused, reset, timed out, no such host,
+    no route) as is.
+    """
+    seen: BaseException | None = exc
+    for _ in range(16):  # a chain is short; this bounds a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, PoolTimeout | ConnectionError | TimeoutError | socket.gaierror):
+            return True
+        if isinstance(seen, OSError) and seen.errno in _UNREACHABLE_ERRNOS:
+            return True
+        if isinstance(seen, asyncpg.InterfaceError) and "connection is closed" in str(seen):
+            return True  # asyncpg's word for a connection it saw closed (SQLAlchemy's test too)
+        sqlstate = str(getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None) or "")
+        if sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
+            return True
+        driver = seen.orig if isinstance(seen, DBAPIError) else None
+        seen = driver or seen.__cause__ or seen.__context__
+    return False
+
+
+#: What a database call can raise: SQLAlchemy's errors; on the driver's own path
+#: (``repositories._execute``) the errors of SQLAlchemy's asyncpg adapter and of asyncpg; and the
+#: socket's, when a connection cannot be opened.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    AsyncAdapt_asyncpg_dbapi.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a log: the error's type and the first line of its message."""
+    return f"{type(exc).__name__}: {str(exc).partition(chr(10))[0]}"

@@ -6,7 +6,8 @@ SmrError
 ├── Forbidden           403  a valid token without the role the route needs
 ├── NotFound            404  no such resource
 ├── Conflict            409  the resource is not in a state that allows this
-└── PayloadTooLarge     413  the body is over the configured limit
+├── PayloadTooLarge     413  the body is over the configured limit
+└── DatabaseUnavailable 503  the database cannot be reached now (answered with Retry-After)
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ class PayloadTooLarge(SmrError):
 
     status = 413
     title = "Payload too large"
+
+
+class DatabaseUnavailable(SmrError):
+    """The database cannot be reached right now. Retry later: a repeated event is recognised
+    by its id, so a retry never stores it twice."""
+
+    status = 503
+    title = "Service unavailable"
+    #: Seconds a client should wait before it retries (the ``Retry-After`` header).
+    retry_after: ClassVar[int] = 5
 
 
 def field_path(loc: Sequence[Any]) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from smr.channels import ChannelAdapter, ContactDirectory, ContactProfile, SendError
 from smr.config import Settings
-from smr.db import create_engine, session_factory, unit_of_work
+from smr.db import create_engine, describe, is_unavailable, session_factory, unit_of_work
 from smr.schemas import EventIn
 from smr.services.awaiting import Checker
 from smr.services.catalog import Catalog, ReloadReport
@@ -66,6 +66,7 @@ class Runtime:
     _urgent: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _urgent_again: bool = field(default=False, init=False, repr=False)
     _pulls: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _versions_stored: bool = field(default=False, init=False, repr=False)
 
     def describe_routes(self) -> dict[str, str]:
         return {channel: adapter.name for channel, adapter in sorted(self.routes.items())}
@@ -101,8 +102,11 @@ class Runtime:
             self._urgent_again = False
             try:
                 await self.dispatcher.tick_channels(self.urgent_channels)
-            except Exception:  # the rows stay claimable; the next tick sends them
-                log.exception("urgent dispatch failed")
+            except Exception as exc:  # the rows stay claimable; the next tick sends them
+                if not is_unavailable(exc):
+                    log.exception("urgent dispatch failed")
+                else:
+                    log.warning("urgent dispatch: database unavailable (%s)", describe(exc))
             again = self._urgent_again
 
     def pull_kf(self, *, token: str, open_kfid: str) -> bool:
@@ -174,8 +178,10 @@ class Runtime:
         return report
 
     async def _remember_versions(self) -> None:
+        self._versions_stored = False
         async with unit_of_work(self.sessions) as session:
             await self.catalog.remember_versions(session, now=self.clock())
+        self._versions_stored = True
 
     async def _watch_playbooks(self) -> None:
         while True:
@@ -183,8 +189,13 @@ class Runtime:
             try:
                 if self.catalog.changed_on_disk():
                     await self.reload_playbooks()
-            except Exception:  # a failed reload keeps the current playbooks; try again later
-                log.exception("playbook reload failed")
+                elif not self._versions_stored:  # the database was gone at the last reload
+                    await self._remember_versions()
+            except Exception as exc:  # a failed reload keeps the current playbooks; try again later
+                if not is_unavailable(exc):
+                    log.exception("playbook reload failed")
+                else:
+                    log.warning("playbook versions not stored yet: database unavailable")
 
     async def tick(self) -> None:
         """One scheduler tick: fire due cron slots, wake due runs, send due deliveries, then

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from smr.backoff import Backoff
+from smr.db import describe, is_unavailable
 from smr.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,8 @@ class Ticker:
         self._runtime = runtime
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._ticking = asyncio.Lock()
+        #: The waits between ticks while the database cannot be reached.
+        self.backoff = Backoff(first=1.0, cap=30.0)
         # A line per tick is noise; the run log and our own logs say what each tick did.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -56,5 +60,25 @@ class Ticker:
         async with self._ticking:
             try:
                 await self._runtime.tick()
-            except Exception:  # a failed tick must not stop the ticker; rows stay claimable
-                log.exception("dispatch tick failed")
+            except Exception as exc:  # a failed tick must not stop the ticker; rows stay claimable
+                if not is_unavailable(exc):
+                    log.exception("dispatch tick failed")
+                    return
+                self._back_off(exc)
+                return
+        if failures := self.backoff.succeeded():
+            log.warning("database reachable again after %d failed ticks; ticking resumed", failures)
+
+    def _back_off(self, exc: Exception) -> None:
+        """The database is gone: tick again after a growing wait, not at every interval (a
+        ``wake`` ticks at once: an event was just stored, so the database is back)."""
+        delay = self.backoff.failed()
+        if self.backoff.failures == 1:
+            log.warning(
+                "database unavailable (%s); ticks back off up to %gs apart until it answers",
+                describe(exc),
+                self.backoff.cap,
+            )
+        job = self._scheduler.get_job(DISPATCH_JOB)
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=delay))

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from smr.errors import InvalidInput, SmrError, field_errors, field_path
+from smr.db import DATABASE_ERRORS, describe, is_unavailable
+from smr.errors import DatabaseUnavailable, InvalidInput, SmrError, field_errors, field_path
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -29,7 +30,10 @@ def invalid(exc: ValidationError) -> InvalidInput:
 async def _smr_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SmrError)
     extra = {"errors": exc.errors} if exc.errors else {}
-    return problem(exc.status, exc.title, exc.detail, **extra)
+    response = problem(exc.status, exc.title, exc.detail, **extra)
+    if isinstance(exc, DatabaseUnavailable):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:
@@ -49,7 +53,12 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, str(exc.detail), str(exc.detail))
 
 
-async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A 500, except for a database that cannot be reached: that is the moment's fault, not
+    the request's, and answers 503 with Retry-After and one line in the log."""
+    if is_unavailable(exc):
+        log.warning("database unavailable, answered 503: %s", describe(exc))
+        return await _smr_error(request, DatabaseUnavailable())
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "Internal error", "Something went wrong; nothing was stored.")
 
@@ -57,5 +66,9 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(SmrError, _smr_error)
+    # Database errors are handled here rather than by the catch-all above, which logs a
+    # traceback per request and drops the client's connection.
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, _unexpected)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
