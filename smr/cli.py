@@ -102,7 +102,8 @@ def worker(health_port: HealthPort = None) -> None:
         return
     host = settings.worker_health_host
     typer.echo(f"worker health on http://{host}:{port}/healthz, metrics on /metrics")
-    uvicorn.run(health_app(runtime), host=host, port=port, log_level="info", access_log=False)
+    app = health_app(runtime)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, access_log=False)
 
 
 @db_app.command("upgrade")

@@ -39,6 +39,8 @@ DeliveryStatus = Literal[
 ]
 RunStatus = Literal["active", "waiting", "completed", "exited", "failed", "cancelled"]
 CronSlotStatus = Literal["pending", "running", "done", "missed", "skipped"]
+#: Whether an event's ``occurred_at`` is the sender's or, the sender giving none, SMR's receipt.
+OccurredAtSource = Literal["sent", "received"]
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -82,7 +84,7 @@ class Contact(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     opted_out: Mapped[list[Any]] = mapped_column(default=list)
     orders: Mapped[int] = mapped_column(Integer, default=0)
-    total_spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+    total_spent: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=Decimal(0))
     first_order_at: Mapped[datetime | None]
     last_order_at: Mapped[datetime | None]
     #: Spend per calendar month in the policies' timezone, ``{"2026-11": "199.00"}``.
@@ -115,6 +117,9 @@ class Event(Base):
     received_at: Mapped[datetime]
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
     data: Mapped[dict[str, Any]]
+    occurred_at_source: Mapped[str] = mapped_column(
+        String(8), default="sent", server_default=text("'sent'")
+    )
     evaluations: Mapped[list[Any]] = mapped_column(default=list)
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from smr import __version__
 from smr.api import errors
+from smr.api.edge import RefuseNul
 from smr.api.routes import (
     contacts,
     deliveries,
@@ -46,6 +47,7 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
     app = FastAPI(title="SMR", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
     errors.install(app)
+    app.add_middleware(RefuseNul)
     app.add_middleware(IngestTiming, histogram=runtime.telemetry.ingest)
     for module in (events, runs, deliveries, contacts, playbooks, outbox, health, wecom, webhooks):
         app.include_router(module.router)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smr import edge
 from smr.db import unit_of_work
-from smr.errors import Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
+from smr.errors import Forbidden, PayloadTooLarge, Unauthorized
 from smr.runtime import Runtime
 from smr.tokens import Role
 
@@ -82,16 +82,8 @@ async def read_json(body: RawBody) -> Any:
 
 
 def parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        position = getattr(exc, "pos", 0)
-        raise InvalidInput(
-            "The body is not valid JSON.",
-            errors=[
-                {"path": "(body)", "message": f"{exc.__class__.__name__} at byte {position}: {exc}"}
-            ],
-        ) from exc
+    """The body as JSON within the edge bounds (see ``smr.edge``): InvalidInput otherwise."""
+    return edge.load_json(body)
 
 
 AdminOnly = Depends(require_admin)

@@ -129,15 +129,18 @@ def _aliyun_time(value: str, path: str) -> datetime:
     for layout in ALIYUN_TIME_FORMATS:
         try:
             return datetime.strptime(value, layout).replace(tzinfo=BEIJING).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):  # 0001-01-01 00:00:00 in Beijing is before year 1
             continue
     raise ReplyFormatError(path, f"not a time like 2017-09-01 00:00:00: {value!r}")
 
 
 def _unix_time(value: str, path: str) -> datetime:
-    if not value.isdigit():
-        raise ReplyFormatError(path, f"not unix seconds: {value!r}")
-    return datetime.fromtimestamp(int(value), UTC)
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
+        raise ReplyFormatError(path, f"not unix seconds: {value[:40]!r}")
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ReplyFormatError(path, f"unix seconds out of range: {value!r}") from None
 
 
 def _digest(provider: str, phone: str, time: str, text: str) -> str:

@@ -36,7 +36,7 @@ from smr.playbooks.program import (
     Tag,
     Wait,
 )
-from smr.playbooks.timespec import next_wall_time, parse_duration
+from smr.playbooks.timespec import DurationTooLong, next_wall_time, parse_duration
 
 MAX_INSTRUCTIONS = 1000
 
@@ -185,7 +185,11 @@ def _wait(instruction: Wait, state: _Run, *, pc: int) -> RunOutcome:
             return delay
         wake_at = state.now + delay
     wake_at = wake_at.astimezone(UTC)
-    state.note(instruction.step_path, "wait", wake_at=wake_at.isoformat())
+    # measured_from: when the run reached the wait (at ingest, when the event was received).
+    measured_from = state.now.astimezone(UTC).isoformat()
+    state.note(
+        instruction.step_path, "wait", wake_at=wake_at.isoformat(), measured_from=measured_from
+    )
     return Waiting(pc=pc + 1, wake_at=wake_at)
 
 
@@ -197,6 +201,8 @@ def _rendered_delay(instruction: Wait, state: _Run) -> timedelta | Failed:
         return state.fail(instruction.step_path, f"wait: {exc.message}")
     try:
         return parse_duration(rendered)
+    except DurationTooLong as exc:
+        return state.fail(instruction.step_path, f"wait: {exc}")
     except ValueError:
         return state.fail(instruction.step_path, f"wait rendered '{rendered}', not a duration")
 

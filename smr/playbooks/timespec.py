@@ -7,15 +7,30 @@ from smr.playbooks.crontab import parse_crontab
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: The longest duration (a wait, a cooldown, a cap's window): ten years. Waits are measured from
+#: times before 2100 (see ``smr.schemas.LATEST``), so every wake time stays representable.
+MAX_DURATION = timedelta(days=3650)
+
+
+class DurationTooLong(ValueError):
+    """A well-formed duration over :data:`MAX_DURATION`."""
+
+
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse ``<integer><s|m|h|d>``; raise ValueError with a user-facing message otherwise."""
+    """Parse ``<integer><s|m|h|d>`` up to :data:`MAX_DURATION`; raise ValueError with a
+    user-facing message otherwise."""
     match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"bad duration '{text}': use a number followed by s, m, h or d")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    digits, unit = match.groups()
+    # Compared before a timedelta is made: timedelta(days=10**10) raises OverflowError.
+    if len(digits) > 12 or int(digits) * _SECONDS[unit] > MAX_DURATION.total_seconds():
+        raise DurationTooLong(f"duration '{text.strip()}' is over the bound of 3650d (ten years)")
+    return timedelta(**{_UNITS[unit]: int(digits)})
 
 
 def format_duration(value: timedelta) -> str:

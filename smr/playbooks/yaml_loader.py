@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from smr.edge import unstorable
+
 _INT = re.compile(
     r"""^(?:[-+]?0b[0-1_]+
     |[-+]?0[0-7_]+
@@ -44,6 +46,15 @@ class PlaybookYamlLoader(yaml.SafeLoader):
                     )
                 seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
+
+    def construct_scalar(self, node: yaml.ScalarNode | yaml.MappingNode) -> Any:
+        # "\0" and "\ud800" escapes make text no database or JSON answer can hold.
+        value = super().construct_scalar(node)
+        if isinstance(value, str) and (problem := unstorable(value)):
+            raise yaml.constructor.ConstructorError(
+                problem=f"the text {problem}", problem_mark=node.start_mark
+            )
+        return value
 
 
 PlaybookYamlLoader.yaml_implicit_resolvers = {

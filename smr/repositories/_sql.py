@@ -41,6 +41,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert, Update
 
 from smr import jsontext
+from smr.edge import unstorable
 from smr.errors import InvalidInput
 from smr.repositories._execute import commits_alone, dialect_of, driver_of, fetch
 
@@ -578,12 +579,12 @@ def decode_cursor(cursor: str | None) -> str | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)["before"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidInput(
             "cursor is not one this API gave out",
             errors=[{"path": "cursor", "message": "invalid cursor"}],
         ) from exc
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64 or unstorable(value):
         raise InvalidInput(errors=[{"path": "cursor", "message": "invalid cursor"}])
     return value
 

@@ -202,6 +202,7 @@ def _event_row(
         "key": event.id,
         "type": event.type,
         "occurred_at": event.occurred_at,
+        "occurred_at_source": event.occurred_at_source,
         "received_at": now,
         "contact_id": state.id,
         "data": event.data,

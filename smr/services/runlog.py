@@ -95,6 +95,8 @@ async def event_detail(session: AsyncSession, event_id: str) -> dict[str, Any]:
         "key": event.key,
         "type": event.type,
         "occurred_at": _iso(event.occurred_at),
+        # "received": the sender gave no occurred_at, so it is the time received.
+        "occurred_at_source": event.occurred_at_source,
         "received_at": _iso(event.received_at),
         "contact_id": event.contact_id,
         "data": event.data,

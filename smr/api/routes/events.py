@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 async def post_events(request: Request) -> JSONResponse:
     runtime, body = await ingest_request(request)
     try:
-        events = parse_events(body)
+        events = parse_events(body, received_at=runtime.clock())
     except ValidationError as exc:
         raise invalid(exc) from exc
     report = await runtime.ingest(events, source="api")

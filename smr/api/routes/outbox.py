@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query
 from smr.api.deps import AdminOnly, SessionDep
 from smr.repositories import outbox
 from smr.repositories._sql import decode_cursor, page
+from smr.schemas import AwareTime
 
 router = APIRouter(prefix="/v1/mock", tags=["mock"], dependencies=[AdminOnly])
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/mock", tags=["mock"], dependencies=[AdminOnly])
 async def list_outbox(
     session: SessionDep,
     contact: str | None = None,
-    since: datetime | None = None,
+    since: AwareTime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,6 +10,7 @@ from smr.api.deps import AdminOnly, RuntimeDep, SessionDep
 from smr.models import RunStatus
 from smr.repositories import runs as repo
 from smr.repositories._sql import decode_cursor, page
+from smr.schemas import AwareTime
 from smr.services import cancel, runlog
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[AdminOnly])
@@ -24,8 +24,8 @@ async def list_runs(
     contact: str | None = None,
     playbook: str | None = None,
     status: RunStatus | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareTime | None = None,
+    until: AwareTime | None = None,
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from smr import edge
 from smr.api.deps import RawBody, RuntimeDep
 from smr.errors import NotFound, Unauthorized
 from smr.inbound.sms import PROVIDERS as SMS_PROVIDERS
@@ -52,6 +53,7 @@ async def receive_sms_replies(
     secret = secret_for(runtime, f"sms_{provider}")
     if not token or not same(secret, token):
         raise Unauthorized("The token in the URL does not match SMR_WEBHOOK_SECRETS__SMS_….")
+    edge.load_json(body)  # refused before any work: see smr.edge
     report = await sms_replies.receive(
         runtime.sessions,
         provider,
@@ -78,6 +80,9 @@ async def receive_order_webhook(
     found = SOURCES.get(source)
     if found is None:
         raise NotFound(f"No webhook source {source!r}; known: {', '.join(sorted(SOURCES))}.")
+    # Refused before any work, the signature check included (some vendors sign fields of the
+    # parsed body): see smr.edge.
+    edge.load_json(body)
     outcome = await webhooks.receive(
         runtime.sessions,
         found,

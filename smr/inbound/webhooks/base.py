@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +27,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from smr import edge
 from smr.errors import InvalidInput, Unauthorized, field_errors
 from smr.schemas import ContactRef
 
@@ -142,13 +142,12 @@ def same(expected: str | bytes, given: str | bytes) -> bool:
     return hmac.compare_digest(left, right)
 
 
-def read_json(body: bytes) -> Any:
+def read_json(body: bytes | str, *prefix: str | int) -> Any:
+    """``body`` as JSON within the edge bounds (see ``smr.edge``); PayloadError otherwise."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise PayloadError(
-            "The webhook body is not JSON.", errors=[{"path": "(body)", "message": str(exc)}]
-        ) from None
+        return edge.load_json(body, path=prefix)
+    except InvalidInput as exc:
+        raise PayloadError(exc.detail, errors=exc.errors) from None
 
 
 Model = TypeVar("Model", bound=BaseModel)

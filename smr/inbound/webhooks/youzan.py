@@ -31,7 +31,6 @@ and ignored. Youzan counts a push delivered when the answer contains ``success``
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -180,13 +179,7 @@ def _decode(msg: str | dict[str, Any] | None) -> Any:
         return msg
     # URL-encoded the way Java's URLEncoder does (spaces as "+"); a few pushes send it plain.
     text = msg if msg.lstrip().startswith("{") else unquote_plus(msg)
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise PayloadError(
-            "The push's msg is not (URL-encoded) JSON.",
-            errors=[{"path": "msg", "message": str(exc)}],
-        ) from None
+    return read_json(text, "msg")
 
 
 def _plain(value: str | None) -> str | None:
@@ -196,8 +189,8 @@ def _plain(value: str | None) -> str | None:
 
 def _body_fields(body: bytes) -> dict[str, Any]:
     try:
-        found = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        found = read_json(body)
+    except PayloadError:
         return {}
     return found if isinstance(found, dict) else {}
 

@@ -96,9 +96,12 @@ class Callback:
 
     def occurred_at(self) -> datetime:
         created = self.require("CreateTime")
-        if not created.isdigit():
+        if not (created.isascii() and created.isdigit()) or len(created) > 12:
             raise MalformedCallback("<CreateTime> is not a Unix timestamp.")
-        return datetime.fromtimestamp(int(created), UTC)
+        try:
+            return datetime.fromtimestamp(int(created), UTC)
+        except (ValueError, OverflowError, OSError):
+            raise MalformedCallback("<CreateTime> is out of range.") from None
 
     def key(self, *extra: str) -> str:
         """A stable idempotency key: what changed and a digest of the identifying fields."""

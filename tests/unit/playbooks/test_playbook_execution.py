@@ -149,7 +149,10 @@ def test_wait(wait: str, now: datetime, wake_at: datetime) -> None:
     execution = _run(playbook, now=now, items=[{"sku": "FACE-WASH", "quantity": 2}])
     assert execution.outcome == Waiting(pc=1, wake_at=wake_at)
     assert execution.outcome.wake_at.tzinfo == UTC
-    assert execution.trace[-1].detail == {"wake_at": wake_at.isoformat()}
+    assert execution.trace[-1].detail == {
+        "wake_at": wake_at.isoformat(),
+        "measured_from": now.astimezone(UTC).isoformat(),
+    }
     resumed = _run(playbook, pc=1, now=wake_at)
     assert resumed.effects == [TagEffect("steps[1]", ("after",), ())]
     assert resumed.outcome == Completed()
@@ -184,6 +187,10 @@ def test_send_template_error_is_recorded_and_the_run_continues() -> None:
             "if: 'dict object' has no attribute 'nope'",
         ),
         ("  - wait: \"{{ 'abc' }}\"\n", "wait rendered 'abc', not a duration"),
+        (
+            "  - wait: '{{ 25 * 400000 }}d'\n",
+            "wait: duration '10000000d' is over the bound of 3650d (ten years)",
+        ),
         (
             "  - wait: '{{ contact.attributes.days }}d'\n",
             "wait: 'dict object' has no attribute 'days'",
