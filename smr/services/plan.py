@@ -105,6 +105,18 @@ class Plan:
         self.ended.append({"id": run_id, "status": status, "end_reason": reason, "ended_at": at})
         self.note(run_id, at, "end", status=status, reason=reason)
 
+    def mark(self) -> tuple[int, ...]:
+        """Where the plan stands now, for ``undo``."""
+        return tuple(len(rows) for rows in self._tables())
+
+    def undo(self, mark: tuple[int, ...]) -> None:
+        """Drop what was planned since ``mark`` (a run that failed halfway plans nothing)."""
+        for rows, length in zip(self._tables(), mark, strict=True):
+            del rows[length:]
+
+    def _tables(self) -> tuple[list[dict[str, Any]], ...]:
+        return (self.runs, self.updated, self.ended, self.trace, self.deliveries)
+
     @property
     def deliveries_due(self) -> int:
         return sum(1 for d in self.deliveries if d["status"] == "scheduled")

@@ -4,17 +4,22 @@ advance them to the next wait or the end.
 Each batch is one transaction: the claim is committed first (with a lease), then the advanced
 state, deliveries and trace are written together. A worker that dies between the two leaves
 ``active`` rows whose lease expires; another worker claims and advances them again.
+
+One run never holds back another: a run whose steps raise is failed alone, with the reason in
+its run log; a batch the database refuses is written again run by run, so that only the run
+whose rows cannot be stored fails.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.config import Settings
-from smr.db import unit_of_work
+from smr.db import is_unavailable, unit_of_work
 from smr.playbooks import EventView, RunView
 from smr.repositories import Record
 from smr.repositories import cron_slots as cron_repo
@@ -24,6 +29,8 @@ from smr.services import contacts
 from smr.services.catalog import Catalog
 from smr.services.plan import Plan, advance
 from smr.telemetry import ClaimKind, Telemetry
+
+log = logging.getLogger(__name__)
 
 #: A run as its claim returned it: every column of ``runs``.
 ClaimedRun = Record
@@ -57,12 +64,41 @@ class Waker:
                     )
             if not runs:
                 break
-            async with unit_of_work(self._sessions) as session:
-                due += await self._advance(session, runs)
+            due += await self._advance_batch(runs)
             advanced += len(runs)
             if len(runs) < self._batch_size:
                 break
         return advanced, due
+
+    async def _advance_batch(self, runs: Sequence[ClaimedRun]) -> int:
+        try:
+            async with unit_of_work(self._sessions) as session:
+                return await self._advance(session, runs)
+        except Exception as exc:
+            if is_unavailable(exc) or len(runs) == 1:
+                raise
+            log.warning(
+                "a batch of %d runs could not be written; writing them one by one", len(runs)
+            )
+        due = 0
+        for run in runs:
+            due += await self._advance_alone(run)
+        return due
+
+    async def _advance_alone(self, run: ClaimedRun) -> int:
+        try:
+            async with unit_of_work(self._sessions) as session:
+                return await self._advance(session, [run])
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            log.exception("run %s could not be written; it is failed", run.id)
+            reason = f"its state could not be stored: {type(exc).__name__}"
+        plan = Plan()
+        self._fail(plan, run, reason, self._clock())
+        async with unit_of_work(self._sessions) as session:
+            await plan.write(session)
+        return 0
 
     async def _advance(self, session: AsyncSession, runs: Sequence[ClaimedRun]) -> int:
         now = self._clock()
@@ -75,7 +111,13 @@ class Waker:
             trigger = runs_repo.trigger_view(
                 run, triggers.get(run.trigger_event_id or ""), slots.get(run.cron_slot_id or "")
             )
-            self._resume(plan, run, states[run.contact_id], trigger, now)
+            mark = plan.mark()
+            try:
+                self._resume(plan, run, states[run.contact_id], trigger, now)
+            except Exception as exc:  # one run's fault is that run's, never the batch's
+                log.exception("run %s failed while advancing", run.id)
+                plan.undo(mark)
+                self._fail(plan, run, f"internal error: {type(exc).__name__}: {exc}"[:500], now)
         await contacts.write_back(session, list(states.values()), now=now)
         await plan.write(session)
         return plan.deliveries_due
@@ -90,9 +132,7 @@ class Waker:
     ) -> None:
         playbook = self._catalog.version(run.playbook_version)
         if playbook is None:
-            reason = f"playbook version {run.playbook_version} is not available"
-            plan.updated.append(_ended(run, "failed", reason, now))
-            plan.note(run.id, now, "error", reason=reason)
+            self._fail(plan, run, f"playbook version {run.playbook_version} is not available", now)
             return
         woke_at = run.wake_at or now
         if run.pc > 0:  # at 0 the run has not taken a step yet (a cron fan-out started it)
@@ -109,6 +149,12 @@ class Waker:
             now=woke_at,
         )
         plan.updated.append({"id": run.id, **state})
+
+    @staticmethod
+    def _fail(plan: Plan, run: ClaimedRun, reason: str, now: datetime) -> None:
+        plan.updated.append(_ended(run, "failed", reason, now))
+        plan.note(run.id, now, "error", reason=reason)
+        plan.note(run.id, now, "end", status="failed", reason=reason)
 
 
 def _ended(run: ClaimedRun, status: str, reason: str, now: datetime) -> dict[str, object]:

@@ -1,0 +1,146 @@
+"""One bad template or run never holds back another: a render past its bounds is a
+``template_error`` for that run alone, and a run whose steps fail is failed alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from smr.runtime import Runtime
+from smr.services import plan as plan_module
+from smr.services import wakeups
+from tests.helpers import FakeClock, auth
+from tests.integration.journeys import POLICIES, deliveries, event, outbox_texts, post, runs
+
+HEALTHY = """\
+id: healthy-%(n)s
+name: 正常
+trigger: {event: chat.message}
+steps:
+  - wait: 1d
+  - send: {channel: mock, category: service, text: "hello %(n)s"}
+"""
+
+# A macro handed itself: the load cannot see this recursion, the call-depth bound stops it.
+RECURSING = """\
+id: recursing
+name: 递归
+trigger: {event: chat.message}
+steps:
+  - wait: 1d
+  - send:
+      channel: mock
+      category: service
+      text: "{% macro a(f) %}{{ f(f) }}{% endmacro %}{{ a(a) }}"
+  - send: {channel: mock, category: service, text: "after the bad one"}
+"""
+
+HUGE_CONDITION = """\
+id: huge-condition
+name: 巨大
+trigger:
+  event: chat.message
+  if: "7 ** event.data.n > 1"
+steps:
+  - send: {channel: mock, category: service, text: never}
+"""
+
+
+@pytest.fixture
+def playbooks_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "policies.yaml").write_text(POLICIES % {"on_cap": "skip"})
+    for n in range(3):
+        (folder / f"healthy-{n}.yaml").write_text(HEALTHY % {"n": n})
+    (folder / "recursing.yaml").write_text(RECURSING)
+    (folder / "huge-condition.yaml").write_text(HUGE_CONDITION)
+    return folder
+
+
+async def test_a_template_past_its_bounds_fails_its_own_send_and_nothing_else(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    answer = await post(client, event("m-1", "chat.message", text="hi", n=3_000_000))
+    clock.advance(days=1)
+    await runtime.tick()
+
+    evaluated = (await client.get(f"/v1/events/{answer['event_id']}", headers=auth())).json()
+    outcome = {e["playbook"]: e for e in evaluated["evaluations"]}
+    assert outcome["huge-condition"]["outcome"] != "started"
+    assert "1024 bits" in str(outcome["huge-condition"]["detail"])
+    assert sorted(t or "" for t in await outbox_texts(runtime)) == [
+        "after the bad one",
+        "hello 0",
+        "hello 1",
+        "hello 2",
+    ]
+    recursing = [d for d in await deliveries(runtime) if d.playbook_id == "recursing"]
+    (bad,) = [d for d in recursing if d.text is None]
+    assert (bad.status, bad.skip_reason) == ("skipped", "template_error")
+    assert "calls nest at most" in (bad.last_error or "")
+    assert all(r.status == "completed" for r in await runs(runtime))
+
+
+async def test_a_run_that_fails_while_advancing_fails_alone(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = plan_module.advance
+
+    def advance(plan: plan_module.Plan, catalog: Any, playbook: Any, **kw: Any) -> Any:
+        if playbook.id == "healthy-1":
+            raise RuntimeError("boom")
+        return real(plan, catalog, playbook, **kw)
+
+    monkeypatch.setattr(wakeups, "advance", advance)
+    await post(client, event("m-1", "chat.message", text="hi", n=0))
+    clock.advance(days=1)
+    await runtime.tick()
+
+    by_playbook = {r.playbook_id: r for r in await runs(runtime)}
+    assert by_playbook["healthy-1"].status == "failed"
+    assert "internal error: RuntimeError: boom" in (by_playbook["healthy-1"].end_reason or "")
+    assert {p: r.status for p, r in by_playbook.items() if p != "healthy-1"} == {
+        "healthy-0": "completed",
+        "healthy-2": "completed",
+        "recursing": "completed",
+    }
+    assert "hello 1" not in await outbox_texts(runtime)
+    detail = (await client.get(f"/v1/runs/{by_playbook['healthy-1'].id}", headers=auth())).json()
+    assert [t["kind"] for t in detail["trace"]][-2:] == ["error", "end"]
+
+
+async def test_a_batch_the_database_refuses_is_written_run_by_run(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = plan_module.advance
+
+    def advance(plan: plan_module.Plan, catalog: Any, playbook: Any, **kw: Any) -> Any:
+        state = real(plan, catalog, playbook, **kw)
+        if playbook.id == "healthy-2":  # a trace row no database accepts (run_id is NOT NULL)
+            plan.trace.append({"run_id": None, "at": kw["now"], "step": None, "kind": "x"})
+        return state
+
+    monkeypatch.setattr(wakeups, "advance", advance)
+    await post(client, event("m-1", "chat.message", text="hi", n=0))
+    clock.advance(days=1)
+    await runtime.tick()
+
+    by_playbook = {r.playbook_id: r for r in await runs(runtime)}
+    assert by_playbook["healthy-2"].status == "failed"
+    assert "could not be stored" in (by_playbook["healthy-2"].end_reason or "")
+    assert by_playbook["healthy-0"].status == "completed"
+    assert sorted(t or "" for t in await outbox_texts(runtime)) == [
+        "after the bad one",
+        "hello 0",
+        "hello 1",
+    ]
