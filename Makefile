@@ -5,18 +5,38 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed
+# Pinned, hashed versions for Python 3.11 on Linux: the Dockerfile installs requirements.lock,
+# `make install` (so `make run`, `make test` and CI) requirements-dev.lock. `make lock` writes both.
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV       := $(BIN)/uv
+UV_VERSION ?= 0.13.9
+LOCK_FLAGS := --quiet --python-version 3.11 --python-platform linux --generate-hashes \
+	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test lint typecheck pytest install bench-ingest bench-cost bench-dispatch bench-scale clean
+.PHONY: run test lint typecheck pytest install lock bench-ingest bench-cost bench-dispatch bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+$(STAMP): $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	@if $(BIN)/pip check | grep '^smr '; then \
+		echo "$(DEV_LOCK) does not cover pyproject.toml: run 'make lock'"; exit 1; fi
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(UV): | $(BIN)/python
+	$(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
+
+## Pin every dependency of pyproject.toml (with hashes) into the two lock files; keeps the
+## current pins where they still fit. `make lock UPGRADE=1` moves everything to the newest.
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --extra bench $(LOCK_FLAGS) -o $(DEV_LOCK)
+	$(UV) pip compile pyproject.toml --constraint $(DEV_LOCK) $(LOCK_FLAGS) -o $(LOCK)
 
 ## Start API + scheduler on SQLite with the bundled playbooks and the mock channel.
 run: install
