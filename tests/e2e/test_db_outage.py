@@ -29,7 +29,7 @@ from tests.e2e.proxy import CuttableProxy
 from tests.helpers import ADMIN, INGEST, auth, order_event
 
 pytestmark = pytest.mark.postgres
-BATCH = 40  # events per batch; each one delivery (order-thank-you)
+BATCH = 60  # events per batch; each one delivery (order-thank-you)
 OUTAGE_SECONDS = 3.0
 
 
@@ -71,7 +71,7 @@ async def test_database_outage_then_recovery_loses_nothing_and_sends_nothing_twi
         SMR_TICK_SECONDS="0.2",
         SMR_LEASE_SECONDS="5",
         SMR_BATCH_SIZE="5",
-        SMR_MOCK__LATENCY_MS="200",  # one "vendor call" per batch: rows stay in flight a while
+        SMR_MOCK__LATENCY_MS="300",  # one "vendor call" per batch: rows stay in flight a while
     )
     port = free_port()
     api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
