@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from smr import logs
 from smr.config import Settings
 from smr.migrations import upgrade
 from smr.runtime import Runtime, build_runtime
@@ -24,10 +25,9 @@ Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _logging(settings: Settings) -> None:
+    """Text or JSON lines (``SMR_LOG_FORMAT``), secrets redacted and phones masked, on stderr."""
+    logs.configure(settings.log_format, level=logging.INFO)
 
 
 def _announce(runtime: Runtime, *, host: str, port: int) -> None:
@@ -56,14 +56,14 @@ def _announce(runtime: Runtime, *, host: str, port: int) -> None:
 def _serve(*, host: str, port: int, with_ticker: bool) -> None:
     from smr.api.app import create_app
 
-    _logging()
     settings = Settings()
+    _logging(settings)
     upgrade(settings.effective_database_url)
     runtime = build_runtime(settings, generate_tokens=True)
     _announce(runtime, host=host, port=port)
-    uvicorn.run(
-        create_app(runtime, with_ticker=with_ticker), host=host, port=port, log_level="info"
-    )
+    app = create_app(runtime, with_ticker=with_ticker)
+    # log_config=None: uvicorn's loggers reach the handler configured above (format, redaction).
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
 
 
 @app.command()
@@ -93,8 +93,8 @@ def worker(health_port: HealthPort = None) -> None:
     """Scheduler only: claims and sends due deliveries."""
     from smr.worker import health_app, work_until_signalled
 
-    _logging()
     settings = Settings()
+    _logging(settings)
     runtime = build_runtime(settings)
     port = health_port or settings.worker_health_port
     if port is None:

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_cap_seconds: float = Field(default=600.0, gt=0)
     max_body_bytes: int = 1024 * 1024
+    #: ``text`` lines, or ``json``: one object a line with the request, event, run and delivery ids.
+    log_format: Literal["text", "json"] = "text"
     channel_routes: dict[str, str] = Field(default_factory=dict)
     mock: MockSettings = Field(default_factory=MockSettings)
     wecom: WeComSettings = Field(default_factory=WeComSettings)

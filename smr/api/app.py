@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from smr import __version__
 from smr.api import errors
 from smr.api.edge import RefuseNul
+from smr.api.request_id import RequestId
 from smr.api.routes import (
     contacts,
     deliveries,
@@ -49,6 +50,7 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
     errors.install(app)
     app.add_middleware(RefuseNul)
     app.add_middleware(IngestTiming, histogram=runtime.telemetry.ingest)
+    app.add_middleware(RequestId)  # outermost: every answer and log line carries the id
     for module in (events, runs, deliveries, contacts, playbooks, outbox, health, wecom, webhooks):
         app.include_router(module.router)
     app.include_router(simulate_routes.router)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from smr import logs
 from smr.db import is_transient, unit_of_work
 from smr.ids import new_id
 from smr.playbooks import EventView
@@ -229,7 +230,7 @@ async def submit(
     for attempt in range(1, RETRIES + 1):
         try:
             async with unit_of_work(sessions) as session:
-                return await ingest(
+                report = await ingest(
                     session,
                     events,
                     source=source,
@@ -238,6 +239,8 @@ async def submit(
                     look_up_keys=look_up_keys,
                     unlocked=attempt == 1,
                 )
+            logs.note_events([r.event_id for r in report.results])
+            return report
         except ConcurrentWrite as exc:
             look_up_keys = True
             if attempt == RETRIES:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from smr import logs
 from smr.channels import (
     BatchSender,
     ChannelAdapter,
@@ -64,7 +65,9 @@ async def send_one(
 ) -> Outcome:
     started = time.perf_counter()
     try:
-        sent = await asyncio.wait_for(adapter.send(message_of(delivery, recipient)), limit_seconds)
+        with logs.bind(delivery_id=delivery.id, run_id=delivery.run_id):
+            send = adapter.send(message_of(delivery, recipient))
+            sent = await asyncio.wait_for(send, limit_seconds)
     except Exception as exc:  # classified: every failure becomes an outcome, none is lost
         answer: SendResult | BaseException = _failure(exc, adapter, limit_seconds)
     else:
@@ -83,9 +86,10 @@ async def send_batch(
     started = time.perf_counter()
     messages = [message_of(d, r) for d, r in batch]
     try:
-        answers: Sequence[SendResult | BaseException] = await asyncio.wait_for(
-            sender.send_batch(messages), limit_seconds
-        )
+        with logs.bind(delivery_ids=[d.id for d, _ in batch]):
+            answers: Sequence[SendResult | BaseException] = await asyncio.wait_for(
+                sender.send_batch(messages), limit_seconds
+            )
     except Exception as exc:  # the whole call failed: every message shares the answer
         answers = [_failure(exc, adapter, limit_seconds)] * len(batch)
     took = _ms_since(started)
