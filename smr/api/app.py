@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from smr import __version__
-from smr.api import errors
+from smr.api import errors, openapi
 from smr.api.edge import RefuseNul
 from smr.api.request_id import RequestId
 from smr.api.routes import (
@@ -26,6 +26,12 @@ from smr.api.routes import simulate as simulate_routes
 from smr.api.timing import IngestTiming
 from smr.runtime import Runtime, settle_heap
 from smr.scheduler import Ticker
+
+DESCRIPTION = (
+    "SMR, the Social Marketing Robot. Send `Authorization: Bearer <token>`: an ingest token "
+    "posts events, an admin token does everything. Every error is `application/problem+json` "
+    "(RFC 9457), with the path of each field at fault."
+)
 
 
 def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
@@ -45,7 +51,14 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
                 await ticker.stop()
             await runtime.aclose()
 
-    app = FastAPI(title="SMR", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="SMR",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served offline by smr.api.openapi
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     errors.install(app)
     app.add_middleware(RefuseNul)
@@ -54,4 +67,5 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
     for module in (events, runs, deliveries, contacts, playbooks, outbox, health, wecom, webhooks):
         app.include_router(module.router)
     app.include_router(simulate_routes.router)
+    openapi.install(app)
     return app

@@ -12,7 +12,14 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smr.db import DATABASE_ERRORS, describe, is_unavailable
-from smr.errors import DatabaseUnavailable, InvalidInput, SmrError, field_errors, field_path
+from smr.errors import (
+    DatabaseUnavailable,
+    InvalidInput,
+    SmrError,
+    Unauthorized,
+    field_errors,
+    field_path,
+)
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -27,13 +34,23 @@ def invalid(exc: ValidationError) -> InvalidInput:
     return InvalidInput("The request body does not validate.", errors=field_errors(exc.errors()))
 
 
-async def _smr_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _smr_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SmrError)
     extra = {"errors": exc.errors} if exc.errors else {}
     response = problem(exc.status, exc.title, exc.detail, **extra)
     if isinstance(exc, DatabaseUnavailable):
         response.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = challenge(request)
     return response
+
+
+def challenge(request: Request) -> str:
+    """The ``WWW-Authenticate`` of a 401 (RFC 6750 §3): a bearer token sent but not known is
+    ``invalid_token``; with none sent, the challenge names no error."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    sent = scheme.lower() == "bearer" and token.strip()
+    return 'Bearer realm="smr"' + (', error="invalid_token"' if sent else "")
 
 
 async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:

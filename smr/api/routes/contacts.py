@@ -8,13 +8,17 @@ from fastapi import APIRouter
 
 from smr import phones
 from smr.api.deps import AdminOnly, SessionDep
+from smr.api.models import ContactDetail
+from smr.api.openapi import ADMIN, problems
 from smr.errors import InvalidInput
 from smr.services import runlog
 
-router = APIRouter(prefix="/v1/contacts", tags=["contacts"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix="/v1/contacts", tags=["contacts"], dependencies=[AdminOnly], responses=ADMIN
+)
 
 
-@router.get("")
+@router.get("", response_model=ContactDetail, responses=problems(404))
 async def find_contact(
     session: SessionDep,
     phone: str | None = None,
@@ -45,6 +49,6 @@ def _stored_phone(phone: str) -> str:
         raise InvalidInput("The phone to look up is not a phone number.", errors=errors) from None
 
 
-@router.get("/{contact_id}")
+@router.get("/{contact_id}", response_model=ContactDetail, responses=problems(404))
 async def get_contact(contact_id: str, session: SessionDep) -> dict[str, Any]:
     return await runlog.contact_detail(session, contact_id)

@@ -7,15 +7,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from smr.api.deps import AdminOnly, RuntimeDep, SessionDep
+from smr.api.models import DeliveryCancelled, DeliverySummary, Page
+from smr.api.openapi import ADMIN, problems
 from smr.models import DeliveryStatus
 from smr.repositories import deliveries as repo
 from smr.repositories._sql import decode_cursor, page
 from smr.services import cancel, runlog
 
-router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix="/v1/deliveries", tags=["deliveries"], dependencies=[AdminOnly], responses=ADMIN
+)
 
 
-@router.get("")
+@router.get("", response_model=Page[DeliverySummary])
 async def list_deliveries(
     session: SessionDep,
     contact: str | None = None,
@@ -38,7 +42,9 @@ async def list_deliveries(
     return {"items": [runlog.delivery_json(d) for d in items], "next_cursor": next_cursor}
 
 
-@router.post("/{delivery_id}/cancel")
+@router.post(
+    "/{delivery_id}/cancel", response_model=DeliveryCancelled, responses=problems(404, 409)
+)
 async def cancel_delivery(
     delivery_id: str, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:

@@ -10,13 +10,21 @@ from pydantic import ValidationError
 
 from smr.api.deps import AdminOnly, SessionDep, ingest_request
 from smr.api.errors import invalid
-from smr.schemas import parse_events
+from smr.api.models import EventDetail, IngestAnswer
+from smr.api.openapi import ADMIN, TOKEN, json_body, problems
+from smr.schemas import EventBatch, EventIn, parse_events
 from smr.services import runlog
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
-@router.post("", status_code=202, response_model=None)
+@router.post(
+    "",
+    status_code=202,
+    response_model=None,
+    responses={202: {"model": IngestAnswer}, **TOKEN, **problems(413)},
+    openapi_extra=json_body(EventIn, EventBatch, description="One event, or a batch."),
+)
 async def post_events(request: Request) -> JSONResponse:
     runtime, body = await ingest_request(request)
     try:
@@ -30,6 +38,11 @@ async def post_events(request: Request) -> JSONResponse:
     return JSONResponse({"results": results} if is_batch else results[0], status_code=202)
 
 
-@router.get("/{event_id}", dependencies=[AdminOnly])
+@router.get(
+    "/{event_id}",
+    dependencies=[AdminOnly],
+    response_model=EventDetail,
+    responses={**ADMIN, **problems(404)},
+)
 async def get_event(event_id: str, session: SessionDep) -> dict[str, Any]:
     return await runlog.event_detail(session, event_id)

@@ -11,18 +11,20 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from smr.api.deps import RuntimeDep, SessionDep
 from smr.api.errors import problem
+from smr.api.models import Alive, Ready
+from smr.api.openapi import problems
 from smr.services.metrics import SnapshotCollector, read_snapshot
 from smr.telemetry import exposition
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Alive)
 async def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=None, responses={200: {"model": Ready}, **problems(503)})
 async def readyz(runtime: RuntimeDep) -> dict[str, Any] | JSONResponse:
     try:
         async with runtime.engine.connect() as conn:
@@ -32,7 +34,7 @@ async def readyz(runtime: RuntimeDep) -> dict[str, Any] | JSONResponse:
     return {"status": "ready", "playbooks": len(runtime.catalog.result.playbooks)}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, responses=problems(503))
 async def metrics(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     snapshot = await read_snapshot(session, runtime.catalog, now=runtime.clock())
     body, content_type = exposition(

@@ -7,14 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from smr.api.deps import AdminOnly, SessionDep
+from smr.api.models import OutboxMessage, Page
+from smr.api.openapi import ADMIN
 from smr.repositories import outbox
 from smr.repositories._sql import decode_cursor, page
 from smr.schemas import AwareTime
 
-router = APIRouter(prefix="/v1/mock", tags=["mock"], dependencies=[AdminOnly])
+router = APIRouter(prefix="/v1/mock", tags=["mock"], dependencies=[AdminOnly], responses=ADMIN)
 
 
-@router.get("/outbox")
+@router.get("/outbox", response_model=Page[OutboxMessage])
 async def list_outbox(
     session: SessionDep,
     contact: str | None = None,

@@ -9,9 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from smr.api.deps import AdminOnly, RawBody, RuntimeDep
+from smr.api.models import PlaybookList, ReloadAnswer, ValidateAnswer
+from smr.api.openapi import ADMIN, problems, text_body
 from smr.playbooks import FileKind, LoadedPlaybook, PlaybookError, check_source, kind_of
 
-router = APIRouter(prefix="/v1/playbooks", tags=["playbooks"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix="/v1/playbooks", tags=["playbooks"], dependencies=[AdminOnly], responses=ADMIN
+)
+YAML = ("application/yaml", "text/yaml", "text/plain")
 
 
 def playbook_json(p: LoadedPlaybook) -> dict[str, Any]:
@@ -40,7 +45,7 @@ def error_json(e: PlaybookError) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_model=PlaybookList)
 async def list_playbooks(runtime: RuntimeDep) -> dict[str, Any]:
     catalog = runtime.catalog
     return {
@@ -54,7 +59,7 @@ async def list_playbooks(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.post("/reload")
+@router.post("/reload", response_model=ReloadAnswer)
 async def reload_playbooks(runtime: RuntimeDep) -> dict[str, Any]:
     """Read the playbooks folder now; a file that turned invalid keeps its last good version."""
     report = await runtime.reload_playbooks()
@@ -68,7 +73,12 @@ async def reload_playbooks(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.post("/validate")
+@router.post(
+    "/validate",
+    response_model=ValidateAnswer,
+    responses=problems(413),
+    openapi_extra=text_body(*YAML, description="The text of a playbook or a policies.yaml."),
+)
 async def validate_playbook(
     body: RawBody,
     runtime: RuntimeDep,

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from smr.api.deps import AdminOnly, JsonBody, RuntimeDep
 from smr.api.errors import invalid
+from smr.api.models import SimulateAnswer
+from smr.api.openapi import ADMIN, json_body, problems
 from smr.api.routes.playbooks import error_json
 from smr.errors import InvalidInput
 from smr.playbooks import LoadResult
@@ -25,7 +27,9 @@ from smr.simulate import (
     simulate,
 )
 
-router = APIRouter(prefix="/v1/simulate", tags=["simulate"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix="/v1/simulate", tags=["simulate"], dependencies=[AdminOnly], responses=ADMIN
+)
 
 
 class SimulateIn(BaseModel):
@@ -37,7 +41,12 @@ class SimulateIn(BaseModel):
     horizon: Horizon = DEFAULT_HORIZON
 
 
-@router.post("")
+@router.post(
+    "",
+    response_model=SimulateAnswer,
+    responses=problems(413),
+    openapi_extra=json_body(SimulateIn),
+)
 async def post_simulate(body: JsonBody, runtime: RuntimeDep) -> dict[str, Any]:
     try:
         request = SimulateIn.model_validate(body)

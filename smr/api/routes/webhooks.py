@@ -16,16 +16,55 @@ from fastapi import APIRouter, Request
 
 from smr import edge
 from smr.api.deps import RawBody, RuntimeDep
+from smr.api.models import Acknowledgement, WebhookAnswer
+from smr.api.openapi import json_body, problems
 from smr.errors import NotFound, Unauthorized
 from smr.inbound.sms import PROVIDERS as SMS_PROVIDERS
 from smr.inbound.sms import acknowledgement
 from smr.inbound.webhooks import SOURCES, WebhookRequest
 from smr.inbound.webhooks.base import same
+from smr.inbound.webhooks.generic import GenericOrder
+from smr.inbound.webhooks.shopify import ShopifyOrder, ShopifyRefund
+from smr.inbound.webhooks.youzan import Envelope
 from smr.runtime import Runtime
 from smr.services import sms_replies, webhooks
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/v1/webhooks", tags=["webhooks"], responses=problems(401, 404, 413, 422, 503)
+)
 log = logging.getLogger(__name__)
+
+#: What each SMS vendor pushes (see ``smr.inbound.sms``): numbers may come as strings or not.
+_TEXT = {"type": ["string", "integer"]}
+SMS_PUSH = (
+    {
+        "title": "AliyunSmsUp",
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": dict.fromkeys(
+                ("phone_number", "content", "send_time", "sign_name", "dest_code", "sequence_id"),
+                _TEXT,
+            ),
+            "required": ["phone_number", "content"],
+        },
+    },
+    {
+        "title": "TencentSmsReply",
+        "type": "object",
+        "properties": dict.fromkeys(
+            ("extend", "mobile", "nationcode", "sign", "text", "time"), _TEXT
+        ),
+        "required": ["mobile", "nationcode", "text"],
+    },
+)
+ORDER_WEBHOOK = json_body(
+    GenericOrder,
+    ShopifyOrder,
+    ShopifyRefund,
+    Envelope,
+    description="The source's own order (or refund) notice, signed as the source signs it.",
+)
 
 
 def secret_for(runtime: Runtime, source: str) -> str:
@@ -44,7 +83,7 @@ def webhook_request(request: Request, body: bytes, runtime: Runtime) -> WebhookR
     return WebhookRequest(headers=headers, body=body, received_at=runtime.clock())
 
 
-@router.post("/sms/{provider}")
+@router.post("/sms/{provider}", response_model=Acknowledgement, openapi_extra=json_body(*SMS_PUSH))
 async def receive_sms_replies(
     provider: str, body: RawBody, runtime: RuntimeDep, token: str | None = None
 ) -> dict[str, object]:
@@ -73,7 +112,12 @@ async def receive_sms_replies(
     return acknowledgement(provider)
 
 
-@router.post("/{source}")
+@router.post(
+    "/{source}",
+    response_model=WebhookAnswer,
+    response_model_exclude_unset=True,
+    openapi_extra=ORDER_WEBHOOK,
+)
 async def receive_order_webhook(
     source: str, request: Request, body: RawBody, runtime: RuntimeDep
 ) -> dict[str, Any]:

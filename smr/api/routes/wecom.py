@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse, Response
 
 from smr.api.deps import RawBody, RuntimeDep
+from smr.api.openapi import problems, text_body
 from smr.errors import Forbidden, InvalidInput, NotFound, SmrError, Unauthorized
 from smr.inbound.wecom import (
     DESCRIBED,
@@ -28,7 +29,7 @@ from smr.inbound.wecom import (
 from smr.runtime import Runtime
 from smr.schemas import EventIn
 
-router = APIRouter(prefix="/v1/wecom", tags=["wecom"])
+router = APIRouter(prefix="/v1/wecom", tags=["wecom"], responses=problems(401, 403, 404, 422, 503))
 log = logging.getLogger(__name__)
 
 NOT_CONFIGURED = (
@@ -86,7 +87,14 @@ async def verify_url(
     return Response(content=plain.encode(), media_type="text/plain")
 
 
-@router.post("/callback", response_class=PlainTextResponse)
+@router.post(
+    "/callback",
+    response_class=PlainTextResponse,
+    responses=problems(413),
+    openapi_extra=text_body(
+        "application/xml", "text/xml", description="WeCom's encrypted XML envelope."
+    ),
+)
 async def receive(
     body: RawBody,
     runtime: RuntimeDep,
