@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar, Literal, Protocol
 
 SkipReason = Literal[
@@ -26,6 +26,22 @@ SkipReason = Literal[
     "dry_run",
     "duplicate",
 ]
+
+#: What a rate limit counts apart: each staff member a channel reaches or sends as
+#: (``owner_staff``), or each contact.
+RateKey = Literal["staff", "contact"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendRate:
+    """At most ``max`` sends within any ``per``, for each ``key`` apart (None: all together).
+
+    An adapter declares its vendor's limits as ``send_rates: ClassVar[tuple[SendRate, ...]]``
+    (optional); ``rate_limits`` in policies.yaml replace them channel by channel."""
+
+    max: int
+    per: timedelta
+    key: RateKey | None = None
 
 
 @dataclass(frozen=True, slots=True)

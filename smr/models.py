@@ -208,6 +208,18 @@ class DeliveryAttempt(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
 
 
+class SendHit(Base):
+    """A send a rate-limited channel let through, in its bucket (the channel, and the staff
+    member or contact it counts apart): the sliding windows count these."""
+
+    __tablename__ = "send_hits"
+    __table_args__ = (Index("ix_send_hits_bucket_at", "bucket", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
+
+
 class MockOutbox(Base):
     __tablename__ = "mock_outbox"
 

@@ -24,6 +24,7 @@ from smr.channels import (
     ContactProfile,
     OutboundMessage,
     PermanentSendError,
+    SendRate,
     SendResult,
     SkippedSend,
 )
@@ -186,9 +187,18 @@ class WeComKf(WeComChannel):
 
 
 class WeComApp(WeComChannel):
-    """message/send (应用消息) as text to the contact's owner staff, for notify_staff."""
+    """message/send (应用消息) as text to the contact's owner staff, for notify_staff.
+
+    WeCom drops, without an error, what an app sends one member beyond 30 a minute or 1,000 an
+    hour ("每应用对同一个成员不可超过30次/分钟，1000次/小时，超过部分会被丢弃不下发"): the
+    dispatcher holds such sends back for the window instead (``send_rates``).
+    """
 
     name: ClassVar[str] = "wecom.app"
+    send_rates: ClassVar[tuple[SendRate, ...]] = (
+        SendRate(max=30, per=timedelta(minutes=1), key="staff"),
+        SendRate(max=1000, per=timedelta(hours=1), key="staff"),
+    )
 
     def __init__(
         self,

@@ -45,7 +45,7 @@ from smr.playbooks.loader import (
     load_policies_text,
     load_text,
 )
-from smr.playbooks.policies import FrequencyCap, Policies, QuietHours
+from smr.playbooks.policies import FrequencyCap, Policies, QuietHours, RateLimit
 from smr.playbooks.program import Instruction, Program, compile_program
 from smr.playbooks.schema import EventTrigger, Playbook, ScheduleTrigger
 from smr.playbooks.timespec import format_duration, parse_clock, parse_duration, validate_cron
@@ -79,6 +79,7 @@ __all__ = [
     "Policies",
     "Program",
     "QuietHours",
+    "RateLimit",
     "RunHistory",
     "RunOutcome",
     "RunView",

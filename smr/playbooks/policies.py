@@ -1,5 +1,5 @@
-"""``policies.yaml``: the timezone, quiet hours, frequency caps, template ``vars`` and the WeCom
-corp tags that SMR tags are mirrored to."""
+"""``policies.yaml``: the timezone, quiet hours, frequency caps, send rate limits, template
+``vars`` and the WeCom corp tags that SMR tags are mirrored to."""
 
 from datetime import timedelta
 from typing import Any, Literal
@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from smr.channels import RateKey, SendRate
 from smr.playbooks.fields import ClockTime, Duration, NonEmptyText
 from smr.playbooks.schema import StrictModel
 
@@ -28,11 +29,35 @@ class FrequencyCap(StrictModel):
         return value
 
 
+class RateLimit(StrictModel):
+    """At most ``max`` sends on ``channel`` within any ``per`` (a sliding window), across every
+    worker; with ``key``, for each staff member (``staff``) or contact (``contact``) apart.
+    A send over the limit waits, as a scheduled delivery, until the window lets it through."""
+
+    channel: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    max: int = Field(ge=1)
+    per: Duration
+    key: RateKey | None = None
+
+    @field_validator("per")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("a rate limit needs a period longer than 0s")
+        return value
+
+    @property
+    def rate(self) -> SendRate:
+        return SendRate(max=self.max, per=self.per, key=self.key)
+
+
 class Policies(StrictModel):
     timezone: str = "Asia/Shanghai"
     quiet_hours: QuietHours | None = None
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
     on_cap: Literal["skip", "defer"] = "skip"
+    #: Channels listed here take these limits instead of the ones their adapter declares.
+    rate_limits: list[RateLimit] = Field(default_factory=list)
     vars: dict[str, Any] = Field(default_factory=dict)
     #: SMR tag → WeCom corp tag id (``et…``, from get_corp_tag_list). A ``tag`` step that adds or
     #: removes a mapped tag also marks it on the customer in WeCom (externalcontact/mark_tag).

@@ -56,6 +56,11 @@ MODEL_DOCS: dict[str, Doc] = {
         "Frequency cap · 频次上限",
         "At most this many marketing messages per contact in a period. 每人每段时间最多几条。",
     ),
+    "RateLimit": (
+        "Rate limit · 发送速率限制",
+        "At most this many sends on a channel in any period; the rest wait. "
+        "渠道在任意时间段内最多发送几条，超出的顺延发送。",
+    ),
 }
 
 _IF = ("Condition · 条件", "Only when this is true. 为真时才执行。")
@@ -152,6 +157,11 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
             "On cap · 超限处理",
             "skip drops a capped message; defer sends it later. skip 丢弃，defer 延后。",
         ),
+        "rate_limits": (
+            "Rate limits · 发送速率限制",
+            "Sends per channel (each staff member or contact apart, with key); a listed channel "
+            "takes these instead of its built-in limits. 按渠道限速，列出的渠道以此为准。",
+        ),
         "vars": ("Vars · 变量", "Shared values, {{ vars.name }} in templates. 模板共享变量。"),
         "wecom_tags": (
             "WeCom tags · 企业微信标签",
@@ -166,5 +176,15 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
     "FrequencyCap": {
         "max": ("Max · 最多", "Most messages in the period. 最多几条。"),
         "per": ("Per · 每", "The period, e.g. 1d or 7d. 时间段。"),
+    },
+    "RateLimit": {
+        "channel": ("Channel · 渠道", "The channel limited, e.g. staff or sms. 限速的渠道。"),
+        "max": ("Max · 最多", "Most sends in the period. 最多几条。"),
+        "per": ("Per · 每", "The period, e.g. 1s or 1m. 时间段。"),
+        "key": (
+            "Key · 分别计数",
+            "staff: each staff member apart; contact: each contact apart; none: all together. "
+            "staff 按员工分别计数，contact 按客户，不填则合计。",
+        ),
     },
 }

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,9 +25,10 @@ from smr.repositories import awaiting as awaiting_repo
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as repo
 from smr.repositories import runs as runs_repo
-from smr.services import addressing, policy
+from smr.services import addressing, policy, ratelimits
 from smr.services.awaiting import FIRST_CHECK
 from smr.services.catalog import Catalog
+from smr.services.retries import retry_delay
 from smr.services.sending import Outcome, attempt_row, send_batch, send_one, trace_row
 from smr.telemetry import ClaimKind, Telemetry
 
@@ -54,8 +56,11 @@ class Dispatcher:
         settings: Settings,
         clock: Callable[[], datetime],
         telemetry: Telemetry | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
+        """``draw``: a number in [0, 1) per retry, its jitter (seeded in tests)."""
         self._sessions = sessions
+        self._draw = draw
         self._routes = routes
         self._telemetry = telemetry or Telemetry()
         self._catalog = catalog
@@ -124,7 +129,9 @@ class Dispatcher:
     async def _gate(
         self, session: AsyncSession, rows: Sequence[Record], now: datetime
     ) -> list[Claimed]:
-        recipients = await addressing.recipients(session, rows, addressed=self._addressed)
+        limits = ratelimits.limits_of(self._routes, self._catalog.policies)
+        addressed = self._addressed | ratelimits.by_staff(limits)
+        recipients = await addressing.recipients(session, rows, addressed=addressed)
         statuses = await runs_repo.statuses(session, [r.run_id for r in rows])
         # Opt-outs and caps concern marketing only.
         marketing = [r.contact_id for r in rows if r.category == "marketing"]
@@ -159,7 +166,7 @@ class Dispatcher:
             if isinstance(decision, policy.Send) and row.category == "marketing":
                 sent.setdefault(row.contact_id, []).append(now)  # counts for the rest of the batch
             claimed.append(Claimed(row, recipients[row.id], decision))
-        return claimed
+        return await _rate_limited(session, claimed, limits, now)
 
     async def _handle_all(self, batch: list[Claimed]) -> list[Outcome]:
         """Gate decisions become outcomes at once; the rest go to their adapters, in one call
@@ -238,8 +245,18 @@ class Dispatcher:
 
     def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         s = self._settings
-        delay = max(s.retry_base_seconds * 2 ** (attempts - 1), retry_after or 0)
-        return timedelta(seconds=min(s.retry_cap_seconds, delay))
+        base, cap = s.retry_base_seconds, s.retry_cap_seconds
+        delay = retry_delay(attempts, base=base, cap=cap, retry_after=retry_after, draw=self._draw)
+        return timedelta(seconds=delay)
+
+
+async def _rate_limited(
+    session: AsyncSession, claimed: list[Claimed], limits: ratelimits.Limits, now: datetime
+) -> list[Claimed]:
+    """Sends over their channel's rate limit wait for its window (see ``ratelimits``)."""
+    items = [(c.delivery, c.recipient, c.decision) for c in claimed]
+    decisions = await ratelimits.apply(session, items, limits=limits, now=now)
+    return [replace(c, decision=d) for c, d in zip(claimed, decisions, strict=True)]
 
 
 def _decided(claimed: Claimed) -> Outcome:
@@ -249,8 +266,15 @@ def _decided(claimed: Claimed) -> Outcome:
             delivery, "skipped", decision.detail, 0, skip_reason=decision.reason, by_policy=True
         )
     assert isinstance(decision, policy.Defer)
+    limit = decision.limit if isinstance(decision, ratelimits.RateLimited) else None
     return Outcome(
-        delivery, "deferred", decision.detail, 0, defer_until=decision.until, by_policy=True
+        delivery,
+        "deferred",
+        decision.detail,
+        0,
+        defer_until=decision.until,
+        by_policy=True,
+        rate_limit=limit,
     )
 
 

@@ -41,6 +41,7 @@ class Outcome:
     defer_until: datetime | None = None
     by_policy: bool = False  # decided by the gate; the channel was never called
     vendor_ref: str | None = None  # what the vendor calls an awaiting delivery's send
+    rate_limit: dict[str, Any] | None = None  # the limit a deferred send waits for
 
 
 def message_of(delivery: Record, recipient: dict[str, str]) -> OutboundMessage:
@@ -148,7 +149,10 @@ def trace_row(outcome: Outcome, final: dict[str, Any], now: datetime) -> dict[st
     }
     if final["status"] == "scheduled":
         detail["next_at"] = final["due_at"].isoformat()
-    return {"run_id": d.run_id, "at": now, "step": d.step, "kind": "delivery", "detail": detail}
+    kind = "delivery"
+    if outcome.rate_limit is not None:
+        kind, detail["limit"] = "rate_limited", outcome.rate_limit
+    return {"run_id": d.run_id, "at": now, "step": d.step, "kind": kind, "detail": detail}
 
 
 def truncate(text: str | None) -> str | None:

@@ -23,7 +23,7 @@ from smr.services.runlog import contact_json
 #: Evaluations that say nothing to an ops person (a chat line without the keyword).
 QUIET_OUTCOMES = frozenset({"started", "keyword_not_found"})
 #: Trace kinds shown by the delivery rows instead, or noise.
-HIDDEN_KINDS = frozenset({"send", "notify", "delivery", "wake"})
+HIDDEN_KINDS = frozenset({"send", "notify", "delivery", "rate_limited", "wake"})
 _EVENT_ID = re.compile(r"\bev_[0-9a-f]{28}\b")
 
 
@@ -164,7 +164,7 @@ def _deliveries(
     created = {(t.run_id, t.step): t.id for t in trace if t.kind in ("send", "notify")}
     outcomes: dict[str, list[TraceEntry]] = defaultdict(list)
     for t in trace:
-        if t.kind == "delivery":
+        if t.kind in ("delivery", "rate_limited"):
             outcomes[t.detail.get("delivery_id", "")].append(t)
     keyed: list[Keyed] = []
     for d in deliveries:
@@ -172,7 +172,7 @@ def _deliveries(
         base = Entry(d.created_at, kind, d.playbook_id, d.step, d.channel)
         made = created.get((d.run_id, d.step), 0)
         held = [t for t in outcomes[d.id] if t.detail.get("status") == "scheduled"]
-        for t in held:  # deferred by quiet hours or a cap (or a retry)
+        for t in held:  # deferred by quiet hours, a cap or a rate limit (or a retry)
             entry = replace(base, at=t.at, status="deferred", reason=t.detail.get("response"))
             keyed.append(((t.at, 2, made if t.at == d.created_at else t.id), entry))
         final = [t for t in outcomes[d.id] if t.detail.get("status") != "scheduled"]

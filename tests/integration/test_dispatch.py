@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import Callable
 from typing import ClassVar
 
 import httpx
@@ -43,7 +45,9 @@ class ScriptedAdapter:
         return None
 
 
-def route_all(runtime: Runtime, adapter: ScriptedAdapter) -> Dispatcher:
+def route_all(
+    runtime: Runtime, adapter: ScriptedAdapter, *, draw: Callable[[], float] = random.random
+) -> Dispatcher:
     routes = dict.fromkeys(runtime.routes, adapter)
     return Dispatcher(
         sessions=runtime.sessions,
@@ -51,6 +55,7 @@ def route_all(runtime: Runtime, adapter: ScriptedAdapter) -> Dispatcher:
         catalog=runtime.catalog,
         settings=runtime.settings,
         clock=runtime.clock,
+        draw=draw,
     )
 
 
@@ -93,21 +98,20 @@ async def test_retriable_failures_back_off_then_send(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
     adapter = ScriptedAdapter(RetriableSendError("429 busy"), RetriableSendError("502"))
-    dispatcher = route_all(runtime, adapter)
+    dispatcher = route_all(runtime, adapter, draw=lambda: 0.75)  # the jitter drawn
     await post_order(client)
 
     assert await dispatcher.tick() == 1
     first_retry = await only_delivery(runtime)
     assert first_retry.status == "scheduled"
-    assert (first_retry.due_at - clock.now).total_seconds() == runtime.settings.retry_base_seconds
+    base = runtime.settings.retry_base_seconds
+    assert (first_retry.due_at - clock.now).total_seconds() == 0.75 * base
     assert await dispatcher.tick() == 0  # not due yet
 
-    clock.advance(seconds=runtime.settings.retry_base_seconds)
+    clock.advance(seconds=base)
     await dispatcher.tick()
     second_retry = await only_delivery(runtime)
-    assert (
-        second_retry.due_at - clock.now
-    ).total_seconds() == 2 * runtime.settings.retry_base_seconds
+    assert (second_retry.due_at - clock.now).total_seconds() == 0.75 * 2 * base
 
     clock.advance(seconds=60)
     await dispatcher.tick()
@@ -116,6 +120,57 @@ async def test_retriable_failures_back_off_then_send(
     async with runtime.sessions() as session:
         outcomes = (await session.scalars(select(DeliveryAttempt.outcome))).all()
     assert sorted(outcomes) == ["retry", "retry", "sent"]
+
+
+async def post_orders(client: httpx.AsyncClient, count: int) -> None:
+    batch = {"events": [order_event(f"o-{i}", phone=f"1380000{i:04d}") for i in range(count)]}
+    assert (await client.post("/v1/events", json=batch, headers=auth(INGEST))).status_code == 202
+
+
+async def retry_delays(runtime: Runtime) -> list[float]:
+    async with runtime.sessions() as session:
+        rows = (await session.scalars(select(Delivery))).all()
+    assert {d.status for d in rows} == {"scheduled"}
+    return sorted((d.due_at - runtime.clock()).total_seconds() for d in rows)
+
+
+async def test_retries_spread_with_full_jitter_from_a_seeded_draw(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Deliveries that failed together come back spread over [0, base·2^(n−1)), not at once;
+    the draws are the seeded generator's, so the times are known in advance."""
+    await post_orders(client, 20)
+    failures = [RetriableSendError("503") for _ in range(20)]
+    dispatcher = route_all(runtime, ScriptedAdapter(*failures), draw=random.Random(18).random)
+
+    await dispatcher.tick()
+
+    base = runtime.settings.retry_base_seconds
+    delays = await retry_delays(runtime)
+    drawn = random.Random(18)
+    assert delays == pytest.approx(sorted(base * drawn.random() for _ in range(20)), abs=1e-6)
+    assert all(0 <= d < base for d in delays)
+    assert len(set(delays)) == 20
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "draw", "expected"),
+    [
+        (30.0, 0.5, 30.0),  # the vendor's wait beats the jitter
+        (0.5, 0.75, 1.5),  # the jitter beats a shorter one
+        (900.0, 0.5, 900.0),  # the vendor's wait counts beyond the cap (600 s)
+    ],
+)
+async def test_a_vendors_retry_after_is_a_floor(
+    client: httpx.AsyncClient, runtime: Runtime, retry_after: float, draw: float, expected: float
+) -> None:
+    await post_order(client)
+    failure = RetriableSendError("45009 busy", retry_after=retry_after)
+    dispatcher = route_all(runtime, ScriptedAdapter(failure), draw=lambda: draw)
+
+    await dispatcher.tick()
+
+    assert await retry_delays(runtime) == [expected]
 
 
 async def test_retries_stop_at_max_attempts_with_last_vendor_answer(

@@ -1,0 +1,81 @@
+"""The sends rate-limited channels let through (``send_hits``), which their windows count."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Delete, Integer, Select, bindparam, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.models import SendHit, table_of
+from smr.repositories._execute import fetch
+from smr.repositories._sql import any_of, dialect_name, insert_many
+
+#: The first key of SMR's rate-limit advisory locks ("SMR" in ASCII), the channel's hash the second.
+_LOCK_SPACE = 0x534D52
+
+
+async def hold(session: AsyncSession, channels: Collection[str]) -> None:
+    """Hold these channels' windows until the transaction ends, so that a claim on another
+    worker reads them only once what this one lets through is committed (PostgreSQL: an
+    advisory lock per channel, taken in name order; it waits for a claim that holds one).
+    SQLite's writers take turns already."""
+    if dialect_name(session) != "postgresql":
+        return
+    for channel in sorted(set(channels)):
+        await fetch(session, _hold(), {"space": _LOCK_SPACE, "key": _lock_key(channel)})
+
+
+@cache
+def _hold() -> Select[Any]:
+    space, key = bindparam("space", type_=Integer), bindparam("key", type_=Integer)
+    return select(func.pg_advisory_xact_lock(space, key))
+
+
+def _lock_key(channel: str) -> int:
+    unsigned = zlib.crc32(channel.encode())
+    return unsigned - (1 << 32) if unsigned >= 1 << 31 else unsigned
+
+
+async def hits(
+    session: AsyncSession, *, buckets: Collection[str], since: datetime
+) -> dict[str, list[datetime]]:
+    """bucket → the times of its hits since ``since``."""
+    found: dict[str, list[datetime]] = {b: [] for b in buckets}
+    if not found:
+        return found
+    params = {"buckets": list(found), "since": since}
+    for row in await fetch(session, _hits(dialect_name(session)), params):
+        found[row["bucket"]].append(row["at"])
+    return found
+
+
+@cache
+def _hits(dialect: str) -> Select[Any]:
+    table = table_of(SendHit)
+    since = bindparam("since", type_=table.c.at.type)
+    return select(table.c.bucket, table.c.at).where(
+        any_of(dialect, table.c.bucket, "buckets"), table.c.at >= since
+    )
+
+
+async def record(session: AsyncSession, hits: Sequence[tuple[str, datetime]]) -> None:
+    await insert_many(session, table_of(SendHit), [{"bucket": b, "at": at} for b, at in hits])
+
+
+async def forget(session: AsyncSession, *, buckets: Collection[str], before: datetime) -> None:
+    """Delete these buckets' hits older than ``before`` (no window reaches them any more)."""
+    if buckets:
+        params = {"buckets": list(buckets), "before": before}
+        await fetch(session, _forget(dialect_name(session)), params)
+
+
+@cache
+def _forget(dialect: str) -> Delete:
+    table = table_of(SendHit)
+    before = bindparam("before", type_=table.c.at.type)
+    return delete(table).where(any_of(dialect, table.c.bucket, "buckets"), table.c.at < before)

@@ -1,0 +1,177 @@
+"""Per-channel send rate limits: sliding windows over the sends each channel let through,
+shared by every lane and worker through the database (``send_hits``).
+
+A channel's limits are those ``rate_limits`` in policies.yaml lists for it, else those its
+adapter declares (``send_rates``; WeCom's message/send drops what passes 30 a minute or 1,000 an
+hour per staff member). A limit with a ``key`` counts each staff member (the ``owner_staff`` a
+message goes to or is sent as) or each contact apart, in its own bucket.
+
+At the gate, a send its channel's limits do not let through now waits: it becomes a
+``RateLimited`` deferral to the moment its window frees, which dispatch records as a scheduled
+delivery with a later ``due_at`` and a ``rate_limited`` entry in the run log. A delivery
+without the address its key counts by is not limited here (its channel skips it anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.channels import ChannelAdapter, SendRate
+from smr.playbooks import Policies, format_duration
+from smr.repositories import Record
+from smr.repositories import send_hits as repo
+from smr.services import policy
+
+BUCKET_LIMIT = 200  # send_hits.bucket
+Limits = Mapping[str, tuple[SendRate, ...]]
+Item = tuple[Record, Mapping[str, str], policy.Decision]
+
+
+@dataclass(frozen=True)
+class RateLimited(policy.Defer):
+    """Held back by a rate limit; ``limit`` is what the run log shows of it."""
+
+    limit: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Check:
+    rate: SendRate
+    bucket: str
+    of: str | None  # the staff member or contact the limit counts apart
+
+
+def limits_of(
+    routes: Mapping[str, ChannelAdapter], policies: Policies
+) -> dict[str, tuple[SendRate, ...]]:
+    """channel → its limits: policies.yaml's for the channels it lists, else the adapter's."""
+    limits = {channel: tuple(getattr(a, "send_rates", ())) for channel, a in routes.items()}
+    listed: dict[str, list[SendRate]] = {}
+    for limit in policies.rate_limits:
+        listed.setdefault(limit.channel, []).append(limit.rate)
+    limits.update((channel, tuple(rates)) for channel, rates in listed.items())
+    return {channel: rates for channel, rates in limits.items() if rates}
+
+
+def by_staff(limits: Limits) -> set[str]:
+    """The channels whose limits count each staff member apart (so need the owner staff)."""
+    return {c for c, rates in limits.items() if any(r.key == "staff" for r in rates)}
+
+
+async def apply(
+    session: AsyncSession, items: Sequence[Item], *, limits: Limits, now: datetime
+) -> list[policy.Decision]:
+    """The items' decisions, each send that its channel's limits do not let through now
+    turned into a ``RateLimited`` until the moment they do. Records the sends let through, in
+    the claim's transaction, after holding the channels' windows (see ``send_hits.hold``)."""
+    checks = [_checks(d, r, limits.get(d.channel, ())) if _sends(x) else [] for d, r, x in items]
+    wanted = {c.bucket: c.rate.per for found in checks for c in found}
+    if not wanted:
+        return [decision for _, _, decision in items]
+    await repo.hold(
+        session, {d.channel for (d, _, _), found in zip(items, checks, strict=True) if found}
+    )
+    window = _Window(await _read(session, _longest(checks), now), now)
+    decisions = [
+        window.admit(d.channel, found) if found else decision
+        for (d, _, decision), found in zip(items, checks, strict=True)
+    ]
+    await repo.record(session, window.admitted)
+    return decisions
+
+
+def _sends(decision: policy.Decision) -> bool:
+    return isinstance(decision, policy.Send)
+
+
+def _checks(
+    delivery: Record, recipient: Mapping[str, str], rates: Sequence[SendRate]
+) -> list[_Check]:
+    found = []
+    for rate in rates:
+        if rate.key is None:
+            found.append(_Check(rate, delivery.channel, None))
+            continue
+        of = recipient.get("owner_staff") if rate.key == "staff" else delivery.contact_id
+        if of:
+            found.append(_Check(rate, _bucket(delivery.channel, rate.key, of), of))
+    return found
+
+
+def _bucket(channel: str, key: str, of: str) -> str:
+    bucket = f"{channel}:{key}:{of}"
+    if len(bucket) <= BUCKET_LIMIT:
+        return bucket
+    return f"{channel}:{key}#{hashlib.sha256(of.encode()).hexdigest()}"
+
+
+def _longest(checks: Sequence[Sequence[_Check]]) -> dict[str, timedelta]:
+    """bucket → the longest window that counts it."""
+    longest: dict[str, timedelta] = {}
+    for found in checks:
+        for c in found:
+            longest[c.bucket] = max(longest.get(c.bucket, c.rate.per), c.rate.per)
+    return longest
+
+
+async def _read(
+    session: AsyncSession, longest: Mapping[str, timedelta], now: datetime
+) -> dict[str, list[datetime]]:
+    """bucket → its hits within its longest window; older ones are deleted."""
+    by_window: dict[timedelta, list[str]] = {}
+    for bucket, per in longest.items():
+        by_window.setdefault(per, []).append(bucket)
+    hits: dict[str, list[datetime]] = {}
+    for per, buckets in by_window.items():
+        await repo.forget(session, buckets=buckets, before=now - per)
+        hits |= await repo.hits(session, buckets=buckets, since=now - per)
+    return hits
+
+
+@dataclass
+class _Window:
+    hits: dict[str, list[datetime]]
+    now: datetime
+    admitted: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def admit(self, channel: str, checks: Sequence[_Check]) -> policy.Decision:
+        buckets = {c.bucket for c in checks}
+        waits = [(until, c) for c in checks if (until := self._frees_at(c)) is not None]
+        if not waits:
+            for bucket in buckets:
+                self.hits[bucket].append(self.now)
+                self.admitted.append((bucket, self.now))
+            return policy.Send()
+        until, check = max(waits, key=lambda wait: wait[0])
+        counted = self._counted(check)
+        for bucket in buckets:  # it goes then, as far as the rest of this batch can tell
+            self.hits[bucket].append(until)
+        return _limited(channel, check, until, counted=counted)
+
+    def _counted(self, check: _Check) -> list[datetime]:
+        return sorted(t for t in self.hits[check.bucket] if self.now - t < check.rate.per)
+
+    def _frees_at(self, check: _Check) -> datetime | None:
+        """When the window lets one more send through, or None if it does now."""
+        counted, most = self._counted(check), check.rate.max
+        return counted[len(counted) - most] + check.rate.per if len(counted) >= most else None
+
+
+def _limited(
+    channel: str, check: _Check, until: datetime, *, counted: list[datetime]
+) -> RateLimited:
+    rate = check.rate
+    per = format_duration(rate.per)
+    whose = f" to {rate.key} {check.of}" if rate.key else ""
+    detail = (
+        f"rate limit: {len(counted)} sends on {channel}{whose} in {per} (limit {rate.max});"
+        f" waits until {until.isoformat()}"
+    )
+    limit = {"max": rate.max, "per": per, "key": rate.key, "of": check.of}
+    return RateLimited(until, detail, limit=limit)

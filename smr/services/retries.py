@@ -1,0 +1,32 @@
+"""When a delivery that failed for the moment is tried again.
+
+Exponential backoff with "full jitter" (AWS Architecture Blog, "Exponential Backoff And
+Jitter"): the wait before the next try is drawn uniformly below an exponential ceiling, so that
+deliveries that failed together (a vendor's outage, a burst of 429s) do not all come back at the
+same instant. The vendor's own Retry-After is a floor: a retry never comes sooner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+#: A vendor's Retry-After counts up to a day: more is a vendor's bug, and a due_at must stay a
+#: date the database holds.
+RETRY_AFTER_LIMIT_SECONDS = 86_400.0
+_MAX_DOUBLINGS = 64
+
+
+def retry_delay(
+    attempts: int,
+    *,
+    base: float,
+    cap: float,
+    retry_after: float | None,
+    draw: Callable[[], float],
+) -> float:
+    """Seconds to wait after failed attempt number ``attempts`` (1 for the first): ``draw()``
+    (a number in [0, 1)) times min(``cap``, ``base`` · 2^(attempts − 1)), and never less than
+    ``retry_after`` (up to ``RETRY_AFTER_LIMIT_SECONDS``)."""
+    ceiling = min(cap, base * 2.0 ** min(max(attempts - 1, 0), _MAX_DOUBLINGS))
+    floor = min(retry_after or 0.0, RETRY_AFTER_LIMIT_SECONDS)
+    return max(draw() * ceiling, floor)

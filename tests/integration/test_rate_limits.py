@@ -1,0 +1,164 @@
+"""Per-channel send rate limits at dispatch: what passes the window waits, scheduled, with a
+``rate_limited`` entry in the run log, and is sent once the window frees, on every worker."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+
+from smr.db import unit_of_work
+from smr.models import SendHit
+from smr.repositories import deliveries as deliveries_repo
+from smr.runtime import Runtime
+from smr.services import addressing, policy, ratelimits
+from tests.helpers import FakeClock, auth
+from tests.integration.journeys import deliveries, post
+
+POLICIES = """\
+timezone: Asia/Shanghai
+rate_limits:
+  - {channel: staff, max: 30, per: 1m, key: staff}
+"""
+
+HANDOFF = """\
+id: handoff
+name: 转人工
+mode: parallel
+trigger: {event: chat.message}
+steps:
+  - notify_staff: {text: "客户在等您：{{ event.data.n }}"}
+"""
+
+
+@pytest.fixture
+def playbooks_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "policies.yaml").write_text(POLICIES, encoding="utf-8")
+    (folder / "handoff.yaml").write_text(HANDOFF, encoding="utf-8")
+    return folder
+
+
+def handoffs(start: int, count: int, *, staff: str = "zhangsan") -> dict[str, Any]:
+    events = [
+        {
+            "id": f"{staff}-{n}",
+            "type": "chat.message",
+            "occurred_at": "2026-11-23T10:00:00+08:00",
+            "contact": {"phone": "13800000000"},
+            "data": {"staff": staff, "n": n},
+        }
+        for n in range(start, start + count)
+    ]
+    return {"events": events}
+
+
+async def statuses(runtime: Runtime) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for d in await deliveries(runtime):
+        counted[d.status] = counted.get(d.status, 0) + 1
+    return counted
+
+
+async def test_a_staff_member_gets_30_a_minute_and_the_rest_wait_for_the_window(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    start = clock.now
+    await post(client, handoffs(0, 20))
+    await post(client, handoffs(0, 2, staff="lisi"))  # counted apart
+    await runtime.tick()
+    clock.advance(seconds=30)
+    await post(client, handoffs(20, 15))
+
+    await runtime.tick()
+
+    assert await statuses(runtime) == {"sent": 32, "scheduled": 5}
+    waiting = [d for d in await deliveries(runtime) if d.status == "scheduled"]
+    assert {(d.due_at, d.attempts, d.skip_reason) for d in waiting} == {
+        (start + timedelta(minutes=1), 0, None)
+    }
+    run = (await client.get(f"/v1/runs/{waiting[0].run_id}", headers=auth())).json()
+    (entry,) = [t for t in run["trace"] if t["kind"] == "rate_limited"]
+    assert entry["delivery_id"] == waiting[0].id
+    assert (entry["channel"], entry["status"]) == ("staff", "scheduled")
+    assert entry["limit"] == {"max": 30, "per": "1m", "key": "staff", "of": "zhangsan"}
+    assert entry["next_at"] == (start + timedelta(minutes=1)).isoformat()
+    assert entry["response"].startswith("rate limit: 30 sends on staff to staff zhangsan in 1m")
+
+    clock.now = start + timedelta(seconds=59)
+    await runtime.tick()
+    assert await statuses(runtime) == {"sent": 32, "scheduled": 5}
+    clock.now = start + timedelta(minutes=1)
+    await runtime.tick()
+    assert await statuses(runtime) == {"sent": 37}
+
+
+async def test_what_waits_in_one_batch_is_spread_over_the_windows_to_come(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    start = clock.now
+    await post(client, handoffs(0, 70))
+
+    await runtime.tick()
+
+    due = sorted(d.due_at - start for d in await deliveries(runtime) if d.status == "scheduled")
+    assert due == [timedelta(minutes=1)] * 30 + [timedelta(minutes=2)] * 10
+
+
+async def test_hits_older_than_the_window_are_deleted(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    await post(client, handoffs(0, 3))
+    await runtime.tick()
+    clock.advance(minutes=5)
+    await post(client, handoffs(3, 1))
+
+    await runtime.tick()
+
+    async with runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(SendHit)) == 1
+
+
+async def lock_waited_for(runtime: Runtime) -> None:
+    """Until some transaction waits for an advisory lock."""
+    query = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    while True:
+        async with runtime.sessions() as session:
+            if await session.scalar(query):
+                return
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_the_limit_holds_across_workers(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    """Another worker has let 20 through the gate and not committed yet: a claim meanwhile
+    waits for it, then counts its 20 and lets 10 through, not 30."""
+    await post(client, handoffs(0, 35))
+    limits = ratelimits.limits_of(runtime.routes, runtime.catalog.policies)
+    now, lease = clock(), timedelta(seconds=60)
+
+    async with unit_of_work(runtime.sessions) as other_worker:
+        held = await deliveries_repo.claim_due(
+            other_worker, now=now, lease=lease, limit=20, resendable=[]
+        )
+        to = await addressing.recipients(other_worker, held)
+        items = [(d, to[d.id], policy.Send()) for d in held]
+        decided = await ratelimits.apply(other_worker, items, limits=limits, now=now)
+        assert decided == [policy.Send()] * 20
+        tick = asyncio.create_task(runtime.dispatcher.tick())
+        waits = asyncio.create_task(lock_waited_for(runtime))
+        await asyncio.wait({tick, waits}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        waits.cancel()
+    await tick
+
+    assert await statuses(runtime) == {"sending": 20, "sent": 10, "scheduled": 5}
