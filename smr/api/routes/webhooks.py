@@ -10,9 +10,9 @@ or non-2xx answer, and a retry is a duplicate):
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
 from smr import edge
 from smr.api.deps import RawBody, RuntimeDep
@@ -58,6 +58,9 @@ SMS_PUSH = (
         "required": ["mobile", "nationcode", "text"],
     },
 )
+# Documented as the known names; any other still reaches the handler, which answers 404.
+Provider = Annotated[str, Path(json_schema_extra={"enum": list(SMS_PROVIDERS)})]
+Source = Annotated[str, Path(json_schema_extra={"enum": sorted(SOURCES)})]
 ORDER_WEBHOOK = json_body(
     GenericOrder,
     ShopifyOrder,
@@ -85,7 +88,7 @@ def webhook_request(request: Request, body: bytes, runtime: Runtime) -> WebhookR
 
 @router.post("/sms/{provider}", response_model=Acknowledgement, openapi_extra=json_body(*SMS_PUSH))
 async def receive_sms_replies(
-    provider: str, body: RawBody, runtime: RuntimeDep, token: str | None = None
+    provider: Provider, body: RawBody, runtime: RuntimeDep, token: str | None = None
 ) -> dict[str, object]:
     if provider not in SMS_PROVIDERS:
         raise NotFound(f"No SMS provider {provider!r}; known: {', '.join(SMS_PROVIDERS)}.")
@@ -119,7 +122,7 @@ async def receive_sms_replies(
     openapi_extra=ORDER_WEBHOOK,
 )
 async def receive_order_webhook(
-    source: str, request: Request, body: RawBody, runtime: RuntimeDep
+    source: Source, request: Request, body: RawBody, runtime: RuntimeDep
 ) -> dict[str, Any]:
     found = SOURCES.get(source)
     if found is None:
