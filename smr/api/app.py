@@ -58,6 +58,7 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served offline by smr.api.openapi
         redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.runtime = runtime
     errors.install(app)

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -96,6 +97,11 @@ TOKEN = problems(401, 422, 503)
 ADMIN = problems(401, 403, 422, 503)
 
 
+def operation_id(route: APIRoute) -> str:
+    """The handler's name (``post_events``, ``get_run``): what generated clients call it."""
+    return route.name
+
+
 def build(app: FastAPI) -> dict[str, Any]:
     """The document, built once: FastAPI's, plus the request bodies' schemas and security."""
     if app.openapi_schema is None:
@@ -122,6 +128,8 @@ def _add_schemas(schemas: dict[str, Any]) -> None:
         assert refs[(model, mode)] == schema_of(model), f"{model.__name__} was renamed"  # type: ignore[index]
     for name, schema in top.get("$defs", {}).items():
         assert schemas.get(name, schema) == schema, f"two schemas named {name}"
+        if "__" in name:  # two models of one name, told apart by their modules: so are titles
+            schema["title"] = name
         schemas[name] = schema
     _occurred_at_optional(schemas)
     # FastAPI's own 422 shapes: every route declares problem+json instead.

@@ -68,7 +68,7 @@ def _refusal(exc: CallbackError) -> SmrError:
     return InvalidInput(f"The WeCom callback cannot be read: {exc.detail}")
 
 
-@router.get("/callback", response_class=PlainTextResponse)
+@router.get("/callback", name="verify_wecom_url", response_class=PlainTextResponse)
 async def verify_url(
     crypt: CryptDep,
     msg_signature: str | None = None,
@@ -89,6 +89,7 @@ async def verify_url(
 
 @router.post(
     "/callback",
+    name="receive_wecom_callback",
     response_class=PlainTextResponse,
     responses=problems(413),
     openapi_extra=text_body(
