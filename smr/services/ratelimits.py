@@ -152,7 +152,7 @@ class _Window:
         counted = self._counted(check)
         for bucket in buckets:  # it goes then, as far as the rest of this batch can tell
             self.hits[bucket].append(until)
-        return _limited(channel, check, until, counted=counted)
+        return _limited(channel, check, until, counted=counted, now=self.now)
 
     def _counted(self, check: _Check) -> list[datetime]:
         return sorted(t for t in self.hits[check.bucket] if self.now - t < check.rate.per)
@@ -164,13 +164,15 @@ class _Window:
 
 
 def _limited(
-    channel: str, check: _Check, until: datetime, *, counted: list[datetime]
+    channel: str, check: _Check, until: datetime, *, counted: list[datetime], now: datetime
 ) -> RateLimited:
     rate = check.rate
     per = format_duration(rate.per)
     whose = f" to {rate.key} {check.of}" if rate.key else ""
+    sent = sum(1 for t in counted if t <= now)
+    queued = f", {len(counted) - sent} waiting before it" if len(counted) > sent else ""
     detail = (
-        f"rate limit: {len(counted)} sends on {channel}{whose} in {per} (limit {rate.max});"
+        f"rate limit: {sent} sends on {channel}{whose} in {per} (limit {rate.max}){queued};"
         f" waits until {until.isoformat()}"
     )
     limit = {"max": rate.max, "per": per, "key": rate.key, "of": check.of}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,16 @@ async def test_a_staff_member_gets_30_a_minute_and_the_rest_wait_for_the_window(
     assert {(d.due_at, d.attempts, d.skip_reason) for d in waiting} == {
         (start + timedelta(minutes=1), 0, None)
     }
-    run = (await client.get(f"/v1/runs/{waiting[0].run_id}", headers=auth())).json()
-    (entry,) = [t for t in run["trace"] if t["kind"] == "rate_limited"]
-    assert entry["delivery_id"] == waiting[0].id
-    assert (entry["channel"], entry["status"]) == ("staff", "scheduled")
-    assert entry["limit"] == {"max": 30, "per": "1m", "key": "staff", "of": "zhangsan"}
-    assert entry["next_at"] == (start + timedelta(minutes=1)).isoformat()
-    assert entry["response"].startswith("rate limit: 30 sends on staff to staff zhangsan in 1m")
+    for delivery in waiting:
+        run = (await client.get(f"/v1/runs/{delivery.run_id}", headers=auth())).json()
+        (entry,) = [t for t in run["trace"] if t["kind"] == "rate_limited"]
+        assert entry["delivery_id"] == delivery.id
+        assert (entry["channel"], entry["status"], entry["attempt"]) == ("staff", "scheduled", 0)
+        assert entry["limit"] == {"max": 30, "per": "1m", "key": "staff", "of": "zhangsan"}
+        assert entry["next_at"] == (start + timedelta(minutes=1)).isoformat()
+        assert entry["response"].startswith(
+            "rate limit: 30 sends on staff to staff zhangsan in 1m (limit 30)"
+        )
 
     clock.now = start + timedelta(seconds=59)
     await runtime.tick()
@@ -107,8 +111,15 @@ async def test_what_waits_in_one_batch_is_spread_over_the_windows_to_come(
 
     await runtime.tick()
 
-    due = sorted(d.due_at - start for d in await deliveries(runtime) if d.status == "scheduled")
+    waiting = [d for d in await deliveries(runtime) if d.status == "scheduled"]
+    due = sorted(d.due_at - start for d in waiting)
     assert due == [timedelta(minutes=1)] * 30 + [timedelta(minutes=2)] * 10
+    last = max(waiting, key=lambda d: d.due_at)
+    run = (await client.get(f"/v1/runs/{last.run_id}", headers=auth())).json()
+    (entry,) = [t for t in run["trace"] if t["kind"] == "rate_limited"]
+    found = re.search(r"in 1m \(limit 30\), (\d+) waiting before it; waits", entry["response"])
+    assert found is not None
+    assert 30 <= int(found[1]) < 40  # those of the first window, and of this one before it
 
 
 async def test_hits_older_than_the_window_are_deleted(
