@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,23 +87,42 @@ async def test_a_template_past_its_bounds_fails_its_own_send_and_nothing_else(
     assert all(r.status == "completed" for r in await runs(runtime))
 
 
+Hook = Callable[[plan_module.Plan, Any, datetime], None]
+
+
+async def wake_with(
+    hook: Hook,
+    *,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Post an event, then wake its runs a day later with ``hook`` run after each advance."""
+    real = plan_module.advance
+
+    def advance(plan: plan_module.Plan, catalog: Any, playbook: Any, **kw: Any) -> Any:
+        state = real(plan, catalog, playbook, **kw)
+        hook(plan, playbook, kw["now"])
+        return state
+
+    monkeypatch.setattr(wakeups, "advance", advance)
+    await post(client, event("m-1", "chat.message", text="hi", n=0))
+    clock.advance(days=1)
+    await runtime.tick()
+
+
 async def test_a_run_that_fails_while_advancing_fails_alone(
     client: httpx.AsyncClient,
     runtime: Runtime,
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = plan_module.advance
-
-    def advance(plan: plan_module.Plan, catalog: Any, playbook: Any, **kw: Any) -> Any:
+    def explode(plan: plan_module.Plan, playbook: Any, now: datetime) -> None:
         if playbook.id == "healthy-1":
             raise RuntimeError("boom")
-        return real(plan, catalog, playbook, **kw)
 
-    monkeypatch.setattr(wakeups, "advance", advance)
-    await post(client, event("m-1", "chat.message", text="hi", n=0))
-    clock.advance(days=1)
-    await runtime.tick()
+    await wake_with(explode, client=client, runtime=runtime, clock=clock, monkeypatch=monkeypatch)
 
     by_playbook = {r.playbook_id: r for r in await runs(runtime)}
     assert by_playbook["healthy-1"].status == "failed"
@@ -122,18 +143,11 @@ async def test_a_batch_the_database_refuses_is_written_run_by_run(
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = plan_module.advance
-
-    def advance(plan: plan_module.Plan, catalog: Any, playbook: Any, **kw: Any) -> Any:
-        state = real(plan, catalog, playbook, **kw)
+    def poison(plan: plan_module.Plan, playbook: Any, now: datetime) -> None:
         if playbook.id == "healthy-2":  # a trace row no database accepts (run_id is NOT NULL)
-            plan.trace.append({"run_id": None, "at": kw["now"], "step": None, "kind": "x"})
-        return state
+            plan.trace.append({"run_id": None, "at": now, "step": None, "kind": "x"})
 
-    monkeypatch.setattr(wakeups, "advance", advance)
-    await post(client, event("m-1", "chat.message", text="hi", n=0))
-    clock.advance(days=1)
-    await runtime.tick()
+    await wake_with(poison, client=client, runtime=runtime, clock=clock, monkeypatch=monkeypatch)
 
     by_playbook = {r.playbook_id: r for r in await runs(runtime)}
     assert by_playbook["healthy-2"].status == "failed"
