@@ -19,7 +19,8 @@ from adapters.sms import build_sms_routes
 from adapters.wecom import build_wecom_routes
 from smr.channels import ChannelAdapter
 from smr.config import Settings
-from smr.services.plan import INTERNAL_CHANNELS, STAFF_CHANNEL, TAG_CHANNEL
+from smr.playbooks.policies import STAFF_CHANNEL
+from smr.services.plan import INTERNAL_CHANNELS, TAG_CHANNEL
 
 #: Channel names a playbook may use. A name whose vendor is not configured routes to the mock.
 PLAYBOOK_CHANNELS: tuple[str, ...] = (

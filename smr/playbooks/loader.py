@@ -25,7 +25,7 @@ from smr.playbooks.errors import (
 )
 from smr.playbooks.expressions import Expression, compile_expression
 from smr.playbooks.messages import custom_event_message, describe, did_you_mean
-from smr.playbooks.policies import Policies
+from smr.playbooks.policies import STAFF_CHANNEL, Policies
 from smr.playbooks.program import Program, compile_program
 from smr.playbooks.schema import EventTrigger, ExitRule, Playbook, ScheduleTrigger
 from smr.playbooks.yaml_loader import compose_document
@@ -87,16 +87,42 @@ def load_text(
     return _compile(spec, text=text, filename=filename), warnings
 
 
-def load_policies_text(text: str, *, filename: str) -> tuple[Policies | None, list[PlaybookError]]:
-    """Validate ``policies.yaml``; an empty file means the defaults."""
+def load_policies_text(
+    text: str, *, filename: str, channels: Collection[str] | None = None
+) -> tuple[Policies | None, list[PlaybookError]]:
+    """Validate ``policies.yaml``; an empty file means the defaults. With ``channels``, a rate
+    limit on a channel that is not one of them (nor ``staff``) is a warning: it limits nothing."""
     root, data, errors = _parse(text, filename=filename, allow_empty=True)
     if root is None:
         return (Policies(), []) if not errors else (None, errors)
     try:
-        return Policies.model_validate(data), []
+        policies = Policies.model_validate(data)
     except ValidationError as exc:
         found = validation_errors(exc, root=root, file=filename, model=Policies)
         return None, _in_file_order(found)
+    if channels is None:
+        return policies, []
+    return policies, _rate_limit_warnings(policies, root, filename, [*channels, STAFF_CHANNEL])
+
+
+def _rate_limit_warnings(
+    policies: Policies, root: yaml.Node, filename: str, known: list[str]
+) -> list[PlaybookError]:
+    warnings = []
+    for index, limit in enumerate(policies.rate_limits):
+        if limit.channel in known:
+            continue
+        loc = ("rate_limits", index, "channel")
+        message = (
+            f"no channel '{limit.channel}'{did_you_mean(limit.channel, sorted(known))};"
+            " this limit applies to no message"
+        )
+        node = find_node(root, loc)
+        path = f"rate_limits[{index}].channel"
+        warnings.append(
+            error_at(node, file=filename, path=path, message=message, severity="warning")
+        )
+    return warnings
 
 
 def _in_file_order(errors: list[PlaybookError]) -> list[PlaybookError]:
@@ -135,7 +161,7 @@ def load_directory(path: Path, *, channels: Collection[str]) -> LoadResult:
         message = f"playbook directory {path} does not exist"
         return LoadResult(errors=[PlaybookError(str(path), 1, 1, "", message)])
     errors: list[PlaybookError] = []
-    result = LoadResult(policies=_load_policies(path, errors), errors=errors)
+    result = LoadResult(policies=_load_policies(path, errors, channels), errors=errors)
     check_vars = not errors  # against the defaults that stand in for broken policies, no
     for file in sorted(path.iterdir()):
         if file.suffix in (".yaml", ".yml") and file.name not in POLICIES_FILES and file.is_file():
@@ -151,19 +177,22 @@ def load_path(path: Path, *, channels: Collection[str], policies_dir: Path) -> L
     errors: list[PlaybookError] = []
     here = any((path.parent / name).is_file() for name in POLICIES_FILES)
     result = LoadResult(
-        policies=_load_policies(path.parent if here else policies_dir, errors), errors=errors
+        policies=_load_policies(path.parent if here else policies_dir, errors, channels),
+        errors=errors,
     )
     _add_playbook(path, result, channels=channels, check_vars=not errors)
     return result
 
 
-def _load_policies(directory: Path, errors: list[PlaybookError]) -> Policies:
+def _load_policies(
+    directory: Path, errors: list[PlaybookError], channels: Collection[str]
+) -> Policies:
     for name in POLICIES_FILES:
         file = directory / name
         if file.is_file():
             text, read_errors = _read(file)
-            policies, load_errors = load_policies_text(text or "", filename=str(file))
-            errors.extend(read_errors or load_errors)
+            policies, found = load_policies_text(text or "", filename=str(file), channels=channels)
+            errors.extend(read_errors or found)
             return policies or Policies()
     return Policies()
 

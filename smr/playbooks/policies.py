@@ -11,6 +11,9 @@ from smr.channels import RateKey, SendRate
 from smr.playbooks.fields import ClockTime, Duration, NonEmptyText
 from smr.playbooks.schema import StrictModel
 
+#: The channel ``notify_staff`` steps go out on (WeCom ``message/send``); a rate limit may name it.
+STAFF_CHANNEL = "staff"
+
 
 class QuietHours(StrictModel):
     start: ClockTime = Field(alias="from")

@@ -38,7 +38,7 @@ def check_source(
     if text is None:
         return errors
     if kind == "policies":
-        return load_policies_text(text, filename=filename)[1]
+        return load_policies_text(text, filename=filename, channels=channels)[1]
     playbook, errors = load_text(text, filename=filename, channels=channels)
     first = loaded.get(playbook.id) if playbook is not None else None
     if playbook is None or first is None or PurePath(first.file).name == PurePath(filename).name:

@@ -29,13 +29,12 @@ from smr.playbooks import (
     Waiting,
     execute,
 )
+from smr.playbooks.policies import STAFF_CHANNEL
 from smr.repositories import runs as runs_repo
 from smr.repositories._sql import Write
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
 
-#: Where notify_staff steps go: the owner staff's channel.
-STAFF_CHANNEL = "staff"
 #: Where tag steps on tags mapped to WeCom corp tags go: externalcontact/mark_tag.
 TAG_CHANNEL = "wecom_tag"
 #: Channels SMR plans on its own, besides those playbooks name.

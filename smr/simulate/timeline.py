@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, Event, TraceEntry
+from smr.playbooks.policies import STAFF_CHANNEL
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import simulation as repo
 from smr.services.catalog import Catalog
-from smr.services.plan import STAFF_CHANNEL
 from smr.services.runlog import contact_json
 
 #: Evaluations that say nothing to an ops person (a chat line without the keyword).

@@ -105,3 +105,22 @@ def test_smr_check_reports_a_bad_rate_limit_where_it_is(
     assert (error.file, error.line, error.path) == ("policies.yaml", 3, path)
     if message is not None:
         assert error.message.startswith(message)
+
+
+def test_a_rate_limit_on_a_channel_that_does_not_exist_is_a_warning_at_its_line() -> None:
+    text = (
+        "timezone: Asia/Shanghai\nrate_limits:\n"
+        "  - {channel: staff, max: 30, per: 1m, key: staff}\n"
+        "  - {channel: wecm, max: 5, per: 1s}\n"
+    )
+
+    policies, problems = load_policies_text(text, filename="p.yaml", channels=["wecom", "sms"])
+
+    assert policies is not None and len(policies.rate_limits) == 2
+    (warning,) = problems
+    assert (warning.severity, warning.line, warning.path) == (
+        "warning",
+        4,
+        "rate_limits[1].channel",
+    )
+    assert "no channel 'wecm' (did you mean 'wecom'?)" in warning.message
