@@ -116,7 +116,8 @@ def test_a_rate_limit_on_a_channel_that_does_not_exist_is_a_warning_at_its_line(
 
     policies, problems = load_policies_text(text, filename="p.yaml", channels=["wecom", "sms"])
 
-    assert policies is not None and len(policies.rate_limits) == 2
+    assert policies is not None
+    assert len(policies.rate_limits) == 2
     (warning,) = problems
     assert (warning.severity, warning.line, warning.path) == (
         "warning",
