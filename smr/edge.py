@@ -77,6 +77,18 @@ def unstorable(text: str) -> str | None:
     return f"contains a lone surrogate (\\u{ord(found.group()):04x})"
 
 
+def storable(value: Any) -> Any:
+    """``value`` with every NUL and lone surrogate in its strings (keys included) replaced by
+    U+FFFD: for what SMR pulls from a vendor, which it cannot refuse and must not lose."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
 def printable(text: str, *, limit: int = 64) -> str:
     """``text`` fit to be shown in an answer: NULs and surrogates escaped, at most ``limit``."""
     shown = _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text[:limit])

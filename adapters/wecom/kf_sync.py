@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.wecom.client import WeComClient
 from smr.db import unit_of_work
+from smr.edge import storable
 from smr.repositories import kf as kf_repo
 from smr.schemas import EventIn
 
@@ -64,9 +65,11 @@ async def pull(
 
 
 def event_of(message: dict[str, Any]) -> EventIn | None:
-    """A customer's message as a chat.message event; None for anything else."""
+    """A customer's message as a chat.message event; None for anything else. Text a database
+    cannot hold (a NUL) is replaced, not refused: the customer did write the message."""
     if message.get("origin") != CUSTOMER:
         return None
+    message = storable(message)
     msgtype = str(message.get("msgtype") or "")
     text = (message.get("text") or {}).get("content", "") if msgtype == "text" else ""
     try:
