@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from adapters.wecom.client import WeComClient
 from smr.channels import ContactProfile
+from smr.edge import storable
 
 API = "externalcontact/get"
 
@@ -29,6 +30,8 @@ async def profile(
 
 
 def read_profile(answer: Mapping[str, Any], *, staff: str | None) -> ContactProfile:
+    """The profile, with text a database cannot hold (a NUL in a remark) replaced, not kept."""
+    answer = storable(dict(answer))
     customer = answer.get("external_contact") or {}
     follows = [f for f in answer.get("follow_user") or [] if isinstance(f, dict)]
     mine = next((f for f in follows if f.get("userid") == staff), None)

@@ -163,3 +163,19 @@ def test_a_remark_mobile_that_is_not_a_phone_is_left_out() -> None:
 
     assert kept.contact.identities() == {"wecom_userid": "wm-1"}
     assert (kept.contact.name, kept.contact.attributes) == ("李四", {"a": 1})
+
+
+def test_a_profile_with_text_no_database_holds_is_read_with_it_replaced() -> None:
+    answer = {
+        "external_contact": {"name": "李\x00四"},
+        "follow_user": [
+            {"userid": "zhangsan", "remark": "\ud800备注", "tags": [{"tag_name": "V\x00"}]}
+        ],
+    }
+
+    profile = read_profile(answer, staff="zhangsan")
+
+    assert profile == ContactProfile(
+        name="李\ufffd四",
+        attributes={"wecom_remark": "\ufffd备注", "wecom_tags": ["V\ufffd"]},
+    )
