@@ -4,8 +4,8 @@ Jinja's ``ImmutableSandboxedEnvironment`` keeps templates from reaching Python i
 from changing the data they read (``event.data.pop('x')`` is refused). On top of it every render
 has bounds, so that no template, however written, holds a worker or fills its memory:
 
-- **steps**: attribute and item reads, calls, operators and loop iterations, at most
-  ``MAX_STEPS`` per render;
+- **steps**: calls, filters and loop iterations (each weighed by the reads, calls and operators
+  of its body), at most ``MAX_STEPS`` per render;
 - **time**: at most ``MAX_SECONDS`` of wall-clock time per render;
 - **size**: every value a template builds (strings, lists, dicts, counted recursively) holds at
   most ``MAX_SIZE`` items; integers at most ``MAX_INT_BITS`` bits; everything a render writes,
@@ -24,7 +24,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import wraps
 from typing import Any
@@ -68,14 +67,16 @@ class LimitExceeded(SecurityError):
     """A template went past one of its bounds."""
 
 
-@dataclass
 class Budget:
     """What one render may still spend."""
 
-    steps: int = MAX_STEPS
-    written: int = MAX_WRITTEN
-    depth: int = 0
-    deadline: float = field(default_factory=lambda: time.monotonic() + MAX_SECONDS)
+    __slots__ = ("deadline", "depth", "steps", "written")
+
+    def __init__(self) -> None:
+        self.steps = MAX_STEPS
+        self.written = MAX_WRITTEN
+        self.depth = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
 
     def spend(self, steps: int = 1, written: int = 0) -> None:
         self.steps -= steps
@@ -250,9 +251,12 @@ class _Bounds(NodeTransformer):
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
+        # What one iteration may do, read off the body once: its reads, calls and operators
+        # (steps) and its literal text (written). Nested loops and calls pay their own way.
+        steps = 1 + sum(1 for _ in node.find_all(nodes.Expr))
         literal = sum(len(d.data) for d in node.find_all(nodes.TemplateData))
-        weight = nodes.Const(literal, lineno=node.lineno)
-        node.iter = nodes.Filter(node.iter, _LOOP_FILTER, [weight], [], None, None)
+        weights = [nodes.Const(steps, lineno=node.lineno), nodes.Const(literal, lineno=node.lineno)]
+        node.iter = nodes.Filter(node.iter, _LOOP_FILTER, weights, [], None, None)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
@@ -267,9 +271,9 @@ def add_bounds(tree: nodes.Template) -> nodes.Template:
     return found
 
 
-def _loop(items: Iterable[Any], literal: int) -> Iterator[Any]:
+def _loop(items: Iterable[Any], steps: int, literal: int) -> Iterator[Any]:
     for item in items:
-        spend(1, literal)
+        spend(steps, literal)
         yield item
 
 
@@ -291,8 +295,9 @@ class BoundedEnvironment(sandbox.ImmutableSandboxedEnvironment):
         self.filters[_LOOP_FILTER] = _loop
         self.filters[_CONCAT_FILTER] = _concat
 
+    # Reads and operators pay nothing themselves: a template's own text bounds how many it
+    # makes, and loops and calls (which repeat them) pay for theirs.
     def getattr(self, obj: Any, attribute: str) -> Any:
-        spend()
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
         if isinstance(obj, str) and attribute not in _STR_METHODS and hasattr(str, attribute):
@@ -300,7 +305,6 @@ class BoundedEnvironment(sandbox.ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        spend()
         # ``data['items']`` on an order without items is missing, never the dict's method.
         if isinstance(obj, dict):
             if argument in obj:
@@ -309,7 +313,6 @@ class BoundedEnvironment(sandbox.ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
     def call_binop(self, context: jinja2.runtime.Context, op: str, left: Any, right: Any) -> Any:
-        spend()
         return safe_binop(op, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
