@@ -12,9 +12,9 @@ serializer or Python itself cannot hold:
   first, UTF-8 the second);
 - a string longer than :data:`MAX_STRING_CHARS` or a key longer than :data:`MAX_KEY_CHARS`.
 
-In strict JSON a NUL or a surrogate can only arrive as a ``\\u`` escape (raw control
-characters and invalid UTF-8 fail the parse), so strings are searched for them only when the
-body has one.
+A body must be UTF-8 (RFC 8259), decoded strictly: that refuses a surrogate encoded as UTF-8
+bytes. After that, in strict JSON, a NUL or a surrogate can only arrive as a ``\\u`` escape (raw
+control characters fail the parse), so strings are searched for them only when the body has one.
 """
 
 from __future__ import annotations
@@ -108,14 +108,19 @@ def load_json(body: bytes | str, *, path: Path = ()) -> Any:
     """``body`` parsed as JSON within the bounds above; InvalidInput (422) otherwise, with the
     path (under ``path``) of what broke a bound."""
     try:
-        value = json.loads(body, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        # JSON is UTF-8 (RFC 8259); strict decoding also refuses surrogates encoded as UTF-8
+        # (ED A0 80), which json.loads would let through from bytes.
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except RecursionError:
         raise _invalid(path, f"is nested deeper than {MAX_DEPTH} levels") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        position = getattr(exc, "pos", 0)
-        message = f"{exc.__class__.__name__} at byte {position}: {exc}"
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 at byte {exc.start}"
         raise _invalid(path, message, detail="The body is not valid JSON.") from None
-    escaped = "\\u" in body if isinstance(body, str) else b"\\u" in body
+    except json.JSONDecodeError as exc:
+        message = f"{exc.__class__.__name__} at character {exc.pos}: {exc}"
+        raise _invalid(path, message, detail="The body is not valid JSON.") from None
+    escaped = "\\u" in text
     found = _problem(value, 1, escaped)
     if found is not None:
         where, problem = found

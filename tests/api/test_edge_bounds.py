@@ -32,6 +32,8 @@ SPOT = "__HOSTILE__"
 HOSTILE = {
     "nul": b'"a\\u0000b"',
     "surrogate": b'"a\\ud800b"',
+    # the same surrogate encoded as UTF-8, which json.loads(bytes) decodes into the string
+    "utf-8 surrogate": b'"a\xed\xa0\x80b"',
     "deep": b"[" * 1000 + b"]" * 1000,
     "huge integer": b"1" * 5000,
 }
@@ -247,7 +249,7 @@ async def test_a_refusal_names_the_path_of_the_value(client: httpx.AsyncClient) 
         response = await client.post(
             "/v1/events", content=raw(batch, hostile), headers=auth(INGEST)
         )
-        path = "(body)" if kind == "deep" else "events[1].data.note"
+        path = "(body)" if kind in ("deep", "utf-8 surrogate") else "events[1].data.note"
         assert_refused(response, path)
 
 

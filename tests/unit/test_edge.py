@@ -37,7 +37,10 @@ def refusal(body: bytes | str) -> dict[str, Any]:
         (b"[" * 100_000 + b"]" * 100_000, "(body)", "nested deeper"),
         (b'{"x": "' + b"a" * 70_000 + b'"}', "x", "at most"),
         (b'{"x": 1', "(body)", "JSONDecodeError"),
-        (b'"\xff"', "(body)", "UnicodeDecodeError"),
+        (b'"\xff"', "(body)", "not UTF-8 at byte 1"),
+        # a surrogate encoded as UTF-8: json.loads(bytes) would decode it into the string
+        (b'{"x": "a\xed\xa0\x80"}', "(body)", "not UTF-8 at byte 8"),
+        ('{"x": 1}'.encode("utf-16"), "(body)", "not UTF-8"),
     ],
 )
 def test_what_cannot_be_held_is_refused_with_its_path(body: bytes, path: str, message: str) -> None:
