@@ -27,9 +27,11 @@ REGION = "CN"
 #: Longer input is refused before parsing (the longest E.164 number is 16 characters).
 MAX_LENGTH = 32
 _CHARACTERS = re.compile(r"\+?[0-9 ()./-]+")
-_MAINLAND_MOBILE = re.compile(r"1\d{10}")
+# ASCII digits only: \d (and int()) take other scripts' digits too, and "1٣٨…" would be
+# stored as written, a second contact beside "138…".
+_MAINLAND_MOBILE = re.compile(r"1[0-9]{10}")
 #: Runs of text worth handing to libphonenumber's matcher: seven digits or more.
-_CANDIDATE = re.compile(r"\+?\(?\d(?:[ ()/-]?\d){6,}")
+_CANDIDATE = re.compile(r"\+?\(?[0-9](?:[ ()./-]?[0-9]){6,}")
 
 
 class NotAPhone(ValueError):
@@ -157,4 +159,19 @@ def mask_all(text: str) -> str:
         opening = "(" if match.raw_string.startswith("(") and ")" not in match.raw_string else ""
         pieces += [text[last : match.start], opening, _masked(match.number)]
         last = match.end
-    return "".join(pieces) + text[last:] if pieces else text
+    text = "".join(pieces) + text[last:] if pieces else text
+    text = _MOBILE_RUN.sub(lambda m: f"{m[0][:3]}****{m[0][-4:]}", text)
+    return _OTHER_RUN.sub(_mask_if_phone, text)
+
+
+#: What the matcher passes over (digits against letters, dotted groups): a mainland mobile's
+#: 11 digits standing apart from other digits, and numbers written with + or with dots.
+_MOBILE_RUN = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+_OTHER_RUN = re.compile(r"(?<![0-9])(?:\+[0-9]{8,15}|\+?[0-9]{1,4}(?:\.[0-9]{2,5}){2,4})(?![0-9])")
+
+
+def _mask_if_phone(found: re.Match[str]) -> str:
+    try:
+        return _masked(_parse(found[0]))
+    except NotAPhone:
+        return found[0]

@@ -38,7 +38,9 @@ SECRET_WORDS = (
     "cookie",
 )
 PHONE_WORDS = ("phone", "mobile", "tel")
-_PAIR = re.compile(r"(?P<key>[A-Za-z_][\w.\-\[\]]*)=(?P<value>[^&\s\"'#,;)]*)")
+# A key may be percent-encoded (``?%74oken=`` is ``token``); a value runs to the next ``&``,
+# space or quote (``;``, ``,`` and ``)`` may be part of a secret).
+_PAIR = re.compile(r"(?P<key>[A-Za-z_%][\w.\-\[\]%]*)=(?P<value>[^&\s\"'#]*)")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[\w.~+/=-]+")
 _FORMATTER = logging.Formatter()
 
@@ -50,7 +52,7 @@ def is_secret(key: str) -> bool:
 
 def _pair(found: re.Match[str]) -> str:
     key, value = found["key"], found["value"]
-    lowered = key.lower()
+    lowered = unquote_plus(key).lower()
     if not value or value in ("***", REDACTED):  # blank, or blanked already
         return found[0]
     if is_secret(lowered):
@@ -91,7 +93,10 @@ class Redact(logging.Filter):
 
 
 def _redact_message(record: logging.LogRecord) -> None:
-    message = record.getMessage()
+    try:
+        message = record.getMessage()
+    except Exception:  # a call whose arguments do not fit its format: logging reports it
+        return
     clean = redact(message)
     if clean == message:
         return

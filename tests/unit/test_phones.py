@@ -52,6 +52,8 @@ def test_one_stored_form_per_number(given: str, stored: str) -> None:
         ("", "only digits"),
         ("+", "only digits"),
         ("1" * 40, "longer than 32 characters"),
+        # digits of another script: no second contact beside "13800138000"
+        ("1\u0663\u0668\u0660\u0660\u0661\u0663\u0668\u0660\u0660\u0660", "only digits"),
     ],
 )
 def test_what_is_not_a_number_is_refused_in_plain_words(given: str, says: str) -> None:
@@ -117,3 +119,18 @@ def test_every_number_in_a_text_is_masked_and_nothing_else() -> None:
         "at 2026-11-24 10:00:00 from 192.168.100.200, 20795 runs/s"
     )
     assert phones.mask_all("no digits here") == "no digits here"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # what libphonenumber's matcher passes over: digits against letters, dotted groups
+        ("x13800138000", "x138****8000"),
+        ("13800138000abc", "138****8000abc"),
+        ("/v1/contacts?wecom_userid=wm13800138000", "/v1/contacts?wecom_userid=wm138****8000"),
+        ("sms to +86.138.0013.8000", "sms to 138****8000"),
+        ("on 2026.12.06 at 10.30, id 1733500000000", "on 2026.12.06 at 10.30, id 1733500000000"),
+    ],
+)
+def test_a_number_the_matcher_passes_over_is_masked_too(text: str, masked: str) -> None:
+    assert phones.mask_all(text) == masked
