@@ -161,7 +161,7 @@ def is_unavailable(exc: BaseException) -> bool:
         if sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
             return True
         driver = seen.orig if isinstance(seen, DBAPIError) else None
-        seen = driver or seen.__cause__ or seen.__context__
+        seen = driver or seen.__cause__  # not __context__: an error raised while handling one
     return False
 
 

@@ -33,6 +33,16 @@ def caused_by(cause: BaseException) -> RuntimeError:
         return exc
 
 
+def raised_while_handling(error: BaseException, handled: BaseException) -> BaseException:
+    try:
+        try:
+            raise handled
+        except type(handled):
+            raise error  # noqa: B904 (the point: a new error, not caused by the one handled)
+    except type(error) as exc:
+        return exc
+
+
 @pytest.mark.parametrize(
     ("exc", "unavailable"),
     [
@@ -56,6 +66,9 @@ def caused_by(cause: BaseException) -> RuntimeError:
         (OperationalError("BEGIN", None, Exception("database is locked")), False),
         (wrapped(DriverError("22003")), False),  # numeric value out of range
         (ValueError("bad input"), False),
+        # a fault in an except block that handled a connection error is the code's, not the DB's
+        (raised_while_handling(KeyError("k"), ConnectionResetError()), False),
+        (raised_while_handling(ValueError("v"), TimeoutError()), False),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
 )
