@@ -114,7 +114,8 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(default=60, ge=5)
     #: ``smr worker`` serves /healthz and /metrics on this port (none: no HTTP server).
     worker_health_port: int | None = Field(default=None, ge=1, le=65535)
-    worker_health_host: str = "0.0.0.0"  # noqa: S104 - probed from outside its container
+    #: Loopback, like ``smr api``: /metrics is unauthenticated. docker-compose.yml opens it.
+    worker_health_host: str = "127.0.0.1"
     #: The worker's /healthz answers 503 when its ticker has not finished a tick for this long.
     worker_health_stale_seconds: float = Field(default=300.0, gt=0)
     cron_grace_seconds: int = Field(default=3600, ge=0)
