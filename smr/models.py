@@ -169,7 +169,8 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("run_id", "step"),
-        Index("ix_deliveries_status_due_at", "status", "due_at"),
+        # Claims take due deliveries in (due_at, id) order.
+        Index("ix_deliveries_status_due_at_id", "status", "due_at", "id"),
         # Also how the frequency caps find a contact's deliveries.
         Index("ix_deliveries_contact_id_id", "contact_id", "id"),
     )

@@ -34,11 +34,11 @@ def claim_statement(
     table: Table,
     *,
     where: ColumnElement[bool],
-    order_by: ColumnElement[Any],
+    order_by: ColumnElement[Any] | tuple[ColumnElement[Any], ...],
     values: Mapping[str, Any],
 ) -> Update:
-    """Take up to ``limit`` rows matching ``where`` (oldest by ``order_by`` first), set
-    ``values`` on them and return every column.
+    """Take up to ``limit`` rows matching ``where`` (oldest by ``order_by`` first, a tuple
+    sorting by its columns in turn), set ``values`` on them and return every column.
 
     PostgreSQL locks the candidates FOR NO KEY UPDATE SKIP LOCKED, so concurrent workers take
     disjoint rows without waiting for each other (and foreign-key checks against them do not
@@ -51,7 +51,7 @@ def claim_statement(
     picked = (
         select(primary)
         .where(where)
-        .order_by(order_by)
+        .order_by(*(order_by if isinstance(order_by, tuple) else (order_by,)))
         .limit(bindparam("limit", type_=Integer()))
         .with_for_update(skip_locked=True, key_share=True)
         .cte("picked")

@@ -62,7 +62,8 @@ async def claim_due(
 ) -> list[Record]:
     """Claim up to ``limit`` deliveries for this worker: ``sending`` ones whose worker died
     (lease expired) on channels that dedupe by our id, then scheduled ones that are due, oldest
-    first. Claimed rows move to ``sending`` with a lease; each claim counts as an attempt.
+    first (ties by id, i.e. first created first). Claimed rows move to ``sending`` with a
+    lease; each claim counts as an attempt.
     """
     lost, due = _claim_due(dialect_name(session))
     params = {"now": now, "lease_end": now + lease, "resendable": list(resendable)}
@@ -79,7 +80,7 @@ def _claim_due(dialect: str) -> tuple[Update, Update]:
     )
     return (
         _claim_statement(table, where=lost, order_by=table.c.lease_until),
-        _claim_statement(table, where=_due(table), order_by=table.c.due_at),
+        _claim_statement(table, where=_due(table), order_by=_queue(table)),
     )
 
 
@@ -104,7 +105,14 @@ async def claim_due_on(
 def _claim_due_on(dialect: str) -> Update:
     table = table_of(Delivery)
     due = and_(_due(table), any_of(dialect, table.c.channel, "channels"))
-    return _claim_statement(table, where=due, order_by=table.c.due_at)
+    return _claim_statement(table, where=due, order_by=_queue(table))
+
+
+def _queue(table: Table) -> tuple[ColumnElement[Any], ...]:
+    """The order due deliveries are claimed in: by due time, then by id (ids sort by creation
+    time), so that deliveries due at the same moment go first come, first served on every
+    database (``ix_deliveries_status_due_at_id`` is that order within a status)."""
+    return (table.c.due_at, table.c.id)
 
 
 def _due(table: Table) -> ColumnElement[bool]:
@@ -112,7 +120,10 @@ def _due(table: Table) -> ColumnElement[bool]:
 
 
 def _claim_statement(
-    table: Table, *, where: ColumnElement[bool], order_by: ColumnElement[Any]
+    table: Table,
+    *,
+    where: ColumnElement[bool],
+    order_by: ColumnElement[Any] | tuple[ColumnElement[Any], ...],
 ) -> Update:
     """A claimed delivery: ``sending`` under a lease; each claim counts as an attempt."""
     values = {

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from smr.db import unit_of_work
-from smr.models import SendHit
+from smr.models import Delivery, SendHit
 from smr.repositories import deliveries as deliveries_repo
 from smr.runtime import Runtime
 from smr.services import addressing, policy, ratelimits
@@ -173,3 +173,24 @@ async def test_the_limit_holds_across_workers(
     await tick
 
     assert await statuses(runtime) == {"sending": 20, "sent": 10, "scheduled": 5}
+
+
+async def test_deliveries_due_at_the_same_moment_are_claimed_first_come_first_served(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    for n in range(6):
+        await post(client, handoffs(n, 1))
+        clock.advance(milliseconds=1)
+    await runtime.waker.tick()
+    created = sorted(d.id for d in await deliveries(runtime))
+    async with unit_of_work(runtime.sessions) as session:
+        for delivery_id in reversed(created):  # the rows move, newest first
+            moved = update(Delivery).where(Delivery.id == delivery_id).values(due_at=clock())
+            await session.execute(moved)
+
+    async with unit_of_work(runtime.sessions) as session:
+        claimed = await deliveries_repo.claim_due(
+            session, now=clock(), lease=timedelta(seconds=60), limit=3, resendable=[]
+        )
+
+    assert [d.id for d in claimed] == created[:3]
