@@ -75,8 +75,11 @@ class Waker:
             async with unit_of_work(self._sessions) as session:
                 return await self._advance(session, runs)
         except Exception as exc:
-            if is_unavailable(exc) or len(runs) == 1:
+            if is_unavailable(exc):
                 raise
+            if len(runs) == 1:  # already alone: it is the one that cannot be written
+                await self._fail_alone(runs[0], exc)
+                return 0
             log.warning(
                 "a batch of %d runs could not be written; writing them one by one", len(runs)
             )
@@ -92,13 +95,20 @@ class Waker:
         except Exception as exc:
             if is_unavailable(exc):
                 raise
-            log.exception("run %s could not be written; it is failed", run.id)
-            reason = f"its state could not be stored: {type(exc).__name__}"
+            await self._fail_alone(run, exc)
+            return 0
+
+    async def _fail_alone(self, run: ClaimedRun, exc: Exception) -> None:
+        log.error("run %s could not be written; it is failed", run.id, exc_info=exc)
         plan = Plan()
-        self._fail(plan, run, reason, self._clock())
-        async with unit_of_work(self._sessions) as session:
-            await plan.write(session)
-        return 0
+        self._fail(plan, run, f"its state could not be stored: {type(exc).__name__}", self._clock())
+        try:
+            async with unit_of_work(self._sessions) as session:
+                await plan.write(session)
+        except Exception as error:  # the other runs of the batch still go on
+            if is_unavailable(error):
+                raise
+            log.error("run %s could not be failed either; its lease will expire", run.id)
 
     async def _advance(self, session: AsyncSession, runs: Sequence[ClaimedRun]) -> int:
         now = self._clock()

@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from smr.runtime import Runtime
+from smr.api.app import create_app
+from smr.runtime import Runtime, build_runtime
 from smr.services import plan as plan_module
 from smr.services import wakeups
+from tests.conftest import make_settings
 from tests.helpers import FakeClock, auth
 from tests.integration.journeys import POLICIES, deliveries, event, outbox_texts, post, runs
 
@@ -158,3 +160,35 @@ async def test_a_batch_the_database_refuses_is_written_run_by_run(
         "hello 0",
         "hello 1",
     ]
+
+
+async def test_a_run_the_database_refuses_in_a_batch_of_its_own_is_failed_too(
+    database_url: str,
+    playbooks_dir: Path,
+    tmp_path: Path,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(database_url, playbooks_dir, tmp_path / "one", batch_size=1)
+    runtime = build_runtime(settings, clock=clock)
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://smr") as client:
+
+            def poison(plan: plan_module.Plan, playbook: Any, now: datetime) -> None:
+                if playbook.id == "healthy-0":
+                    plan.trace.append({"run_id": None, "at": now, "step": None, "kind": "x"})
+
+            await wake_with(
+                poison, client=client, runtime=runtime, clock=clock, monkeypatch=monkeypatch
+            )
+            statuses = {r.playbook_id: r.status for r in await runs(runtime)}
+    finally:
+        await runtime.aclose()
+
+    assert statuses["healthy-0"] == "failed"  # not left active, to be claimed again for ever
+    assert {p: s for p, s in statuses.items() if p != "healthy-0"} == {
+        "healthy-1": "completed",
+        "healthy-2": "completed",
+        "recursing": "completed",
+    }
