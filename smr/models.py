@@ -214,7 +214,10 @@ class SendHit(Base):
     member or contact it counts apart): the sliding windows count these."""
 
     __tablename__ = "send_hits"
-    __table_args__ = (Index("ix_send_hits_bucket_at", "bucket", "at"),)
+    __table_args__ = (
+        Index("ix_send_hits_bucket_at", "bucket", "at"),
+        Index("ix_send_hits_at", "at"),  # the sweep of old hits
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     bucket: Mapped[str] = mapped_column(String(200))

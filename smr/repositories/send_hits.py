@@ -79,3 +79,18 @@ def _forget(dialect: str) -> Delete:
     table = table_of(SendHit)
     before = bindparam("before", type_=table.c.at.type)
     return delete(table).where(any_of(dialect, table.c.bucket, "buckets"), table.c.at < before)
+
+
+async def sweep(session: AsyncSession, *, before: datetime) -> None:
+    """Delete every bucket's hits older than ``before``, those another transaction is not
+    deleting right now (PostgreSQL: SKIP LOCKED, so a sweep never waits for, nor deadlocks
+    with, a claim's ``forget`` or another worker's sweep)."""
+    await fetch(session, _sweep(), {"before": before})
+
+
+@cache
+def _sweep() -> Delete:
+    table = table_of(SendHit)
+    before = bindparam("before", type_=table.c.at.type)
+    old = select(table.c.id).where(table.c.at < before).with_for_update(skip_locked=True)
+    return delete(table).where(table.c.id.in_(old))

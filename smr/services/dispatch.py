@@ -35,6 +35,8 @@ from smr.telemetry import ClaimKind, Telemetry
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_SENDS = 50
+#: How often a dispatcher deletes the rate limits' hits no window reaches any more.
+SWEEP_EVERY = timedelta(minutes=1)
 VENDOR_REF_LIMIT = 128
 Claim = Callable[[AsyncSession, datetime, timedelta], Awaitable[Sequence[Record]]]
 
@@ -69,11 +71,13 @@ class Dispatcher:
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
         self._resendable = [name for name, a in routes.items() if a.idempotent]
         self._addressed = {name for name, a in routes.items() if getattr(a, "addressed", False)}
+        self._swept_at: datetime | None = None
 
     async def tick(self, *, max_batches: int = 20) -> int:
         """Send what is due, batch by batch, in ``dispatch_lanes`` concurrent lanes (each claims
         its own rows, so one lane's round trips overlap another's); returns how many deliveries
         were handled."""
+        await self._sweep()
         lanes = max(1, self._settings.dispatch_lanes)
         handled = await asyncio.gather(
             *(self._lane(max_batches, self._claim_due) for _ in range(lanes))
@@ -92,6 +96,17 @@ class Dispatcher:
             )
 
         return await self._lane(max_batches, claim)
+
+    async def _sweep(self) -> None:
+        """At most once a ``SWEEP_EVERY``: delete the rate limits' hits older than the longest
+        window (see ``ratelimits.sweep``)."""
+        now = self._clock()
+        if self._swept_at is not None and now - self._swept_at < SWEEP_EVERY:
+            return
+        self._swept_at = now
+        limits = ratelimits.limits_of(self._routes, self._catalog.policies)
+        async with unit_of_work(self._sessions) as session:
+            await ratelimits.sweep(session, limits=limits, now=now)
 
     async def _lane(self, max_batches: int, claim_rows: Claim) -> int:
         handled = 0

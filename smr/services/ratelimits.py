@@ -86,6 +86,14 @@ async def apply(
     return decisions
 
 
+async def sweep(session: AsyncSession, *, limits: Limits, now: datetime) -> None:
+    """Delete the hits no window reaches any more, in every bucket: ``apply`` deletes old
+    hits only of the buckets its batch counts, so a bucket per contact would keep its hits
+    for ever (with no limits, none is needed)."""
+    longest = max((rate.per for rates in limits.values() for rate in rates), default=timedelta())
+    await repo.sweep(session, before=now - longest)
+
+
 def _sends(decision: policy.Decision) -> bool:
     return isinstance(decision, policy.Send)
 

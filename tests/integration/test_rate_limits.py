@@ -37,22 +37,36 @@ steps:
 """
 
 
+BY_CONTACT = """\
+timezone: Asia/Shanghai
+rate_limits:
+  - {channel: staff, max: 2, per: 1m, key: contact}
+"""
+
+
 @pytest.fixture
-def playbooks_dir(tmp_path: Path) -> Path:
+def policies() -> str:
+    return POLICIES
+
+
+@pytest.fixture
+def playbooks_dir(tmp_path: Path, policies: str) -> Path:
     folder = tmp_path / "playbooks"
     folder.mkdir()
-    (folder / "policies.yaml").write_text(POLICIES, encoding="utf-8")
+    (folder / "policies.yaml").write_text(policies, encoding="utf-8")
     (folder / "handoff.yaml").write_text(HANDOFF, encoding="utf-8")
     return folder
 
 
-def handoffs(start: int, count: int, *, staff: str = "zhangsan") -> dict[str, Any]:
+def handoffs(
+    start: int, count: int, *, staff: str = "zhangsan", phone: str = "13800000000"
+) -> dict[str, Any]:
     events = [
         {
             "id": f"{staff}-{n}",
             "type": "chat.message",
             "occurred_at": "2026-11-23T10:00:00+08:00",
-            "contact": {"phone": "13800000000"},
+            "contact": {"phone": phone},
             "data": {"staff": staff, "n": n},
         }
         for n in range(start, start + count)
@@ -129,6 +143,24 @@ async def test_hits_older_than_the_window_are_deleted(
     await runtime.tick()
     clock.advance(minutes=5)
     await post(client, handoffs(3, 1))
+
+    await runtime.tick()
+
+    async with runtime.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(SendHit)) == 1
+
+
+@pytest.mark.parametrize("policies", [BY_CONTACT])
+async def test_hits_of_buckets_no_claim_counts_again_are_swept(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    """A bucket per contact is seldom counted again: each dispatcher deletes, once a minute,
+    the hits of every bucket that are older than the longest window."""
+    for n in range(3):
+        await post(client, handoffs(n, 1, phone=f"1380000000{n}"))
+        await runtime.tick()
+    clock.advance(seconds=61)
+    await post(client, handoffs(3, 1, phone="13800000003"))
 
     await runtime.tick()
 
