@@ -9,6 +9,7 @@ Raises ``TemplateCompileError`` at compile time and ``TemplateRuntimeError`` whe
 
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -36,16 +37,9 @@ _UNSAFE_ATTRIBUTES = frozenset(
     | sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
 )
 _FORBIDDEN_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
-_RUNTIME_ERRORS = (
-    jinja2.TemplateError,
-    ArithmeticError,
-    LookupError,
-    TypeError,
-    ValueError,
-    AttributeError,
-    RecursionError,
-    MemoryError,
-)
+#: Python's own compiler refuses some templates: deep nesting ("too many statically nested
+#: blocks", IndentationError), or recursion in the parser.
+_COMPILER_ERRORS = (SyntaxError, RecursionError, MemoryError)
 #: Text a database column cannot hold (PostgreSQL refuses NUL; JSON refuses lone surrogates).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _env = ENVIRONMENT
@@ -69,14 +63,12 @@ class Expression:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        try:
+        with _compiling():
             self._compiled = _env.compile_expression(source, undefined_to_none=False)
             tree = Parser(_env, source, state="variable").parse_expression()
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateCompileError(exc.message or str(exc), exc.lineno) from exc
-        wrapper = nodes.Template([nodes.Output([tree])], lineno=1)
-        wrapper.set_environment(_env)
-        _check_tree(wrapper)
+            wrapper = nodes.Template([nodes.Output([tree])], lineno=1)
+            wrapper.set_environment(_env)
+            _check_tree(wrapper)
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         return _guarded(lambda: self._evaluate(context))
@@ -96,12 +88,10 @@ class Template:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        try:
+        with _compiling():
             tree = _env.parse(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateCompileError(exc.message or str(exc), exc.lineno) from exc
-        _check_tree(tree)
-        self._compiled = _env.from_string(add_bounds(tree))
+            _check_tree(tree)
+            self._compiled = _env.from_string(add_bounds(tree))
 
     def render(self, context: Mapping[str, Any]) -> str:
         text: str = _guarded(lambda: self._compiled.render(context))
@@ -115,12 +105,24 @@ class Template:
         return f"Template({self.source!r})"
 
 
+@contextmanager
+def _compiling() -> Iterator[None]:
+    """Jinja's and Python's compile errors as TemplateCompileError, with the line when known."""
+    try:
+        yield
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateCompileError(exc.message or str(exc), exc.lineno) from exc
+    except _COMPILER_ERRORS as exc:
+        message = "nested too deeply"
+        raise TemplateCompileError(message, getattr(exc, "lineno", None) or 1) from exc
+
+
 def _guarded(run: Any) -> Any:
     try:
         return bounded(run)
     except LimitExceeded as exc:
         raise TemplateRuntimeError(f"template exceeds its bounds: {exc.message}") from exc
-    except _RUNTIME_ERRORS as exc:
+    except Exception as exc:  # whatever a render raises is that render's failure, and no other's
         raise TemplateRuntimeError(_describe(exc)) from exc
 
 

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import date, datetime
 from functools import wraps
+from inspect import Signature, signature
+from string import Formatter
 from typing import Any
 
 import jinja2
@@ -55,8 +57,10 @@ _STR_METHODS = frozenset(
         "startswith", "strip", "swapcase", "title", "upper", "format", "format_map",
     }
 )  # fmt: skip
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
-_BRACE_SPEC = re.compile(r"\{[^{}]*?(?::([^{}]*))?\}")
+#: After ``%`` and its mapping key: flags, width, precision (``*`` takes them from arguments).
+_PERCENT_SPEC = re.compile(r"[#0\- +]*(\*|[0-9]+)?(?:\.(\*|[0-9]+))?")
+#: A ``str.format`` spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type].
+_BRACE_SPEC = re.compile(r"(?:.?[<>=^])?[+\- ]?z?#?0?([0-9]+)?[,_]?(?:\.([0-9]+))?")
 
 
 #: What Jinja passes to filters that ask for it: not template data.
@@ -65,6 +69,10 @@ _PASSED = (jinja2.runtime.Context, nodes.EvalContext, jinja2.Environment)
 
 class LimitExceeded(SecurityError):
     """A template went past one of its bounds."""
+
+
+class NotAvailable(SecurityError):
+    """A template reached for something the sandbox does not offer."""
 
 
 class Budget:
@@ -85,7 +93,11 @@ class Budget:
             raise LimitExceeded(f"template took more than {MAX_STEPS:,} steps")
         if self.written < 0:
             raise LimitExceeded(f"template wrote more than {MAX_WRITTEN:,} characters")
-        if self.steps % _CHECK_CLOCK_EVERY < steps and time.monotonic() > self.deadline:
+        if self.steps % _CHECK_CLOCK_EVERY < steps:
+            self.check_clock()
+
+    def check_clock(self) -> None:
+        if time.monotonic() > self.deadline:
             raise LimitExceeded(f"template ran longer than {MAX_SECONDS:g} s")
 
 
@@ -134,13 +146,56 @@ def check_size(value: Any) -> Any:
 
 
 def check_format(text: str) -> None:
-    """Refuse format strings whose widths or precisions build large strings."""
-    specs = [w for m in _PERCENT_SPEC.finditer(text) for w in m.groups() if w]
-    specs += re.findall(r"\d+", " ".join(m.group(1) or "" for m in _BRACE_SPEC.finditer(text)))
-    if "*" in specs or any(int(s) > MAX_SIZE for s in specs if s != "*"):
-        raise LimitExceeded(f"format widths are limited to {MAX_SIZE:,}")
-    if re.search(r"\{[^{}]*:[^{}]*\{", text):
-        raise LimitExceeded("format widths must be written out, not taken from arguments")
+    """Refuse a format string (``%`` or ``str.format``) whose widths and precisions, added up
+    over all its fields, build more than ``MAX_SIZE`` characters, or that takes them from its
+    arguments (``%*d``, ``{:{}}``)."""
+    total = sum(_percent_widths(text)) + sum(_brace_widths(text))
+    if total > MAX_SIZE:
+        raise LimitExceeded(f"format widths are limited to {MAX_SIZE:,} in all")
+
+
+def _percent_widths(text: str) -> Iterator[int]:
+    at = text.find("%")
+    while at != -1:
+        at += 1
+        if text.startswith("%", at):  # "%%" is a percent sign
+            at = text.find("%", at + 1)
+            continue
+        spec = _PERCENT_SPEC.match(text, _after_key(text, at))
+        assert spec is not None  # every part of the pattern is optional
+        if "*" in spec[0]:
+            raise LimitExceeded("format widths must be written out, not taken from arguments")
+        yield from (int(n) for n in spec.groups() if n)
+        at = text.find("%", spec.end())
+
+
+def _after_key(text: str, at: int) -> int:
+    """Past ``(key)`` at ``at``, if one is there; parentheses nest in a key, as Python reads it."""
+    if not text.startswith("(", at):
+        return at
+    depth = 0
+    for index in range(at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            return index + 1
+    return len(text)
+
+
+def _brace_widths(text: str) -> Iterator[int]:
+    if "{" not in text:
+        return
+    try:
+        fields = list(Formatter().parse(text))
+    except ValueError:
+        return  # str.format refuses it too
+    for _, name, spec, _ in fields:
+        if name is None or not spec:
+            continue
+        if "{" in spec:
+            raise LimitExceeded("format widths must be written out, not taken from arguments")
+        found = _BRACE_SPEC.match(spec)
+        if found is not None:
+            yield from (int(n) for n in found.groups() if n)
 
 
 def _product(left: Any, right: Any) -> Any:
@@ -220,30 +275,55 @@ def _lines_times(text: Any, extra: Any) -> None:
 
 def _bounded_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """``original`` with its arguments checked before it runs and its result after."""
+    parameters = signature(original)
 
     @wraps(original)
     def run(*args: Any, **kwargs: Any) -> Any:
-        values = [a for a in (*args, *kwargs.values()) if not isinstance(a, _PASSED)]
+        named = _bind(parameters, args, kwargs)
+        values = [v for v in named.values() if not isinstance(v, _PASSED)]
         if any(isinstance(v, int) and abs(v) > MAX_SIZE for v in values):
             raise LimitExceeded(f"|{name}: numbers are limited to {MAX_SIZE:,} here")
-        _precheck(name, values, kwargs)
-        spend()
+        _precheck(name, named)
+        budget = _budget.get()
+        if budget is not None:
+            budget.spend()
+            budget.check_clock()  # one filter call can take long (sort, unique on big data)
         return check_size(original(*args, **kwargs))
 
     return run
 
 
-def _precheck(name: str, values: list[Any], kwargs: dict[str, Any]) -> None:
-    if name == "tojson" and int(kwargs.get("indent") or 0) > MAX_JSON_INDENT:
+def _bind(parameters: Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by name. Jinja hands some filters a context its wrapper takes off
+    before the function it wraps (and whose signature this is) sees the arguments."""
+    try:
+        return dict(parameters.bind(*args, **kwargs).arguments)
+    except TypeError:
+        while args and isinstance(args[0], _PASSED):
+            args = args[1:]
+        return dict(parameters.bind(*args, **kwargs).arguments)
+
+
+def _precheck(name: str, named: dict[str, Any]) -> None:
+    """Refuse a filter call that would build more than ``MAX_SIZE`` before it runs."""
+    value = named.get("value", named.get("s"))
+    if name == "tojson" and int(named.get("indent") or 0) > MAX_JSON_INDENT:
         raise LimitExceeded(f"|tojson: indent is limited to {MAX_JSON_INDENT}")
-    if name == "format" and values and isinstance(values[0], str):
-        check_format(values[0])
-    if name in ("indent", "wordwrap") and len(values) > 1:
-        _lines_times(values[0], values[-1] if name == "wordwrap" else values[1])
-    if name == "replace" and len(values) >= 3:
-        _replaced_size(str(values[0]), str(values[1]), str(values[2]))
-    if name == "join" and values and isinstance(values[0], list | tuple):
-        _joined_size(values[0], str(values[1]) if len(values) > 1 else "")
+    if name == "format" and isinstance(value, str):
+        check_format(value)
+    elif name == "indent":
+        _lines_times(value, named.get("width", 4))
+    elif name == "wordwrap":
+        text = str(value)
+        lines = len(text) // max(int(named.get("width", 79)), 1) + text.count("\n") + 1
+        if lines * len(str(named.get("wrapstring") or "\n")) + len(text) > MAX_SIZE:
+            raise LimitExceeded(f"values are limited to {MAX_SIZE:,} characters or items")
+    elif name == "replace":
+        _replaced_size(str(value), str(named.get("old")), str(named.get("new")))
+    elif name == "join" and isinstance(value, list | tuple):
+        _joined_size(value, str(named.get("d", "")))
+    elif name == "sum" and not isinstance(named.get("start", 0), int | float):
+        raise LimitExceeded("|sum adds numbers only")
 
 
 class _Bounds(NodeTransformer):
@@ -301,8 +381,13 @@ class BoundedEnvironment(sandbox.ImmutableSandboxedEnvironment):
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
         if isinstance(obj, str) and attribute not in _STR_METHODS and hasattr(str, attribute):
-            raise LimitExceeded(f"str.{attribute} is not available in templates")
-        return super().getattr(obj, attribute)
+            raise NotAvailable(f"str.{attribute} is not available in templates")
+        value = super().getattr(obj, attribute)
+        if isinstance(getattr(value, "__self__", None), type) and callable(value):
+            # A class's own methods act on the process, not the value: now.tzinfo.clear_cache()
+            # empties every zone cache, now.now() reads the real clock.
+            raise NotAvailable(f"{type(obj).__name__}.{attribute} is not available in templates")
+        return value
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         # ``data['items']`` on an order without items is missing, never the dict's method.

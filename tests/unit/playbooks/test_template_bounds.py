@@ -4,7 +4,10 @@ memory or changes the data it reads."""
 from __future__ import annotations
 
 import copy
+import tracemalloc
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -40,6 +43,10 @@ def render(source: str, **data: Any) -> str:
         ("{{ 7**3000000 }}", "integers are limited to 1024 bits"),
         ("{{ 'x' * 50000000 }}", "values are limited to 100,000"),
         ("{{ '%999999999d' % 1 }}", "format widths"),
+        ("{{ '%(a(b)c)999999999s' % {'a(b)c': 1} }}", "format widths"),
+        # what Python's own compiler refuses is a load error too, not an exception
+        ("{% if 1 %}" * 99 + "x" + "{% endif %}" * 99, "nested too deeply"),
+        ("{% for a in [1] %}" * 21 + "x" + "{% endfor %}" * 21, "nested too deeply"),
         ("hi\n{{ [1] * 10000000 }}", "values are limited to 100,000"),
     ],
 )
@@ -73,8 +80,6 @@ def test_what_can_be_refused_is_refused_at_load(source: str, message: str) -> No
             "limited",
         ),
         ("{{ 'x' | center(event.data.n) }}", {"n": 10**9}, "numbers are limited"),
-        ("{{ 'x'.center(event.data.n) }}", {"n": 10**9}, "str.center is not available"),
-        ("{{ 'x'.ljust(99) }}", {}, "str.ljust is not available"),
         ("{{ '{:>999999999}'.format(1) }}", {}, "format widths"),
         ("{{ '{:>{}}'.format(1, event.data.n) }}", {"n": 10**9}, "format widths"),
         ("{{ '%999999999d' % event.data.n }}", {"n": 1}, "format widths"),
@@ -98,6 +103,16 @@ def test_what_can_be_refused_is_refused_at_load(source: str, message: str) -> No
             "wrote more than 1,000,000 characters",
         ),
         ("{% for a in ['x'] * 900 %}" + "z" * 2000 + "{% endfor %}", {}, "wrote more than"),
+        # many fields, each within the width bound: their sum is what gets built
+        ("{{ ('{0:>99999}' * 5000).format(1) | length }}", {}, "format widths"),
+        ("{{ ('%(a)99999s' * 5000) | format(a=1) | length }}", {}, "format widths"),
+        ("{{ (event.data.f * 5000) % {'a': 1} }}", {"f": "%(a)99999s"}, "format widths"),
+        # a mapping key may hold parentheses, as Python reads it
+        ("{{ event.data.f % {'a(b)c': 1} }}", {"f": "%(a(b)c)999999999s"}, "format widths"),
+        # widths given by keyword, in any order
+        ("{{ ('x\n' * 5000) | indent(first=true, width=99999) | length }}", {}, "100,000"),
+        ("{{ ('x' * 20000) | wordwrap(1, true, 'y' * 5000, true) | length }}", {}, "100,000"),
+        ("{{ ([[0]] * 50000) | sum(start=[]) | length }}", {}, "adds numbers only"),
     ],
 )
 def test_a_render_past_a_bound_is_a_template_error(
@@ -163,3 +178,54 @@ def test_ordinary_templates_still_render() -> None:
     text = render(source, skus=["A", "B"])
 
     assert text == "小王，1.会员 A, B A/B 003.1     ok 1024 ababab   您好  "
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        # a filter's own assertion is the render's failure, not an exception of another kind
+        ("{{ contact.name | truncate(2) }}", "AssertionError"),
+        # a class's methods act on the process: clear every zone cache, read the real clock
+        ("{{ now.tzinfo.clear_cache() }}", "ZoneInfo.clear_cache is not available"),
+        ("{{ now.now() }}", "datetime.now is not available"),
+        # methods that build large strings: the filters (|center) are bounded instead
+        ("{{ 'x'.center(999999999) }}", "str.center is not available"),
+        ("{{ 'x'.ljust(99) }}", "str.ljust is not available"),
+    ],
+)
+def test_whatever_a_render_raises_is_a_template_error(source: str, message: str) -> None:
+    values = {**context(), "now": datetime(2026, 12, 6, 10, tzinfo=ZoneInfo("Asia/Shanghai"))}
+
+    with pytest.raises(TemplateRuntimeError, match=message):
+        Template(source).render(values)
+
+
+def test_the_current_time_is_still_usable() -> None:
+    now = datetime(2026, 12, 6, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+    text = Template("{{ now.strftime('%m-%d') }} {{ now.hour }} {{ now.tzinfo.key }}").render(
+        {**context(), "now": now}
+    )
+
+    assert text == "12-06 10 Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ('x\\n' * 5000) | indent(first=true, width=99999) }}",
+        "{{ ('x' * 20000) | wordwrap(1, true, 'y' * 5000, true) }}",
+        "{{ ('{0:>99999}' * 5000).format(1) }}",
+        "{{ ('x' * 99999) | center(99999) | replace('x', 'yy') }}",
+    ],
+)
+def test_a_bound_is_checked_before_the_value_is_built(source: str) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateRuntimeError):
+            render(source)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 20_000_000  # bytes: the refused values would take 0.1 to 1 GB
