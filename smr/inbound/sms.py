@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from smr import phones
+from smr.schemas import EARLIEST, LATEST
 
 #: Aliyun's send_time carries no offset; it is China Standard Time (no daylight saving).
 BEIJING = timezone(timedelta(hours=8))
@@ -128,9 +129,10 @@ def _optional(fields: dict[str, Any], key: str, path: str) -> str | None:
 def _aliyun_time(value: str, path: str) -> datetime:
     for layout in ALIYUN_TIME_FORMATS:
         try:
-            return datetime.strptime(value, layout).replace(tzinfo=BEIJING).astimezone(UTC)
+            at = datetime.strptime(value, layout).replace(tzinfo=BEIJING).astimezone(UTC)
         except (ValueError, OverflowError):  # 0001-01-01 00:00:00 in Beijing is before year 1
             continue
+        return _in_bounds(at, value, path)
     raise ReplyFormatError(path, f"not a time like 2017-09-01 00:00:00: {value!r}")
 
 
@@ -138,9 +140,17 @@ def _unix_time(value: str, path: str) -> datetime:
     if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise ReplyFormatError(path, f"not unix seconds: {value[:40]!r}")
     try:
-        return datetime.fromtimestamp(int(value), UTC)
+        at = datetime.fromtimestamp(int(value), UTC)
     except (ValueError, OverflowError, OSError):
         raise ReplyFormatError(path, f"unix seconds out of range: {value!r}") from None
+    return _in_bounds(at, value, path)
+
+
+def _in_bounds(at: datetime, value: str, path: str) -> datetime:
+    if not EARLIEST <= at < LATEST:
+        bounds = f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
+        raise ReplyFormatError(path, f"{value!r} is outside {bounds}")
+    return at
 
 
 def _digest(provider: str, phone: str, time: str, text: str) -> str:

@@ -92,6 +92,18 @@ def test_an_empty_batch_is_no_replies() -> None:
         ("tencent", b'{"mobile": "1", "nationcode": "86", "text": "", "time": "noon"}', "$.time"),
         ("tencent", b'{"mobile": true, "nationcode": "86", "text": "TD"}', "$.mobile"),
         ("tencent", b"\xff\xfe", "$"),
+        # a time outside the bounds is refused where it stands, not as occurred_at
+        (
+            "aliyun",
+            b'[{"phone_number": "13811112222", "content": "TD",'
+            b' "send_time": "9999-12-31 23:59:59"}]',
+            "$[0].send_time",
+        ),
+        (
+            "tencent",
+            b'{"mobile": "13800138000", "nationcode": "86", "text": "TD", "time": 253402300799}',
+            "$.time",
+        ),
     ],
 )
 def test_malformed_bodies_say_where(provider: str, body: bytes, path: str) -> None:
