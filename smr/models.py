@@ -211,7 +211,8 @@ class DeliveryAttempt(Base):
 
 class SendHit(Base):
     """A send a rate-limited channel let through, in its bucket (the channel, and the staff
-    member or contact it counts apart): the sliding windows count these."""
+    member or contact it counts apart): the sliding windows count these. With a
+    ``delivery_id``, a reservation: the slot a held-back delivery goes in, at ``at``."""
 
     __tablename__ = "send_hits"
     __table_args__ = (
@@ -222,6 +223,7 @@ class SendHit(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     bucket: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime]
+    delivery_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class MockOutbox(Base):

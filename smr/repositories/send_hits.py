@@ -1,4 +1,5 @@
-"""The sends rate-limited channels let through (``send_hits``), which their windows count."""
+"""The sends rate-limited channels let through (``send_hits``), which their windows count, and
+the slots reserved for the deliveries they hold back."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import zlib
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Delete, Integer, Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,16 +42,23 @@ def _lock_key(channel: str) -> int:
     return unsigned - (1 << 32) if unsigned >= 1 << 31 else unsigned
 
 
+class Hit(NamedTuple):
+    """A send made at ``at`` or, with a ``delivery_id``, the slot reserved for that delivery."""
+
+    at: datetime
+    delivery_id: str | None = None
+
+
 async def hits(
     session: AsyncSession, *, buckets: Collection[str], since: datetime
-) -> dict[str, list[datetime]]:
-    """bucket → the times of its hits since ``since``."""
-    found: dict[str, list[datetime]] = {b: [] for b in buckets}
+) -> dict[str, list[Hit]]:
+    """bucket → its hits and reservations since ``since``."""
+    found: dict[str, list[Hit]] = {b: [] for b in buckets}
     if not found:
         return found
     params = {"buckets": list(found), "since": since}
     for row in await fetch(session, _hits(dialect_name(session)), params):
-        found[row["bucket"]].append(row["at"])
+        found[row["bucket"]].append(Hit(row["at"], row["delivery_id"]))
     return found
 
 
@@ -58,13 +66,33 @@ async def hits(
 def _hits(dialect: str) -> Select[Any]:
     table = table_of(SendHit)
     since = bindparam("since", type_=table.c.at.type)
-    return select(table.c.bucket, table.c.at).where(
+    return select(table.c.bucket, table.c.at, table.c.delivery_id).where(
         any_of(dialect, table.c.bucket, "buckets"), table.c.at >= since
     )
 
 
-async def record(session: AsyncSession, hits: Sequence[tuple[str, datetime]]) -> None:
-    await insert_many(session, table_of(SendHit), [{"bucket": b, "at": at} for b, at in hits])
+async def record(session: AsyncSession, hits: Sequence[tuple[str, Hit]]) -> None:
+    """Insert (bucket, hit) rows: sends made and slots reserved."""
+    rows = [{"bucket": b, "at": h.at, "delivery_id": h.delivery_id} for b, h in hits]
+    await insert_many(session, table_of(SendHit), rows)
+
+
+async def release(
+    session: AsyncSession, *, buckets: Collection[str], delivery_ids: Collection[str]
+) -> None:
+    """Delete the slots these deliveries reserved in these buckets (one range of
+    ``ix_send_hits_bucket_at`` per bucket)."""
+    if buckets and delivery_ids:
+        params = {"buckets": list(buckets), "ids": list(delivery_ids)}
+        await fetch(session, _release(dialect_name(session)), params)
+
+
+@cache
+def _release(dialect: str) -> Delete:
+    table = table_of(SendHit)
+    return delete(table).where(
+        any_of(dialect, table.c.bucket, "buckets"), any_of(dialect, table.c.delivery_id, "ids")
+    )
 
 
 async def forget(session: AsyncSession, *, buckets: Collection[str], before: datetime) -> None:

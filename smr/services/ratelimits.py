@@ -6,16 +6,19 @@ adapter declares (``send_rates``; WeCom's message/send drops what passes 30 a mi
 hour per staff member). A limit with a ``key`` counts each staff member (the ``owner_staff`` a
 message goes to or is sent as) or each contact apart, in its own bucket.
 
-At the gate, a send its channel's limits do not let through now waits: it becomes a
-``RateLimited`` deferral to the moment its window frees, which dispatch records as a scheduled
-delivery with a later ``due_at`` and a ``rate_limited`` entry in the run log. A delivery
-without the address its key counts by is not limited here (its channel skips it anyway).
+At the gate, a send its channel's limits do not let through now waits: it reserves a slot in
+``send_hits`` (a hit tied to the delivery, at the time it goes), behind every slot reserved
+before it, and becomes a ``RateLimited`` deferral to that slot, which dispatch records as a
+scheduled delivery with a later ``due_at`` and a ``rate_limited`` entry in the run log. When
+it comes due it goes on its slot without queueing again (see ``_Window``). The slot of a
+delivery cancelled or skipped meanwhile stays taken until its time passes, then expires. A
+delivery without the address its key counts by is not limited here (its channel skips it).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,8 +71,9 @@ async def apply(
     session: AsyncSession, items: Sequence[Item], *, limits: Limits, now: datetime
 ) -> list[policy.Decision]:
     """The items' decisions, each send that its channel's limits do not let through now
-    turned into a ``RateLimited`` until the moment they do. Records the sends let through, in
-    the claim's transaction, after holding the channels' windows (see ``send_hits.hold``)."""
+    turned into a ``RateLimited`` until the slot reserved for it. Records the sends let
+    through and the slots reserved, in the claim's transaction, after holding the channels'
+    windows (see ``send_hits.hold``)."""
     checks = [_checks(d, r, limits.get(d.channel, ())) if _sends(x) else [] for d, r, x in items]
     wanted = {c.bucket: c.rate.per for found in checks for c in found}
     if not wanted:
@@ -77,12 +81,13 @@ async def apply(
     await repo.hold(
         session, {d.channel for (d, _, _), found in zip(items, checks, strict=True) if found}
     )
-    window = _Window(await _read(session, _longest(checks), now), now)
+    window = _Window.of(await _read(session, _longest(checks), now), now)
     decisions = [
-        window.admit(d.channel, found) if found else decision
+        window.admit(d.id, d.channel, found) if found else decision
         for (d, _, decision), found in zip(items, checks, strict=True)
     ]
-    await repo.record(session, window.admitted)
+    await repo.release(session, buckets=wanted, delivery_ids=window.released)
+    await repo.record(session, window.written)
     return decisions
 
 
@@ -130,12 +135,12 @@ def _longest(checks: Sequence[Sequence[_Check]]) -> dict[str, timedelta]:
 
 async def _read(
     session: AsyncSession, longest: Mapping[str, timedelta], now: datetime
-) -> dict[str, list[datetime]]:
-    """bucket → its hits within its longest window; older ones are deleted."""
+) -> dict[str, list[repo.Hit]]:
+    """bucket → its hits and reservations within its longest window; older ones are deleted."""
     by_window: dict[timedelta, list[str]] = {}
     for bucket, per in longest.items():
         by_window.setdefault(per, []).append(bucket)
-    hits: dict[str, list[datetime]] = {}
+    hits: dict[str, list[repo.Hit]] = {}
     for per, buckets in by_window.items():
         await repo.forget(session, buckets=buckets, before=now - per)
         hits |= await repo.hits(session, buckets=buckets, since=now - per)
@@ -144,41 +149,79 @@ async def _read(
 
 @dataclass
 class _Window:
-    hits: dict[str, list[datetime]]
+    """The buckets of one claim: the sends made (``made``) and the slots reserved for
+    deliveries held back (``slots``: delivery id → time), as the batch goes on.
+
+    A held-back delivery queues behind every slot reserved before it, at the first time its
+    windows, counting made and reserved sends alike, let one more through. When its slot
+    comes it goes on it, once the sends made let it: a send the slot before it made late
+    (a late tick) holds it back for as long as that send was late, never more."""
+
+    made: dict[str, list[datetime]]
+    slots: dict[str, dict[str, datetime]]
     now: datetime
-    admitted: list[tuple[str, datetime]] = field(default_factory=list)
+    written: list[tuple[str, repo.Hit]] = field(default_factory=list)
+    released: set[str] = field(default_factory=set)
 
-    def admit(self, channel: str, checks: Sequence[_Check]) -> policy.Decision:
+    @classmethod
+    def of(cls, hits: Mapping[str, Sequence[repo.Hit]], now: datetime) -> _Window:
+        made = {b: [h.at for h in found if h.delivery_id is None] for b, found in hits.items()}
+        slots = {
+            b: {h.delivery_id: h.at for h in found if h.delivery_id is not None}
+            for b, found in hits.items()
+        }
+        return cls(made, slots, now)
+
+    def admit(self, delivery_id: str, channel: str, checks: Sequence[_Check]) -> policy.Decision:
         buckets = {c.bucket for c in checks}
-        waits = [(until, c) for c in checks if (until := self._frees_at(c)) is not None]
-        if not waits:
+        reserved = any(delivery_id in self.slots[b] for b in buckets)
+        if reserved:
+            self.released.add(delivery_id)
             for bucket in buckets:
-                self.hits[bucket].append(self.now)
-                self.admitted.append((bucket, self.now))
+                self.slots[bucket].pop(delivery_id, None)
+            until, check = self._latest(checks, lambda c: self._frees_at(c, self.made[c.bucket]))
+        else:
+            until, check = self._latest(checks, self._slot)
+        if until <= self.now:
+            for bucket in buckets:
+                self.made[bucket].append(self.now)
+                self.written.append((bucket, repo.Hit(self.now)))
             return policy.Send()
-        until, check = max(waits, key=lambda wait: wait[0])
-        counted = self._counted(check)
-        for bucket in buckets:  # it goes then, as far as the rest of this batch can tell
-            self.hits[bucket].append(until)
-        return _limited(channel, check, until, counted=counted, now=self.now)
+        for bucket in buckets:
+            self.slots[bucket][delivery_id] = until
+            self.written.append((bucket, repo.Hit(until, delivery_id)))
+        return self._limited(channel, check, until)
 
-    def _counted(self, check: _Check) -> list[datetime]:
-        return sorted(t for t in self.hits[check.bucket] if self.now - t < check.rate.per)
+    def _latest(
+        self, checks: Sequence[_Check], at: Callable[[_Check], datetime]
+    ) -> tuple[datetime, _Check]:
+        return max(((at(c), c) for c in checks), key=lambda found: found[0])
 
-    def _frees_at(self, check: _Check) -> datetime | None:
-        """When the window lets one more send through, or None if it does now."""
-        counted, most = self._counted(check), check.rate.max
-        return counted[len(counted) - most] + check.rate.per if len(counted) >= most else None
+    def _slot(self, check: _Check) -> datetime:
+        """The first time, behind every reserved slot, that this check's window lets one
+        more through; all that it counts then lies before it."""
+        slots = self.slots[check.bucket].values()
+        return max(self._frees_at(check, [*self.made[check.bucket], *slots]), *slots, self.now)
+
+    def _frees_at(self, check: _Check, hits: Sequence[datetime]) -> datetime:
+        """When a window ending at or after the last of ``hits`` holds fewer than the most."""
+        counted, most = sorted(hits), check.rate.max
+        return counted[-most] + check.rate.per if len(counted) >= most else self.now
+
+    def _limited(self, channel: str, check: _Check, until: datetime) -> RateLimited:
+        since = self.now - check.rate.per
+        sent = sum(1 for t in self.made[check.bucket] if since < t <= self.now)
+        waiting = sum(1 for t in self.slots[check.bucket].values() if since < t <= until)
+        return _limited(channel, check, until, sent=sent, waiting=waiting)
 
 
 def _limited(
-    channel: str, check: _Check, until: datetime, *, counted: list[datetime], now: datetime
+    channel: str, check: _Check, until: datetime, *, sent: int, waiting: int
 ) -> RateLimited:
     rate = check.rate
     per = format_duration(rate.per)
     whose = f" to {rate.key} {check.of}" if rate.key else ""
-    sent = sum(1 for t in counted if t <= now)
-    queued = f", {len(counted) - sent} waiting before it" if len(counted) > sent else ""
+    queued = f", {waiting} waiting before it" if waiting else ""
     detail = (
         f"rate limit: {sent} sends on {channel}{whose} in {per} (limit {rate.max}){queued};"
         f" waits until {until.isoformat()}"

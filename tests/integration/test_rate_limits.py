@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from smr.db import unit_of_work
-from smr.models import Delivery, SendHit
+from smr.models import Delivery, SendHit, TraceEntry
 from smr.repositories import deliveries as deliveries_repo
-from smr.runtime import Runtime
+from smr.runtime import Runtime, build_runtime
 from smr.services import addressing, policy, ratelimits
+from tests.conftest import make_settings
 from tests.helpers import FakeClock, auth
 from tests.integration.journeys import deliveries, post
 
@@ -56,6 +58,22 @@ def playbooks_dir(tmp_path: Path, policies: str) -> Path:
     (folder / "policies.yaml").write_text(policies, encoding="utf-8")
     (folder / "handoff.yaml").write_text(HANDOFF, encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def tuning() -> dict[str, int]:
+    """Settings a test sets apart (``batch_size``, ``dispatch_lanes``)."""
+    return {}
+
+
+@pytest.fixture
+async def runtime(
+    database_url: str, playbooks_dir: Path, tmp_path: Path, clock: FakeClock, tuning: dict[str, int]
+) -> AsyncIterator[Runtime]:
+    settings = make_settings(database_url, playbooks_dir, tmp_path / "data", **tuning)
+    rt = build_runtime(settings, clock=clock)
+    yield rt
+    await rt.aclose()
 
 
 def handoffs(
@@ -134,6 +152,61 @@ async def test_what_waits_in_one_batch_is_spread_over_the_windows_to_come(
     found = re.search(r"in 1m \(limit 30\), (\d+) waiting before it; waits", entry["response"])
     assert found is not None
     assert 30 <= int(found[1]) < 40  # those of the first window, and of this one before it
+
+
+@pytest.mark.parametrize("tuning", [{"batch_size": 50, "dispatch_lanes": 1}])
+async def test_what_waits_goes_in_the_slot_it_reserved_first_come_first_served(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    """300 handoffs to one staff member, 30 a minute, claimed 50 at a time: every claim
+    queues behind the slots reserved before it, so each one held back has one
+    ``rate_limited`` entry and goes in the slot it names, 30 a minute, in the order they came
+    (one lane: concurrent lanes queue their batches in the order they take the window)."""
+    for chunk in range(10):
+        await post(client, handoffs(30 * chunk, 30))
+        clock.advance(milliseconds=1)
+    start = clock.now
+
+    for m in range(11):
+        clock.now = start + timedelta(minutes=m)
+        await runtime.tick()
+
+    sent = {d.id: d.sent_at for d in await deliveries(runtime) if d.sent_at is not None}
+    minute = {d_id: (at - start) // timedelta(minutes=1) for d_id, at in sent.items()}
+    assert sorted(minute.values()) == [m for m in range(10) for _ in range(30)]
+    for delivery in await deliveries(runtime):  # "客户在等您：<n>": the n-th handoff
+        n = int((delivery.text or "").rpartition("：")[2])
+        assert minute[delivery.id] == n // 30
+    async with runtime.sessions() as session:
+        held = select(TraceEntry.detail).where(TraceEntry.kind == "rate_limited")
+        entries = list((await session.scalars(held)).all())
+    assert len(entries) == 270
+    assert len({e["delivery_id"] for e in entries}) == 270
+    for entry in entries:
+        assert entry["next_at"] == sent[entry["delivery_id"]].isoformat()
+
+
+async def test_a_reserved_slot_waits_for_as_long_as_the_slot_before_it_went_late(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    """The slots of minute 1 go 30 s late: those of minute 2 would make 40 sends within a
+    minute on their slot, so they wait the 30 s, and the limit holds."""
+    start = clock.now
+    await post(client, handoffs(0, 70))
+    await runtime.tick()
+    clock.now = start + timedelta(seconds=90)
+    await runtime.tick()
+    assert await statuses(runtime) == {"sent": 60, "scheduled": 10}
+
+    clock.now = start + timedelta(minutes=2)
+    await runtime.tick()
+
+    waiting = [d for d in await deliveries(runtime) if d.status == "scheduled"]
+    assert {d.due_at for d in waiting} == {start + timedelta(seconds=150)}
+    assert len(waiting) == 10
+    clock.now = start + timedelta(seconds=150)
+    await runtime.tick()
+    assert await statuses(runtime) == {"sent": 70}
 
 
 async def test_hits_older_than_the_window_are_deleted(
