@@ -27,5 +27,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Without the column a reservation would read as a send made at its (future) time.
+    op.execute("DELETE FROM send_hits WHERE delivery_id IS NOT NULL")
     with op.batch_alter_table("send_hits") as batch:
         batch.drop_column("delivery_id")

@@ -9,13 +9,29 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Delete, Integer, Select, bindparam, delete, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Integer,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.models import SendHit, table_of
+from smr.models import Delivery, SendHit, table_of
 from smr.repositories._execute import fetch
 from smr.repositories._sql import any_of, dialect_name, insert_many
 
+#: A delivery in these states may still go, so the slot it reserved stays reserved.
+WAITING = ("scheduled", "sending")
 #: The first key of SMR's rate-limit advisory locks ("SMR" in ASCII), the channel's hash the second.
 _LOCK_SPACE = 0x534D52
 
@@ -66,9 +82,19 @@ async def hits(
 def _hits(dialect: str) -> Select[Any]:
     table = table_of(SendHit)
     since = bindparam("since", type_=table.c.at.type)
+    made = and_(table.c.delivery_id.is_(None), table.c.at >= since)
+    # A slot stays reserved, however late its tick, while its delivery may still go.
+    reserved = and_(table.c.delivery_id.is_not(None), _waiting(table))
     return select(table.c.bucket, table.c.at, table.c.delivery_id).where(
-        any_of(dialect, table.c.bucket, "buckets"), table.c.at >= since
+        any_of(dialect, table.c.bucket, "buckets"), or_(made, reserved)
     )
+
+
+def _waiting(table: Table) -> ColumnElement[bool]:
+    """The reservation's delivery is still due or being sent (not cancelled, skipped, sent)."""
+    deliveries = table_of(Delivery)
+    statuses = or_(*(deliveries.c.status == status for status in WAITING))
+    return exists().where(deliveries.c.id == table.c.delivery_id, statuses)
 
 
 async def record(session: AsyncSession, hits: Sequence[tuple[str, Hit]]) -> None:
@@ -96,7 +122,8 @@ def _release(dialect: str) -> Delete:
 
 
 async def forget(session: AsyncSession, *, buckets: Collection[str], before: datetime) -> None:
-    """Delete these buckets' hits older than ``before`` (no window reaches them any more)."""
+    """Delete these buckets' sends older than ``before`` (no window reaches them any more);
+    reserved slots stay until used or abandoned (see ``sweep``)."""
     if buckets:
         params = {"buckets": list(buckets), "before": before}
         await fetch(session, _forget(dialect_name(session)), params)
@@ -106,11 +133,16 @@ async def forget(session: AsyncSession, *, buckets: Collection[str], before: dat
 def _forget(dialect: str) -> Delete:
     table = table_of(SendHit)
     before = bindparam("before", type_=table.c.at.type)
-    return delete(table).where(any_of(dialect, table.c.bucket, "buckets"), table.c.at < before)
+    return delete(table).where(
+        any_of(dialect, table.c.bucket, "buckets"),
+        table.c.at < before,
+        table.c.delivery_id.is_(None),
+    )
 
 
 async def sweep(session: AsyncSession, *, before: datetime) -> None:
-    """Delete every bucket's hits older than ``before``, those another transaction is not
+    """Delete every bucket's sends older than ``before`` and the slots of deliveries that will
+    not go any more (cancelled, skipped), those another transaction is not
     deleting right now (PostgreSQL: SKIP LOCKED, so a sweep never waits for, nor deadlocks
     with, a claim's ``forget`` or another worker's sweep)."""
     await fetch(session, _sweep(), {"before": before})
@@ -120,5 +152,7 @@ async def sweep(session: AsyncSession, *, before: datetime) -> None:
 def _sweep() -> Delete:
     table = table_of(SendHit)
     before = bindparam("before", type_=table.c.at.type)
-    old = select(table.c.id).where(table.c.at < before).with_for_update(skip_locked=True)
+    made = and_(table.c.delivery_id.is_(None), table.c.at < before)
+    abandoned = and_(table.c.delivery_id.is_not(None), not_(_waiting(table)))
+    old = select(table.c.id).where(or_(made, abandoned)).with_for_update(skip_locked=True)
     return delete(table).where(table.c.id.in_(old))

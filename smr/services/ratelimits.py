@@ -82,10 +82,12 @@ async def apply(
         session, {d.channel for (d, _, _), found in zip(items, checks, strict=True) if found}
     )
     window = _Window.of(await _read(session, _longest(checks), now), now)
-    decisions = [
-        window.admit(d.id, d.channel, found) if found else decision
-        for (d, _, decision), found in zip(items, checks, strict=True)
-    ]
+    decisions = [decision for _, _, decision in items]
+    # In the order they came due, not the order the claim returned them: first come, first served.
+    for index in sorted(range(len(items)), key=lambda i: (items[i][0].due_at, items[i][0].id)):
+        if checks[index]:
+            delivery = items[index][0]
+            decisions[index] = window.admit(delivery.id, delivery.channel, checks[index])
     await repo.release(session, buckets=wanted, delivery_ids=window.released)
     await repo.record(session, window.written)
     return decisions
@@ -162,6 +164,7 @@ class _Window:
     now: datetime
     written: list[tuple[str, repo.Hit]] = field(default_factory=list)
     released: set[str] = field(default_factory=set)
+    requeued: dict[str, list[datetime]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, hits: Mapping[str, Sequence[repo.Hit]], now: datetime) -> _Window:
@@ -176,10 +179,15 @@ class _Window:
         buckets = {c.bucket for c in checks}
         reserved = any(delivery_id in self.slots[b] for b in buckets)
         if reserved:
+            own = max(self.slots[b][delivery_id] for b in buckets if delivery_id in self.slots[b])
             self.released.add(delivery_id)
             for bucket in buckets:
                 self.slots[bucket].pop(delivery_id, None)
             until, check = self._latest(checks, lambda c: self._frees_at(c, self.made[c.bucket]))
+            if until > self.now:  # sends made late (or a lower limit): queue behind earlier slots
+                until, check = self._latest(checks, lambda c: self._behind(c, own))
+                for bucket in buckets:
+                    self.requeued.setdefault(bucket, []).append(until)
         else:
             until, check = self._latest(checks, self._slot)
         if until <= self.now:
@@ -202,6 +210,13 @@ class _Window:
         more through; all that it counts then lies before it."""
         slots = self.slots[check.bucket].values()
         return max(self._frees_at(check, [*self.made[check.bucket], *slots]), *slots, self.now)
+
+    def _behind(self, check: _Check, own: datetime) -> datetime:
+        """Like ``_slot``, counting only the slots reserved before ``own`` and those this
+        batch queued again before this one (slots of one moment go in claim order)."""
+        earlier = [t for t in self.slots[check.bucket].values() if t < own]
+        earlier += self.requeued.get(check.bucket, [])
+        return max(self._frees_at(check, [*self.made[check.bucket], *earlier]), *earlier, self.now)
 
     def _frees_at(self, check: _Check, hits: Sequence[datetime]) -> datetime:
         """When a window ending at or after the last of ``hits`` holds fewer than the most."""

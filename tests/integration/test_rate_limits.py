@@ -299,3 +299,52 @@ async def test_deliveries_due_at_the_same_moment_are_claimed_first_come_first_se
         )
 
     assert [d.id for d in claimed] == created[:3]
+
+
+def number_of(delivery: Delivery) -> int:
+    found = re.search(r"(\d+)$", delivery.text or "")
+    assert found is not None
+    return int(found[1])
+
+
+async def test_cancelled_deliveries_give_back_the_slots_they_reserved(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    start = clock.now
+    await post(client, handoffs(0, 300))
+    await runtime.tick()
+    waiting = [d.id for d in await deliveries(runtime) if d.status == "scheduled"]
+    async with unit_of_work(runtime.sessions) as session:  # an admin cancels the broadcast
+        await session.execute(
+            update(Delivery).where(Delivery.id.in_(waiting)).values(status="cancelled")
+        )
+
+    clock.now = start + timedelta(minutes=2)
+    await post(client, handoffs(1000, 1))
+    await runtime.tick()
+
+    (new,) = [d for d in await deliveries(runtime) if number_of(d) == 1000]
+    assert (new.status, new.sent_at) == ("sent", clock.now)  # not after 270 slots of nothing
+
+
+async def test_a_late_tick_does_not_cost_a_reserved_slot_its_place(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    start = clock.now
+    await post(client, handoffs(0, 120))
+    await runtime.tick()  # 30 go, 30 reserve 1:00, 30 2:00, 30 3:00
+    slot = {d.id: d.due_at for d in await deliveries(runtime) if d.status == "scheduled"}
+    assert sorted(set(slot.values())) == [start + timedelta(minutes=m) for m in (1, 2, 3)]
+
+    for minutes in (2.5, 3.5, 4.5, 5.5):  # the tick of 1:00 never comes
+        clock.now = start + timedelta(minutes=minutes)
+        await runtime.tick()
+
+    sent = {d.id: d.sent_at or start for d in await deliveries(runtime) if d.id in slot}
+    assert start not in sent.values()  # every one was sent
+    first = [i for i in slot if slot[i] == start + timedelta(minutes=1)]
+    # its slot, kept: not sent to the back of the queue behind the slots of 2:00 and 3:00
+    assert {sent[i] for i in first} == {start + timedelta(minutes=2.5)}
+    times = [t for d in await deliveries(runtime) if (t := d.sent_at)]
+    per = timedelta(minutes=1)
+    assert max(sum(1 for u in times if t - per < u <= t) for t in times) == 30
