@@ -327,6 +327,7 @@ async def test_cancelled_deliveries_give_back_the_slots_they_reserved(
     assert (new.status, new.sent_at) == ("sent", clock.now)  # not after 270 slots of nothing
 
 
+@pytest.mark.parametrize("tuning", [{"dispatch_lanes": 1}])  # the order of one lane
 async def test_a_late_tick_does_not_cost_a_reserved_slot_its_place(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
