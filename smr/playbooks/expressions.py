@@ -7,7 +7,6 @@ the load-time check exists so an escape attempt is rejected before it ever runs.
 Raises ``TemplateCompileError`` at compile time and ``TemplateRuntimeError`` when evaluating.
 """
 
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
@@ -17,6 +16,7 @@ import jinja2
 from jinja2 import meta, nodes, sandbox
 from jinja2.parser import Parser
 
+from smr.edge import storable, unstorable
 from smr.playbooks.sandbox import (
     ENVIRONMENT,
     MAX_SIZE,
@@ -40,8 +40,6 @@ _FORBIDDEN_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport
 #: Python's own compiler refuses some templates: deep nesting ("too many statically nested
 #: blocks", IndentationError), or recursion in the parser.
 _COMPILER_ERRORS = (SyntaxError, RecursionError, MemoryError)
-#: Text a database column cannot hold (PostgreSQL refuses NUL; JSON refuses lone surrogates).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _env = ENVIRONMENT
 
 
@@ -97,7 +95,7 @@ class Template:
         text: str = _guarded(lambda: self._compiled.render(context))
         if len(text) > MAX_SIZE:
             raise TemplateRuntimeError(f"rendered text is longer than {MAX_SIZE:,} characters")
-        if _UNSTORABLE.search(text):
+        if unstorable(text):
             raise TemplateRuntimeError("rendered text holds a NUL or a lone surrogate")
         return text
 
@@ -217,4 +215,4 @@ def _describe(exc: BaseException) -> str:
     else:
         message = f"{type(exc).__name__}: {exc}"
     # The message may quote data; keep it storable and short.
-    return _UNSTORABLE.sub("\ufffd", message[:500])
+    return str(storable(message[:500]))
