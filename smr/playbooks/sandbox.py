@@ -419,14 +419,16 @@ class BoundedEnvironment(sandbox.ImmutableSandboxedEnvironment):
                 raise LimitExceeded(f"calls nest at most {MAX_CALL_DEPTH} deep")
             budget.depth += 1
         try:
-            _precheck_method(__obj, args)
+            args = _precheck_method(__obj, args)
             result = super().call(__context, __obj, *args, **kwargs)
         finally:
             if budget is not None:
                 budget.depth -= 1
         size = size_of(result)
+        if size > MAX_SIZE:
+            raise LimitExceeded(f"values are limited to {MAX_SIZE:,} characters or items")
         spend(written=size if isinstance(result, str) else 0)
-        return check_size(result)
+        return result
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         found = super().wrap_str_format(value)
@@ -435,15 +437,17 @@ class BoundedEnvironment(sandbox.ImmutableSandboxedEnvironment):
         return found
 
 
-def _precheck_method(method: Any, args: tuple[Any, ...]) -> None:
+def _precheck_method(method: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` as the call should get them (a generator to join is read once, here)."""
     owner = getattr(method, "__self__", None)
     if not isinstance(owner, str):
-        return
+        return args
     name = getattr(method, "__name__", "")
     if name == "join" and args:
-        _joined_size(args[0], owner)
-    elif name == "replace" and len(args) >= 2:
+        return (_joined_size(args[0], owner), *args[1:])
+    if name == "replace" and len(args) >= 2:
         _replaced_size(owner, str(args[0]), str(args[1]), *(int(a) for a in args[2:3]))
+    return args
 
 
 def _written(value: Any) -> Any:

@@ -200,6 +200,10 @@ def test_whatever_a_render_raises_is_a_template_error(source: str, message: str)
         Template(source).render(values)
 
 
+def test_a_generator_joined_by_a_string_is_joined_whole() -> None:
+    assert render("{{ ', '.join(event.data.skus | map('upper')) }}", skus=["a", "b"]) == "A, B"
+
+
 def test_the_current_time_is_still_usable() -> None:
     now = datetime(2026, 12, 6, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
 
