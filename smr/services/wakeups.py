@@ -85,18 +85,8 @@ class Waker:
             )
         due = 0
         for run in runs:
-            due += await self._advance_alone(run)
+            due += await self._advance_batch([run])
         return due
-
-    async def _advance_alone(self, run: ClaimedRun) -> int:
-        try:
-            async with unit_of_work(self._sessions) as session:
-                return await self._advance(session, [run])
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise
-            await self._fail_alone(run, exc)
-            return 0
 
     async def _fail_alone(self, run: ClaimedRun, exc: Exception) -> None:
         log.error("run %s could not be written; it is failed", run.id, exc_info=exc)
