@@ -121,30 +121,11 @@ def _release(dialect: str) -> Delete:
     )
 
 
-async def forget(session: AsyncSession, *, buckets: Collection[str], before: datetime) -> None:
-    """Delete these buckets' sends older than ``before`` (no window reaches them any more);
-    reserved slots stay until used or abandoned (see ``sweep``)."""
-    if buckets:
-        params = {"buckets": list(buckets), "before": before}
-        await fetch(session, _forget(dialect_name(session)), params)
-
-
-@cache
-def _forget(dialect: str) -> Delete:
-    table = table_of(SendHit)
-    before = bindparam("before", type_=table.c.at.type)
-    return delete(table).where(
-        any_of(dialect, table.c.bucket, "buckets"),
-        table.c.at < before,
-        table.c.delivery_id.is_(None),
-    )
-
-
 async def sweep(session: AsyncSession, *, before: datetime) -> None:
     """Delete every bucket's sends older than ``before`` and the slots of deliveries that will
     not go any more (cancelled, skipped), those another transaction is not
     deleting right now (PostgreSQL: SKIP LOCKED, so a sweep never waits for, nor deadlocks
-    with, a claim's ``forget`` or another worker's sweep)."""
+    with, another worker's sweep)."""
     await fetch(session, _sweep(), {"before": before})
 
 

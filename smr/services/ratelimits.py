@@ -75,28 +75,27 @@ async def apply(
     through and the slots reserved, in the claim's transaction, after holding the channels'
     windows (see ``send_hits.hold``)."""
     checks = [_checks(d, r, limits.get(d.channel, ())) if _sends(x) else [] for d, r, x in items]
-    wanted = {c.bucket: c.rate.per for found in checks for c in found}
-    if not wanted:
+    longest = _longest(checks)
+    if not longest:
         return [decision for _, _, decision in items]
     await repo.hold(
         session, {d.channel for (d, _, _), found in zip(items, checks, strict=True) if found}
     )
-    window = _Window.of(await _read(session, _longest(checks), now), now)
+    window = _Window.of(await _read(session, longest, now), now)
     decisions = [decision for _, _, decision in items]
     # In the order they came due, not the order the claim returned them: first come, first served.
     for index in sorted(range(len(items)), key=lambda i: (items[i][0].due_at, items[i][0].id)):
         if checks[index]:
             delivery = items[index][0]
             decisions[index] = window.admit(delivery.id, delivery.channel, checks[index])
-    await repo.release(session, buckets=wanted, delivery_ids=window.released)
+    await repo.release(session, buckets=longest, delivery_ids=window.released)
     await repo.record(session, window.written)
     return decisions
 
 
 async def sweep(session: AsyncSession, *, limits: Limits, now: datetime) -> None:
-    """Delete the hits no window reaches any more, in every bucket: ``apply`` deletes old
-    hits only of the buckets its batch counts, so a bucket per contact would keep its hits
-    for ever (with no limits, none is needed)."""
+    """Delete the hits no window reaches any more, in every bucket (with no limits, none is
+    needed); ``apply`` only reads within its windows."""
     longest = max((rate.per for rates in limits.values() for rate in rates), default=timedelta())
     await repo.sweep(session, before=now - longest)
 
@@ -138,13 +137,13 @@ def _longest(checks: Sequence[Sequence[_Check]]) -> dict[str, timedelta]:
 async def _read(
     session: AsyncSession, longest: Mapping[str, timedelta], now: datetime
 ) -> dict[str, list[repo.Hit]]:
-    """bucket → its hits and reservations within its longest window; older ones are deleted."""
+    """bucket → its sends within its longest window, and its reservations (older sends are
+    the dispatcher's ``sweep``'s to delete)."""
     by_window: dict[timedelta, list[str]] = {}
     for bucket, per in longest.items():
         by_window.setdefault(per, []).append(bucket)
     hits: dict[str, list[repo.Hit]] = {}
     for per, buckets in by_window.items():
-        await repo.forget(session, buckets=buckets, before=now - per)
         hits |= await repo.hits(session, buckets=buckets, since=now - per)
     return hits
 
@@ -177,9 +176,9 @@ class _Window:
 
     def admit(self, delivery_id: str, channel: str, checks: Sequence[_Check]) -> policy.Decision:
         buckets = {c.bucket for c in checks}
-        reserved = any(delivery_id in self.slots[b] for b in buckets)
-        if reserved:
-            own = max(self.slots[b][delivery_id] for b in buckets if delivery_id in self.slots[b])
+        owned = [self.slots[b][delivery_id] for b in buckets if delivery_id in self.slots[b]]
+        if owned:
+            own = max(owned)
             self.released.add(delivery_id)
             for bucket in buckets:
                 self.slots[bucket].pop(delivery_id, None)
