@@ -6,6 +6,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from smr.services.retries import retry_delay
+
 
 @dataclass
 class Backoff:
@@ -21,9 +23,14 @@ class Backoff:
 
     def failed(self) -> float:
         """Count one more failure; returns how long to wait before trying again (seconds)."""
-        ceiling = min(self.cap, self.first * 2.0 ** min(self.failures, 32))
         self.failures += 1
-        return ceiling / 2 + self.draw() * ceiling / 2
+        return retry_delay(
+            self.failures, base=self.first, cap=self.cap, retry_after=None, draw=self._upper_half
+        )
+
+    def _upper_half(self) -> float:
+        """Equal jitter is full jitter drawn from the upper half of the range."""
+        return 0.5 + self.draw() / 2
 
     def succeeded(self) -> int:
         """Start over; returns how many failures came before."""
