@@ -95,15 +95,6 @@ def printable(text: str, *, limit: int = 64) -> str:
     return shown + ("…" if len(text) > limit else "")
 
 
-def check_text(text: str, *, path: Path = (), limit: int | None = None) -> None:
-    """Raise InvalidInput (at ``path``) unless ``text`` can be stored and is within ``limit``."""
-    problem = unstorable(text)
-    if problem is None and limit is not None and len(text) > limit:
-        problem = f"is {len(text)} characters long; at most {limit}"
-    if problem is not None:
-        raise _invalid(path, problem)
-
-
 def load_json(body: bytes | str, *, path: Path = ()) -> Any:
     """``body`` parsed as JSON within the bounds above; InvalidInput (422) otherwise, with the
     path (under ``path``) of what broke a bound."""

@@ -111,17 +111,13 @@ def mainland(phone: str) -> str | None:
     return stored if _MAINLAND_MOBILE.fullmatch(stored) else None
 
 
-def e164(phone: str) -> str:
-    """``+`` country code and number; raises NotAPhone."""
-    return phonenumbers.format_number(_parse(phone), PhoneNumberFormat.E164)
-
-
 def for_aliyun(phone: str) -> str:
-    return mainland(phone) or e164(phone).lstrip("+")
+    return normalise(phone).lstrip("+")
 
 
 def for_tencent(phone: str) -> str:
-    return e164(phone)
+    stored = normalise(phone)
+    return f"+86{stored}" if _MAINLAND_MOBILE.fullmatch(stored) else stored
 
 
 def for_reply(phone: str) -> str:

@@ -22,16 +22,12 @@ Ids = dict[str, object]
 _ids: ContextVar[Ids | None] = ContextVar("smr_log_ids", default=None)
 
 
-def current() -> Ids:
-    return dict(_ids.get() or {})
-
-
 @contextmanager
-def request_scope(request_id: str) -> Iterator[Ids]:
+def request_scope(request_id: str) -> Iterator[None]:
     """A fresh mapping for one request; what :func:`note` adds stays until the request ends."""
     token = _ids.set({"request_id": request_id})
     try:
-        yield current()
+        yield
     finally:
         _ids.reset(token)
 
