@@ -82,8 +82,10 @@ def secret_for(runtime: Runtime, source: str) -> str:
 
 
 def webhook_request(request: Request, body: bytes, runtime: Runtime) -> WebhookRequest:
+    """The webhook, its body parsed (and refused, past the edge bounds) before any other work,
+    the signature check included: some vendors sign fields of the parsed body."""
     headers = {name.lower(): value for name, value in request.headers.items()}
-    return WebhookRequest(headers=headers, body=body, received_at=runtime.clock())
+    return WebhookRequest(headers, body, runtime.clock(), parsed=edge.load_json(body))
 
 
 @router.post("/sms/{provider}", response_model=Acknowledgement, openapi_extra=json_body(*SMS_PUSH))
@@ -127,9 +129,6 @@ async def receive_order_webhook(
     found = SOURCES.get(source)
     if found is None:
         raise NotFound(f"No webhook source {source!r}; known: {', '.join(sorted(SOURCES))}.")
-    # Refused before any work, the signature check included (some vendors sign fields of the
-    # parsed body): see smr.edge.
-    edge.load_json(body)
     outcome = await webhooks.receive(
         runtime.sessions,
         found,

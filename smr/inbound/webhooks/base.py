@@ -44,6 +44,10 @@ class PayloadError(InvalidInput):
     """The webhook body cannot be read."""
 
 
+#: ``WebhookRequest.parsed`` when the body has not been parsed (None is valid JSON).
+UNPARSED: Any = object()
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookRequest:
     """A webhook as received: headers (names lower-cased), the raw body, and when it arrived."""
@@ -51,6 +55,13 @@ class WebhookRequest:
     headers: Mapping[str, str]
     body: bytes
     received_at: datetime
+    #: The body as JSON, when whoever received it parsed it already (see ``data``).
+    parsed: Any = UNPARSED
+
+    def data(self) -> Any:
+        """The body as JSON within the edge bounds; PayloadError if it is not. Parsed once: the
+        route that received it hands over what it parsed for the edge guard."""
+        return read_json(self.body) if self.parsed is UNPARSED else self.parsed
 
     def header(self, name: str) -> str | None:
         value = self.headers.get(name.lower())

@@ -35,7 +35,6 @@ from smr.inbound.webhooks.base import (
     hmac_sha256,
     payload_error,
     payment_key,
-    read_json,
     read_model,
     same,
 )
@@ -104,7 +103,7 @@ class GenericSource:
             raise SignatureError(f"{HEADER} does not verify.")
 
     def translate(self, request: WebhookRequest) -> Translation:
-        body: Any = read_json(request.body)
+        body: Any = request.data()
         order = read_model(GenericOrder, body)
         try:
             customer = order.customer

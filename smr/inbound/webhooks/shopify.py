@@ -39,7 +39,6 @@ from smr.inbound.webhooks.base import (
     first_phone,
     hmac_sha256,
     payment_key,
-    read_json,
     read_model,
     same,
 )
@@ -199,7 +198,7 @@ class ShopifySource:
             )
         if topic not in (PAID, CREATED, REFUNDED):
             return Translation(ignored=f"the {topic} topic is not a payment or a refund")
-        body: Any = read_json(request.body)
+        body: Any = request.data()
         if topic == REFUNDED:
             return Translation(notices=(self._refund(read_model(ShopifyRefund, body), request),))
         order = read_model(ShopifyOrder, body)

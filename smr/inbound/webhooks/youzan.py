@@ -187,9 +187,9 @@ def _plain(value: str | None) -> str | None:
     return None if not value or (value.startswith("$") and value.endswith("$")) else value
 
 
-def _body_fields(body: bytes) -> dict[str, Any]:
+def _body_fields(request: WebhookRequest) -> dict[str, Any]:
     try:
-        found = read_json(body)
+        found = request.data()
     except PayloadError:
         return {}
     return found if isinstance(found, dict) else {}
@@ -202,13 +202,13 @@ class YouzanSource:
     def verify(self, request: WebhookRequest, secret: str) -> None:
         event_sign = request.header(SIGN_HEADER)
         if event_sign:
-            client_id = request.header(CLIENT_HEADER) or _body_fields(request.body).get("client_id")
+            client_id = request.header(CLIENT_HEADER) or _body_fields(request).get("client_id")
             if not isinstance(client_id, str) or not client_id:
                 raise SignatureError(f"The {CLIENT_HEADER} header is missing.")
             if not same(md5_hex(client_id, request.body, secret), event_sign.lower()):
                 raise SignatureError(f"{SIGN_HEADER} does not verify.")
             return
-        fields = _body_fields(request.body)
+        fields = _body_fields(request)
         sign, msg, client_id = fields.get("sign"), fields.get("msg"), fields.get("client_id")
         if not all(isinstance(part, str) and part for part in (sign, msg, client_id)):
             raise SignatureError(f"The {SIGN_HEADER} header is missing, and no sign in the body.")
@@ -216,7 +216,7 @@ class YouzanSource:
             raise SignatureError("The push's sign does not verify.")
 
     def translate(self, request: WebhookRequest) -> Translation:
-        envelope = read_model(Envelope, read_json(request.body))
+        envelope = read_model(Envelope, request.data())
         kind = envelope.type or request.header(TYPE_HEADER) or ""
         if envelope.test:
             return Translation(ignored=f"a Youzan test push ({kind})")
