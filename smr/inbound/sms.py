@@ -59,6 +59,13 @@ def parse_replies(provider: str, body: bytes) -> list[Reply]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ReplyFormatError("$", f"not JSON ({exc})") from None
+    return replies_in(provider, data)
+
+
+def replies_in(provider: str, data: Any) -> list[Reply]:
+    """The replies in a push already parsed as JSON. Raises ReplyFormatError."""
+    if provider not in ACKNOWLEDGEMENTS:
+        raise ValueError(f"unknown SMS provider {provider!r}")
     if provider == "aliyun":
         if not isinstance(data, list):
             raise ReplyFormatError("$", "Aliyun pushes a JSON array of SmsUp messages")

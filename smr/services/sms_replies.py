@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.errors import InvalidInput, field_errors
-from smr.inbound.sms import Reply, ReplyFormatError, parse_replies
+from smr.inbound.sms import Reply, ReplyFormatError, replies_in
 from smr.schemas import EventIn
 from smr.services.catalog import Catalog
 from smr.services.ingest import IngestReport, submit
@@ -58,15 +58,16 @@ def events_for(
 async def receive(
     sessions: async_sessionmaker[AsyncSession],
     provider: str,
-    body: bytes,
+    data: Any,
     *,
     words: Collection[str],
     catalog: Catalog,
     clock: Callable[[], datetime],
 ) -> IngestReport | None:
-    """Ingest the replies in a vendor's push; None when it carries none."""
+    """Ingest the replies in a vendor's push (``data``: its body, parsed by the edge guard);
+    None when it carries none."""
     try:
-        replies = parse_replies(provider, body)
+        replies = replies_in(provider, data)
     except ReplyFormatError as exc:
         errors = [{"path": exc.path, "message": exc.message}]
         raise InvalidInput("The SMS reply push cannot be read.", errors=errors) from None

@@ -97,11 +97,10 @@ async def receive_sms_replies(
     secret = secret_for(runtime, f"sms_{provider}")
     if not token or not same(secret, token):
         raise Unauthorized("The token in the URL does not match SMR_WEBHOOK_SECRETS__SMS_….")
-    edge.load_json(body)  # refused before any work: see smr.edge
     report = await sms_replies.receive(
         runtime.sessions,
         provider,
-        body,
+        edge.load_json(body),  # refused before any work: see smr.edge
         words=runtime.settings.sms.unsubscribe_replies,
         catalog=runtime.catalog,
         clock=runtime.clock,
