@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -180,3 +181,14 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
 def describe(exc: BaseException) -> str:
     """One line for a log: the error's type and the first line of its message."""
     return f"{type(exc).__name__}: {str(exc).partition(chr(10))[0]}"
+
+
+def log_failure(log: logging.Logger, what: str, exc: BaseException) -> bool:
+    """Log ``exc``, which ``what`` raised: one warning line when the database cannot be reached
+    (it is the moment's fault; the work is tried again), a traceback otherwise. Returns whether
+    the database was unavailable."""
+    if is_unavailable(exc):
+        log.warning("%s: database unavailable (%s)", what, describe(exc))
+        return True
+    log.error("%s failed", what, exc_info=exc)
+    return False

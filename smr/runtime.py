@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from smr.channels import ChannelAdapter, ContactDirectory, ContactProfile, SendError
 from smr.config import Settings
-from smr.db import create_engine, describe, is_unavailable, session_factory, unit_of_work
+from smr.db import create_engine, log_failure, session_factory, unit_of_work
 from smr.schemas import EventIn
 from smr.services.awaiting import Checker
 from smr.services.catalog import Catalog, ReloadReport
@@ -103,10 +103,7 @@ class Runtime:
             try:
                 await self.dispatcher.tick_channels(self.urgent_channels)
             except Exception as exc:  # the rows stay claimable; the next tick sends them
-                if not is_unavailable(exc):
-                    log.exception("urgent dispatch failed")
-                else:
-                    log.warning("urgent dispatch: database unavailable (%s)", describe(exc))
+                log_failure(log, "urgent dispatch", exc)
             again = self._urgent_again
 
     def pull_kf(self, *, token: str, open_kfid: str) -> bool:
@@ -192,10 +189,7 @@ class Runtime:
                 elif not self._versions_stored:  # the database was gone at the last reload
                     await self._remember_versions()
             except Exception as exc:  # a failed reload keeps the current playbooks; try again later
-                if not is_unavailable(exc):
-                    log.exception("playbook reload failed")
-                else:
-                    log.warning("playbook versions not stored yet: database unavailable")
+                log_failure(log, "playbook reload", exc)
 
     async def tick(self) -> None:
         """One scheduler tick: fire due cron slots, wake due runs, send due deliveries, then
