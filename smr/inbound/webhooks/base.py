@@ -27,9 +27,8 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from smr import edge
+from smr import edge, phones
 from smr.errors import InvalidInput, Unauthorized, field_errors
-from smr.schemas import ContactRef
 
 OrderType = Literal["order.paid", "order.refunded"]
 #: For vendors content with any 200 answer: nothing to add to it.
@@ -178,8 +177,8 @@ def first_phone(*candidates: str | None) -> str | None:
         if not candidate:
             continue
         try:
-            return ContactRef(phone=candidate).identities()["phone"]
-        except ValidationError:
+            return phones.normalise(candidate)
+        except phones.NotAPhone:
             continue
     return None
 
