@@ -6,8 +6,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from smr.playbooks.crontab import parse_crontab
 
 _DURATION = re.compile(r"(\d+)([smhd])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 #: The longest duration (a wait, a cooldown, a cap's window): ten years. Waits are measured from
 #: times before 2100 (see ``smr.schemas.LATEST``), so every wake time stays representable.
 MAX_DURATION = timedelta(days=3650)
@@ -29,13 +28,14 @@ def parse_duration(text: str) -> timedelta:
     digits, unit = match.groups()
     # Compared before a timedelta is made: timedelta(days=10**10) raises OverflowError.
     if len(digits) > 12 or int(digits) * _SECONDS[unit] > MAX_DURATION.total_seconds():
-        raise DurationTooLong(f"duration '{text.strip()}' is over the bound of 3650d (ten years)")
-    return timedelta(**{_UNITS[unit]: int(digits)})
+        bound = format_duration(MAX_DURATION)
+        raise DurationTooLong(f"duration '{text.strip()}' is over the bound of {bound} (ten years)")
+    return timedelta(seconds=int(digits) * _SECONDS[unit])
 
 
 def format_duration(value: timedelta) -> str:
     seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    for unit, size in _SECONDS.items():
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
