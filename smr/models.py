@@ -284,3 +284,15 @@ class WeComKfCursor(Base):
     open_kfid: Mapped[str] = mapped_column(String(64), primary_key=True)
     cursor: Mapped[str] = mapped_column(String(256))
     updated_at: Mapped[datetime]
+
+
+# --- customer groups (migration 0014) ---
+
+
+# --- media (migration 0015) ---
+
+
+# --- Moments (migration 0016) ---
+
+
+# --- channel codes (migration 0017) ---
