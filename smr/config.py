@@ -34,6 +34,9 @@ class WeComSettings(BaseModel):
     contact_secret: SecretStr | None = None
     #: The 微信客服 secret, for kf/* (send_msg, sync_msg), if separate.
     kf_secret: SecretStr | None = None
+    #: Signs what the customer's chat-archive gateway pushes to POST /v1/wecom/archive
+    #: (HMAC-SHA256); without it that route answers 404.
+    archive_secret: SecretStr | None = None
     timeout_seconds: float = Field(default=10.0, gt=0)
     #: A mass-send task the owner staff has not sent within this long is cancelled.
     task_timeout_hours: float = Field(default=72.0, gt=0)

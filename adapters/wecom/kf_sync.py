@@ -3,7 +3,8 @@
 The callback only says messages are waiting and hands over a token valid 10 minutes. The pull
 continues from the cursor stored for the 客服 account, page by page (``has_more``), and turns
 each customer message (``origin`` 3) into a ``chat.message`` event:
-``{text, open_kfid, msgid, msgtype, channel: "wecom_kf"}`` for the contact whose
+``{text, open_kfid, msgid, msgtype, channel: "wecom_kf", chat: "single", speaker: "customer"}``
+(the fields archived chats carry too, see ``smr.inbound.archive``) for the contact whose
 ``wecom_userid`` is the message's external_userid. Those events also open the kf reply window
 (see ``smr.repositories.kf``). A page's cursor is stored only after its events are ingested;
 their ids (``kf:<msgid>``) make a repeated page harmless.
@@ -85,6 +86,8 @@ def event_of(message: dict[str, Any]) -> EventIn | None:
                     "open_kfid": message["open_kfid"],
                     "msgid": message["msgid"],
                     "channel": KF_CHANNEL,
+                    "chat": "single",
+                    "speaker": "customer",
                 },
             }
         )

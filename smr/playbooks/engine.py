@@ -143,6 +143,10 @@ Refusal = tuple[Outcome, str] | None
 def _keyword_refusal(playbook: LoadedPlaybook, event: EventView) -> Refusal:
     if not playbook.keywords:
         return None
+    # Keywords answer customers: the staff's own words in an archived chat never match (a
+    # playbook that wants them tests event.data.speaker in its `if:` instead).
+    if event.data.get("speaker") == "staff":
+        return Outcome.KEYWORD_NOT_FOUND, "keywords match what customers write, not the staff"
     text = event.data.get("text")
     haystack = text.casefold() if isinstance(text, str) else ""
     if any(word in haystack for word in playbook.keywords):

@@ -38,3 +38,10 @@ def test_a_pulled_message_as_it_usually_comes_is_unchanged() -> None:
         "这个多少钱？",
         "wecom_kf",
     )
+
+
+def test_a_pulled_message_says_it_is_the_customer_in_a_1_1_chat() -> None:
+    event = event_of(message("你好"))
+
+    assert event is not None
+    assert (event.data["chat"], event.data["speaker"]) == ("single", "customer")

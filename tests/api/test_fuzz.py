@@ -56,7 +56,12 @@ async def runtime(
 ) -> AsyncIterator[Runtime]:
     """Webhooks and WeCom configured, so that requests reach past "not configured" (404)."""
     secrets = {source: SecretStr("fuzz-secret") for source in SOURCES}
-    wecom = WeComSettings(corp_id=v.CORP_ID, token=SecretStr(v.TOKEN), aes_key=SecretStr(v.AES_KEY))
+    wecom = WeComSettings(
+        corp_id=v.CORP_ID,
+        token=SecretStr(v.TOKEN),
+        aes_key=SecretStr(v.AES_KEY),
+        archive_secret=SecretStr("fuzz-secret"),
+    )
     settings_ = make_settings(
         database_url, playbooks_dir, tmp_path / "data", webhook_secrets=secrets, wecom=wecom
     )
