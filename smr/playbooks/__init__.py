@@ -6,7 +6,6 @@ from smr.playbooks.effects import (
     Effect,
     Execution,
     Failed,
-    NotifyEffect,
     RunOutcome,
     SendEffect,
     SetEffect,
@@ -46,8 +45,9 @@ from smr.playbooks.loader import (
     load_text,
 )
 from smr.playbooks.policies import FrequencyCap, Policies, QuietHours, RateLimit
-from smr.playbooks.program import Instruction, Program, compile_program
+from smr.playbooks.program import Program, compile_program
 from smr.playbooks.schema import EventTrigger, Playbook, ScheduleTrigger
+from smr.playbooks.steps import Instruction
 from smr.playbooks.timespec import format_duration, parse_clock, parse_duration, validate_cron
 from smr.playbooks.validation import FileKind, check_source, kind_of
 
@@ -72,7 +72,6 @@ __all__ = [
     "Instruction",
     "LoadResult",
     "LoadedPlaybook",
-    "NotifyEffect",
     "Outcome",
     "Playbook",
     "PlaybookError",

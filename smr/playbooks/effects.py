@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from smr.content import Attachment
+
 TraceKind = Literal["tag", "set", "send", "notify", "branch", "wait", "stop", "error"]
 
 
@@ -21,7 +23,8 @@ class SetEffect:
 
 @dataclass(frozen=True)
 class SendEffect:
-    """A delivery to schedule; with ``error`` set the caller records it as skipped."""
+    """A delivery to schedule (a ``notify_staff`` is one on the staff channel); with ``error``
+    set the caller records it as skipped."""
 
     step_path: str
     channel: str
@@ -30,15 +33,10 @@ class SendEffect:
     template_code: str | None
     params: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
-@dataclass(frozen=True)
-class NotifyEffect:
-    step_path: str
-    text: str
-
-
-Effect = TagEffect | SetEffect | SendEffect | NotifyEffect
+Effect = TagEffect | SetEffect | SendEffect
 
 
 @dataclass(frozen=True)

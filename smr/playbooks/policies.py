@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from smr.channels import RateKey, SendRate
 from smr.playbooks.fields import ClockTime, Duration, NonEmptyText
-from smr.playbooks.schema import StrictModel
+from smr.playbooks.strict import StrictModel
 
 #: The channel ``notify_staff`` steps go out on (WeCom ``message/send``); a rate limit may name it.
 STAFF_CHANNEL = "staff"

@@ -1,12 +1,16 @@
 """Titles and descriptions the JSON Schemas show in an editor, in the words of the ops team.
 
 Keyed by model class name, then by the field's YAML spelling. Every model and every field of the
-playbook and policies files has an entry; the schema generator fails on a missing one.
+playbook and policies files has an entry; the schema generator fails on a missing one. Each step
+kind brings its own (``StepKind.models``, ``StepKind.fields``).
 """
+
+from smr.playbooks.steps import STEPS
 
 Doc = tuple[str, str]
 
 MODEL_DOCS: dict[str, Doc] = {
+    **{name: doc for kind in STEPS for name, doc in kind.models.items()},
     "Playbook": (
         "Playbook · 剧本",
         "One tactic: what starts it, the steps it takes, what ends it. 一个文件一个剧本。",
@@ -20,26 +24,7 @@ MODEL_DOCS: dict[str, Doc] = {
         "Start one run per audience contact at each cron time. 按时间给目标人群各开始一次。",
     ),
     "Audience": ("Audience · 目标人群", "Who a scheduled playbook reaches. 定时剧本的目标客户。"),
-    "TagStep": ("Tag step · 打标签", "Add or remove contact tags. 添加或移除客户标签。"),
-    "TagChange": ("Tag change · 标签变更", "Tags to add and tags to remove. 要加和要去掉的标签。"),
-    "SetStep": ("Set step · 设置属性", "Set contact attributes. 设置客户属性。"),
-    "WaitStep": ("Wait step · 等待", "Pause the run. 暂停一段时间或到某个时刻。"),
-    "WaitUntil": (
-        "Wait until · 等到时刻",
-        "Wait for the next local clock time. 等到下一个该时刻。",
-    ),
-    "SendStep": ("Send step · 发送消息", "Send a message to the contact. 给客户发消息。"),
-    "SendSpec": (
-        "Message · 消息",
-        "Channel, category and content of a message. 渠道、类别和内容。",
-    ),
     "IfStep": ("If step · 条件分支", "Run 'then' or 'else' depending on a condition. 条件分支。"),
-    "NotifyStaffStep": (
-        "Notify staff step · 通知员工",
-        "Hand off to the contact's owner staff. 通知客户的负责员工。",
-    ),
-    "NotifySpec": ("Staff notice · 员工通知", "What to tell the staff member. 通知内容。"),
-    "StopStep": ("Stop step · 结束", "End the run here. 在此结束。"),
     "ExitRule": (
         "Exit rule · 退出条件",
         "An active run ends when this event arrives for the same contact. 收到该事件时结束。",
@@ -66,6 +51,7 @@ MODEL_DOCS: dict[str, Doc] = {
 _IF = ("Condition · 条件", "Only when this is true. 为真时才执行。")
 
 FIELD_DOCS: dict[str, dict[str, Doc]] = {
+    **{name: dict(docs) for kind in STEPS for name, docs in kind.fields.items()},
     "Playbook": {
         "id": ("Id · 编号", "Unique id of the playbook. 唯一编号。"),
         "name": ("Name · 名称", "A name people read. 显示名称。"),
@@ -107,44 +93,11 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
         "tags_none": ("Has none of · 不含标签", "Skip contacts with any of these tags. 排除。"),
         "if": _IF,
     },
-    "TagStep": {"tag": ("Tag · 标签", "Tags to add or remove. 要加或去掉的标签。")},
-    "TagChange": {
-        "add": ("Add · 添加", "Tags to add. 添加的标签。"),
-        "remove": ("Remove · 移除", "Tags to remove. 移除的标签。"),
-    },
-    "SetStep": {"set": ("Set · 设置", "Attribute name: value. 属性名: 值。")},
-    "WaitStep": {
-        "wait": (
-            "Wait · 等待",
-            "A duration like 3d, a template rendering to one, or {until: HH:MM}. 等待时长或时刻。",
-        )
-    },
-    "WaitUntil": {"until": ("Until · 直到", "The next local time like 10:00. 下一个该时刻。")},
-    "SendStep": {"send": ("Send · 发送", "The message to send. 要发送的消息。")},
-    "SendSpec": {
-        "channel": ("Channel · 渠道", "Where to send. 发送渠道。"),
-        "category": (
-            "Category · 类别",
-            "marketing is capped and held in quiet hours; service (transactional) is not. "
-            "营销消息受频次和免打扰限制，服务消息不受。",
-        ),
-        "text": ("Text · 文本", "The message text. 消息内容。"),
-        "template": (
-            "Vendor template · 模板编号",
-            "A vendor template code, e.g. for SMS. 短信模板。",
-        ),
-        "params": ("Template params · 模板参数", "Values for the vendor template. 模板变量。"),
-    },
     "IfStep": {
         "if": ("If · 如果", "The condition. 条件。"),
         "then": ("Then · 则", "Steps when the condition is true. 条件为真时的步骤。"),
         "else": ("Else · 否则", "Steps when it is false. 条件为假时的步骤。"),
     },
-    "NotifyStaffStep": {
-        "notify_staff": ("Notify staff · 通知员工", "Tell the owner staff. 通知负责员工。")
-    },
-    "NotifySpec": {"text": ("Text · 内容", "What to tell them. 通知内容。")},
-    "StopStep": {"stop": ("Stop · 结束", "Write 'stop: {}' or 'stop:'. 写 stop: 即可。")},
     "ExitRule": {
         "event": ("Event · 事件", "The event type that ends the run. 结束运行的事件类型。"),
         "if": _IF,

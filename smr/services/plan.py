@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,6 @@ from smr.playbooks import (
     Execution,
     Failed,
     LoadedPlaybook,
-    NotifyEffect,
     RunView,
     SendEffect,
     SetEffect,
@@ -63,6 +62,7 @@ def contact_view(state: ContactState, now: datetime, tz: tzinfo) -> ContactView:
         attributes=dict(state.attributes),
         identities=dict(state.identities),
         stats=stats,
+        groups=list(state.groups),
     )
 
 
@@ -76,11 +76,16 @@ def _months(now: datetime, tz: tzinfo) -> tuple[str, str]:
 def apply_effects(state: ContactState, execution: Execution) -> None:
     """Tags and attributes a run set become the contact's, visible to the next event."""
     for effect in execution.effects:
-        if isinstance(effect, TagEffect):
-            kept = [t for t in state.tags if t not in effect.remove]
-            state.tags = kept + [t for t in dict.fromkeys(effect.add) if t not in kept]
-        elif isinstance(effect, SetEffect):
-            state.attributes.update(effect.values)
+        match effect:
+            case TagEffect():
+                kept = [t for t in state.tags if t not in effect.remove]
+                state.tags = kept + [t for t in dict.fromkeys(effect.add) if t not in kept]
+            case SetEffect():
+                state.attributes.update(effect.values)
+            case SendEffect():
+                pass  # a delivery: ``advance`` plans it
+            case _:
+                assert_never(effect)
 
 
 @dataclass
@@ -173,7 +178,7 @@ def advance(
             if isinstance(effect, TagEffect)
             else effect
         )
-        if isinstance(planned, SendEffect | NotifyEffect):
+        if isinstance(planned, SendEffect):
             plan.deliveries.append(
                 _delivery(planned, playbook=playbook, run_id=run_id, contact_id=contact.id, now=now)
             )
@@ -192,16 +197,15 @@ def tag_mirror(effect: TagEffect, corp_tags: dict[str, str]) -> SendEffect | Non
 
 
 def _delivery(
-    effect: SendEffect | NotifyEffect,
+    effect: SendEffect,
     *,
     playbook: LoadedPlaybook,
     run_id: str,
     contact_id: str,
     now: datetime,
 ) -> dict[str, Any]:
-    send = effect if isinstance(effect, SendEffect) else None
     skip = None
-    if send is not None and send.error:
+    if effect.error:
         skip = "template_error"
     elif playbook.spec.delivery == "dry_run":
         skip = "dry_run"
@@ -211,14 +215,14 @@ def _delivery(
         "contact_id": contact_id,
         "playbook_id": playbook.id,
         "step": effect.step_path,
-        "channel": send.channel if send else STAFF_CHANNEL,
-        "category": send.category if send else "service",
+        "channel": effect.channel,
+        "category": effect.category,
         "text": effect.text,
-        "template_code": send.template_code if send else None,
-        "params": dict(send.params) if send else {},
+        "template_code": effect.template_code,
+        "params": dict(effect.params),
         "status": "skipped" if skip else "scheduled",
         "skip_reason": skip,
-        "last_error": send.error if send else None,
+        "last_error": effect.error,
         "due_at": now,
         "created_at": now,
         "updated_at": now,

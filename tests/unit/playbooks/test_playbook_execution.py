@@ -11,7 +11,6 @@ from smr.playbooks import (
     Execution,
     Failed,
     LoadedPlaybook,
-    NotifyEffect,
     SendEffect,
     SetEffect,
     Stopped,
@@ -112,7 +111,7 @@ def test_if_else(orders: int, channel: str, text: str, branch: bool) -> None:
     send, notify = execution.effects
     assert isinstance(send, SendEffect)
     assert (send.channel, send.text) == (channel, text)
-    assert notify == NotifyEffect("steps[1]", "小王 @ 某某旗舰店")
+    assert notify == SendEffect("steps[1]", "staff", "service", "小王 @ 某某旗舰店", None)
     assert execution.trace[0].detail == {
         "expression": "contact.stats.orders > 1",
         "result": branch,
@@ -223,4 +222,4 @@ def test_naive_now_is_refused() -> None:
 
 def test_now_in_templates_is_local_time() -> None:
     execution = _run(_steps("  - notify_staff: {text: \"{{ now.strftime('%H:%M') }}\"}\n"))
-    assert execution.effects == [NotifyEffect("steps[0]", "10:00")]
+    assert execution.effects == [SendEffect("steps[0]", "staff", "service", "10:00", None)]

@@ -11,7 +11,13 @@ from smr.playbooks import (
     load_policies_text,
     load_text,
 )
-from smr.playbooks.program import Jump, JumpUnless, NotifyStaff, Send, SetAttrs, Stop, Tag, Wait
+from smr.playbooks.program import Jump, JumpUnless
+from smr.playbooks.steps.notify import NotifyStaff
+from smr.playbooks.steps.send import Send
+from smr.playbooks.steps.set_attrs import SetAttrs
+from smr.playbooks.steps.stop import Stop
+from smr.playbooks.steps.tag import Tag
+from smr.playbooks.steps.wait import Wait
 from tests.unit.playbooks.playbook_support import CHANNELS
 
 VALID = """\
@@ -184,8 +190,8 @@ ERROR_CASES = [
                 16,
                 9,
                 "steps[3].else[0]",
-                "unknown step 'halt' (a step is one of: tag, set, wait, send, if,"
-                " notify_staff, stop)",
+                "unknown step 'halt' (a step is one of: tag, set, wait, send,"
+                " notify_staff, stop, if)",
             )
         ],
     ),

@@ -1,4 +1,8 @@
-from smr.playbooks.program import Jump, JumpUnless, Send, Stop, Tag, Wait
+from smr.playbooks.program import Jump, JumpUnless
+from smr.playbooks.steps.send import Send
+from smr.playbooks.steps.stop import Stop
+from smr.playbooks.steps.tag import Tag
+from smr.playbooks.steps.wait import Wait
 from tests.unit.playbooks.playbook_support import load_playbook
 
 NESTED = """\
