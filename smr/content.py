@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, assert_never
 
 MAX_ATTACHMENTS = 9
+MB = 1024 * 1024
 
 
 class Kind(StrEnum):
@@ -76,6 +77,21 @@ class MiniProgram:
 
 
 Attachment = Image | Video | File | Link | MiniProgram
+
+#: The file formats WeCom takes for each kind of media (a file may be anything).
+EXTENSIONS: dict[Kind, tuple[str, ...]] = {
+    Kind.IMAGE: (".jpg", ".jpeg", ".png"),
+    Kind.VIDEO: (".mp4",),
+    Kind.FILE: (),
+}
+#: WeCom's sizes for media/upload (more than 5 bytes, at most these).
+MIN_BYTES = 6
+MAX_BYTES: dict[Kind, int] = {Kind.IMAGE: 10 * MB, Kind.VIDEO: 10 * MB, Kind.FILE: 20 * MB}
+#: WeCom's text limits, in UTF-8 bytes (add_msg_template and send_welcome_msg).
+LINK_TITLE_BYTES = 128
+LINK_DESCRIPTION_BYTES = 512
+URL_BYTES = 2048
+MINIPROGRAM_TITLE_BYTES = 64
 
 
 def as_json(attachment: Attachment) -> dict[str, Any]:

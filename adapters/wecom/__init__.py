@@ -7,7 +7,10 @@
   channel (message/send);
 - ``tasks``: ``wecom`` and ``wecom_group``, mass-send tasks (add_msg_template) whose deliveries
   are ``awaiting`` until the owner staff sends them, and their reports;
-- ``kf_sync``: the kf/sync_msg pull a ``kf_msg_or_event`` callback asks for.
+- ``kf_sync``: the kf/sync_msg pull a ``kf_msg_or_event`` callback asks for;
+- ``media``, ``attachments``, ``rich``: a send's pictures, links, cards, videos and files,
+  uploaded once per content (files from the playbooks folder or https URLs) and shaped for
+  each API.
 
 Configuration (``SMR_WECOM__…``): ``CORP_ID`` and ``SECRET`` serve every channel; a separate
 ``CONTACT_SECRET`` (客户联系) or ``KF_SECRET`` (微信客服) takes over for its APIs; the staff
@@ -20,17 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.wecom.channels import WeComApp, WeComKf, WeComTags, WeComWelcome
 from adapters.wecom.client import WeComClient
+from adapters.wecom.media import MediaStore
 from adapters.wecom.tasks import WeComGroupTasks, WeComTasks
 from smr.channels import ChannelAdapter
 from smr.config import WeComSettings
 
-Maker = Callable[[WeComClient, SecretStr], ChannelAdapter]
+#: Makes a channel's adapter from the corp's client, the app secret and the media store (the
+#: media ids it uploads are the corp's: any app may send them).
+Maker = Callable[[WeComClient, SecretStr, MediaStore], ChannelAdapter]
 
 __all__ = [
     "WeComApp",
@@ -49,25 +56,36 @@ def build_wecom_routes(
     *,
     sessions: async_sessionmaker[AsyncSession],
     clock: Callable[[], datetime],
+    playbooks_dir: Path,
     staff_channel: str,
     tag_channel: str,
     skip: Collection[str] = (),
 ) -> dict[str, ChannelAdapter]:
     """Channel → WeCom adapter, for each channel whose credentials are configured (a corp id
     and the secret its API takes; the staff channel also needs the agent id). All share one
-    client, so one connection pool and one token cache per app secret."""
+    client, so one connection pool and one token cache per app secret, and one media store
+    (uploads for attachments, files read from ``playbooks_dir``)."""
     contact, kf, app = (settings.secret_for(s) for s in ("contact", "kf", "app"))
     timeout = timedelta(hours=settings.task_timeout_hours)
     agent_id = settings.agent_id
     makers: dict[str, tuple[SecretStr | None, Maker]] = {
-        "wecom_welcome": (contact, lambda c, s: WeComWelcome(c, s, clock=clock)),
-        "wecom": (contact, lambda c, s: WeComTasks(c, s, clock=clock, timeout=timeout)),
-        "wecom_group": (contact, lambda c, s: WeComGroupTasks(c, s, clock=clock, timeout=timeout)),
-        "wecom_kf": (kf, lambda c, s: WeComKf(c, s, clock=clock, sessions=sessions)),
-        tag_channel: (contact, lambda c, s: WeComTags(c, s, clock=clock)),
+        "wecom_welcome": (contact, lambda c, s, m: WeComWelcome(c, s, clock=clock, media=m)),
+        "wecom": (
+            contact,
+            lambda c, s, m: WeComTasks(c, s, clock=clock, timeout=timeout, media=m),
+        ),
+        "wecom_group": (
+            contact,
+            lambda c, s, m: WeComGroupTasks(c, s, clock=clock, timeout=timeout, media=m),
+        ),
+        "wecom_kf": (
+            kf,
+            lambda c, s, m: WeComKf(c, s, clock=clock, sessions=sessions, media=m),
+        ),
+        tag_channel: (contact, lambda c, s, m: WeComTags(c, s, clock=clock)),
         staff_channel: (
             app if agent_id else None,
-            lambda c, s: WeComApp(c, s, clock=clock, agent_id=agent_id or ""),
+            lambda c, s, m: WeComApp(c, s, clock=clock, agent_id=agent_id or ""),
         ),
     }
     wanted = [
@@ -80,4 +98,12 @@ def build_wecom_routes(
     client = WeComClient(
         corp_id=settings.corp_id, base_url=settings.base_url, timeout=settings.timeout_seconds
     )
-    return {channel: make(client, secret) for channel, secret, make in wanted}
+    media_secret = next(s for s in (contact, kf, app) if s is not None)
+    media = MediaStore(
+        client,
+        media_secret,
+        sessions=sessions,
+        playbooks_dir=playbooks_dir,
+        clock=clock,
+    )
+    return {channel: make(client, secret, media) for channel, secret, make in wanted}

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 REFRESH_MARGIN_SECONDS = 300.0
 MAX_CONCURRENT_CALLS = 20
 _SECRET_QUERY = re.compile(r"(access_token|corpsecret)=[^&\s\"']*")
+#: Multipart parts: field → (filename, content, content type).
+Files = Mapping[str, tuple[str, bytes, str]]
 
 
 class RedactQuery(logging.Filter):
@@ -84,19 +86,21 @@ class WeComClient:
         body: Mapping[str, Any] | None,
         *,
         query: Mapping[str, str] | None = None,
+        files: Files | None = None,
     ) -> dict[str, Any]:
-        """POST ``/cgi-bin/<api>`` with ``body`` (GET with ``query`` when there is no body); the
-        answer when its errcode is 0.
+        """POST ``/cgi-bin/<api>`` with ``body`` (GET with ``query`` when there is no body; a
+        multipart POST with ``files``, as media uploads take them); the answer when its errcode
+        is 0.
 
         Raises RetriableSendError (timeouts, HTTP 429/5xx, throttling), SkippedSend (a closed
         skip reason, see ``errors``) or PermanentSendError (any other refusal).
         """
         token = await self.token(secret)
-        answer = await self._api(api, token, body, query, secret)
+        answer = await self._api(api, token, body, query, secret, files)
         if answer.get("errcode") in TOKEN_ERRCODES:
             self._forget(secret, token)
             token = await self.token(secret)
-            answer = await self._api(api, token, body, query, secret)
+            answer = await self._api(api, token, body, query, secret, files)
         errcode = answer.get("errcode", 0)
         if errcode != 0:
             raise error_for(api, int(errcode), str(answer.get("errmsg", "")))
@@ -144,10 +148,11 @@ class WeComClient:
         body: Mapping[str, Any] | None,
         query: Mapping[str, str] | None,
         secret: SecretStr,
+        files: Files | None = None,
     ) -> dict[str, Any]:
         params = {**(query or {}), "access_token": token}
-        method = "GET" if body is None else "POST"
-        return await self._send(api, method, params, body, secret, token)
+        method = "GET" if body is None and files is None else "POST"
+        return await self._send(api, method, params, body, secret, token, files)
 
     async def _send(
         self,
@@ -157,12 +162,13 @@ class WeComClient:
         body: Mapping[str, Any] | None,
         secret: SecretStr,
         token: str | None = None,
+        files: Files | None = None,
     ) -> dict[str, Any]:
         hidden = [secret.get_secret_value(), token or ""]
         try:
             async with self._calls:
                 response = await self._http.request(
-                    method, f"/cgi-bin/{api}", params=params, json=body
+                    method, f"/cgi-bin/{api}", params=params, json=body, files=files
                 )
         except httpx.TimeoutException:
             raise RetriableSendError(f"{api}: timed out") from None

@@ -15,6 +15,9 @@ errcode                 meaning                                      outcome
 41051                   welcome sent already / chat started          skipped: duplicate
 95001                   kf: 5 messages sent in the window            skipped: window_expired
 95002                   kf: 48 h since the customer's last message   skipped: window_expired
+40007                   invalid media_id (expired, another corp's)   permanent (InvalidMedia): a
+                                                                     send that used a cached id
+                                                                     uploads again, once
 any other               40003, 40096, 48002, 60020, 81013, 84061,    permanent
                         95000, 95018, …
 """
@@ -56,6 +59,14 @@ RULES: dict[int, Rule] = {
 }
 
 
+#: WeCom does not know a media_id.
+INVALID_MEDIA_ID = 40007
+
+
+class InvalidMedia(PermanentSendError):
+    """WeCom refused a media_id (40007): it expired early, or another corp uploaded it."""
+
+
 def describe(api: str, errcode: int, errmsg: str) -> str:
     """The vendor's answer as it is recorded in the delivery attempt."""
     return f"{api}: errcode={errcode} errmsg={errmsg}"
@@ -64,6 +75,8 @@ def describe(api: str, errcode: int, errmsg: str) -> str:
 def error_for(api: str, errcode: int, errmsg: str) -> SendError:
     """The SendError a non-zero errcode (other than a token error) comes to."""
     answer = describe(api, errcode, errmsg)
+    if errcode == INVALID_MEDIA_ID:
+        return InvalidMedia(answer)
     rule = RULES.get(errcode)
     if rule is None:
         return PermanentSendError(answer)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from smr import logs
+from smr import content, logs
 from smr.channels import (
     BatchSender,
     ChannelAdapter,
@@ -45,6 +45,8 @@ class Outcome:
 
 
 def message_of(delivery: Record, recipient: dict[str, str]) -> OutboundMessage:
+    """The message a delivery sends. Raises PermanentSendError for a row whose attachments
+    cannot be read back."""
     return OutboundMessage(
         delivery_id=delivery.id,
         channel=delivery.channel,
@@ -54,7 +56,25 @@ def message_of(delivery: Record, recipient: dict[str, str]) -> OutboundMessage:
         text=delivery.text,
         template_code=delivery.template_code,
         params=delivery.params or {},
+        attachments=attachments_of(delivery),
     )
+
+
+def attachments_of(delivery: Record) -> tuple[content.Attachment, ...]:
+    stored = getattr(delivery, "attachments", None) or []
+    try:
+        if not isinstance(stored, list) or not all(isinstance(a, dict) for a in stored):
+            raise ValueError("not a list of objects")
+        return tuple(content.from_json(item) for item in stored)
+    except ValueError as exc:
+        raise PermanentSendError(f"the delivery's attachments cannot be read: {exc}") from None
+
+
+def _message_or_error(delivery: Record, recipient: dict[str, str]) -> OutboundMessage | SendError:
+    try:
+        return message_of(delivery, recipient)
+    except SendError as exc:
+        return exc
 
 
 async def send_one(
@@ -85,16 +105,20 @@ async def send_batch(
     """Send through an adapter that takes many messages per call (see BatchSender)."""
     sender: BatchSender = adapter  # type: ignore[assignment]
     started = time.perf_counter()
-    messages = [message_of(d, r) for d, r in batch]
+    built = [_message_or_error(d, r) for d, r in batch]  # a row it cannot read fails alone
+    messages = [m for m in built if isinstance(m, OutboundMessage)]
+    answers: Sequence[SendResult | BaseException] = []
     try:
         with logs.bind(delivery_ids=[d.id for d, _ in batch]):
-            answers: Sequence[SendResult | BaseException] = await asyncio.wait_for(
-                sender.send_batch(messages), limit_seconds
-            )
+            if messages:
+                answers = await asyncio.wait_for(sender.send_batch(messages), limit_seconds)
     except Exception as exc:  # the whole call failed: every message shares the answer
-        answers = [_failure(exc, adapter, limit_seconds)] * len(batch)
-    took = _ms_since(started)
-    return [_outcome(d, a, took) for (d, _), a in zip(batch, answers, strict=True)]
+        answers = [_failure(exc, adapter, limit_seconds)] * len(messages)
+    took, sent = _ms_since(started), iter(answers)
+    return [
+        _outcome(d, m if isinstance(m, SendError) else next(sent), took)
+        for (d, _), m in zip(batch, built, strict=True)
+    ]
 
 
 def _failure(exc: Exception, adapter: ChannelAdapter, limit_seconds: float) -> BaseException:
