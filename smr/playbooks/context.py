@@ -1,6 +1,13 @@
 """Read-only views of a contact, an event and a run, as templates and the engine see them.
 
 Callers build these from their rows; the engine never touches storage.
+
+Customer groups: ``contact.groups`` lists the WeCom customer groups the contact is a member
+of now (``GroupView``: chat_id, name, owner, tags), read with the contact. ``event.group`` is
+the group a ``group.joined`` / ``group.left`` event is about, as stored when the event was
+ingested (id, chat_id, name, owner, notice, status, tags, member_count): the WeCom callback
+route puts it in the event's ``data.group``, so it is stored with the event and a later step
+(``trigger.group``) and the run log see the same group; None when the event carries none.
 """
 
 from collections.abc import Mapping
@@ -16,6 +23,12 @@ class EventView:
     type: str
     occurred_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def group(self) -> Mapping[str, Any] | None:
+        """The customer group a group event is about (see the module docstring)."""
+        group = self.data.get("group")
+        return group if isinstance(group, dict) else None
 
     @property
     def skus(self) -> list[str]:
@@ -46,6 +59,16 @@ class ContactStats:
 
 
 @dataclass(frozen=True)
+class GroupView:
+    """A WeCom customer group a contact is a member of."""
+
+    chat_id: str
+    name: str | None
+    owner: str | None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class ContactView:
     id: str
     name: str | None
@@ -53,6 +76,7 @@ class ContactView:
     attributes: dict[str, Any] = field(default_factory=dict)
     identities: dict[str, str] = field(default_factory=dict)
     stats: ContactStats = field(default_factory=ContactStats)
+    groups: list[GroupView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

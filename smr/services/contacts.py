@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.ids import new_id
+from smr.playbooks.context import GroupView
 from smr.repositories import contacts as repo
+from smr.repositories import group_reads
 from smr.repositories._sql import Write, write_together
 from smr.repositories.runs import RecentRun, Watched
 from smr.schemas import ContactRef, EventIn, OrderData
@@ -47,6 +49,8 @@ class ContactState:
     updated_at: datetime | None = field(default=None, compare=False)
     #: Its runs that re-entry rules look at, when read with it (see ``resolve``).
     recent_runs: list[RecentRun] | None = field(default=None, compare=False)
+    #: The WeCom customer groups it is a member of (``contact.groups``; see ``with_groups``).
+    groups: list[GroupView] = field(default_factory=list, compare=False)
     #: The stored columns as loaded, to write back only contacts a batch changed.
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -210,7 +214,9 @@ async def resolve(
     if claim_first and created:
         explicit = {ref.id for ref in refs if ref.id}
         await _claim(session, created, owners, states, explicit=explicit, now=now)
-    return [_state_for(ref, owners, states) for ref in refs]
+    resolved = [_state_for(ref, owners, states) for ref in refs]
+    await with_groups(session, resolved)
+    return resolved
 
 
 @dataclass(frozen=True)
@@ -228,9 +234,25 @@ class _Ref:
 async def load_states(
     session: AsyncSession, ids: Iterable[str], *, lock: bool = True
 ) -> dict[str, ContactState]:
-    """Contacts by id, with their identities: locked, ready to be changed and written back,
-    unless ``lock`` is False (to read them only)."""
-    return await _find(session, ids=set(ids), lock=lock)
+    """Contacts by id, with their identities and groups: locked, ready to be changed and
+    written back, unless ``lock`` is False (to read them only)."""
+    states = await _find(session, ids=set(ids), lock=lock)
+    await with_groups(session, states.values())
+    return states
+
+
+async def with_groups(session: AsyncSession, states: Iterable[ContactState]) -> None:
+    """Set each state's ``groups``: the customer groups its ``wecom_userid`` is a member of,
+    for all of them in one query (none when no contact has a ``wecom_userid``)."""
+    by_userid = {s.identities["wecom_userid"]: s for s in states if "wecom_userid" in s.identities}
+    if not by_userid:
+        return
+    found = await group_reads.groups_of_customers(session, by_userid.keys())
+    for userid, state in by_userid.items():
+        state.groups = [
+            GroupView(chat_id=g.chat_id, name=g.name, owner=g.owner, tags=list(g.tags))
+            for g in found.get(userid, ())
+        ]
 
 
 async def _find(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr import phones
 from smr.api.deps import AdminOnly, SessionDep
 from smr.api.models import ContactDetail
 from smr.api.openapi import ADMIN, problems
 from smr.errors import InvalidInput
-from smr.services import runlog
+from smr.services import groups, runlog
 
 router = APIRouter(
     prefix="/v1/contacts", tags=["contacts"], dependencies=[AdminOnly], responses=ADMIN
@@ -37,7 +38,7 @@ async def find_contact(
             errors=[{"path": "query", "message": "one of phone, wecom_userid, shop_customer_id"}],
         )
     ((kind, value),) = given.items()
-    return await runlog.find_contact(session, kind=kind, value=value)
+    return await _with_groups(session, await runlog.find_contact(session, kind=kind, value=value))
 
 
 def _stored_phone(phone: str) -> str:
@@ -51,4 +52,9 @@ def _stored_phone(phone: str) -> str:
 
 @router.get("/{contact_id}", response_model=ContactDetail, responses=problems(404))
 async def get_contact(contact_id: str, session: SessionDep) -> dict[str, Any]:
-    return await runlog.contact_detail(session, contact_id)
+    return await _with_groups(session, await runlog.contact_detail(session, contact_id))
+
+
+async def _with_groups(session: AsyncSession, contact: dict[str, Any]) -> dict[str, Any]:
+    """The contact with the customer groups it is a member of."""
+    return {**contact, "groups": await groups.of_contact(session, contact["identities"])}

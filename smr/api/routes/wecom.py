@@ -2,6 +2,10 @@
 
 Authenticated by WeCom's own signature (no bearer token). WeCom wants an answer within 5 s and
 retries anything but HTTP 200, so events are ingested with stable keys: a retry is a duplicate.
+
+A customer group callback (change_external_chat) first updates the stored group as far as it
+can without WeCom (``GroupSync.on_callback``; a fetch runs in the background); the group
+events it makes then carry that group as ``data.group`` (``event.group`` in templates).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from smr.inbound.wecom import (
     WXBizMsgCrypt,
     kf_pull_requested,
     translate,
+    with_group,
     with_profile,
 )
 from smr.runtime import Runtime
@@ -120,11 +125,16 @@ async def _act(runtime: Runtime, translation: Translation) -> None:
         token=pull.token, open_kfid=pull.open_kfid
     ):
         kf_pull_requested(pull.open_kfid)
+    group = None
+    if translation.group is not None and runtime.groups is not None:
+        group = await runtime.groups.on_callback(translation.group)
     if translation.ignored:
         log.info("wecom callback %s acknowledged: %s", translation.kind, translation.ignored)
     if not translation.events:
         return
     events = [await _described(runtime, event) for event in translation.events]
+    if group is not None:
+        events = [with_group(event, group) for event in events]
     report = await runtime.ingest(events, source="wecom")
     log.info(
         "wecom callback %s: %s",

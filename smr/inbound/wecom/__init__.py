@@ -10,6 +10,7 @@ from smr.inbound.wecom.callbacks import (
     Translation,
     kf_pull_requested,
     translate,
+    with_group,
     with_profile,
 )
 from smr.inbound.wecom.crypto import WXBizMsgCrypt
@@ -35,5 +36,6 @@ __all__ = [
     "WrongReceiveId",
     "kf_pull_requested",
     "translate",
+    "with_group",
     "with_profile",
 ]

@@ -15,6 +15,10 @@
 
 Every event's id is a stable digest of the callback's identifying fields (and the member, for
 group events), so WeCom's retries of one callback are duplicates.
+
+Every change_external_chat callback (create, update, dismiss) also comes with a
+``GroupChange`` (``Translation.group``): what it says of the stored group, which
+``smr.services.groups`` applies (a retry applies the same change again, harmlessly).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -33,6 +37,7 @@ from smr.channels import ContactProfile
 from smr.inbound.wecom import xmltree
 from smr.inbound.wecom.errors import MalformedCallback
 from smr.schemas import ContactRef, EventIn
+from smr.services.groups import ChangeType, GroupChange
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,7 @@ class Translation:
     events: tuple[EventIn, ...] = ()
     kf_pull: KfPull | None = None
     ignored: str | None = None
+    group: GroupChange | None = None
 
 
 class Callback:
@@ -210,6 +216,16 @@ _CONTACT_CHANGES: dict[str, Callable[[Callback], Translation]] = {
     "del_follow_user": _deleted_by_customer,
 }
 
+#: The longest chat id, member id and member version the groups tables hold.
+MAX_CHAT_ID = 64
+MAX_MEMBER_ID = 200
+MAX_MEMBER_VERSION = 64
+_GROUP_CHANGES: dict[str, ChangeType] = {
+    "create": "create",
+    "update": "update",
+    "dismiss": "dismiss",
+}
+
 #: UpdateDetail → (event type, the scene field the callback carries, its name in the event).
 _MEMBER_CHANGES = {
     "add_member": ("group.joined", "JoinScene", "join_scene"),
@@ -223,9 +239,15 @@ def _external_contact(callback: Callback) -> Translation:
 
 
 def _external_chat(callback: Callback) -> Translation:
+    translation = _chat_events(callback)
+    group = _group_change(callback)
+    return translation if group is None else replace(translation, group=group)
+
+
+def _chat_events(callback: Callback) -> Translation:
     change = callback.get("ChangeType")
     if change in ("create", "dismiss"):
-        # Events belong to a contact, and a group is not one: acknowledged, not stored.
+        # Events belong to a contact, and a group is not one: no event, the group is stored.
         return _ignore(callback, f"group {change}: no contact to attach an event to")
     member_change = _MEMBER_CHANGES.get(callback.get("UpdateDetail") or "")
     if change != "update" or member_change is None:
@@ -235,10 +257,37 @@ def _external_chat(callback: Callback) -> Translation:
         return _ignore(callback, "no MemChangeList: the members are known only to groupchat/get")
     type_, scene_tag, scene = member_change
     data: dict[str, Any] = {"chat_id": callback.require("ChatId")}
-    if (value := callback.get(scene_tag)) is not None and value.isdigit():
-        data[scene] = int(value)
+    if (value := _number(callback.get(scene_tag))) is not None:
+        data[scene] = value
     events = tuple(_event(callback, type_, {"wecom_userid": m}, dict(data), m) for m in members)
     return Translation(kind=callback.kind, events=events)
+
+
+def _group_change(callback: Callback) -> GroupChange | None:
+    """What the callback says of the group; None for a change type WeCom does not document
+    or a chat id no group could have."""
+    change = _GROUP_CHANGES.get(callback.get("ChangeType") or "")
+    chat_id = callback.require("ChatId")
+    if change is None or len(chat_id) > MAX_CHAT_ID:
+        return None
+    return GroupChange(
+        chat_id=chat_id,
+        change=change,
+        at=callback.occurred_at(),
+        detail=callback.get("UpdateDetail"),
+        members=tuple(m for m in callback.members() if len(m) <= MAX_MEMBER_ID),
+        last_version=_version(callback.get("LastMemVer")),
+        version=_version(callback.get("CurMemVer")),
+        join_scene=_number(callback.get("JoinScene")),
+    )
+
+
+def _version(value: str | None) -> str | None:
+    return value if value and len(value) <= MAX_MEMBER_VERSION else None
+
+
+def _number(value: str | None) -> int | None:
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def _kf(callback: Callback) -> Translation:
@@ -272,3 +321,8 @@ def with_profile(event: EventIn, profile: ContactProfile) -> EventIn:
         contact.pop("phone", None)
         ref = ContactRef.model_validate(contact)
     return event.model_copy(update={"contact": ref})
+
+
+def with_group(event: EventIn, group: dict[str, Any]) -> EventIn:
+    """A group event with the stored group as ``data.group`` (``event.group``)."""
+    return event.model_copy(update={"data": {**event.data, "group": group}})
