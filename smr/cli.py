@@ -120,14 +120,21 @@ def playbooks_check(
 ) -> None:
     """Validate every playbook; print `file:line:col: message` per problem; exit 1 on errors."""
     from adapters import PLAYBOOK_CHANNELS
-    from smr.playbooks import load_path
+    from smr.channel_codes import check_path
+    from smr.playbooks import LoadResult, load_path
 
     configured = Settings().playbooks_dir
-    result = load_path(path or configured, channels=PLAYBOOK_CHANNELS, policies_dir=configured)
-    for error in result.errors:
+    codes = check_path(path or configured)  # channel codes: a folder's, or one code file
+    result = LoadResult()
+    if codes is None or (path or configured).is_dir():
+        result = load_path(path or configured, channels=PLAYBOOK_CHANNELS, policies_dir=configured)
+    errors = [*result.errors, *(codes.errors if codes else [])]
+    for error in errors:
         typer.echo(error.format(), err=True)
-    failed = [e for e in result.errors if e.severity == "error"]
+    failed = [e for e in errors if e.severity == "error"]
     typer.echo(f"{len(result.playbooks)} playbooks valid, {len(failed)} errors")
+    if codes is not None:
+        typer.echo(f"{codes.codes} channel codes valid")
     raise typer.Exit(1 if failed else 0)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smr.channel_codes import ChannelCodes, code_files
 from smr.playbooks import (
     LoadedPlaybook,
     LoadResult,
@@ -32,7 +33,7 @@ Fingerprint = tuple[tuple[str, int, int], ...]
 def fingerprint_of(directory: Path) -> Fingerprint | None:
     """Name, size and modification time of every YAML file: cheap to poll."""
     try:
-        files = sorted(directory.iterdir())
+        files = sorted(directory.iterdir()) + code_files(directory)
     except OSError:
         return None
     stats = []
@@ -109,6 +110,8 @@ class Catalog:
     versions: dict[str, LoadedPlaybook] = field(default_factory=dict)
     #: Ids whose file turned invalid: their last good version keeps running.
     kept: frozenset[str] = frozenset()
+    #: The channel codes declared in the folder's channel_codes/ (see smr.channel_codes).
+    channel_codes: ChannelCodes = field(default_factory=ChannelCodes)
     _by_event: dict[str, list[LoadedPlaybook]] = field(default_factory=dict)
     _rules: dict[str, EventRules] = field(default_factory=dict)
     _fingerprint: Fingerprint | None = None
@@ -127,7 +130,9 @@ class Catalog:
     def read(self) -> tuple[LoadResult, Fingerprint | None]:
         """Load the directory as it is now, with the fingerprint it had just before."""
         fingerprint = fingerprint_of(self.directory)
-        return load_directory(self.directory, channels=self.channels), fingerprint
+        fresh = load_directory(self.directory, channels=self.channels)
+        fresh.errors.extend(self.channel_codes.reload(self.directory))
+        return fresh, fingerprint
 
     def changed_on_disk(self) -> bool:
         """Whether a playbook file was added, removed or modified since the last load."""
