@@ -10,10 +10,13 @@ Exceptions raised by :meth:`ChannelAdapter.send`::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import ClassVar, Literal, Protocol
+
+from smr.content import Attachment
 
 SkipReason = Literal[
     "opted_out",
@@ -44,6 +47,77 @@ class SendRate:
     key: RateKey | None = None
 
 
+class Address(StrEnum):
+    """What a channel may need to reach someone: a key of ``OutboundMessage.recipient``."""
+
+    PHONE = "phone"
+    WECOM_USERID = "wecom_userid"
+    SHOP_CUSTOMER_ID = "shop_customer_id"
+    #: The contact's owner staff: the attribute ``wecom_owner``, else the trigger's ``staff``.
+    OWNER_STAFF = "owner_staff"
+    WELCOME_CODE = "welcome_code"
+    OPEN_KFID = "open_kfid"
+    CHAT_ID = "chat_id"
+
+
+#: Addresses only a run's trigger event carries, and the event types that carry them.
+TRIGGER_ADDRESSES: dict[Address, frozenset[str]] = {
+    Address.WELCOME_CODE: frozenset({"contact.added"}),
+    Address.OPEN_KFID: frozenset({"chat.message"}),
+    Address.CHAT_ID: frozenset({"group.joined", "group.left"}),
+}
+
+
+class Target(StrEnum):
+    """Whom a channel's sends reach: a customer, a customer group, or nobody in particular
+    (a Moments post the staff publish). Frequency caps protect customers, so they count only
+    ``contact`` sends; quiet hours hold ``contact`` and ``group`` sends."""
+
+    CONTACT = "contact"
+    GROUP = "group"
+    CORP = "corp"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel declares about itself (``ChannelAdapter.capabilities``); ``check`` and
+    ``simulate`` read it for the channel's vendor even where the mock stands in.
+
+    - ``needs``: without any of these the send is skipped (``missing_identity``);
+    - ``uses``: addresses it takes when present (WeCom kf: the account the customer wrote to);
+    - ``idempotent``: the vendor dedupes by our delivery id, so a send whose worker was lost may
+      go again (otherwise the delivery becomes ``uncertain``);
+    - ``confirmed_by_staff``: the vendor makes a task a staff member confirms (WeCom 群发); one
+      task per distinct text, so a text personalised per customer makes one task each;
+    - ``urgent``: cannot wait for the next tick (WeCom's welcome code is valid 20 s);
+    - ``target``: whom the sends reach (``Target``).
+    """
+
+    needs: frozenset[Address] = frozenset()
+    uses: frozenset[Address] = frozenset()
+    idempotent: bool = False
+    confirmed_by_staff: bool = False
+    urgent: bool = False
+    target: Target = Target.CONTACT
+
+    @property
+    def addressed(self) -> bool:
+        """Whether a send needs more than the contact's identities: its owner staff or what
+        the run's trigger carried, which dispatch then looks up."""
+        beyond = {Address.OWNER_STAFF, *TRIGGER_ADDRESSES}
+        return bool((self.needs | self.uses) & beyond)
+
+    def missing(self, recipient: Mapping[str, str]) -> list[Address]:
+        return sorted(a for a in self.needs if not recipient.get(a))
+
+
+def capabilities_of(channels: Collection[str]) -> Mapping[str, Capabilities]:
+    """What each channel declares, given a table of them; bare names declare nothing."""
+    if isinstance(channels, Mapping):
+        return channels
+    return {name: Capabilities() for name in channels}
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
     delivery_id: str
@@ -54,6 +128,8 @@ class OutboundMessage:
     text: str | None
     template_code: str | None = None
     params: Mapping[str, str] = field(default_factory=dict)
+    #: What the message carries beside its text (pictures, links, cards, videos, files).
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +175,14 @@ class SkippedSend(SendError):
 
 
 class ChannelAdapter(Protocol):
-    """One vendor channel.
-
-    ``idempotent`` says whether the vendor dedupes by our delivery id, so that a delivery whose
-    worker crashed mid-send may be sent again safely.
-    """
+    """One vendor channel: its ``name`` (``wecom.kf``) and what it declares (``capabilities``)."""
 
     name: ClassVar[str]
-    idempotent: ClassVar[bool]
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the channel declares; usually a class attribute."""
+        ...
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Send one message. Raises RetriableSendError, PermanentSendError or SkippedSend."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
@@ -26,6 +27,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from smr.subjects import ContactKind
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -38,6 +41,8 @@ DeliveryStatus = Literal[
     "scheduled", "sending", "awaiting", "sent", "skipped", "failed", "cancelled", "uncertain"
 ]
 RunStatus = Literal["active", "waiting", "completed", "exited", "failed", "cancelled"]
+
+
 CronSlotStatus = Literal["pending", "running", "done", "missed", "skipped"]
 #: Whether an event's ``occurred_at`` is the sender's or, the sender giving none, SMR's receipt.
 OccurredAtSource = Literal["sent", "received"]
@@ -79,6 +84,9 @@ class Contact(Base):
     __tablename__ = "contacts"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(
+        String(8), default=ContactKind.PERSON, server_default=ContactKind.PERSON
+    )
     name: Mapped[str | None] = mapped_column(String(200))
     tags: Mapped[list[Any]] = mapped_column(default=list)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -196,6 +204,7 @@ class Delivery(Base):
     updated_at: Mapped[datetime]
     #: The vendor's id of what took an ``awaiting`` delivery (a WeCom mass-send task's msgid).
     vendor_ref: Mapped[str | None] = mapped_column(String(128))
+    attachments: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
 
 
 class DeliveryAttempt(Base):
@@ -289,10 +298,253 @@ class WeComKfCursor(Base):
 # --- customer groups (migration 0014) ---
 
 
+class GroupStatus(StrEnum):
+    """Whether WeCom still has the group: ``dismissed`` once dismissed (a callback) or no longer
+    listed by groupchat/list."""
+
+    ACTIVE = "active"
+    DISMISSED = "dismissed"
+
+
+class GroupOwnerStatus(StrEnum):
+    """The owner's status groupchat/list reports: 0 跟进人正常, 1 跟进人离职, 2 离职继承中,
+    3 离职继承完成."""
+
+    EMPLOYED = "employed"
+    RESIGNED = "resigned"
+    TRANSFERRING = "transferring"
+    TRANSFERRED = "transferred"
+
+
+class GroupMemberType(StrEnum):
+    """groupchat/get's member_list[].type: 1 企业成员 (staff), 2 外部联系人 (customer)."""
+
+    STAFF = "staff"
+    CUSTOMER = "customer"
+
+
+class Group(Base):
+    """A WeCom customer group (客户群), kept in step by the daily sync and the callbacks."""
+
+    __tablename__ = "groups"
+    __table_args__ = (Index("ix_groups_owner_chat_id", "owner", "chat_id"),)
+
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    notice: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    owner_status: Mapped[str] = mapped_column(String(16))
+    #: groupchat/get's member_version, or a callback's CurMemVer applied without a fetch.
+    member_version: Mapped[str | None] = mapped_column(String(64))
+    member_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: WeCom's create_time.
+    created_at: Mapped[datetime | None]
+    #: When WeCom last reported the group (groupchat/list or groupchat/get).
+    synced_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class GroupMember(Base):
+    """A current member of a group (a member who leaves is deleted; the events keep history)."""
+
+    __tablename__ = "group_members"
+    __table_args__ = (Index("ix_group_members_userid", "userid"),)
+
+    chat_id: Mapped[str] = mapped_column(ForeignKey("groups.chat_id"), primary_key=True)
+    #: A staff userid, or a customer's external_userid (a contact's ``wecom_userid``).
+    userid: Mapped[str] = mapped_column(String(200), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    contact_id: Mapped[str | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(Text)
+    join_time: Mapped[datetime | None]
+    join_scene: Mapped[int | None] = mapped_column(Integer)
+    invitor: Mapped[str | None] = mapped_column(String(200))
+    group_nickname: Mapped[str | None] = mapped_column(Text)
+
+
+class GroupTag(Base):
+    """SMR's own tags on a group (WeCom has none)."""
+
+    __tablename__ = "group_tags"
+    __table_args__ = (Index("ix_group_tags_tag", "tag"),)
+
+    chat_id: Mapped[str] = mapped_column(ForeignKey("groups.chat_id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class PeriodicSlot(Base):
+    """One firing of a periodic job (``name``) at ``slot_at``: whoever inserts the row runs it,
+    so a slot fires once however many workers tick."""
+
+    __tablename__ = "periodic_slots"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot_at: Mapped[datetime] = mapped_column(primary_key=True)
+    taken_at: Mapped[datetime]
+
+
 # --- media (migration 0015) ---
+
+
+class WeComMedia(Base):
+    """A file uploaded to WeCom, by the corp, the content's SHA-256 and how it was uploaded
+    (``kind``: image, video, file; moment_image, moment_video; picture_url). ``media_id`` is
+    valid until ``expires_at`` (3 days); a picture_url (media/uploadimg) has a ``url`` for
+    good and no ``expires_at``."""
+
+    __tablename__ = "wecom_media"
+
+    corp_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    media_id: Mapped[str | None] = mapped_column(String(256))
+    url: Mapped[str | None] = mapped_column(String(2048))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
 
 
 # --- Moments (migration 0016) ---
 
 
+class MomentTaskStatus(StrEnum):
+    """A Moments task SMR made (add_moment_task): ``creating`` until WeCom has made the
+    moment; ``waiting`` for a staff member to publish it; ``published`` once one has;
+    ``failed`` when WeCom refused it or nobody published it in time (then cancelled)."""
+
+    CREATING = "creating"
+    WAITING = "waiting"
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+
+class MomentEngagementKind(StrEnum):
+    LIKE = "like"
+    COMMENT = "comment"
+
+
+class MomentTask(Base):
+    """A Moments (朋友圈) post SMR asked WeCom for: the delivery that made it, the task's
+    ``jobid``, the ``moment_id`` once made and the staff who published it."""
+
+    __tablename__ = "moment_tasks"
+    __table_args__ = (
+        UniqueConstraint("jobid"),
+        Index("ix_moment_tasks_moment_id", "moment_id"),
+        Index("ix_moment_tasks_delivery_id", "delivery_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    jobid: Mapped[str] = mapped_column(String(128))
+    delivery_id: Mapped[str] = mapped_column(String(32))
+    moment_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    published_by: Mapped[list[Any]] = mapped_column(default=list)
+    #: WeCom's last word on the task (invalid senders or tags, a refusal).
+    response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MomentEngagement(Base):
+    """A like or comment read back from get_moment_comments, keyed like the event it became
+    (``moment:<moment_id>:<staff>:<external_userid>:<kind>:<create_time>``)."""
+
+    __tablename__ = "moment_engagements"
+    __table_args__ = (Index("ix_moment_engagements_moment_id_kind", "moment_id", "kind"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    moment_id: Mapped[str] = mapped_column(String(128))
+    staff: Mapped[str] = mapped_column(String(64))
+    external_userid: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+
+
 # --- channel codes (migration 0017) ---
+
+import enum  # noqa: E402 - this section's own import, kept with it
+
+
+class ChannelCodeStatus(enum.StrEnum):
+    """``pending``: declared, not made in WeCom yet; ``active``: WeCom has the declared code;
+    ``failed``: the last WeCom call failed (``last_error``), retried at ``retry_at``;
+    ``removed``: no longer declared, deleted from WeCom (its report stays)."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+class ChannelCodeRow(Base):
+    """A channel code (渠道活码) SMR made in WeCom for a declared ``state``."""
+
+    __tablename__ = "channel_codes"
+
+    state: Mapped[str] = mapped_column(String(30), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    #: WeCom's config_id of the 联系我 / 加入群聊 way, and its add_contact_way ``type``.
+    config_id: Mapped[str | None] = mapped_column(String(64))
+    wecom_type: Mapped[int | None] = mapped_column(Integer)
+    qr_code: Mapped[str | None] = mapped_column(Text)
+    #: The hash of the declaration WeCom has (``ChannelCodeSpec.spec_hash``).
+    spec_hash: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    retry_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    synced_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+#: The channel code reports read the contact.added events by time; few events are adds.
+Index(
+    "ix_events_contact_added_occurred_at",
+    Event.occurred_at,
+    postgresql_where=text("type = 'contact.added'"),
+    sqlite_where=text("type = 'contact.added'"),
+)
+
+
+# --- group welcome templates (migration 0018) ---
+
+import enum  # noqa: E402 - this section's own import, kept with it
+
+
+class GroupWelcomeStatus(enum.StrEnum):
+    """``pending``: declared, not in WeCom yet; ``active``: WeCom has the declared content;
+    ``failed``: the last WeCom call failed (``last_error``), retried at ``retry_at``;
+    ``removed``: no longer declared, deleted from WeCom."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+class GroupWelcomeTemplate(Base):
+    """The group welcome template (入群欢迎语素材) SMR keeps in WeCom for a playbook's
+    ``group_welcome``."""
+
+    __tablename__ = "group_welcome_templates"
+
+    playbook_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    #: WeCom's template_id (group_welcome_template/add).
+    template_id: Mapped[str | None] = mapped_column(String(128))
+    #: The hash of the rendered content WeCom has (its media files' bytes included).
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    retry_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    synced_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -18,9 +18,12 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.wecom import contacts, kf_sync
+from adapters.wecom import contacts, kf_sync, rich
 from adapters.wecom.client import WeComClient
+from adapters.wecom.media import MediaStore
 from smr.channels import (
+    Address,
+    Capabilities,
     ContactProfile,
     OutboundMessage,
     PermanentSendError,
@@ -44,10 +47,7 @@ class WeComChannel:
     """What every WeCom channel shares: the corp's client and the app secret it calls with."""
 
     name: ClassVar[str]
-    idempotent: ClassVar[bool] = False
-    #: Needs the addresses the run's trigger and the contact's attributes carry (owner staff,
-    #: welcome code, kf account, group chat), which dispatch looks up only for such channels.
-    addressed: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities]
 
     def __init__(
         self,
@@ -55,16 +55,20 @@ class WeComChannel:
         secret: SecretStr,
         *,
         clock: Callable[[], datetime],
+        media: MediaStore | None = None,
     ) -> None:
         self._client = client
         self._secret = secret
         self._clock = clock
+        self._media = media  # uploads attachments; without it, attachments are refused
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._client!r})"
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._media is not None:
+            await self._media.aclose()
 
 
 def need(message: OutboundMessage, key: str, why: str) -> str:
@@ -76,9 +80,10 @@ def need(message: OutboundMessage, key: str, why: str) -> str:
 
 
 def text_of(message: OutboundMessage, limit: int) -> str:
+    """The text, at most ``limit`` bytes; empty only beside attachments."""
     text = message.text or ""
     size = len(text.encode())
-    if not text or size > limit:
+    if size > limit or not (text or message.attachments):
         raise PermanentSendError(f"text is {size} bytes; WeCom takes 1 to {limit}")
     return text
 
@@ -92,7 +97,9 @@ class WeComWelcome(WeComChannel):
     """
 
     name: ClassVar[str] = "wecom.welcome"
-    urgent: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        needs=frozenset({Address.WELCOME_CODE}), urgent=True
+    )
 
     async def profile(self, *, external_userid: str, staff: str | None) -> ContactProfile:
         """externalcontact/get, with the same 客户联系 secret (see ``contacts``)."""
@@ -108,8 +115,9 @@ class WeComWelcome(WeComChannel):
             if age > WELCOME_WINDOW:
                 answer = f"welcome code is {age.total_seconds():.0f}s old; WeCom takes it for 20s"
                 raise SkippedSend("window_expired", response=answer)
-        body = {"welcome_code": code, "text": {"content": text_of(message, WELCOME_TEXT_BYTES)}}
-        await self._client.call("externalcontact/send_welcome_msg", self._secret, body)
+        body = {"welcome_code": code, **rich.text_body(text_of(message, WELCOME_TEXT_BYTES))}
+        api, items = "externalcontact/send_welcome_msg", message.attachments
+        await rich.call(self._client, self._secret, api, body, items=items, media=self._media)
         return SendResult(response="send_welcome_msg: ok")
 
 
@@ -123,7 +131,11 @@ class WeComKf(WeComChannel):
     """
 
     name: ClassVar[str] = "wecom.kf"
-    idempotent: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        needs=frozenset({Address.WECOM_USERID}),
+        uses=frozenset({Address.OPEN_KFID}),
+        idempotent=True,
+    )
 
     def __init__(
         self,
@@ -132,23 +144,32 @@ class WeComKf(WeComChannel):
         *,
         clock: Callable[[], datetime],
         sessions: async_sessionmaker[AsyncSession],
+        media: MediaStore | None = None,
     ) -> None:
-        super().__init__(client, secret, clock=clock)
+        super().__init__(client, secret, clock=clock, media=media)
         self._sessions = sessions
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        """The text, then each attachment, one kf message each (msgid: the delivery id, then
+        ``<delivery id>-<n>``); each counts against the 5 messages of the window."""
         customer = need(message, "wecom_userid", "the contact has no WeCom external_userid")
-        open_kfid = await self._open_window(message)
-        body: dict[str, Any] = {
-            "touser": customer,
-            "open_kfid": open_kfid,
-            "msgid": message.delivery_id,
-            "msgtype": "text",
-            "text": {"content": text_of(message, KF_TEXT_BYTES)},
-        }
-        answer = await self._client.call("kf/send_msg", self._secret, body)
-        msgid = str(answer.get("msgid") or message.delivery_id)
-        return SendResult(vendor_message_id=msgid, response=f"kf/send_msg: ok msgid={msgid}")
+        text = text_of(message, KF_TEXT_BYTES)
+        parts = (1 if text else 0) + len(message.attachments)
+        if parts > KF_MAX_MESSAGES:
+            raise PermanentSendError(f"{parts} kf messages; WeCom allows {KF_MAX_MESSAGES}")
+        open_kfid = await self._open_window(message, parts)
+        base: dict[str, Any] = {"touser": customer, "open_kfid": open_kfid}
+        msgids = await rich.kf_parts(
+            self._client,
+            self._secret,
+            base,
+            delivery_id=message.delivery_id,
+            text=text,
+            items=message.attachments,
+            media=self._media,
+        )
+        answer = f"kf/send_msg: ok msgid={','.join(msgids)}"
+        return SendResult(vendor_message_id=msgids[0], response=answer)
 
     async def pull(self, *, token: str, open_kfid: str, ingest: kf_sync.Ingest) -> int:
         """Pull the messages a kf_msg_or_event callback announced (see ``kf_sync``)."""
@@ -162,8 +183,9 @@ class WeComKf(WeComChannel):
             ingest=ingest,
         )
 
-    async def _open_window(self, message: OutboundMessage) -> str:
-        """The open_kfid to answer on, when the window allows one more message."""
+    async def _open_window(self, message: OutboundMessage, parts: int = 1) -> str:
+        """The open_kfid to answer on, when the window allows ``parts`` more messages
+        (earlier deliveries count one each)."""
         now = self._clock()
         async with unit_of_work(self._sessions) as session:
             window = await kf_repo.window(
@@ -177,10 +199,11 @@ class WeComKf(WeComChannel):
         if window.last_message_at is None or window.open_kfid is None:
             answer = "no message from the customer via 微信客服 within 48 h"
             raise SkippedSend("window_expired", response=answer)
-        if window.sent >= KF_MAX_MESSAGES:
+        if window.sent + parts > KF_MAX_MESSAGES:
             answer = (
                 f"{window.sent} messages sent since the customer's last message at "
-                f"{window.last_message_at.isoformat()}; WeCom allows {KF_MAX_MESSAGES}"
+                f"{window.last_message_at.isoformat()}, {parts} more to send; WeCom allows "
+                f"{KF_MAX_MESSAGES}"
             )
             raise SkippedSend("window_expired", response=answer)
         return window.open_kfid
@@ -195,6 +218,7 @@ class WeComApp(WeComChannel):
     """
 
     name: ClassVar[str] = "wecom.app"
+    capabilities: ClassVar[Capabilities] = Capabilities(needs=frozenset({Address.OWNER_STAFF}))
     send_rates: ClassVar[tuple[SendRate, ...]] = (
         SendRate(max=30, per=timedelta(minutes=1), key="staff"),
         SendRate(max=1000, per=timedelta(hours=1), key="staff"),
@@ -236,7 +260,9 @@ class WeComTags(WeComChannel):
     has, or removing one they have not, changes nothing: a resend is harmless (idempotent)."""
 
     name: ClassVar[str] = "wecom.mark_tag"
-    idempotent: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        needs=frozenset({Address.OWNER_STAFF, Address.WECOM_USERID}), idempotent=True
+    )
 
     async def send(self, message: OutboundMessage) -> SendResult:
         staff = need(message, "owner_staff", "the contact has no owner staff (wecom_owner)")

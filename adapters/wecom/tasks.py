@@ -6,9 +6,10 @@ msgid as its vendor_ref; ``poll_reports`` reads the task's results later
 (get_groupmsg_task → get_groupmsg_send_result, document/path/93338) and turns each into sent,
 failed or skipped.
 
-Deliveries of one dispatch batch with the same sender and text share one task (up to 10,000
-customers or 2,000 groups per call). ``wecom`` sends to customers (chat_type single), one per
-contact's ``wecom_userid``; ``wecom_group`` to the customer group of the trigger (``chat_id``).
+Deliveries of one dispatch batch with the same sender, text and attachments share one task (up
+to 10,000 customers or 2,000 groups per call); the attachments are uploaded once per task.
+``wecom`` sends to customers (chat_type single), one per contact's ``wecom_userid``;
+``wecom_group`` to the customer group of the trigger (``chat_id``).
 """
 
 from __future__ import annotations
@@ -21,18 +22,26 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
+from adapters.wecom import rich
 from adapters.wecom.channels import WeComChannel, need, text_of
 from adapters.wecom.client import WeComClient
+from adapters.wecom.media import MediaStore
 from smr.channels import (
+    Address,
+    Capabilities,
     OutboundMessage,
     Pending,
     PermanentSendError,
     SendError,
     SendResult,
     SkippedSend,
+    Target,
 )
+from smr.content import Attachment
 
 TEXT_BYTES = 4000
+#: What deliveries of one task share: the sender, the text and the attachments.
+TaskKey = tuple[str, str, tuple[Attachment, ...]]
 PAGE = 1000  # get_groupmsg_task / get_groupmsg_send_result: limit ≤ 1000
 Answer = SendResult | SendError
 Report = SendResult | SendError | None
@@ -45,6 +54,9 @@ class WeComTasks(WeComChannel):
     """Mass-send tasks to customers (chat_type single); see the module docstring."""
 
     name: ClassVar[str] = "wecom.msg_template"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        needs=frozenset({Address.OWNER_STAFF, Address.WECOM_USERID}), confirmed_by_staff=True
+    )
     chat_type: ClassVar[str] = "single"
     target_key: ClassVar[str] = "wecom_userid"
     targets_field: ClassVar[str] = "external_userid"
@@ -58,8 +70,9 @@ class WeComTasks(WeComChannel):
         *,
         clock: Callable[[], datetime],
         timeout: timedelta,
+        media: MediaStore | None = None,
     ) -> None:
-        super().__init__(client, secret, clock=clock)
+        super().__init__(client, secret, clock=clock, media=media)
         self._timeout = timeout
 
     async def send(self, message: OutboundMessage) -> SendResult:
@@ -69,9 +82,10 @@ class WeComTasks(WeComChannel):
         return answer
 
     async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[Answer]:
-        """One add_msg_template call per (sender, text) and up to ``max_targets`` targets."""
+        """One add_msg_template call per (sender, text, attachments) and up to ``max_targets``
+        targets."""
         answers: dict[int, Answer] = {}
-        tasks: dict[tuple[str, str], dict[str, int]] = {}  # (sender, text) → target → message
+        tasks: dict[TaskKey, dict[str, int]] = {}  # (sender, text, attachments) → target → message
         for i, message in enumerate(messages):
             try:
                 key, target = self._task_key(message), self._target(message)
@@ -84,30 +98,34 @@ class WeComTasks(WeComChannel):
             else:
                 targets[target] = i
         calls = [
-            self._create(sender, text, dict(chunk))
-            for (sender, text), targets in tasks.items()
+            self._create(key, dict(chunk))
+            for key, targets in tasks.items()
             for chunk in _chunks(list(targets.items()), self.max_targets)
         ]
         for created in await asyncio.gather(*calls):
             answers.update(created)
         return [answers[i] for i in range(len(messages))]
 
-    def _task_key(self, message: OutboundMessage) -> tuple[str, str]:
+    def _task_key(self, message: OutboundMessage) -> TaskKey:
         sender = need(message, "owner_staff", "the contact has no owner staff (wecom_owner)")
-        return sender, text_of(message, TEXT_BYTES)
+        return sender, text_of(message, TEXT_BYTES), message.attachments
 
     def _target(self, message: OutboundMessage) -> str:
         return need(message, self.target_key, "the contact has no WeCom external_userid")
 
-    async def _create(self, sender: str, text: str, targets: dict[str, int]) -> dict[int, Answer]:
+    async def _create(self, key: TaskKey, targets: dict[str, int]) -> dict[int, Answer]:
+        sender, text, items = key
         body = {
             "chat_type": self.chat_type,
             self.targets_field: list(targets),
             "sender": sender,
-            "text": {"content": text},
+            **rich.text_body(text),
         }
+        api = "externalcontact/add_msg_template"
         try:
-            answer = await self._client.call("externalcontact/add_msg_template", self._secret, body)
+            answer = await rich.call(
+                self._client, self._secret, api, body, items=items, media=self._media
+            )
         except SendError as exc:
             return dict.fromkeys(targets.values(), exc)
         refused = set(answer.get("fail_list") or [])
@@ -181,6 +199,11 @@ class WeComGroupTasks(WeComTasks):
     the sender its contact's owner staff."""
 
     name: ClassVar[str] = "wecom.group_msg_template"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        needs=frozenset({Address.OWNER_STAFF, Address.CHAT_ID}),
+        confirmed_by_staff=True,
+        target=Target.GROUP,
+    )
     chat_type: ClassVar[str] = "group"
     target_key: ClassVar[str] = "chat_id"
     targets_field: ClassVar[str] = "chat_id_list"
