@@ -40,6 +40,8 @@ class WeComSettings(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0)
     #: A mass-send task the owner staff has not sent within this long is cancelled.
     task_timeout_hours: float = Field(default=72.0, gt=0)
+    #: How far back the Moments engagement poll reads likes and comments (WeCom: ≤ 30 days).
+    moment_engagement_days: int = Field(default=7, ge=1, le=30)
 
     @field_validator("aes_key")
     @classmethod

@@ -28,6 +28,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.wecom import moments
 from adapters.wecom.channels import WeComApp, WeComKf, WeComTags, WeComWelcome
 from adapters.wecom.client import WeComClient
 from adapters.wecom.media import MediaStore
@@ -81,6 +82,12 @@ def build_wecom_routes(
         "wecom_kf": (
             kf,
             lambda c, s, m: WeComKf(c, s, clock=clock, sessions=sessions, media=m),
+        ),
+        "moment": (
+            contact,
+            moments.maker(
+                clock=clock, timeout=timeout, sessions=sessions, playbooks_dir=playbooks_dir
+            ),
         ),
         tag_channel: (contact, lambda c, s, m: WeComTags(c, s, clock=clock)),
         staff_channel: (

@@ -34,6 +34,8 @@ CANONICAL_EVENT_TYPES = (
     "contact.unsubscribed",
     "contact.edited",
     "sms.replied",
+    "moment.liked",
+    "moment.commented",
 )
 EVENT_TYPE_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 PLAYBOOK_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"

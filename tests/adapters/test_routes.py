@@ -62,6 +62,7 @@ async def test_a_configured_corp_serves_every_wecom_channel(routes_of: Build) ->
         (
             WeComSettings(corp_id="ww", contact_secret=SecretStr("c")),
             {
+                "moment": "wecom.moment",
                 "wecom": "wecom.msg_template",
                 "wecom_group": "wecom.group_msg_template",
                 "wecom_tag": "wecom.mark_tag",

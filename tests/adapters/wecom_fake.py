@@ -21,6 +21,7 @@ AGENT_ID = "1000002"
 #: Channel → adapter, with every WeCom credential configured (and SMS not).
 ALL_ROUTES = {
     "mock": "mock",
+    "moment": "wecom.moment",
     "sms": "mock",
     "staff": "wecom.app",
     "wecom": "wecom.msg_template",
