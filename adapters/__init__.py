@@ -16,21 +16,31 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.mock import MockAdapter
 from adapters.sms import build_sms_routes
-from adapters.wecom import build_wecom_routes
-from smr.channels import ChannelAdapter
+from adapters.sms.base import SmsChannel
+from adapters.wecom import (
+    WeComGroupTasks,
+    WeComKf,
+    WeComTasks,
+    WeComWelcome,
+    build_wecom_routes,
+    moments,
+)
+from smr.channels import Capabilities, ChannelAdapter
 from smr.config import Settings
 from smr.playbooks.policies import STAFF_CHANNEL
 from smr.services.plan import INTERNAL_CHANNELS, TAG_CHANNEL
 
-#: Channel names a playbook may use. A name whose vendor is not configured routes to the mock.
-PLAYBOOK_CHANNELS: tuple[str, ...] = (
-    "mock",
-    "wecom",
-    "wecom_welcome",
-    "wecom_kf",
-    "wecom_group",
-    "sms",
-)
+#: Channel names a playbook may use, with what their vendor's adapter declares (which holds
+#: for ``check`` and ``simulate`` even where the mock stands in for an unconfigured vendor).
+PLAYBOOK_CHANNELS: dict[str, Capabilities] = {
+    "mock": MockAdapter.capabilities,
+    "wecom": WeComTasks.capabilities,
+    "wecom_welcome": WeComWelcome.capabilities,
+    "wecom_kf": WeComKf.capabilities,
+    "wecom_group": WeComGroupTasks.capabilities,
+    "moment": moments.WeComMoments.capabilities,
+    "sms": SmsChannel.capabilities,
+}
 ROUTE_CHOICES = ("mock",)
 
 
@@ -50,6 +60,7 @@ def build_routes(
         settings.wecom,
         sessions=sessions,
         clock=clock,
+        playbooks_dir=settings.playbooks_dir,
         staff_channel=STAFF_CHANNEL,
         tag_channel=TAG_CHANNEL,
         skip=forced,

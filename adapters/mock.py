@@ -14,7 +14,13 @@ from typing import ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smr.channels import OutboundMessage, RetriableSendError, SendError, SendResult
+from smr.channels import (
+    Capabilities,
+    OutboundMessage,
+    RetriableSendError,
+    SendError,
+    SendResult,
+)
 from smr.config import MockSettings
 from smr.db import unit_of_work
 from smr.repositories import outbox
@@ -22,7 +28,7 @@ from smr.repositories import outbox
 
 class MockAdapter:
     name: ClassVar[str] = "mock"
-    idempotent: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(idempotent=True)
 
     Config: ClassVar[type[MockSettings]] = MockSettings
 

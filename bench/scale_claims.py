@@ -76,7 +76,9 @@ class _Claimer:
         self.limit = settings.batch_size
         # As the Dispatcher: the channels whose adapter dedupes a resend.
         routes = build_routes(settings, sessions=sessions, clock=lambda: datetime.now(UTC))
-        self.resendable = [name for name, adapter in routes.items() if adapter.idempotent]
+        self.resendable = [
+            name for name, adapter in routes.items() if adapter.capabilities.idempotent
+        ]
 
     async def deliveries(self, timings: _Timings | None) -> int:
         started = time.perf_counter()

@@ -14,15 +14,20 @@ from typing import Protocol, cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from smr.channel_codes.annotate import annotate
 from smr.channels import ChannelAdapter, ContactDirectory, ContactProfile, SendError
 from smr.config import Settings
 from smr.db import create_engine, log_failure, session_factory, unit_of_work
 from smr.schemas import EventIn
 from smr.services.awaiting import Checker
 from smr.services.catalog import Catalog, ReloadReport
+from smr.services.channel_code_sync import ChannelCodeKeeper
 from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
+from smr.services.group_sync import GroupSync
+from smr.services.group_welcome import GroupWelcomeKeeper, declared_in
 from smr.services.ingest import IngestReport, submit
+from smr.services.moments import MomentEngagementPoll
 from smr.services.wakeups import Waker
 from smr.telemetry import Telemetry
 from smr.tokens import Tokens, load_tokens
@@ -61,6 +66,14 @@ class Runtime:
     telemetry: Telemetry = field(default_factory=Telemetry)
     #: Called by ``wake``: the ticker's hook to tick now rather than at the next interval.
     on_wake: Callable[[], None] = lambda: None
+    #: Customer groups kept in step with WeCom (the daily sync, the callbacks' fetches).
+    groups: GroupSync | None = None
+    #: The declared channel codes (渠道活码) kept in step with WeCom, in the background.
+    channel_codes: ChannelCodeKeeper | None = None
+    #: The playbooks' group welcome templates kept in step with WeCom, in the background.
+    group_welcome: GroupWelcomeKeeper | None = None
+    #: Likes and comments on the corp's Moments, polled every half hour as events.
+    moments: MomentEngagementPoll | None = None
     _watch: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
     _urgent: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
@@ -75,10 +88,11 @@ class Runtime:
     def urgent_channels(self) -> list[str]:
         """Channels whose adapter cannot wait for the next tick (``urgent``: WeCom's welcome,
         valid 20 s). With none configured, ``wake`` only wakes the ticker."""
-        return sorted(c for c, a in self.routes.items() if getattr(a, "urgent", False))
+        return sorted(c for c, a in self.routes.items() if a.capabilities.urgent)
 
     async def ingest(self, events: list[EventIn], *, source: str) -> IngestReport:
         """Ingest events from ``source`` and, if they made deliveries due, ``wake``."""
+        events = annotate(events, self.catalog.channel_codes.current)  # data.channel_code
         report = await submit(
             self.sessions, events, source=source, catalog=self.catalog, clock=self.clock
         )
@@ -147,14 +161,22 @@ class Runtime:
             return None
 
     async def settle(self) -> None:
-        """Wait for the urgent sends and kf pulls started in the background."""
+        """Wait for the urgent sends, kf pulls and group fetches started in the background."""
         while self._pulls or (self._urgent is not None and not self._urgent.done()):
             await asyncio.gather(*self._pulls, *([self._urgent] if self._urgent else []))
+        if self.groups is not None:
+            await self.groups.settle()
+        if self.moments is not None:
+            await self.moments.settle()
 
     async def start(self) -> None:
         """Store the loaded playbook versions (runs refer to them by content hash) and start
         watching the playbooks folder."""
         await self._remember_versions()
+        if self.channel_codes is not None:
+            self.channel_codes.kick()
+        if self.group_welcome is not None:
+            self.group_welcome.kick()
         if self.settings.playbooks_poll_seconds > 0 and self._watch is None:
             self._watch = asyncio.create_task(self._watch_playbooks(), name="playbooks-watch")
 
@@ -164,6 +186,10 @@ class Runtime:
             # Reading and compiling happen off the event loop; switching over happens on it.
             report = self.catalog.apply(*await asyncio.to_thread(self.catalog.read))
             await self._remember_versions()
+        if self.channel_codes is not None:
+            self.channel_codes.kick()
+        if self.group_welcome is not None:
+            self.group_welcome.kick()
         if report.added or report.changed or report.removed:
             log.info(
                 "playbooks reloaded: added %s, changed %s, removed %s, kept last good %s",
@@ -199,6 +225,14 @@ class Runtime:
             await self.waker.tick()
             await self.dispatcher.tick()
             await self.checker.tick()
+            if self.channel_codes is not None:
+                self.channel_codes.tick()  # starts a background pass when a retry is due
+            if self.group_welcome is not None:
+                self.group_welcome.tick()  # likewise
+            if self.groups is not None:
+                await self.groups.tick()  # never raises
+            if self.moments is not None:
+                await self.moments.tick()  # never raises
 
     async def aclose(self) -> None:
         if self._watch is not None:
@@ -206,6 +240,14 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
             self._watch = None
+        if self.groups is not None:
+            await self.groups.aclose()
+        if self.channel_codes is not None:
+            await self.channel_codes.aclose()
+        if self.group_welcome is not None:
+            await self.group_welcome.aclose()
+        if self.moments is not None:
+            await self.moments.aclose()
         await self.settle()
         for adapter in {id(a): a for a in self.routes.values()}.values():
             await adapter.aclose()
@@ -217,6 +259,10 @@ def build_runtime(
 ) -> Runtime:
     """Wire engine, catalog, channels and dispatcher; loads the playbooks once."""
     from adapters import PLAYBOOK_CHANNELS, build_routes  # the one lookup into adapters
+    from adapters.wecom.contact_ways import build_contact_ways
+    from adapters.wecom.groups import build_group_source
+    from adapters.wecom.moment_engagement import build_moment_records
+    from adapters.wecom.welcome_templates import build_welcome_templates
 
     engine = create_engine(settings.effective_database_url)
     sessions = session_factory(engine)
@@ -236,7 +282,12 @@ def build_runtime(
     tokens = load_tokens(settings, generate=generate_tokens)
     cron = Cron(settings, sessions=sessions, catalog=catalog, clock=clock)
     checker = Checker(sessions=sessions, routes=routes, settings=settings, clock=clock)
-    return Runtime(
+    groups = GroupSync(build_group_source(settings.wecom), sessions=sessions, clock=clock)
+    ways = build_contact_ways(settings.wecom)
+    codes = ChannelCodeKeeper(
+        sessions=sessions, declared=catalog.channel_codes, ways=ways, clock=clock
+    )
+    runtime = Runtime(
         settings,
         engine,
         sessions,
@@ -249,7 +300,25 @@ def build_runtime(
         checker,
         clock,
         telemetry=telemetry,
+        groups=groups,
+        channel_codes=codes,
     )
+    runtime.moments = MomentEngagementPoll(
+        build_moment_records(settings.wecom),
+        sessions=sessions,
+        clock=clock,
+        ingest=functools.partial(runtime.ingest, source="wecom"),
+        days=settings.wecom.moment_engagement_days,
+    )
+    runtime.group_welcome = GroupWelcomeKeeper(
+        sessions=sessions,
+        declared=declared_in(catalog),
+        templates=build_welcome_templates(
+            settings.wecom, sessions=sessions, clock=clock, playbooks_dir=catalog.directory
+        ),
+        clock=clock,
+    )
+    return runtime
 
 
 #: Allocations between collections of the youngest generation (CPython's default: 700), and

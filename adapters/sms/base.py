@@ -14,6 +14,8 @@ import httpx
 
 from smr import phones
 from smr.channels import (
+    Address,
+    Capabilities,
     OutboundMessage,
     PermanentSendError,
     RetriableSendError,
@@ -45,7 +47,7 @@ class SmsChannel(ABC):
     """
 
     name: ClassVar[str]
-    idempotent: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = Capabilities(needs=frozenset({Address.PHONE}))
     Config: ClassVar[type[SmsSettings]] = SmsSettings
     #: The settings, besides the key pair, that this provider cannot do without.
     required: ClassVar[tuple[str, ...]] = ("sign_name",)

@@ -48,6 +48,7 @@ from smr.channels import (
     SendError,
     SendRate,
     SendResult,
+    Target,
 )
 from smr.content import Attachment
 from smr.db import log_failure, unit_of_work
@@ -91,7 +92,7 @@ class WeComMoments(WeComChannel):
     """Corp Moments tasks; see the module docstring."""
 
     name: ClassVar[str] = "wecom.moment"
-    capabilities: ClassVar[Capabilities] = Capabilities(confirmed_by_staff=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(confirmed_by_staff=True, target=Target.CORP)
     send_rates: ClassVar[tuple[SendRate, ...]] = (SendRate(max=10, per=timedelta(minutes=1)),)
 
     def __init__(

@@ -12,10 +12,15 @@ from smr.api import errors, openapi
 from smr.api.edge import RefuseNul
 from smr.api.request_id import RequestId
 from smr.api.routes import (
+    archive,
+    channel_codes,
     contacts,
     deliveries,
     events,
+    group_welcome,
+    groups,
     health,
+    moments,
     outbox,
     playbooks,
     runs,
@@ -67,6 +72,11 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
     app.add_middleware(RequestId)  # outermost: every answer and log line carries the id
     for module in (events, runs, deliveries, contacts, playbooks, outbox, health, wecom, webhooks):
         app.include_router(module.router)
+    app.include_router(groups.router)
+    app.include_router(archive.router)
+    app.include_router(channel_codes.router)
+    app.include_router(group_welcome.router)
+    app.include_router(moments.router)
     app.include_router(simulate_routes.router)
     openapi.install(app)
     return app

@@ -11,7 +11,14 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from smr.models import DeliveryStatus, OccurredAtSource, RunStatus
+from smr.models import (
+    DeliveryStatus,
+    GroupMemberType,
+    GroupOwnerStatus,
+    GroupStatus,
+    OccurredAtSource,
+    RunStatus,
+)
 
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 Item = TypeVar("Item")
@@ -155,6 +162,15 @@ class ContactStats(BaseModel):
     monthly_spend: dict[str, Any]
 
 
+class ContactGroup(BaseModel):
+    """A customer group the contact is a member of."""
+
+    chat_id: str
+    name: str | None
+    owner: str | None
+    tags: list[str]
+
+
 class ContactDetail(BaseModel):
     id: str
     name: str | None
@@ -166,6 +182,7 @@ class ContactDetail(BaseModel):
     created_at: Timestamp | None
     updated_at: Timestamp | None
     active_runs: list[RunSummary]
+    groups: list[ContactGroup] = Field(description="The customer groups it is a member of.")
 
 
 class OutboxMessage(BaseModel):
@@ -273,3 +290,154 @@ class WebhookAnswer(Open):
 
 class Acknowledgement(Open):
     """The body the SMS vendor expects in answer to a push."""
+
+
+class ArchiveResult(BaseModel):
+    """What became of one archived message."""
+
+    msgid: str
+    status: Literal["accepted", "duplicate", "ignored"]
+    id: str | None = Field(default=None, description="The event's id: archive:<msgid>.")
+    event_id: str | None = None
+    contact_id: str | None = None
+    reason: str | None = Field(default=None, description="Why an ignored message was ignored.")
+
+
+class ArchiveAnswer(BaseModel):
+    """The chat-archive push, message by message, and how many of each status."""
+
+    accepted: int
+    duplicate: int
+    ignored: int
+    results: list[ArchiveResult]
+
+
+# Customer groups -----------------------------------------------------------------------------
+
+
+class GroupSummary(BaseModel):
+    chat_id: str
+    name: str | None
+    owner: str | None = Field(description="The owner staff's userid.")
+    notice: str | None
+    status: GroupStatus
+    owner_status: GroupOwnerStatus = Field(description="The owner's status in groupchat/list.")
+    member_count: int
+    member_version: str | None
+    tags: list[str] = Field(description="SMR's own tags on the group.")
+    created_at: Timestamp | None = Field(description="When the group was created in WeCom.")
+    synced_at: Timestamp | None = Field(description="When WeCom last reported the group.")
+    updated_at: Timestamp
+
+
+class GroupMemberOut(BaseModel):
+    userid: str = Field(description="A staff userid, or a customer's external userid.")
+    type: GroupMemberType
+    contact_id: str | None = Field(description="The contact a customer member is, if known.")
+    name: str | None
+    join_time: Timestamp | None
+    join_scene: int | None = Field(description="1 invited, 2 invite link, 3 group QR code.")
+    invitor: str | None
+    group_nickname: str | None
+
+
+class GroupDetail(GroupSummary):
+    members: list[GroupMemberOut]
+
+
+class GroupSyncAnswer(BaseModel):
+    status: Literal["started", "running"] = Field(
+        description="started: a full sync began; running: one was already under way."
+    )
+
+
+# Channel codes -------------------------------------------------------------------------------
+
+from smr.channel_codes.schema import CodeKind  # noqa: E402 - this section's own imports
+from smr.models import ChannelCodeStatus  # noqa: E402
+
+
+class ChannelCodeReport(BaseModel):
+    """Contacts added through the code within the range, and what they did after their add
+    (until the range's end). Amounts are decimal text, in the orders' currency."""
+
+    since: Timestamp | None
+    until: Timestamp | None
+    adds: int = Field(description="Distinct contacts whose contact.added carried the state.")
+    deletions: int = Field(description="Of those, contacts deleted (contact.deleted) since.")
+    buyers: int = Field(description="Of those, contacts with at least one paid order since.")
+    orders: int = Field(description="Their order.paid events since their add.")
+    refunds: int = Field(description="Their order.refunded events since their add.")
+    paid: str
+    refunded: str
+    revenue: str = Field(description="paid - refunded.")
+
+
+class ChannelCodeOut(BaseModel):
+    state: str = Field(description="The state WeCom puts on the contact.added of this code.")
+    name: str
+    kind: CodeKind
+    declared: bool = Field(description="Whether channel_codes/*.yaml declares it now.")
+    file: str | None = Field(description="The file that declares it.")
+    status: ChannelCodeStatus
+    staff: list[str]
+    departments: list[int]
+    chat_ids: list[str]
+    skip_verify: bool | None
+    welcome: bool | None = Field(description="Whether SMR's welcome playbook greets its adds.")
+    config_id: str | None = Field(description="WeCom's config_id of the code.")
+    qr_code: str | None = Field(description="WeCom's QR picture URL (also at .../qr).")
+    last_error: str | None
+    attempts: int = Field(description="Failed attempts in a row.")
+    retry_at: Timestamp | None
+    synced_at: Timestamp | None
+    report: ChannelCodeReport
+
+
+class ChannelCodeList(BaseModel):
+    managed: bool = Field(description="Whether the playbooks folder has a channel_codes/ folder.")
+    wecom: bool = Field(description="Whether WeCom is configured to make the codes.")
+    codes: list[ChannelCodeOut]
+
+
+# Moments (朋友圈) -------------------------------------------------------------------------------
+
+from smr.models import MomentTaskStatus  # noqa: E402 - this section's own import
+
+
+class MomentTaskOut(BaseModel):
+    id: str
+    jobid: str = Field(description="WeCom's add_moment_task jobid.")
+    delivery_id: str = Field(description="The delivery that posted it.")
+    playbook_id: str | None = Field(description="The playbook that posted it.")
+    moment_id: str | None = Field(description="WeCom's moment id, once WeCom has made it.")
+    status: MomentTaskStatus
+    published_by: list[str] = Field(description="The staff who have published it.")
+    likes: int = Field(description="Customers' likes read back (moment.liked events).")
+    comments: int = Field(description="Customers' comments read back (moment.commented events).")
+    response: str | None = Field(description="WeCom's last word (dropped senders, a refusal).")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+# --- group welcome templates ---
+
+from smr.models import GroupWelcomeStatus  # noqa: E402 - this section's own import
+
+
+class GroupWelcomeTemplateOut(BaseModel):
+    playbook_id: str
+    declared: bool = Field(description="Whether the playbook declares group_welcome now.")
+    file: str | None = Field(description="The playbook's file, while it is loaded.")
+    notify: bool | None = Field(description="Whether WeCom asks the staff to apply it.")
+    status: GroupWelcomeStatus
+    template_id: str | None = Field(description="WeCom's template_id, once WeCom made it.")
+    last_error: str | None
+    attempts: int = Field(description="Failed attempts in a row.")
+    retry_at: Timestamp | None
+    synced_at: Timestamp | None = Field(description="When WeCom last took the template.")
+
+
+class GroupWelcomeTemplateList(BaseModel):
+    wecom: bool = Field(description="Whether WeCom is configured to keep the templates.")
+    templates: list[GroupWelcomeTemplateOut]

@@ -224,3 +224,47 @@ def _media(source: str) -> CompiledMedia:
     if is_template(source) or "://" in source:
         return CompiledMedia(url=compile_template(source))
     return CompiledMedia(path=source)
+
+
+# --- what editors show (see ``smr.playbooks.schema_docs``) ---
+
+_MEDIA = (
+    "A file in the playbooks folder (media/poster.png) or an https URL. "
+    "剧本目录下的文件或 https 链接。"
+)
+
+MODEL_DOCS: dict[str, tuple[str, str]] = {
+    "ImageSpec": ("Image · 图片", "A picture (jpg, png; ≤10 MB). 图片。"),
+    "LinkSpec": ("Link · 图文链接", "A link card. 链接卡片。"),
+    "LinkBody": (
+        "Link card · 链接卡片",
+        "Title, URL, description and picture. 标题、网址、描述、封面。",
+    ),
+    "MiniProgramSpec": ("Mini program · 小程序", "A mini-program card. 小程序卡片。"),
+    "MiniProgramBody": (
+        "Mini-program card · 小程序卡片",
+        "appid, page, title and cover. 小程序信息。",
+    ),
+    "VideoSpec": ("Video · 视频", "An mp4 video (≤10 MB). 视频。"),
+    "FileSpec": ("File · 文件", "A file (≤20 MB). 文件。"),
+}
+
+FIELD_DOCS: dict[str, dict[str, tuple[str, str]]] = {
+    "ImageSpec": {"image": ("Image · 图片", _MEDIA)},
+    "LinkSpec": {"link": ("Link · 链接", "The link card. 链接卡片。")},
+    "LinkBody": {
+        "title": ("Title · 标题", "At most 128 bytes. 最多 128 字节。"),
+        "url": ("URL · 网址", "https, at most 2048 bytes. https 网址。"),
+        "description": ("Description · 描述", "At most 512 bytes. 最多 512 字节。"),
+        "picture": ("Picture · 封面", _MEDIA),
+    },
+    "MiniProgramSpec": {"miniprogram": ("Mini program · 小程序", "The card. 小程序卡片。")},
+    "MiniProgramBody": {
+        "appid": ("AppID", "A mini program linked to the corp. 已关联企业的小程序。"),
+        "page": ("Page · 页面", "The page path, e.g. /pages/index. 页面路径。"),
+        "title": ("Title · 标题", "At most 64 bytes. 最多 64 字节。"),
+        "cover": ("Cover · 封面", _MEDIA),
+    },
+    "VideoSpec": {"video": ("Video · 视频", _MEDIA)},
+    "FileSpec": {"file": ("File · 文件", _MEDIA)},
+}

@@ -89,6 +89,8 @@ class Template:
         with _compiling():
             tree = _env.parse(source)
             _check_tree(tree)
+            #: The context names it reads (``contact``, ``vars`` …).
+            self.names = frozenset(meta.find_undeclared_variables(tree))
             self._compiled = _env.from_string(add_bounds(tree))
 
     def render(self, context: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from smr.channels import capabilities_of
 from smr.playbooks.errors import (
     Loc,
     NodeIndex,
@@ -24,11 +25,14 @@ from smr.playbooks.errors import (
     yaml_error,
 )
 from smr.playbooks.expressions import Expression, compile_expression
+from smr.playbooks.group_welcome_check import group_welcome_warnings
 from smr.playbooks.messages import custom_event_message, describe, did_you_mean
 from smr.playbooks.policies import STAFF_CHANNEL, Policies
 from smr.playbooks.program import Program, compile_program
+from smr.playbooks.reach import reach_warnings
 from smr.playbooks.schema import EventTrigger, ExitRule, Playbook, ScheduleTrigger
 from smr.playbooks.yaml_loader import compose_document
+from smr.subjects import ContactKind
 
 POLICIES_FILES = ("policies.yaml", "policies.yml")
 #: Far more YAML nodes than any playbook has; aliases (*name) count each time they are used.
@@ -69,22 +73,42 @@ class LoadResult:
 
 
 def load_text(
-    text: str, *, filename: str, channels: Collection[str]
+    text: str, *, filename: str, channels: Collection[str], base_dir: Path | None = None
 ) -> tuple[LoadedPlaybook | None, list[PlaybookError]]:
     """Validate and compile one playbook; bad input gives ``(None, errors)``, never an exception.
 
     Warnings (severity "warning", such as a custom event type) come with a loaded playbook too.
+    With ``base_dir`` (the playbooks folder), the media files it names must be there.
     """
     root, data, errors = _parse(text, filename=filename)
     if root is None:
         return None, errors
-    warnings = _event_type_warnings(data, NodeIndex(root), file=filename)
+    nodes = NodeIndex(root)
+    warnings = _event_type_warnings(data, nodes, file=filename)
     try:
-        spec = Playbook.model_validate(data, context={"channels": frozenset(channels)})
+        context = {"channels": frozenset(channels), "base_dir": base_dir}
+        spec = Playbook.model_validate(data, context=context)
     except ValidationError as exc:
         found = validation_errors(exc, root=root, file=filename, model=Playbook)
         return None, _in_file_order(found + warnings)
-    return _compile(spec, text=text, filename=filename), warnings
+    loaded = _compile(spec, text=text, filename=filename)
+    warnings += reach_warnings(
+        loaded.program,
+        trigger_event=loaded.trigger_event,
+        subject=_subject(spec.trigger),
+        channels=capabilities_of(channels),
+        nodes=nodes,
+        file=filename,
+    )
+    warnings += group_welcome_warnings(
+        spec,
+        loaded.program,
+        trigger_event=loaded.trigger_event,
+        channels=capabilities_of(channels),
+        nodes=nodes,
+        file=filename,
+    )
+    return loaded, _in_file_order(warnings)
 
 
 def load_policies_text(
@@ -204,7 +228,9 @@ def _add_playbook(
     if text is None:
         result.errors.extend(read_errors)
         return
-    loaded, load_errors = load_text(text, filename=str(file), channels=channels)
+    loaded, load_errors = load_text(
+        text, filename=str(file), channels=channels, base_dir=file.parent
+    )
     result.errors.extend(load_errors)
     if loaded is None:
         return
@@ -325,6 +351,10 @@ def _compile(spec: Playbook, *, text: str, filename: str) -> LoadedPlaybook:
         exits=exits,
         listens_to=frozenset([event] if event else []) | {rule.event for rule in exits},
     )
+
+
+def _subject(trigger: EventTrigger | ScheduleTrigger) -> ContactKind:
+    return trigger.subject if isinstance(trigger, ScheduleTrigger) else ContactKind.PERSON
 
 
 def _trigger_parts(

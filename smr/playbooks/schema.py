@@ -7,8 +7,9 @@ Unions are discriminated by which key is present. Their tags are spelled ``step:
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
+from smr.playbooks.attachments import ATTACHMENT_TAGS
 from smr.playbooks.fields import (
     CronText,
     Duration,
@@ -17,8 +18,10 @@ from smr.playbooks.fields import (
     NonEmptyText,
     PlaybookId,
 )
+from smr.playbooks.group_welcome import GroupWelcome
 from smr.playbooks.steps import STEPS
 from smr.playbooks.strict import StrictModel
+from smr.subjects import ContactKind
 
 TRIGGER_KEYS = ("event", "schedule")
 #: The YAML key of each step kind, ``if`` included.
@@ -38,9 +41,51 @@ class Audience(StrictModel):
     condition: ExpressionText | None = Field(default=None, alias="if")
 
 
+def _listed(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class GroupTarget(StrictModel):
+    """The customer groups a schedule playbook runs for, one run per group (all when empty)."""
+
+    owner: Annotated[list[NonEmptyText], BeforeValidator(_listed)] = Field(default_factory=list)
+    name_contains: NonEmptyText | None = None
+    tags_any: list[NonEmptyText] = Field(default_factory=list)
+    tags_none: list[NonEmptyText] = Field(default_factory=list)
+
+
 class ScheduleTrigger(StrictModel):
+    """Each firing starts one run per ``audience`` contact, per group of ``groups``, or (with
+    ``once``) one run for the corp."""
+
     schedule: CronText
     audience: Audience = Field(default_factory=Audience)
+    groups: GroupTarget | None = None
+    once: bool = False
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "ScheduleTrigger":
+        targets = [
+            name
+            for name, given in (
+                ("audience", "audience" in self.model_fields_set),
+                ("groups", self.groups is not None),
+                ("once", self.once),
+            )
+            if given
+        ]
+        if len(targets) > 1:
+            raise ValueError(
+                f"a schedule reaches contacts (audience), groups or the corp (once: true), "
+                f"not several: {', '.join(targets)}"
+            )
+        return self
+
+    @property
+    def subject(self) -> ContactKind:
+        if self.once:
+            return ContactKind.CORP
+        return ContactKind.GROUP if self.groups is not None else ContactKind.PERSON
 
 
 class IfStep(StrictModel):
@@ -116,10 +161,11 @@ class Playbook(StrictModel):
     trigger: Trigger
     steps: list[Step] = Field(min_length=1)
     exit_on: list[ExitRule] = Field(default_factory=list)
+    group_welcome: GroupWelcome | None = None
 
 
 UNION_TAGS = frozenset(
     [f"step:{key}" for key in STEP_KEYS]
     + ["trigger:event", "trigger:schedule"]
     + [tag for kind in STEPS for tag in kind.union_tags]
-)
+) | ATTACHMENT_TAGS

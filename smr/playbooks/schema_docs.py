@@ -5,12 +5,14 @@ playbook and policies files has an entry; the schema generator fails on a missin
 kind brings its own (``StepKind.models``, ``StepKind.fields``).
 """
 
+from smr.playbooks import group_welcome
 from smr.playbooks.steps import STEPS
 
 Doc = tuple[str, str]
 
 MODEL_DOCS: dict[str, Doc] = {
     **{name: doc for kind in STEPS for name, doc in kind.models.items()},
+    **group_welcome.MODEL_DOCS,
     "Playbook": (
         "Playbook · 剧本",
         "One tactic: what starts it, the steps it takes, what ends it. 一个文件一个剧本。",
@@ -24,6 +26,11 @@ MODEL_DOCS: dict[str, Doc] = {
         "Start one run per audience contact at each cron time. 按时间给目标人群各开始一次。",
     ),
     "Audience": ("Audience · 目标人群", "Who a scheduled playbook reaches. 定时剧本的目标客户。"),
+    "GroupTarget": (
+        "Groups · 目标客户群",
+        "The customer groups a scheduled playbook runs for, one run each. "
+        "每个符合条件的群各运行一次。",
+    ),
     "IfStep": ("If step · 条件分支", "Run 'then' or 'else' depending on a condition. 条件分支。"),
     "ExitRule": (
         "Exit rule · 退出条件",
@@ -52,6 +59,7 @@ _IF = ("Condition · 条件", "Only when this is true. 为真时才执行。")
 
 FIELD_DOCS: dict[str, dict[str, Doc]] = {
     **{name: dict(docs) for kind in STEPS for name, docs in kind.fields.items()},
+    **group_welcome.FIELD_DOCS,
     "Playbook": {
         "id": ("Id · 编号", "Unique id of the playbook. 唯一编号。"),
         "name": ("Name · 名称", "A name people read. 显示名称。"),
@@ -72,6 +80,11 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
         "trigger": ("Trigger · 触发", "What starts a run. 什么时候开始。"),
         "steps": ("Steps · 步骤", "What the run does, in order. 按顺序执行的步骤。"),
         "exit_on": ("Exit on · 退出条件", "Events that end an active run. 收到即结束的事件。"),
+        "group_welcome": (
+            "Group welcome · 入群欢迎语",
+            "A WeCom group welcome template, kept in WeCom by SMR. "
+            "由 SMR 同步到企业微信的入群欢迎语素材。",
+        ),
     },
     "EventTrigger": {
         "event": ("Event · 事件", "The event type that starts a run. 触发事件类型。"),
@@ -84,6 +97,23 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
     "ScheduleTrigger": {
         "schedule": ("Schedule · 定时", "When to fire. 触发时间。"),
         "audience": ("Audience · 目标人群", "Who to reach. 目标客户。"),
+        "groups": (
+            "Groups · 目标客户群",
+            "Run once per customer group instead of per customer. 按客户群运行（每群一次）。",
+        ),
+        "once": (
+            "Once · 只运行一次",
+            "Run once per firing, for the corp (Moments posts). 每次只运行一次，用于发朋友圈。",
+        ),
+    },
+    "GroupTarget": {
+        "owner": ("Owner · 群主", "Groups owned by these staff userids. 群主的 userid。"),
+        "name_contains": (
+            "Name contains · 群名包含",
+            "Groups whose name contains this. 群名包含。",
+        ),
+        "tags_any": ("Has any tag · 含任一群标签", "Groups with any of these tags. 任一群标签。"),
+        "tags_none": ("Has none of · 不含群标签", "Skip groups with any of these tags. 排除。"),
     },
     "Audience": {
         "tags_any": (

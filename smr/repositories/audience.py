@@ -11,6 +11,7 @@ from sqlalchemy.sql.expression import type_coerce
 
 from smr.models import Contact
 from smr.repositories._sql import dialect_name
+from smr.subjects import ContactKind
 
 
 async def page_ids(
@@ -21,9 +22,14 @@ async def page_ids(
     tags_any: Sequence[str] = (),
     tags_none: Sequence[str] = (),
 ) -> list[str]:
-    """Ids of up to ``limit`` contacts after ``after`` (in id order) that carry at least one of
-    ``tags_any`` (when given) and none of ``tags_none``."""
-    stmt = select(Contact.id).order_by(Contact.id).limit(limit)
+    """Ids of up to ``limit`` customers (contacts of kind person) after ``after`` (in id order)
+    that carry at least one of ``tags_any`` (when given) and none of ``tags_none``."""
+    stmt = (
+        select(Contact.id)
+        .where(Contact.kind == ContactKind.PERSON)
+        .order_by(Contact.id)
+        .limit(limit)
+    )
     if after is not None:
         stmt = stmt.where(Contact.id > after)
     if tags_any:

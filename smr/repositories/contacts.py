@@ -30,6 +30,9 @@ LoadedContact = tuple[Mapping[str, Any], dict[str, str]]
 
 #: The column of ``find``'s rows that holds the contact's recent runs, when asked for.
 RUNS = "recent_runs"
+#: The columns of ``find``'s rows that hold one of the contact's identities (the contact's own
+#: columns include its ``kind``, so these are labelled apart).
+IDENTITY_KIND, IDENTITY_VALUE = "identity_kind", "identity_value"
 
 _CONTACTS = table_of(Contact)
 _IDENTITIES = table_of(ContactIdentity)
@@ -100,8 +103,8 @@ async def find(
     found: dict[str, LoadedContact] = {}
     for row in await fetch(session, stmt, params):
         _, known = found.setdefault(row["id"], (row, {}))
-        if row["kind"] is not None:
-            known[row["kind"]] = row["value"]
+        if row[IDENTITY_KIND] is not None:
+            known[row[IDENTITY_KIND]] = row[IDENTITY_VALUE]
     return list(found.values())
 
 
@@ -125,7 +128,12 @@ def _contacts(dialect: str, *, ids: int, pairs: int, lock: bool, runs: bool | No
     if runs is not None:
         extra.append(runs_repo.recent_runs_of(_CONTACTS.c.id, with_since=runs).label(RUNS))
     stmt = (
-        select(*_CONTACTS.c, *extra, _IDENTITIES.c.kind, _IDENTITIES.c.value)
+        select(
+            *_CONTACTS.c,
+            *extra,
+            _IDENTITIES.c.kind.label(IDENTITY_KIND),
+            _IDENTITIES.c.value.label(IDENTITY_VALUE),
+        )
         .outerjoin(_IDENTITIES, _IDENTITIES.c.contact_id == _CONTACTS.c.id)
         .where(_CONTACTS.c.id.in_(chosen))
         .order_by(_CONTACTS.c.id)

@@ -1,5 +1,9 @@
 """Which contacts of a schedule playbook's audience a firing starts a run for.
 
+The audience is the customers (``audience``: tags and a condition), the customer groups
+(``groups``: each group runs as its contact row, see ``smr.subjects``, brought up to date with
+the group before its run starts) or the corp alone (``once``: one run per firing).
+
 Tags are filtered in SQL (``repositories.audience``); here each remaining contact passes the
 audience's ``if`` condition and the playbook's re-entry rules (mode, cooldown), as a started
 event trigger would. A firing only starts the runs, due at once: their steps are taken by
@@ -13,6 +17,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import assert_never
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,13 +30,17 @@ from smr.playbooks import (
 )
 from smr.repositories import audience as audience_repo
 from smr.repositories import runs as runs_repo
+from smr.repositories import subjects as subjects_repo
 from smr.services import contacts
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
 from smr.services.plan import Plan, contact_view
 from smr.services.runs import RunPlanner
+from smr.subjects import ContactKind
 
 log = logging.getLogger(__name__)
+#: The corp's contact row's name, as the run log shows it.
+CORP_NAME = "企业"
 
 #: Why an audience contact got no run (counted per slot, logged).
 CONDITION_FALSE = "condition_false"
@@ -120,17 +129,44 @@ async def read_page(
     contacts themselves."""
     trigger = playbook.spec.trigger
     assert isinstance(trigger, ScheduleTrigger)
-    ids = await audience_repo.page_ids(
-        session,
-        after=after,
-        limit=limit,
-        tags_any=trigger.audience.tags_any,
-        tags_none=trigger.audience.tags_none,
-    )
+    ids = await _subjects(session, trigger, after=after, limit=limit, now=now)
     states = await contacts.load_states(session, ids, lock=False) if playbook.condition else {}
     watched = runs_repo.Watched.within([playbook.id], cooldown=playbook.spec.cooldown, now=now)
     history = await runs_repo.history(session, contact_ids=ids, watched=watched)
     return Page(ids, states, history)
+
+
+async def _subjects(
+    session: AsyncSession, trigger: ScheduleTrigger, *, after: str | None, limit: int, now: datetime
+) -> list[str]:
+    """The contact ids of the next page of the trigger's audience."""
+    match trigger.subject:
+        case ContactKind.PERSON:
+            return await audience_repo.page_ids(
+                session,
+                after=after,
+                limit=limit,
+                tags_any=trigger.audience.tags_any,
+                tags_none=trigger.audience.tags_none,
+            )
+        case ContactKind.GROUP:
+            assert trigger.groups is not None
+            target = trigger.groups
+            where = subjects_repo.GroupFilter(
+                owners=target.owner,
+                name_contains=target.name_contains,
+                tags_any=target.tags_any,
+                tags_none=target.tags_none,
+            )
+            groups = await subjects_repo.group_page(session, where, after=after, limit=limit)
+            await subjects_repo.ensure_groups(session, groups, now=now)
+            return [g.contact_id for g in groups]
+        case ContactKind.CORP:
+            if after is not None:
+                return []
+            return [await subjects_repo.ensure_corp(session, name=CORP_NAME, now=now)]
+        case _:
+            assert_never(trigger.subject)
 
 
 def plan_runs(

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smr.channels import ChannelAdapter
+from smr.channels import ChannelAdapter, Target, capabilities_of
 from smr.config import Settings
 from smr.db import unit_of_work
 from smr.repositories import Record
@@ -69,8 +69,12 @@ class Dispatcher:
         self._settings = settings
         self._clock = clock
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
-        self._resendable = [name for name, a in routes.items() if a.idempotent]
-        self._addressed = {name for name, a in routes.items() if getattr(a, "addressed", False)}
+        self._resendable = [name for name, a in routes.items() if a.capabilities.idempotent]
+        self._addressed = {name for name, a in routes.items() if a.capabilities.addressed}
+        #: Whom each channel reaches, as its vendor declares (the mock may stand in for it).
+        self._targets = {
+            name: declared.target for name, declared in capabilities_of(catalog.channels).items()
+        }
         self._swept_at: datetime | None = None
 
     async def tick(self, *, max_batches: int = 20) -> int:
@@ -177,6 +181,7 @@ class Dispatcher:
                 sent_marketing=sent.get(row.contact_id, []),
                 policies=policies,
                 now=now,
+                target=self._targets.get(row.channel, Target.CONTACT),
             )
             if isinstance(decision, policy.Send) and row.category == "marketing":
                 sent.setdefault(row.contact_id, []).append(now)  # counts for the rest of the batch

@@ -11,6 +11,7 @@ from typing import Any, assert_never
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smr import content
 from smr.ids import new_id
 from smr.playbooks import (
     Completed,
@@ -220,6 +221,7 @@ def _delivery(
         "text": effect.text,
         "template_code": effect.template_code,
         "params": dict(effect.params),
+        "attachments": [content.as_json(a) for a in effect.attachments],
         "status": "skipped" if skip else "scheduled",
         "skip_reason": skip,
         "last_error": effect.error,

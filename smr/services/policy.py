@@ -1,6 +1,9 @@
 """The send policy gate: exit state, opt-out, quiet hours and frequency caps (pure functions).
 
-Service deliveries (transactional) bypass quiet hours and caps; marketing deliveries respect all.
+Service deliveries (transactional) bypass quiet hours and caps; marketing deliveries respect all
+that concern whom they reach (``Target``): caps protect a customer, so a post into a customer
+group is held in quiet hours but not capped (WeCom's own monthly quota per group applies), and a
+Moments post, which notifies nobody, is neither.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from smr.channels import Target
 from smr.playbooks import Policies, QuietHours, format_duration
 
 ENDED_RUN = frozenset({"exited", "cancelled"})
@@ -44,9 +48,10 @@ def decide(
     sent_marketing: Sequence[datetime],
     policies: Policies,
     now: datetime,
+    target: Target = Target.CONTACT,
 ) -> Decision:
-    """What to do with one due delivery. ``sent_marketing`` are the contact's sent marketing
-    deliveries (any channel) within the longest cap period."""
+    """What to do with one due delivery on a channel reaching ``target``. ``sent_marketing``
+    are the contact's sent marketing deliveries (any channel) within the longest cap period."""
     if run_status in ENDED_RUN:
         return Skip("exited", f"run {run_status}")
     if category != "marketing":
@@ -54,9 +59,11 @@ def decide(
     if "*" in opted_out or channel in opted_out:
         scope = "all marketing" if "*" in opted_out else channel
         return Skip("opted_out", f"contact opted out of {scope}")
+    if target is Target.CORP:
+        return Send()
     if policies.quiet_hours and (end := quiet_until(now, policies.quiet_hours, policies.tz)):
         return Defer(end, f"quiet hours until {end.astimezone(policies.tz):%H:%M}")
-    return _capped(sent_marketing, policies, now)
+    return _capped(sent_marketing, policies, now) if target is Target.CONTACT else Send()
 
 
 def quiet_until(now: datetime, quiet: QuietHours, tz: ZoneInfo) -> datetime | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,7 +17,15 @@ from typing import Any, ClassVar
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from smr.channels import ChannelAdapter, OutboundMessage, SendError, SendResult
+from smr.channels import (
+    Capabilities,
+    ChannelAdapter,
+    OutboundMessage,
+    SendError,
+    SendResult,
+    SkippedSend,
+    capabilities_of,
+)
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.models import Base
@@ -49,16 +57,34 @@ class VirtualClock:
 
 
 class SimulatedChannel:
-    """Stands in for every channel: accepts each message at once and sends nothing."""
+    """Stands in for one channel: accepts each message at once and sends nothing, except where
+    the channel's vendor could not reach the recipient (``Capabilities.needs``): that message is
+    skipped with ``missing_identity``, as it would be in production."""
 
     name: ClassVar[str] = "simulated"
-    idempotent: ClassVar[bool] = True
+
+    def __init__(self, declared: Capabilities = Capabilities()) -> None:
+        self.declared = declared
+
+    @property
+    def capabilities(self) -> Capabilities:
+        # Always resendable: nothing is really sent, and a simulation never loses a worker.
+        return replace(self.declared, idempotent=True)
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        if missing := self.declared.missing(message.recipient):
+            names = ", ".join(missing)
+            raise SkippedSend("missing_identity", response=f"simulated: no {names} to send to")
         return SendResult(vendor_message_id=f"sim-{message.delivery_id}", response="simulated")
 
     async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | SendError]:
-        return [await self.send(m) for m in messages]
+        answers: list[SendResult | SendError] = []
+        for message in messages:
+            try:
+                answers.append(await self.send(message))
+            except SendError as exc:
+                answers.append(exc)
+        return answers
 
     async def aclose(self) -> None:
         return None
@@ -116,10 +142,11 @@ class _Pipeline:
         async with unit_of_work(sessions) as session:
             await catalog.remember_versions(session, now=start)
         local = settings.model_copy(update={"database_url": url, "dispatch_lanes": 1})
-        channel = SimulatedChannel()
-        routes: dict[str, ChannelAdapter] = dict.fromkeys(
-            (*catalog.channels, *INTERNAL_CHANNELS), channel
-        )
+        declared = capabilities_of(catalog.channels)
+        routes: dict[str, ChannelAdapter] = {
+            name: SimulatedChannel(declared.get(name, Capabilities()))
+            for name in (*catalog.channels, *INTERNAL_CHANNELS)
+        }
         cron = Cron(local, sessions=sessions, catalog=catalog, clock=clock)
         waker = Waker(local, sessions=sessions, catalog=catalog, clock=clock)
         dispatcher = Dispatcher(

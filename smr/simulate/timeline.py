@@ -179,9 +179,23 @@ def _deliveries(
         at = d.sent_at or d.due_at
         order = made if at == d.created_at or not final else final[-1].id
         reason, detail = _why(d, final, end=end)
-        entry = replace(base, at=at, text=d.text, status=d.status, reason=reason, detail=detail)
+        text = _with_attachments(d.text, d.attachments or [])
+        entry = replace(base, at=at, text=text, status=d.status, reason=reason, detail=detail)
         keyed.append(((at, 2, order), entry))
     return keyed
+
+
+def _with_attachments(text: str | None, attachments: list[dict[str, Any]]) -> str | None:
+    """The text, then what it carries: ``[miniprogram 立即购买; image media/poster.png]``."""
+    if not attachments:
+        return text
+    listed = "; ".join(f"{a.get('kind')} {_labelled(a)}" for a in attachments)
+    return f"{text} [{listed}]" if text else f"[{listed}]"
+
+
+def _labelled(attachment: dict[str, Any]) -> str:
+    media = attachment.get("media") or {}
+    return str(attachment.get("title") or media.get("path") or media.get("url") or "")
 
 
 def _why(d: Delivery, final: list[TraceEntry], *, end: datetime) -> tuple[str | None, str | None]:

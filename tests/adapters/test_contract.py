@@ -277,6 +277,6 @@ async def test_repr_shows_no_secret_and_aclose_is_idempotent(
         assert secret not in shown
     assert isinstance(adapter.name, str)
     assert adapter.name
-    assert isinstance(adapter.idempotent, bool)
+    assert isinstance(adapter.capabilities.idempotent, bool)
     await adapter.aclose()
     await adapter.aclose()

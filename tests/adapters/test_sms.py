@@ -112,7 +112,7 @@ async def test_repr_shows_no_secret_and_the_channel_is_not_idempotent(
     assert fake.SECRET not in shown
     assert fake.KEY_ID not in shown
     assert type(adapter).__name__ in shown
-    assert adapter.idempotent is False
+    assert adapter.capabilities.idempotent is False
     assert adapter.name.startswith("sms.")
     await adapter.aclose()
     await adapter.aclose()

@@ -162,7 +162,7 @@ async def test_kf_sends_with_our_delivery_id_as_msgid(
         "text": {"content": "价格在这里"},
     }
     assert result.vendor_message_id == "dl_kf_9999"
-    assert kf.idempotent
+    assert kf.capabilities.idempotent
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,13 @@ steps:
 """
 
 
+def on_wecom(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's customer also known on WeCom, with an owner staff: the thank-you the bundled
+    playbooks send there can reach them (the simulator skips what production could not)."""
+    wecom = {"wecom_userid": "wm-1", "attributes": {"wecom_owner": "zhangsan"}}
+    return {**event, "contact": {**event["contact"], **wecom}}
+
+
 async def row_counts(runtime: Runtime) -> dict[str, int]:
     async with runtime.sessions() as session:
         return {
@@ -42,7 +49,7 @@ async def test_simulation_leaves_no_trace_in_the_service(
     before = await row_counts(runtime)
     assert before["events"] == before["deliveries"] == 1
 
-    response = await simulate(client, {"event": order_event("sim-1"), "horizon": "7d"})
+    response = await simulate(client, {"event": on_wecom(order_event("sim-1")), "horizon": "7d"})
 
     assert response.status_code == 200, response.text
     sent = [e for e in response.json()["timeline"] if e["kind"] == "send"]
@@ -55,7 +62,7 @@ async def test_simulation_leaves_no_trace_in_the_service(
 
 
 async def test_service_playbooks_and_policies_are_simulated(client: httpx.AsyncClient) -> None:
-    response = await simulate(client, {"event": order_event("o-1")})
+    response = await simulate(client, {"event": on_wecom(order_event("o-1"))})
 
     assert response.status_code == 200, response.text
     body = response.json()

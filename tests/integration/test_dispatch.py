@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from smr.channels import (
+    Capabilities,
     OutboundMessage,
     PermanentSendError,
     RetriableSendError,
@@ -28,7 +29,7 @@ class ScriptedAdapter:
     """Answers each send with the next scripted outcome."""
 
     name: ClassVar[str] = "scripted"
-    idempotent: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, *script: Exception | None) -> None:
         self.script = list(script)

@@ -30,14 +30,31 @@ def event(kind: str, at: str, **data: Any) -> dict[str, Any]:
     return {"type": kind, "occurred_at": f"{at}:00+08:00", "data": data}
 
 
+#: Customers as WeCom and the shop know them, reachable on every channel: the simulator skips
+#: (missing_identity) what production could not address.
+XIAOLI = {
+    "wecom_userid": "wm-1",
+    "phone": "13900000000",
+    "name": "小李",
+    "attributes": {"wecom_owner": "zhangsan"},
+}
+XIAOWANG = {
+    "phone": "13800000000",
+    "wecom_userid": "wm-2",
+    "name": "小王",
+    "attributes": {"wecom_owner": "zhangsan"},
+}
+
+
 def added(at: str) -> dict[str, Any]:
-    return {**event("contact.added", at), "contact": {"wecom_userid": "wm-1", "name": "小李"}}
+    body = event("contact.added", at, welcome_code="WELCOME-CODE")
+    return {**body, "contact": XIAOLI}
 
 
 def order(key: str, at: str, order_id: str, *, quantity: int = 1) -> dict[str, Any]:
     items = [{"sku": "FACE-WASH", "name": "洗面奶", "quantity": quantity, "price": 50}]
     body = event("order.paid", at, order_id=order_id, total=50 * quantity, items=items)
-    return {**body, "id": key, "contact": {"phone": "13800000000", "name": "小王"}}
+    return {**body, "id": key, "contact": XIAOWANG}
 
 
 def refund(key: str, at: str, order_id: str) -> dict[str, Any]:
@@ -88,6 +105,24 @@ async def test_sop_steps_happen_at_their_virtual_times() -> None:
     assert [e.status for e in of_kind(simulation, "end")] == ["completed"]
 
 
+async def test_sends_production_could_not_address_show_as_missing_identity() -> None:
+    """A contact added without a welcome code (an admin-configured welcome took it), known by
+    WeCom id only: the welcome and the SMS cannot go; the WeCom task can."""
+    bare = {**event("contact.added", "2026-11-23T11:00"), "contact": {"wecom_userid": "wm-1"}}
+    owned = {**bare, "contact": {**bare["contact"], "attributes": {"wecom_owner": "zhangsan"}}}
+
+    simulation = await run("sop.yaml", owned)
+
+    assert [(e.status, e.reason) for e in of_kind(simulation, "send")] == [
+        ("skipped", "missing_identity"),
+        ("sent", None),
+        ("skipped", "missing_identity"),
+    ]
+    (welcome, _, sms) = of_kind(simulation, "send")
+    assert "welcome_code" in str(welcome.detail)
+    assert "phone" in str(sms.detail)
+
+
 async def test_quiet_hours_hold_a_marketing_send_until_nine() -> None:
     simulation = await run("sop.yaml", added("2026-11-23T22:00"))
 
@@ -100,7 +135,10 @@ async def test_quiet_hours_hold_a_marketing_send_until_nine() -> None:
 
 
 async def test_frequency_cap_with_skip_skips_the_second_message() -> None:
-    first = {**event("chat.message", "2026-11-23T11:00", text="有优惠吗"), "contact": {"id": "c1"}}
+    first = {
+        **event("chat.message", "2026-11-23T11:00", text="有优惠吗"),
+        "contact": {"id": "c1", **XIAOWANG},
+    }
     simulation = await run(
         "promo.yaml", first, event("chat.message", "2026-11-23T15:00", text="优惠")
     )
@@ -126,7 +164,10 @@ async def test_frequency_cap_with_defer_sends_once_the_window_allows() -> None:
             "vars": {"shop_url": "https://example.com"},
         }
     )
-    first = {**event("chat.message", "2026-11-23T11:00", text="优惠"), "contact": {"id": "c1"}}
+    first = {
+        **event("chat.message", "2026-11-23T11:00", text="优惠"),
+        "contact": {"id": "c1", **XIAOWANG},
+    }
     later = event("chat.message", "2026-11-23T15:00", text="优惠")
     simulation = await run("promo.yaml", first, later, policies=policies)
 

@@ -14,12 +14,20 @@ import pytest
 
 from adapters import PLAYBOOK_CHANNELS
 from smr.config import Settings
+from smr.playbooks.group_welcome import compile_welcome
 from smr.services.catalog import Catalog
 from smr.simulate import Entry, Simulation, scenario_events, simulate
 from tests.conftest import BUNDLED
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-ALICE = {"phone": "13800000000", "name": "小美"}
+#: A customer as WeCom and the shop know her: a phone, her WeCom id and her owner staff, so
+#: every channel can reach her (the simulator skips sends production could not address).
+ALICE: dict[str, Any] = {
+    "phone": "13800000000",
+    "name": "小美",
+    "wecom_userid": "wmAlice",
+    "attributes": {"wecom_owner": "zhangsan"},
+}
 
 
 def at(text: str) -> datetime:
@@ -32,6 +40,11 @@ def event(kind: str, when: str, *, contact: dict[str, Any] | None = None, **data
     if contact is not None:
         body["contact"] = contact
     return body
+
+
+def added_at(when: str, **data: Any) -> Any:
+    """ALICE adds a staff member; WeCom's callback carries the welcome code (valid 20 s)."""
+    return event("contact.added", when, contact=ALICE, welcome_code="WELCOME-CODE", **data)
 
 
 def order(
@@ -73,7 +86,7 @@ def times(rows: list[tuple[str, str | None, str | None]]) -> list[tuple[str, str
 
 
 async def test_welcome_tags_the_channel_code_and_runs_the_seven_day_sop() -> None:
-    added = event("contact.added", "2026-11-23 14:00", contact=ALICE, state="theatre-lobby")
+    added = added_at("2026-11-23 14:00", state="theatre-lobby")
     sim = await run(added, days=10)
     rows = sends(sim, "welcome-new-contact")
     assert times(rows) == [
@@ -89,14 +102,14 @@ async def test_welcome_tags_the_channel_code_and_runs_the_seven_day_sop() -> Non
 
 async def test_welcome_sop_ends_when_the_customer_leaves_and_skips_the_coupon_for_buyers() -> None:
     sim = await run(
-        event("contact.added", "2026-11-23 14:00", contact=ALICE),
+        added_at("2026-11-23 14:00"),
         order("2026-11-25 12:00", total=99, sku="OTHER"),
         days=10,
     )
     assert times(sends(sim, "welcome-new-contact"))[-1] == ("2026-11-26 10:00", "sent")
 
     gone = await run(
-        event("contact.added", "2026-11-23 14:00", contact=ALICE),
+        added_at("2026-11-23 14:00"),
         event("contact.deleted", "2026-11-25 08:00", by="customer"),
         days=10,
     )
@@ -124,12 +137,25 @@ async def test_keyword_replies(playbook: str, text: str, expected: str) -> None:
     assert expected in str(reply)
 
 
-async def test_group_join_welcome_with_the_rules() -> None:
+def test_group_welcome_is_a_wecom_template_with_the_rules() -> None:
+    catalog = Catalog(BUNDLED, PLAYBOOK_CHANNELS)
+    catalog.reload()
+    spec = catalog.result.playbooks["group-welcome"].spec.group_welcome
+    assert spec is not None
+    assert spec.notify
+    made = compile_welcome(spec).render(catalog.vars)
+    assert made.text is not None
+    assert made.text.startswith("欢迎 %NICKNAME% 入群")
+    assert "群规：1. 禁止广告" in made.text
+
+
+async def test_group_join_tags_and_asks_the_owner_after_a_day_without_an_order() -> None:
     joined = event("group.joined", "2026-11-23 15:00", contact=ALICE, chat_id="wr-1")
-    sim = await run(joined, days=1)
+    sim = await run(joined, days=2)
+    # WeCom's group welcome template greets the joiner: no mass-send task per joiner.
     ((when, status, text),) = sends(sim, "group-welcome")
-    assert (when, status) == ("2026-11-23 15:00", "sent")
-    assert "群规：1. 禁止广告" in str(text)
+    assert (when, status) == ("2026-11-24 15:00", "sent")
+    assert "小美 入群满一天还未下单" in str(text)
     assert "in-group" in tags(sim)
 
 
@@ -200,7 +226,7 @@ async def test_win_back_once_after_sixty_quiet_days_then_cooldown() -> None:
 
 
 async def test_birthday_greeting_on_the_day_with_the_coupon() -> None:
-    contact = {**ALICE, "attributes": {"birthday": "1995-11-25"}}
+    contact = {**ALICE, "attributes": {**ALICE["attributes"], "birthday": "1995-11-25"}}
     sim = await run(event("contact.added", "2026-11-23 14:00", contact=contact), days=30)
     rows = sends(sim, "birthday-greeting")
     assert times(rows) == [("2026-11-25 10:00", "sent")]
@@ -291,7 +317,7 @@ async def test_member_day_steps_aside_in_launch_week_so_the_launch_fits_the_caps
 
 async def test_unsubscribe_is_confirmed_and_tagged_and_stops_marketing() -> None:
     sim = await run(
-        event("contact.added", "2026-11-23 14:00", contact=ALICE),
+        added_at("2026-11-23 14:00"),
         event("contact.unsubscribed", "2026-11-23 20:00"),
         days=3,
     )

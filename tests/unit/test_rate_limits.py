@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.wecom import WeComApp, WeComClient
-from smr.channels import ChannelAdapter, OutboundMessage, SendRate, SendResult
+from smr.channels import Capabilities, ChannelAdapter, OutboundMessage, SendRate, SendResult
 from smr.playbooks import Policies, RateLimit, load_policies_text
 from smr.services.ratelimits import limits_of
 
@@ -22,7 +22,7 @@ class Unlimited:
     """An adapter that declares no limits."""
 
     name: ClassVar[str] = "unlimited"
-    idempotent: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(idempotent=True)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         return SendResult()

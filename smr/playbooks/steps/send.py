@@ -1,4 +1,5 @@
-"""``send: {channel, category, text | template + params}``: a message to the contact."""
+"""``send: {channel, category, text | template + params, attachments}``: a message to the
+contact (or, in a group's or the corp's run, into the group or onto Moments)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from smr.playbooks import attachments
+from smr.playbooks.attachments import Attachments, CompiledAttachment, compile_attachments
 from smr.playbooks.effects import RunOutcome, SendEffect
 from smr.playbooks.expressions import Template, TemplateRuntimeError, compile_template
 from smr.playbooks.fields import ChannelName, NonEmptyText, TemplateText
@@ -22,11 +25,12 @@ class SendSpec(StrictModel):
     text: TemplateText | None = None
     template: NonEmptyText | None = None
     params: dict[str, TemplateText] = Field(default_factory=dict)
+    attachments: Attachments = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _has_content(self) -> SendSpec:
-        if self.text is None and self.template is None:
-            raise ValueError("send needs 'text' or a vendor 'template'")
+        if self.text is None and self.template is None and not self.attachments:
+            raise ValueError("send needs 'text', 'attachments' or a vendor 'template'")
         return self
 
 
@@ -42,6 +46,7 @@ class Send:
     text: Template | None
     template_code: str | None
     params: dict[str, Template]
+    attachments: tuple[CompiledAttachment, ...] = ()
 
     def run(self, state: RunState, *, pc: int) -> int | RunOutcome:
         context = state.context()
@@ -51,11 +56,18 @@ class Send:
         try:
             text = self.text.render(context) if self.text else None
             params = {name: t.render(context) for name, t in self.params.items()}
-            effect = replace(base, text=text, params=params)
+            attached = tuple(a.render(context) for a in self.attachments)
+            effect = replace(base, text=text, params=params, attachments=attached)
         except TemplateRuntimeError as exc:
             effect = replace(base, error=f"template_error: {exc.message}")
         state.effects.append(effect)
-        detail = {"channel": effect.channel, "category": effect.category, "error": effect.error}
+        detail: dict[str, object] = {
+            "channel": effect.channel,
+            "category": effect.category,
+            "error": effect.error,
+        }
+        if effect.attachments:
+            detail["attachments"] = [str(a.kind) for a in effect.attachments]
         state.note(self.step_path, "send", **detail)
         return pc + 1
 
@@ -64,7 +76,8 @@ def _compile(step: SendStep, path: str) -> Send:
     spec = step.send
     text = compile_template(spec.text) if spec.text is not None else None
     params = {name: compile_template(v) for name, v in spec.params.items()}
-    return Send(path, spec.channel, spec.category, text, spec.template, params)
+    attached = compile_attachments(spec.attachments)
+    return Send(path, spec.channel, spec.category, text, spec.template, params, attached)
 
 
 KIND = StepKind(
@@ -72,6 +85,7 @@ KIND = StepKind(
     model=SendStep,
     compile=_compile,
     models={
+        **attachments.MODEL_DOCS,
         "SendStep": ("Send step · 发送消息", "Send a message to the contact. 给客户发消息。"),
         "SendSpec": (
             "Message · 消息",
@@ -79,6 +93,7 @@ KIND = StepKind(
         ),
     },
     fields={
+        **attachments.FIELD_DOCS,
         "SendStep": {"send": ("Send · 发送", "The message to send. 要发送的消息。")},
         "SendSpec": {
             "channel": ("Channel · 渠道", "Where to send. 发送渠道。"),
@@ -93,6 +108,11 @@ KIND = StepKind(
                 "A vendor template code, e.g. for SMS. 短信模板。",
             ),
             "params": ("Template params · 模板参数", "Values for the vendor template. 模板变量。"),
+            "attachments": (
+                "Attachments · 附件",
+                "Up to 9 pictures, links, mini-program cards, videos or files. 最多 9 个附件。",
+            ),
         },
     },
+    union_tags=tuple(sorted(attachments.ATTACHMENT_TAGS)),
 )

@@ -48,7 +48,7 @@ CASES: list[tuple[str, str, list[Problem]]] = [
                 1,
                 "colour",
                 "unknown field 'colour' (allowed here: id, name, enabled, mode, cooldown,"
-                " delivery, trigger, steps, exit_on)",
+                " delivery, trigger, steps, exit_on, group_welcome)",
             )
         ],
     ),
@@ -280,7 +280,7 @@ def test_positions_in_a_bundled_file_count_the_schema_comment() -> None:
     assert (error.line, error.column, error.path, error.message) == (
         line,
         row.index('"') + 1,
-        "steps[2].send.text",
+        "steps[2].then[0].send.text",
         "bad template: access to '__class__' is not allowed",
     )
 

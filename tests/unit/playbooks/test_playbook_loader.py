@@ -87,7 +87,7 @@ ERROR_CASES = [
                 1,
                 "colour",
                 "unknown field 'colour' (allowed here: id, name, enabled, mode, cooldown,"
-                " delivery, trigger, steps, exit_on)",
+                " delivery, trigger, steps, exit_on, group_welcome)",
             )
         ],
     ),
