@@ -85,7 +85,7 @@ def evaluate_event(
     context = build_context(
         contact=contact, event=event, trigger=event, run=None, now=now, vars=vars
     )
-    listening = [p for p in playbooks if p.spec.enabled and p.trigger_event == event.type]
+    listening = [p for p in playbooks if p.spec.enabled and event.type in p.trigger_events]
     return [
         _evaluate(p, event=event, context=context, history=history.get(p.id, RunHistory()), now=now)
         for p in sorted(listening, key=lambda p: p.id)

@@ -137,31 +137,14 @@ def compile_welcome(spec: GroupWelcome) -> CompiledWelcome:
     return CompiledWelcome(text, items[0] if items else None, spec.notify)
 
 
-_MEDIA = (
-    "A file in the playbooks folder, or an https URL. 文件（相对 playbooks 目录）或 https 链接。"
-)
-
-#: The editor's titles and descriptions of the models ``group_welcome`` brings into the
-#: playbook schema (see ``smr.playbooks.schema_docs``), attachments' included.
+#: The editor's titles and descriptions of the model ``group_welcome`` brings into the
+#: playbook schema (see ``smr.playbooks.schema_docs``; attachments' are in ``attachments``).
 MODEL_DOCS: dict[str, tuple[str, str]] = {
     "GroupWelcome": (
         "Group welcome template · 入群欢迎语素材",
         "What WeCom sends every customer joining the staff's groups, once they apply it. "
         "企业微信入群欢迎语素材：员工在群里设置后，新成员入群时由企业微信自动发送。",
     ),
-    "ImageSpec": ("Image · 图片", "A picture. 图片。"),
-    "LinkSpec": ("Link · 图文链接", "A link card. 图文链接。"),
-    "LinkBody": (
-        "Link · 图文链接",
-        "Title, URL, description and picture. 标题、链接、摘要、封面。",
-    ),
-    "MiniProgramSpec": ("Mini program · 小程序", "A mini-program card. 小程序卡片。"),
-    "MiniProgramBody": (
-        "Mini program · 小程序",
-        "AppID, page, title and cover of the card. 小程序 AppID、页面、标题、封面。",
-    ),
-    "VideoSpec": ("Video · 视频", "A video (mp4). 视频。"),
-    "FileSpec": ("File · 文件", "A file. 文件。"),
 }
 FIELD_DOCS: dict[str, dict[str, tuple[str, str]]] = {
     "GroupWelcome": {
@@ -180,21 +163,4 @@ FIELD_DOCS: dict[str, dict[str, tuple[str, str]]] = {
             "是否通知成员将该欢迎语用于客户群（默认是）。",
         ),
     },
-    "ImageSpec": {"image": ("Image · 图片", _MEDIA)},
-    "LinkSpec": {"link": ("Link · 图文链接", "The link card. 图文链接。")},
-    "LinkBody": {
-        "title": ("Title · 标题", "At most 128 bytes. 最多 128 字节。"),
-        "url": ("URL · 链接", "https only. 仅限 https。"),
-        "description": ("Description · 摘要", "At most 512 bytes. 最多 512 字节。"),
-        "picture": ("Picture · 封面", _MEDIA),
-    },
-    "MiniProgramSpec": {"miniprogram": ("Mini program · 小程序", "The card. 小程序卡片。")},
-    "MiniProgramBody": {
-        "appid": ("AppID", "Linked to the corp. 需已关联企业。"),
-        "page": ("Page · 页面", "The page path, e.g. /pages/index. 页面路径。"),
-        "title": ("Title · 标题", "At most 64 bytes. 最多 64 字节。"),
-        "cover": ("Cover · 封面", "Suggested 520×416. " + _MEDIA),
-    },
-    "VideoSpec": {"video": ("Video · 视频", _MEDIA)},
-    "FileSpec": {"file": ("File · 文件", _MEDIA)},
 }

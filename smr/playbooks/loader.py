@@ -54,7 +54,8 @@ class LoadedPlaybook:
     version: str
     source: str
     program: Program
-    trigger_event: str | None
+    #: The event types that start a run (none for a schedule).
+    trigger_events: frozenset[str]
     condition: Expression | None
     keywords: tuple[str, ...]
     exits: tuple[CompiledExit, ...]
@@ -63,6 +64,11 @@ class LoadedPlaybook:
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def trigger_event(self) -> str | None:
+        """The event type that starts a run, when the trigger names exactly one."""
+        return next(iter(self.trigger_events)) if len(self.trigger_events) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,7 @@ def load_text(
     loaded = _compile(spec, text=text, filename=filename)
     warnings += reach_warnings(
         loaded.program,
-        trigger_event=loaded.trigger_event,
+        trigger_events=loaded.trigger_events,
         subject=_subject(spec.trigger),
         channels=capabilities_of(channels),
         nodes=nodes,
@@ -337,7 +343,7 @@ def _event_type_warnings(
 
 
 def _compile(spec: Playbook, *, text: str, filename: str) -> LoadedPlaybook:
-    event, condition, keywords = _trigger_parts(spec.trigger)
+    events, condition, keywords = _trigger_parts(spec.trigger)
     exits = tuple(_compile_exit(rule) for rule in spec.exit_on)
     return LoadedPlaybook(
         spec=spec,
@@ -345,11 +351,11 @@ def _compile(spec: Playbook, *, text: str, filename: str) -> LoadedPlaybook:
         version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12],
         source=text,
         program=compile_program(spec.steps),
-        trigger_event=event,
+        trigger_events=frozenset(events),
         condition=compile_expression(condition) if condition else None,
         keywords=keywords,
         exits=exits,
-        listens_to=frozenset([event] if event else []) | {rule.event for rule in exits},
+        listens_to=frozenset(events) | {rule.event for rule in exits},
     )
 
 
@@ -359,10 +365,10 @@ def _subject(trigger: EventTrigger | ScheduleTrigger) -> ContactKind:
 
 def _trigger_parts(
     trigger: EventTrigger | ScheduleTrigger,
-) -> tuple[str | None, str | None, tuple[str, ...]]:
+) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
     if isinstance(trigger, ScheduleTrigger):
-        return None, trigger.audience.condition, ()
-    return trigger.event, trigger.condition, tuple(w.casefold() for w in trigger.keywords)
+        return (), trigger.audience.condition, ()
+    return trigger.events, trigger.condition, tuple(w.casefold() for w in trigger.keywords)
 
 
 def _compile_exit(rule: ExitRule) -> CompiledExit:

@@ -39,18 +39,18 @@ _PART = re.compile(r"(\w+)|\[(\d+)\]")
 def reach_warnings(
     program: Program,
     *,
-    trigger_event: str | None,
+    trigger_events: frozenset[str],
     subject: ContactKind,
     channels: Mapping[str, Capabilities],
     nodes: NodeIndex,
     file: str,
 ) -> list[PlaybookError]:
-    """``trigger_event`` is None for a scheduled playbook; ``subject`` whom its runs are for."""
+    """``trigger_events`` is empty for a scheduled playbook; ``subject`` whom its runs are for."""
     found: list[tuple[Loc, str]] = []
     for instruction in program.instructions:
         if isinstance(instruction, Send) and instruction.channel in channels:
             declared = channels[instruction.channel]
-            found += _problems(instruction, declared, trigger_event, subject)
+            found += _problems(instruction, declared, trigger_events, subject)
         elif isinstance(instruction, Tag | SetAttrs) and subject is not ContactKind.PERSON:
             key = "tag" if isinstance(instruction, Tag) else "set"
             message = (
@@ -65,13 +65,13 @@ def reach_warnings(
 
 
 def _problems(
-    send: Send, declared: Capabilities, trigger_event: str | None, subject: ContactKind
+    send: Send, declared: Capabilities, trigger_events: frozenset[str], subject: ContactKind
 ) -> Iterator[tuple[Loc, str]]:
     at = (*_loc(send.step_path), "send")
     if subject is not ContactKind.PERSON:
         yield from _missing_for_subject(send, declared, subject, at)
     else:
-        yield from _missing_from_trigger(send, declared, trigger_event, at)
+        yield from _missing_from_trigger(send, declared, trigger_events, at)
     if declared.target is Target.CORP and subject is not ContactKind.CORP:
         yield (
             (*at, "channel"),
@@ -80,7 +80,7 @@ def _problems(
             "Post from a schedule with once: true",
         )
     personal = sorted(send.text.names & PER_CUSTOMER) if send.text else []
-    if declared.confirmed_by_staff and trigger_event is None and personal:
+    if declared.confirmed_by_staff and not trigger_events and personal:
         yield (
             (*at, "text"),
             f"the text reads {', '.join(personal)}, so it differs per {_ONE[subject]}: WeCom "
@@ -90,12 +90,13 @@ def _problems(
 
 
 def _missing_from_trigger(
-    send: Send, declared: Capabilities, trigger_event: str | None, at: Loc
+    send: Send, declared: Capabilities, trigger_events: frozenset[str], at: Loc
 ) -> Iterator[tuple[Loc, str]]:
-    starts = f"starts on '{trigger_event}'" if trigger_event else "runs on a schedule"
+    named = " / ".join(f"'{e}'" for e in sorted(trigger_events))
+    starts = f"starts on {named}" if trigger_events else "runs on a schedule"
     for address in sorted(declared.needs & TRIGGER_ADDRESSES.keys()):
         carriers = TRIGGER_ADDRESSES[address]
-        if trigger_event not in carriers:
+        if not trigger_events or not trigger_events <= carriers:
             yield (
                 (*at, "channel"),
                 f"channel '{send.channel}' needs the {address} that only "

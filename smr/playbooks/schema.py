@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from smr.playbooks.attachments import ATTACHMENT_TAGS
 from smr.playbooks.fields import (
+    CANONICAL_EVENT_TYPES,
     CronText,
     Duration,
     EventType,
@@ -29,10 +30,25 @@ STEP_KEYS = (*(kind.key for kind in STEPS), "if")
 _KIND_OF_MODEL: dict[type[StrictModel], str] = {kind.model: kind.key for kind in STEPS}
 
 
+EventTypes = Annotated[
+    Annotated[EventType, Tag("events:one")]
+    | Annotated[list[EventType], Field(min_length=1, max_length=20), Tag("events:many")],
+    Discriminator(lambda v: "events:many" if isinstance(v, list) else "events:one"),
+]
+
+
 class EventTrigger(StrictModel):
-    event: EventType
+    """``event`` names one event type, or several (``[moment.liked, moment.commented]``): any
+    of them starts a run."""
+
+    event: Annotated[EventTypes, Field(examples=list(CANONICAL_EVENT_TYPES))]
     condition: ExpressionText | None = Field(default=None, alias="if")
     keywords: list[NonEmptyText] = Field(default_factory=list)
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        listed = [self.event] if isinstance(self.event, str) else self.event
+        return tuple(dict.fromkeys(listed))
 
 
 class Audience(StrictModel):
@@ -164,8 +180,11 @@ class Playbook(StrictModel):
     group_welcome: GroupWelcome | None = None
 
 
-UNION_TAGS = frozenset(
-    [f"step:{key}" for key in STEP_KEYS]
-    + ["trigger:event", "trigger:schedule"]
-    + [tag for kind in STEPS for tag in kind.union_tags]
-) | ATTACHMENT_TAGS
+UNION_TAGS = (
+    frozenset(
+        [f"step:{key}" for key in STEP_KEYS]
+        + ["trigger:event", "trigger:schedule", "events:one", "events:many"]
+        + [tag for kind in STEPS for tag in kind.union_tags]
+    )
+    | ATTACHMENT_TAGS
+)

@@ -5,13 +5,14 @@ playbook and policies files has an entry; the schema generator fails on a missin
 kind brings its own (``StepKind.models``, ``StepKind.fields``).
 """
 
-from smr.playbooks import group_welcome
+from smr.playbooks import attachments, group_welcome
 from smr.playbooks.steps import STEPS
 
 Doc = tuple[str, str]
 
 MODEL_DOCS: dict[str, Doc] = {
     **{name: doc for kind in STEPS for name, doc in kind.models.items()},
+    **attachments.MODEL_DOCS,
     **group_welcome.MODEL_DOCS,
     "Playbook": (
         "Playbook · 剧本",
@@ -59,6 +60,7 @@ _IF = ("Condition · 条件", "Only when this is true. 为真时才执行。")
 
 FIELD_DOCS: dict[str, dict[str, Doc]] = {
     **{name: dict(docs) for kind in STEPS for name, docs in kind.fields.items()},
+    **attachments.FIELD_DOCS,
     **group_welcome.FIELD_DOCS,
     "Playbook": {
         "id": ("Id · 编号", "Unique id of the playbook. 唯一编号。"),

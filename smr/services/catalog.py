@@ -168,8 +168,9 @@ class Catalog:
         by_event: dict[str, list[LoadedPlaybook]] = defaultdict(list)
         for playbook in self.result.playbooks.values():
             self.versions[playbook.version] = playbook
-            if playbook.spec.enabled and playbook.trigger_event:
-                by_event[playbook.trigger_event].append(playbook)
+            if playbook.spec.enabled:
+                for event_type in playbook.trigger_events:
+                    by_event[event_type].append(playbook)
         self._by_event = dict(by_event)
         self._rules = {}
 

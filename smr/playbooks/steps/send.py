@@ -8,7 +8,6 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from smr.playbooks import attachments
 from smr.playbooks.attachments import Attachments, CompiledAttachment, compile_attachments
 from smr.playbooks.effects import RunOutcome, SendEffect
 from smr.playbooks.expressions import Template, TemplateRuntimeError, compile_template
@@ -85,7 +84,6 @@ KIND = StepKind(
     model=SendStep,
     compile=_compile,
     models={
-        **attachments.MODEL_DOCS,
         "SendStep": ("Send step · 发送消息", "Send a message to the contact. 给客户发消息。"),
         "SendSpec": (
             "Message · 消息",
@@ -93,7 +91,6 @@ KIND = StepKind(
         ),
     },
     fields={
-        **attachments.FIELD_DOCS,
         "SendStep": {"send": ("Send · 发送", "The message to send. 要发送的消息。")},
         "SendSpec": {
             "channel": ("Channel · 渠道", "Where to send. 发送渠道。"),
@@ -114,5 +111,4 @@ KIND = StepKind(
             ),
         },
     },
-    union_tags=tuple(sorted(attachments.ATTACHMENT_TAGS)),
 )

@@ -106,7 +106,14 @@ ERROR_CASES = [
     (
         "send without text or template",
         VALID.replace("template: SMS_1, ", ""),
-        [(14, 15, "steps[3].then[0].send", "send needs 'text' or a vendor 'template'")],
+        [
+            (
+                14,
+                15,
+                "steps[3].then[0].send",
+                "send needs 'text', 'attachments' or a vendor 'template'",
+            )
+        ],
     ),
     (
         "trigger without event or schedule",

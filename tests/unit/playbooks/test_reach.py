@@ -121,3 +121,12 @@ def test_a_schedule_reaches_one_kind_of_subject() -> None:
             "several: groups, once",
         )
     ]
+
+
+def test_a_trigger_may_name_several_events_and_each_must_carry_what_sends_need() -> None:
+    both = playbook("{event: [group.joined, group.left]}", "send: {channel: wecom_group, text: hi}")
+    mixed = playbook("{event: [group.joined, order.paid]}", "send: {channel: wecom_group, text: x}")
+
+    assert warnings_of(both) == []
+    [(_, _, _, message)] = warnings_of(mixed)
+    assert "this playbook starts on 'group.joined' / 'order.paid'" in message
