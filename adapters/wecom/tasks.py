@@ -15,12 +15,15 @@ to 10,000 customers or 2,000 groups per call); the attachments are uploaded once
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.wecom import rich
 from adapters.wecom.channels import WeComChannel, need, text_of
@@ -38,8 +41,13 @@ from smr.channels import (
     Target,
 )
 from smr.content import Attachment
+from smr.db import unit_of_work
+from smr.repositories import deliveries as deliveries_repo
+from smr.subjects import group_contact_id
 
 TEXT_BYTES = 4000
+#: WeCom counts a group's monthly mass-sends by calendar month in China.
+WECOM_TZ = ZoneInfo("Asia/Shanghai")
 #: What deliveries of one task share: the sender, the text and the attachments.
 TaskKey = tuple[str, str, tuple[Attachment, ...]]
 PAGE = 1000  # get_groupmsg_task / get_groupmsg_send_result: limit ≤ 1000
@@ -210,8 +218,60 @@ class WeComGroupTasks(WeComTasks):
     result_field: ClassVar[str] = "chat_id"
     max_targets: ClassVar[int] = 2_000
 
+    def __init__(
+        self,
+        client: WeComClient,
+        secret: SecretStr,
+        *,
+        clock: Callable[[], datetime],
+        timeout: timedelta,
+        media: MediaStore | None = None,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        super().__init__(client, secret, clock=clock, timeout=timeout, media=media)
+        self._sessions = sessions
+
     def _target(self, message: OutboundMessage) -> str:
         return need(message, self.target_key, "the trigger event names no customer group")
+
+    async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[Answer]:
+        """As for customers, except that a group which has had its month's quota of
+        mass-sends gets no task (``quota_exhausted``, counted for groups' own runs)."""
+        over = await self._over_quota(messages)
+        allowed = [m for m in messages if m.delivery_id not in over]
+        sent = await super().send_batch(allowed)
+        answered = {m.delivery_id: a for m, a in zip(allowed, sent, strict=True)}
+        return [over.get(m.delivery_id) or answered[m.delivery_id] for m in messages]
+
+    async def _over_quota(self, messages: Sequence[OutboundMessage]) -> dict[str, SkippedSend]:
+        """WeCom: each customer group receives at most as many mass-sends a month as the month
+        has days (corp and staff sends together; the excess is silently not delivered)."""
+        chats = {m.delivery_id: m.recipient.get(self.target_key) for m in messages}
+        by_contact = {group_contact_id(c): c for c in chats.values() if c}
+        if self._sessions is None or not by_contact:
+            return {}
+        local = self._clock().astimezone(WECOM_TZ)
+        month = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        quota = calendar.monthrange(local.year, local.month)[1]
+        async with unit_of_work(self._sessions) as session:
+            found = await deliveries_repo.posts_since(
+                session, list(by_contact), since=month, exclude=list(chats)
+            )
+        made = {by_contact[cid]: n for cid, n in found.items()}
+        over: dict[str, SkippedSend] = {}
+        for message in messages:
+            chat = chats[message.delivery_id]
+            if not chat:
+                continue
+            if made.get(chat, 0) >= quota:
+                answer = (
+                    f"group {chat} has had {made[chat]} mass-sends since {month:%Y-%m-%d}; "
+                    f"WeCom delivers at most {quota} a month (the days in the month)"
+                )
+                over[message.delivery_id] = SkippedSend("quota_exhausted", response=answer)
+            else:
+                made[chat] = made.get(chat, 0) + 1
+        return over
 
 
 def _accepted(target: str, sender: str, msgid: str, refused: set[str]) -> Answer:

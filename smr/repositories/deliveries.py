@@ -7,7 +7,18 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
@@ -15,7 +26,14 @@ from smr.models import Delivery, DeliveryAttempt, table_of
 from smr.repositories import Record
 from smr.repositories import _claims as claims
 from smr.repositories._execute import fetch
-from smr.repositories._sql import any_of, dialect_name, insert_many, is_one_of, update_many
+from smr.repositories._sql import (
+    any_of,
+    dialect_name,
+    insert_many,
+    is_one_of,
+    one_of,
+    update_many,
+)
 
 _FINAL_COLUMNS = (
     "status",
@@ -246,3 +264,30 @@ async def list_deliveries(
     if before is not None:
         stmt = stmt.where(Delivery.id < before)
     return (await session.scalars(stmt)).all()
+
+
+async def posts_since(
+    session: AsyncSession,
+    contact_ids: Collection[str],
+    *,
+    since: datetime,
+    exclude: Collection[str] = (),
+) -> dict[str, int]:
+    """Contact id → how many of its deliveries due since ``since`` went to the vendor (sent, or
+    awaiting its confirmation), leaving out ``exclude``: a customer group's mass-sends this
+    month, against WeCom's monthly quota per group."""
+    wanted = list(set(contact_ids))
+    if not wanted:
+        return {}
+    stmt = (
+        select(Delivery.contact_id, func.count())
+        .where(
+            one_of(session, Delivery.contact_id, wanted),
+            Delivery.due_at >= since,
+            Delivery.status.in_(("sent", "awaiting")),
+        )
+        .group_by(Delivery.contact_id)
+    )
+    if exclude:
+        stmt = stmt.where(not_(one_of(session, Delivery.id, list(exclude))))
+    return {str(contact_id): int(count) for contact_id, count in await session.execute(stmt)}
