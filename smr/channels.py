@@ -90,7 +90,8 @@ class Capabilities:
     - ``confirmed_by_staff``: the vendor makes a task a staff member confirms (WeCom 群发); one
       task per distinct text, so a text personalised per customer makes one task each;
     - ``urgent``: cannot wait for the next tick (WeCom's welcome code is valid 20 s);
-    - ``target``: whom the sends reach (``Target``).
+    - ``target``: whom the sends reach (``Target``);
+    - ``text_only``: attachments cannot go (an SMS): ``check`` warns about a send that has some.
     """
 
     needs: frozenset[Address] = frozenset()
@@ -99,6 +100,7 @@ class Capabilities:
     confirmed_by_staff: bool = False
     urgent: bool = False
     target: Target = Target.CONTACT
+    text_only: bool = False
 
     @property
     def addressed(self) -> bool:

@@ -47,7 +47,9 @@ class SmsChannel(ABC):
     """
 
     name: ClassVar[str]
-    capabilities: ClassVar[Capabilities] = Capabilities(needs=frozenset({Address.PHONE}))
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        needs=frozenset({Address.PHONE}), text_only=True
+    )
     Config: ClassVar[type[SmsSettings]] = SmsSettings
     #: The settings, besides the key pair, that this provider cannot do without.
     required: ClassVar[tuple[str, ...]] = ("sign_name",)

@@ -130,3 +130,11 @@ def test_a_trigger_may_name_several_events_and_each_must_carry_what_sends_need()
     assert warnings_of(both) == []
     [(_, _, _, message)] = warnings_of(mixed)
     assert "this playbook starts on 'group.joined' / 'order.paid'" in message
+
+
+def test_attachments_on_a_text_only_channel_would_not_go() -> None:
+    card = "attachments: [{link: {title: 新品, url: 'https://example.com'}}]"
+    text = playbook("{event: order.paid}", f"send: {{channel: sms, template: SMS_1, {card}}}")
+    [(_, _, path, message)] = warnings_of(text)
+    assert path == "steps[0].send.attachments"
+    assert message == "channel 'sms' sends text only: these attachments would not go"
