@@ -67,15 +67,22 @@ def test_corp_tags_follow_the_file_and_keep_the_last_valid_mapping(tmp_path: Pat
 
 @pytest.mark.parametrize("event", ["moment.liked", "moment.commented"])
 def test_engagement_events_are_canonical_and_the_moment_channel_is_known(event: str) -> None:
-    text = f"""
+    engaged = f"""
 id: thanks
 name: thanks
 trigger: {{event: {event}}}
 steps:
   - tag: {{add: [互动客户]}}
-  - send: {{channel: moment, category: service, text: "感谢"}}
 """
-    loaded, problems = load_text(text, filename="thanks.yaml", channels=PLAYBOOK_CHANNELS)
+    post = """
+id: post
+name: post
+trigger: {schedule: "30 7 * * *", once: true}
+steps:
+  - send: {channel: moment, category: service, text: "新品"}
+"""
+    for text in (engaged, post):
+        loaded, problems = load_text(text, filename="p.yaml", channels=PLAYBOOK_CHANNELS)
 
-    assert loaded is not None
-    assert problems == []
+        assert loaded is not None
+        assert problems == []
