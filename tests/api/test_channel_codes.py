@@ -3,6 +3,7 @@ refunds, on every database); GET …/{state}/qr redirects to WeCom's picture, or
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -198,6 +199,7 @@ async def test_a_code_without_welcome_is_not_greeted_by_the_bundled_welcome(
     (folder / FOLDER).mkdir(parents=True)
     for name in ("policies.yaml", "welcome.yaml"):
         (folder / name).write_bytes((BUNDLED / name).read_bytes())
+    shutil.copytree(BUNDLED / "media", folder / "media")  # the welcome's card cover
     quiet = CODES.replace("    staff: [wangwu]\n", "    staff: [wangwu]\n    welcome: false\n")
     (folder / FOLDER / "codes.yaml").write_text(quiet, encoding="utf-8")
     runtime = build_runtime(make_settings(database_url, folder, tmp_path / "data"), clock=clock)

@@ -55,6 +55,12 @@ def added_in_theatre(clock: FakeClock) -> str:
     return xml.replace("1403610513", str(int(clock.now.timestamp())))
 
 
+def card_upload(respx_mock: respx.MockRouter) -> respx.Route:
+    """media/upload: the welcome's mini-program card cover."""
+    answer = fake.ok(type="image", media_id="MEDIA-CARD", created_at="1")
+    return fake.api(respx_mock, "media/upload").mock(return_value=answer)
+
+
 async def channel_rows(runtime: Runtime, channel: str) -> list[Delivery]:
     async with runtime.sessions() as session:
         stmt = select(Delivery).where(Delivery.channel == channel).order_by(Delivery.id)
@@ -71,6 +77,7 @@ async def test_a_channel_code_add_is_tagged_welcomed_and_followed_up(
 ) -> None:
     fake.token_route(respx_mock)
     welcome = fake.api(respx_mock, "externalcontact/send_welcome_msg").mock(return_value=fake.ok())
+    card = card_upload(respx_mock)
     mark = fake.api(respx_mock, "externalcontact/mark_tag").mock(return_value=fake.ok())
     details = respx_mock.get(f"{fake.BASE}/cgi-bin/externalcontact/get").mock(
         return_value=fake.ok(
@@ -119,6 +126,19 @@ async def test_a_channel_code_add_is_tagged_welcomed_and_followed_up(
     sent = fake.body(welcome.calls[0])
     assert sent["welcome_code"] == "WELCOMECODE"
     assert sent["text"]["content"].startswith("小王您好，欢迎来到某某旗舰店")
+    # With the newcomer mini-program card, its cover uploaded from the playbooks' media/.
+    assert sent["attachments"] == [
+        {
+            "msgtype": "miniprogram",
+            "miniprogram": {
+                "title": "新人礼包：领 20 元无门槛券",
+                "pic_media_id": "MEDIA-CARD",
+                "appid": "wx8bd80126147dfAAA",
+                "page": "/pages/newcomer/index",
+            },
+        }
+    ]
+    assert card.calls[0].request.url.params["type"] == "image"
     found = await client.get("/v1/contacts", params={"wecom_userid": CUSTOMER}, headers=auth())
     contact = found.json()
     assert {"新客", "渠道-theatre-lobby"} <= set(contact["tags"])
@@ -161,6 +181,7 @@ async def test_without_the_customers_details_the_welcome_still_goes(
 ) -> None:
     fake.token_route(respx_mock)
     welcome = fake.api(respx_mock, "externalcontact/send_welcome_msg").mock(return_value=fake.ok())
+    card_upload(respx_mock)
     respx_mock.get(f"{fake.BASE}/cgi-bin/externalcontact/get").mock(
         return_value=fake.err(84061, "not external contact")
     )

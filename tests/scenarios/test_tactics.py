@@ -95,7 +95,11 @@ async def test_welcome_tags_the_channel_code_and_runs_the_seven_day_sop() -> Non
         ("2026-11-26 10:00", "sent"),
         ("2026-11-30 10:00", "sent"),
     ]
-    assert rows[0][2] == "小美您好，欢迎来到某某旗舰店！有任何问题随时找我。"
+    # The welcome carries the newcomer mini-program card (page and title from vars).
+    assert rows[0][2] == (
+        "小美您好，欢迎来到某某旗舰店！有任何问题随时找我。"
+        " [miniprogram 新人礼包：领 20 元无门槛券]"
+    )
     assert "新人券" in str(rows[3][2])
     assert {"新客", "渠道-theatre-lobby"} <= set(tags(sim))
 
@@ -121,6 +125,18 @@ async def test_welcome_sop_ends_when_the_customer_leaves_and_skips_the_coupon_fo
     assert len(ended) == 1
 
 
+async def test_a_welcome_without_a_greeting_sends_no_card() -> None:
+    sim = await run(
+        added_at(
+            "2026-11-23 14:00", channel_code={"name": "柜台", "kind": "person", "welcome": False}
+        ),
+        days=1,
+    )
+    assert [text for _, _, text in sends(sim, "welcome-new-contact")] == [
+        "早上好～新人专享：回复「价格」看本周优惠，回复「进群」加入福利群。"
+    ]
+
+
 @pytest.mark.parametrize(
     ("playbook", "text", "expected"),
     [
@@ -135,6 +151,25 @@ async def test_keyword_replies(playbook: str, text: str, expected: str) -> None:
     # Replies are service messages: quiet hours do not hold them.
     assert (when, status) == ("2026-11-23 23:00", "sent")
     assert expected in str(reply)
+
+
+async def test_group_invite_replies_with_the_group_qr_code_and_tags_the_wish() -> None:
+    sim = await run(
+        event("chat.message", "2026-11-23 15:00", contact=ALICE, text="怎么加群"), days=1
+    )
+    ((_, status, reply),) = sends(sim, "keyword-group-invite")
+    assert status == "sent"
+    assert str(reply).endswith("https://example.com/join [image media/group-qr.png]")
+    assert "想进群" in tags(sim)
+
+    joined = await run(
+        event("chat.message", "2026-11-23 15:00", contact=ALICE, text="我要进群"),
+        event("group.joined", "2026-11-23 15:10", chat_id="wr-1"),
+        days=1,
+    )
+    # Joining the group closes the invite: 想进群 gives way to in-group.
+    assert "想进群" not in tags(joined)
+    assert "in-group" in tags(joined)
 
 
 def test_group_welcome_is_a_wecom_template_with_the_rules() -> None:
@@ -329,3 +364,67 @@ async def test_unsubscribe_is_confirmed_and_tagged_and_stops_marketing() -> None
         ("2026-11-24 10:00", "skipped:opted_out"),
         ("2026-11-26 10:00", "skipped:opted_out"),
     ]
+
+
+def liked(when: str, moment: str = "mom-1", *, kind: str = "moment.liked") -> Any:
+    return event(kind, when, moment_id=moment, staff="zhangsan")
+
+
+async def test_three_moments_interactions_within_thirty_days_make_an_active_fan() -> None:
+    sim = await run(
+        event("moment.liked", "2026-11-23 12:00", contact=ALICE, moment_id="mom-1"),
+        liked("2026-11-23 12:05", kind="moment.commented"),
+        liked("2026-12-22 20:00", "mom-2"),
+        days=30,
+    )
+    assert "活跃粉丝" in tags(sim)
+    assert sim.contact is not None
+    attributes = sim.contact["attributes"]
+    assert attributes["moment_hits"] == 3
+    assert attributes["moment_since"] == at("2026-11-23 12:00").toordinal()
+
+
+async def test_two_interactions_then_a_third_after_the_window_are_not_yet_an_active_fan() -> None:
+    sim = await run(
+        event("moment.liked", "2026-11-23 12:00", contact=ALICE, moment_id="mom-1"),
+        liked("2026-11-30 12:00", kind="moment.commented"),
+        liked("2026-12-24 12:00", "mom-2"),  # 31 days after the window opened: a new window
+        days=32,
+    )
+    assert "活跃粉丝" not in tags(sim)
+    assert sim.contact is not None
+    attributes = sim.contact["attributes"]
+    assert attributes["moment_hits"] == 1
+    assert attributes["moment_since"] == at("2026-12-24 12:00").toordinal()
+
+    two = await run(
+        event("moment.liked", "2026-11-23 12:00", contact=ALICE, moment_id="mom-1"),
+        liked("2026-11-24 12:00", kind="moment.commented"),
+        days=2,
+    )
+    assert "活跃粉丝" not in tags(two)
+
+
+async def test_moments_calendar_posts_once_for_the_corp_at_each_golden_hour() -> None:
+    sim = await run(event("chat.message", "2026-11-23 07:00", contact=ALICE, text="你好"), days=1)
+    rows = sends(sim, "moments-calendar")
+    assert times(rows) == [
+        ("2026-11-23 07:30", "sent"),
+        ("2026-11-23 11:30", "sent"),
+        ("2026-11-23 17:30", "sent"),
+        ("2026-11-23 20:30", "sent"),
+    ]
+    assert [str(text).split(" 本周主推")[0] for _, _, text in rows] == [
+        "早安☀️ 洗脸这一步做对了，一整天都清爽。",
+        "午间种草🌿 温和不紧绷，敏感肌也能天天用。",
+        "下班路上看看老客怎么说：「用了一个月，毛孔干净多了」",
+        "晚间福利🎁 今晚 22:30 前下单，会员再享 9 折。",
+    ]
+    # Moments take no mini-program card: the product's web page, as a link with its cover.
+    assert all(
+        str(text).endswith("本周主推：氨基酸洗面奶，到手价 ¥99 [link 氨基酸洗面奶]")
+        for _, _, text in rows
+    )
+    # The corp's runs, one per slot, not the customer's.
+    posts = [e for e in sim.timeline if e.playbook == "moments-calendar" and e.kind == "start"]
+    assert len(posts) == 4
