@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar, Literal, Protocol
 
-from smr.content import Attachment
+from smr.content import Attachment, Kind
 
 SkipReason = Literal[
     "opted_out",
@@ -91,7 +91,8 @@ class Capabilities:
       task per distinct text, so a text personalised per customer makes one task each;
     - ``urgent``: cannot wait for the next tick (WeCom's welcome code is valid 20 s);
     - ``target``: whom the sends reach (``Target``);
-    - ``text_only``: attachments cannot go (an SMS): ``check`` warns about a send that has some.
+    - ``attachments``: the kinds of attachment it can send (none for an SMS; no mini-program
+      card on Moments): ``check`` warns about others.
     """
 
     needs: frozenset[Address] = frozenset()
@@ -100,7 +101,7 @@ class Capabilities:
     confirmed_by_staff: bool = False
     urgent: bool = False
     target: Target = Target.CONTACT
-    text_only: bool = False
+    attachments: frozenset[Kind] = frozenset(Kind)
 
     @property
     def addressed(self) -> bool:

@@ -48,7 +48,7 @@ class SmsChannel(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities(
-        needs=frozenset({Address.PHONE}), text_only=True
+        needs=frozenset({Address.PHONE}), attachments=frozenset()
     )
     Config: ClassVar[type[SmsSettings]] = SmsSettings
     #: The settings, besides the key pair, that this provider cannot do without.

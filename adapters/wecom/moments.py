@@ -50,7 +50,7 @@ from smr.channels import (
     SendResult,
     Target,
 )
-from smr.content import Attachment
+from smr.content import Attachment, Kind
 from smr.db import log_failure, unit_of_work
 from smr.models import MomentTaskStatus
 from smr.playbooks.loader import POLICIES_FILES, load_policies_text
@@ -92,7 +92,12 @@ class WeComMoments(WeComChannel):
     """Corp Moments tasks; see the module docstring."""
 
     name: ClassVar[str] = "wecom.moment"
-    capabilities: ClassVar[Capabilities] = Capabilities(confirmed_by_staff=True, target=Target.CORP)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        confirmed_by_staff=True,
+        target=Target.CORP,
+        # Moments take 9 images, 1 video or 1 link (no mini-program cards, no files).
+        attachments=frozenset({Kind.IMAGE, Kind.VIDEO, Kind.LINK}),
+    )
     send_rates: ClassVar[tuple[SendRate, ...]] = (SendRate(max=10, per=timedelta(minutes=1)),)
 
     def __init__(

@@ -12,7 +12,7 @@ a ``groups`` schedule, the corp of a ``once`` schedule).
   customer: WeCom makes one task per distinct text, so the staff would confirm one task per
   customer instead of one for the whole audience.
 - ``tag`` and ``set`` in a group's or the corp's run: a group's tags are kept with the group.
-- Attachments on a channel that sends text only (SMS).
+- Attachments of a kind the channel cannot send (any on an SMS, a mini-program card on Moments).
 """
 
 from __future__ import annotations
@@ -80,10 +80,11 @@ def _problems(
             f"{'group' if subject is ContactKind.GROUP else 'customer'}: one post per run. "
             "Post from a schedule with once: true",
         )
-    if declared.text_only and send.attachments:
+    if refused := sorted({str(a.kind) for a in send.attachments} - declared.attachments):
+        takes = ", ".join(sorted(declared.attachments)) or "no attachments"
         yield (
             (*at, "attachments"),
-            f"channel '{send.channel}' sends text only: these attachments would not go",
+            f"channel '{send.channel}' takes {takes}: {', '.join(refused)} would not go",
         )
     personal = sorted(send.text.names & PER_CUSTOMER) if send.text else []
     if declared.confirmed_by_staff and not trigger_events and personal:

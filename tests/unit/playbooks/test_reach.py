@@ -137,4 +137,14 @@ def test_attachments_on_a_text_only_channel_would_not_go() -> None:
     text = playbook("{event: order.paid}", f"send: {{channel: sms, template: SMS_1, {card}}}")
     [(_, _, path, message)] = warnings_of(text)
     assert path == "steps[0].send.attachments"
-    assert message == "channel 'sms' sends text only: these attachments would not go"
+    assert message == "channel 'sms' takes no attachments: link would not go"
+
+
+def test_a_mini_program_card_on_moments_would_not_go() -> None:
+    card = "{miniprogram: {appid: wx8bd80126147dfAAA, page: /p, title: t, cover: c.png}}"
+    text = playbook(
+        "{schedule: '30 7 * * *', once: true}", f"send: {{channel: moment, attachments: [{card}]}}"
+    )
+    [(_, _, path, message)] = warnings_of(text)
+    assert path == "steps[0].send.attachments"
+    assert message == "channel 'moment' takes image, link, video: miniprogram would not go"
