@@ -7,6 +7,8 @@
   channel (message/send);
 - ``tasks``: ``wecom`` and ``wecom_group``, mass-send tasks (add_msg_template) whose deliveries
   are ``awaiting`` until the owner staff sends them, and their reports;
+- ``transfer``: ``wecom_transfer``, customer transfer (客户继承, 在职 and 离职), awaiting
+  WeCom's transfer_result;
 - ``kf_sync``: the kf/sync_msg pull a ``kf_msg_or_event`` callback asks for;
 - ``media``, ``attachments``, ``rich``: a send's pictures, links, cards, videos and files,
   uploaded once per content (files from the playbooks folder or https URLs) and shaped for
@@ -28,13 +30,14 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.wecom import moments
+from adapters.wecom import moments, transfer
 from adapters.wecom.channels import WeComApp, WeComKf, WeComTags, WeComWelcome
 from adapters.wecom.client import WeComClient
 from adapters.wecom.media import MediaStore
 from adapters.wecom.tasks import WeComGroupTasks, WeComTasks
 from smr.channels import ChannelAdapter
 from smr.config import WeComSettings
+from smr.playbooks.steps.transfer import TRANSFER_CHANNEL
 
 #: Makes a channel's adapter from the corp's client, the app secret and the media store (the
 #: media ids it uploads are the corp's: any app may send them).
@@ -77,7 +80,9 @@ def build_wecom_routes(
         ),
         "wecom_group": (
             contact,
-            lambda c, s, m: WeComGroupTasks(c, s, clock=clock, timeout=timeout, media=m),
+            lambda c, s, m: WeComGroupTasks(
+                c, s, clock=clock, timeout=timeout, media=m, sessions=sessions
+            ),
         ),
         "wecom_kf": (
             kf,
@@ -90,6 +95,7 @@ def build_wecom_routes(
             ),
         ),
         tag_channel: (contact, lambda c, s, m: WeComTags(c, s, clock=clock)),
+        TRANSFER_CHANNEL: (contact, transfer.maker(clock=clock, sessions=sessions)),
         staff_channel: (
             app if agent_id else None,
             lambda c, s, m: WeComApp(c, s, clock=clock, agent_id=agent_id or ""),

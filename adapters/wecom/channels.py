@@ -4,7 +4,8 @@
   the add;
 - ``wecom_kf``: kf/send_msg, to the customer, at most 5 messages within 48 h of their last kf
   message;
-- ``staff``: message/send (应用消息, text), to the contact's owner staff (internal only).
+- ``staff``: message/send (应用消息, text), to the contact's owner staff, listed staff or a
+  staff tag (internal only).
 
 The mass-send task channels (``wecom``, ``wecom_group``) are in ``tasks``.
 """
@@ -210,15 +211,20 @@ class WeComKf(WeComChannel):
 
 
 class WeComApp(WeComChannel):
-    """message/send (应用消息) as text to the contact's owner staff, for notify_staff.
+    """message/send (应用消息) as text, for notify_staff: to the contact's owner staff
+    (params ``to: owner``, the default), to listed staff (``touser: a|b``) or to the members
+    of a staff tag (``totag``). Only the owner case needs the owner staff, so the channel
+    declares it as used, not needed, and skips an owner notice without one
+    (``missing_identity``) itself.
 
     WeCom drops, without an error, what an app sends one member beyond 30 a minute or 1,000 an
     hour ("每应用对同一个成员不可超过30次/分钟，1000次/小时，超过部分会被丢弃不下发"): the
-    dispatcher holds such sends back for the window instead (``send_rates``).
+    dispatcher holds such sends back for the window instead (``send_rates``, counted per
+    recipient userid; a tag's sends count as the tag's).
     """
 
     name: ClassVar[str] = "wecom.app"
-    capabilities: ClassVar[Capabilities] = Capabilities(needs=frozenset({Address.OWNER_STAFF}))
+    capabilities: ClassVar[Capabilities] = Capabilities(uses=frozenset({Address.OWNER_STAFF}))
     send_rates: ClassVar[tuple[SendRate, ...]] = (
         SendRate(max=30, per=timedelta(minutes=1), key="staff"),
         SendRate(max=1000, per=timedelta(hours=1), key="staff"),
@@ -236,22 +242,38 @@ class WeComApp(WeComChannel):
         self._agent_id = int(agent_id)
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        staff = need(message, "owner_staff", "the contact has no owner staff (wecom_owner)")
+        field, wanted = _staff_recipients(message)
         body = {
-            "touser": staff,
+            field: "|".join(wanted),
             "msgtype": "text",
             "agentid": self._agent_id,
             "text": {"content": text_of(message, APP_TEXT_BYTES)},
         }
         answer = await self._client.call("message/send", self._secret, body)
-        # Invalid recipients do not fail the call; with one recipient, it means not sent.
-        for field in ("invaliduser", "unlicenseduser"):
-            if staff in str(answer.get(field) or "").split("|"):
-                raise PermanentSendError(f"message/send: {field}={staff}")
+        # Invalid recipients do not fail the call: the rest get it. Nobody valid: not sent.
+        invalid = _invalid(answer, field)
+        if not set(wanted) - invalid:
+            names = "|".join(sorted(invalid))
+            raise PermanentSendError(f"message/send: no valid recipient ({field}={names})")
         msgid = answer.get("msgid")
-        return SendResult(
-            vendor_message_id=str(msgid) if msgid else None, response="message/send: ok"
-        )
+        response = "message/send: ok"
+        if invalid:
+            response += f" (not reached: {'|'.join(sorted(invalid))})"
+        return SendResult(vendor_message_id=str(msgid) if msgid else None, response=response)
+
+
+def _staff_recipients(message: OutboundMessage) -> tuple[str, list[str]]:
+    """The message/send field (touser or totag) and its values, from the delivery's params."""
+    if users := message.params.get("touser"):
+        return "touser", [u for u in users.split("|") if u]
+    if tag := message.params.get("totag"):
+        return "totag", [tag]
+    return "touser", [need(message, "owner_staff", "the contact has no owner staff (wecom_owner)")]
+
+
+def _invalid(answer: dict[str, Any], field: str) -> set[str]:
+    kinds = ("invalidtag",) if field == "totag" else ("invaliduser", "unlicenseduser")
+    return {v for kind in kinds for v in str(answer.get(kind) or "").split("|") if v}
 
 
 class WeComTags(WeComChannel):

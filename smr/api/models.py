@@ -183,6 +183,23 @@ class ContactDetail(BaseModel):
     updated_at: Timestamp | None
     active_runs: list[RunSummary]
     groups: list[ContactGroup] = Field(description="The customer groups it is a member of.")
+    owner_staff: str | None = Field(
+        default=None,
+        description="The staff member (WeCom userid) who owns the contact: its wecom_owner "
+        "attribute, else null.",
+    )
+
+
+class TransferAccepted(BaseModel):
+    """A customer transfer (客户继承) planned: a delivery on the wecom_transfer channel."""
+
+    delivery_id: str
+    run_id: str = Field(description="The run the transfer is logged under (playbook api:transfer).")
+    contact_id: str
+    from_staff: str = Field(description="The owner staff the customer is moved from.")
+    to: str
+    resigned: bool
+    status: Literal["scheduled"]
 
 
 class OutboxMessage(BaseModel):

@@ -36,6 +36,7 @@ CANONICAL_EVENT_TYPES = (
     "sms.replied",
     "moment.liked",
     "moment.commented",
+    "contact.transfer_failed",
 )
 EVENT_TYPE_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 PLAYBOOK_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"

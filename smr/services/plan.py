@@ -30,6 +30,7 @@ from smr.playbooks import (
     execute,
 )
 from smr.playbooks.policies import STAFF_CHANNEL
+from smr.playbooks.steps.transfer import TRANSFER_CHANNEL
 from smr.repositories import runs as runs_repo
 from smr.repositories._sql import Write
 from smr.services.catalog import Catalog
@@ -38,7 +39,7 @@ from smr.services.contacts import ContactState
 #: Where tag steps on tags mapped to WeCom corp tags go: externalcontact/mark_tag.
 TAG_CHANNEL = "wecom_tag"
 #: Channels SMR plans on its own, besides those playbooks name.
-INTERNAL_CHANNELS = (STAFF_CHANNEL, TAG_CHANNEL)
+INTERNAL_CHANNELS = (STAFF_CHANNEL, TAG_CHANNEL, TRANSFER_CHANNEL)
 
 
 def contact_view(state: ContactState, now: datetime, tz: tzinfo) -> ContactView:

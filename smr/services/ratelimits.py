@@ -4,7 +4,8 @@ shared by every lane and worker through the database (``send_hits``).
 A channel's limits are those ``rate_limits`` in policies.yaml lists for it, else those its
 adapter declares (``send_rates``; WeCom's message/send drops what passes 30 a minute or 1,000 an
 hour per staff member). A limit with a ``key`` counts each staff member (the ``owner_staff`` a
-message goes to or is sent as) or each contact apart, in its own bucket.
+message goes to or is sent as, or each userid of a notice's ``touser``) or each contact apart,
+in its own bucket.
 
 At the gate, a send its channel's limits do not let through now waits: it reserves a slot in
 ``send_hits`` (a hit tied to the delivery, at the time it goes), behind every slot reserved
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.channels import ChannelAdapter, SendRate
 from smr.playbooks import Policies, format_duration
+from smr.playbooks.policies import STAFF_CHANNEL
 from smr.repositories import Record
 from smr.repositories import send_hits as repo
 from smr.services import policy
@@ -112,10 +114,21 @@ def _checks(
         if rate.key is None:
             found.append(_Check(rate, delivery.channel, None))
             continue
-        of = recipient.get("owner_staff") if rate.key == "staff" else delivery.contact_id
-        if of:
-            found.append(_Check(rate, _bucket(delivery.channel, rate.key, of), of))
+        counted = _staff(delivery, recipient) if rate.key == "staff" else [delivery.contact_id]
+        found += [_Check(rate, _bucket(delivery.channel, rate.key, of), of) for of in counted if of]
     return found
+
+
+def _staff(delivery: Record, recipient: Mapping[str, str]) -> list[str]:
+    """The staff a send counts against: each userid a staff notice names (params
+    ``touser: a|b``), the tag it names (``totag``: its members are WeCom's to know), else the
+    owner staff."""
+    params = (getattr(delivery, "params", None) or {}) if delivery.channel == STAFF_CHANNEL else {}
+    if users := params.get("touser"):
+        return list(dict.fromkeys(u for u in str(users).split("|") if u))
+    if tag := params.get("totag"):
+        return [f"tag:{tag}"]
+    return [recipient.get("owner_staff", "")]
 
 
 def _bucket(channel: str, key: str, of: str) -> str:

@@ -66,6 +66,7 @@ async def test_a_configured_corp_serves_every_wecom_channel(routes_of: Build) ->
                 "wecom": "wecom.msg_template",
                 "wecom_group": "wecom.group_msg_template",
                 "wecom_tag": "wecom.mark_tag",
+                "wecom_transfer": "wecom.transfer",
                 "wecom_welcome": "wecom.welcome",
             },
         ),

@@ -28,6 +28,7 @@ ALL_ROUTES = {
     "wecom_group": "wecom.group_msg_template",
     "wecom_kf": "wecom.kf",
     "wecom_tag": "wecom.mark_tag",
+    "wecom_transfer": "wecom.transfer",
     "wecom_welcome": "wecom.welcome",
 }
 

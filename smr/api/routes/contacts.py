@@ -1,18 +1,23 @@
-"""GET /v1/contacts/{id} and GET /v1/contacts?phone=… | wecom_userid=… | shop_customer_id=…"""
+"""GET /v1/contacts/{id} and GET /v1/contacts?phone=… | wecom_userid=… | shop_customer_id=…;
+POST /v1/contacts/{id}/transfer (客户继承, see ``smr.services.transfers``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr import phones
-from smr.api.deps import AdminOnly, SessionDep
-from smr.api.models import ContactDetail
-from smr.api.openapi import ADMIN, problems
+from smr.api.deps import AdminOnly, JsonBody, RuntimeDep, SessionDep
+from smr.api.errors import invalid
+from smr.api.models import ContactDetail, TransferAccepted
+from smr.api.openapi import ADMIN, json_body, problems
 from smr.errors import InvalidInput
-from smr.services import groups, runlog
+from smr.playbooks.steps.notify import StaffUserId
+from smr.playbooks.steps.transfer import TransferMessage
+from smr.services import groups, runlog, transfers
 
 router = APIRouter(
     prefix="/v1/contacts", tags=["contacts"], dependencies=[AdminOnly], responses=ADMIN
@@ -55,6 +60,56 @@ async def get_contact(contact_id: str, session: SessionDep) -> dict[str, Any]:
     return await _with_groups(session, await runlog.contact_detail(session, contact_id))
 
 
+class TransferIn(BaseModel):
+    """Move the customer to another staff member: ``to`` takes over from the owner staff;
+    ``message`` is what WeCom shows the customer (在职 only); ``resigned``: the owner staff has
+    left (离职继承)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: StaffUserId
+    message: TransferMessage | None = None
+    resigned: bool = False
+
+
+@router.post(
+    "/{contact_id}/transfer",
+    status_code=202,
+    response_model=TransferAccepted,
+    responses=problems(404, 409, 413),
+    openapi_extra=json_body(TransferIn),
+)
+async def transfer_contact(
+    contact_id: str, body: JsonBody, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Plan a WeCom customer transfer; the delivery is awaiting until WeCom reports it done."""
+    try:
+        request = TransferIn.model_validate(body)
+    except ValidationError as exc:
+        raise invalid(exc) from exc
+    planned = await transfers.request(
+        session,
+        contact_id,
+        to=request.to,
+        message=request.message,
+        resigned=request.resigned,
+        now=runtime.clock(),
+    )
+    return {
+        "delivery_id": planned.delivery_id,
+        "run_id": planned.run_id,
+        "contact_id": contact_id,
+        "from_staff": planned.owner_staff,
+        "to": request.to,
+        "resigned": request.resigned,
+        "status": "scheduled",
+    }
+
+
 async def _with_groups(session: AsyncSession, contact: dict[str, Any]) -> dict[str, Any]:
-    """The contact with the customer groups it is a member of."""
-    return {**contact, "groups": await groups.of_contact(session, contact["identities"])}
+    """The contact with the customer groups it is a member of, and its owner staff."""
+    return {
+        **contact,
+        "groups": await groups.of_contact(session, contact["identities"]),
+        "owner_staff": transfers.owner_of(contact["attributes"]),
+    }

@@ -6,6 +6,8 @@ retries anything but HTTP 200, so events are ingested with stable keys: a retry 
 A customer group callback (change_external_chat) first updates the stored group as far as it
 can without WeCom (``GroupSync.on_callback``; a fetch runs in the background); the group
 events it makes then carry that group as ``data.group`` (``event.group`` in templates).
+A transfer_fail callback fails the customer's awaiting transfer (``services.transfers``)
+before its ``contact.transfer_failed`` event is ingested.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from smr.inbound.wecom import (
 )
 from smr.runtime import Runtime
 from smr.schemas import EventIn
+from smr.services import transfers
 
 router = APIRouter(prefix="/v1/wecom", tags=["wecom"], responses=problems(401, 403, 404, 422, 503))
 log = logging.getLogger(__name__)
@@ -128,6 +131,11 @@ async def _act(runtime: Runtime, translation: Translation) -> None:
     group = None
     if translation.group is not None and runtime.groups is not None:
         group = await runtime.groups.on_callback(translation.group)
+    if translation.transfer is not None:
+        failed = await transfers.record_failure(
+            runtime.sessions, translation.transfer, now=runtime.clock()
+        )
+        log.info("wecom transfer_fail: %d awaiting transfer(s) failed", failed)
     if translation.ignored:
         log.info("wecom callback %s acknowledged: %s", translation.kind, translation.ignored)
     if not translation.events:

@@ -8,6 +8,8 @@
 | change_external_contact / del_external_contact           | contact.deleted (by staff); |
 |                                                          | none for Source DELETE_BY_TRANSFER |
 | change_external_contact / del_follow_user                | contact.deleted (by customer) |
+| change_external_contact / transfer_fail                  | contact.transfer_failed; the |
+|                                                          | awaiting transfer fails too |
 | change_external_chat / update / add_member               | group.joined, one per member |
 | change_external_chat / update / del_member               | group.left, one per member |
 | kf_msg_or_event                                          | none: a kf pull is requested |
@@ -15,6 +17,10 @@
 
 Every event's id is a stable digest of the callback's identifying fields (and the member, for
 group events), so WeCom's retries of one callback are duplicates.
+
+A transfer_fail callback (客户接替失败: FailReason customer_refused | customer_limit_exceed,
+UserID the takeover staff) also comes with a ``TransferFailure`` (``Translation.transfer``):
+``smr.services.transfers`` fails the customer's awaiting transfer to that staff member.
 
 Every change_external_chat callback (create, update, dismiss) also comes with a
 ``GroupChange`` (``Translation.group``): what it says of the stored group, which
@@ -38,6 +44,7 @@ from smr.inbound.wecom import xmltree
 from smr.inbound.wecom.errors import MalformedCallback
 from smr.schemas import ContactRef, EventIn
 from smr.services.groups import ChangeType, GroupChange
+from smr.services.transfers import TransferFailure
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,7 @@ class Translation:
     kf_pull: KfPull | None = None
     ignored: str | None = None
     group: GroupChange | None = None
+    transfer: TransferFailure | None = None
 
 
 class Callback:
@@ -208,12 +216,21 @@ def _deleted_by_customer(callback: Callback) -> Translation:
     return _one(callback, "contact.deleted", _customer(callback), data)
 
 
+def _transfer_failed(callback: Callback) -> Translation:
+    takeover, reason = callback.require("UserID"), callback.require("FailReason")
+    customer = _customer(callback)
+    data = {"staff": takeover, "reason": reason}
+    failure = TransferFailure(customer["wecom_userid"], takeover, reason)
+    return replace(_one(callback, "contact.transfer_failed", customer, data), transfer=failure)
+
+
 _CONTACT_CHANGES: dict[str, Callable[[Callback], Translation]] = {
     "add_external_contact": _added,
     "add_half_external_contact": _added,
     "edit_external_contact": _edited,
     "del_external_contact": _deleted_by_staff,
     "del_follow_user": _deleted_by_customer,
+    "transfer_fail": _transfer_failed,
 }
 
 #: The longest chat id, member id and member version the groups tables hold.

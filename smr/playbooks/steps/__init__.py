@@ -6,7 +6,7 @@
 
 from typing import Any
 
-from smr.playbooks.steps import notify, send, set_attrs, stop, tag, wait
+from smr.playbooks.steps import notify, send, set_attrs, stop, tag, transfer, wait
 from smr.playbooks.steps.base import Doc, Instruction, RunState, StepKind
 
 STEPS: tuple[StepKind[Any], ...] = (
@@ -15,6 +15,7 @@ STEPS: tuple[StepKind[Any], ...] = (
     wait.KIND,
     send.KIND,
     notify.KIND,
+    transfer.KIND,
     stop.KIND,
 )
 

@@ -111,7 +111,9 @@ def test_if_else(orders: int, channel: str, text: str, branch: bool) -> None:
     send, notify = execution.effects
     assert isinstance(send, SendEffect)
     assert (send.channel, send.text) == (channel, text)
-    assert notify == SendEffect("steps[1]", "staff", "service", "小王 @ 某某旗舰店", None)
+    assert notify == SendEffect(
+        "steps[1]", "staff", "service", "小王 @ 某某旗舰店", None, {"to": "owner"}
+    )
     assert execution.trace[0].detail == {
         "expression": "contact.stats.orders > 1",
         "result": branch,
@@ -222,4 +224,6 @@ def test_naive_now_is_refused() -> None:
 
 def test_now_in_templates_is_local_time() -> None:
     execution = _run(_steps("  - notify_staff: {text: \"{{ now.strftime('%H:%M') }}\"}\n"))
-    assert execution.effects == [SendEffect("steps[0]", "staff", "service", "10:00", None)]
+    assert execution.effects == [
+        SendEffect("steps[0]", "staff", "service", "10:00", None, {"to": "owner"})
+    ]

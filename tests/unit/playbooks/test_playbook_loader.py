@@ -198,7 +198,7 @@ ERROR_CASES = [
                 9,
                 "steps[3].else[0]",
                 "unknown step 'halt' (a step is one of: tag, set, wait, send,"
-                " notify_staff, stop, if)",
+                " notify_staff, transfer, stop, if)",
             )
         ],
     ),
