@@ -17,28 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.mock import MockAdapter
 from adapters.sms import build_sms_routes
 from adapters.sms.base import SmsChannel
-from adapters.wecom import (
-    WeComGroupTasks,
-    WeComKf,
-    WeComTasks,
-    WeComWelcome,
-    build_wecom_routes,
-    moments,
-)
+from adapters.wecom import build_wecom_routes, playbook_channels
 from smr.channels import Capabilities, ChannelAdapter
 from smr.config import Settings
-from smr.playbooks.policies import STAFF_CHANNEL
-from smr.services.plan import INTERNAL_CHANNELS, TAG_CHANNEL
+from smr.services.plan import INTERNAL_CHANNELS
 
 #: Channel names a playbook may use, with what their vendor's adapter declares (which holds
 #: for ``check`` and ``simulate`` even where the mock stands in for an unconfigured vendor).
+#: A WeCom channel is listed in ``adapters.wecom.CHANNELS``.
 PLAYBOOK_CHANNELS: dict[str, Capabilities] = {
     "mock": MockAdapter.capabilities,
-    "wecom": WeComTasks.capabilities,
-    "wecom_welcome": WeComWelcome.capabilities,
-    "wecom_kf": WeComKf.capabilities,
-    "wecom_group": WeComGroupTasks.capabilities,
-    "moment": moments.WeComMoments.capabilities,
+    **playbook_channels(),
     "sms": SmsChannel.capabilities,
 }
 ROUTE_CHOICES = ("mock",)
@@ -61,8 +50,6 @@ def build_routes(
         sessions=sessions,
         clock=clock,
         playbooks_dir=settings.playbooks_dir,
-        staff_channel=STAFF_CHANNEL,
-        tag_channel=TAG_CHANNEL,
         skip=forced,
     )
     vendors |= build_sms_routes(settings.sms, clock=clock, skip=forced)

@@ -24,7 +24,7 @@ cancelled and its deliveries fail). A channel without its credentials stays on t
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -35,15 +35,15 @@ from adapters.wecom.channels import WeComApp, WeComKf, WeComTags, WeComWelcome
 from adapters.wecom.client import WeComClient
 from adapters.wecom.media import MediaStore
 from adapters.wecom.tasks import WeComGroupTasks, WeComTasks
-from smr.channels import ChannelAdapter
+from adapters.wecom.wiring import Channel, Wiring
+from smr.channels import Capabilities, ChannelAdapter
 from smr.config import WeComSettings
+from smr.playbooks.policies import STAFF_CHANNEL
 from smr.playbooks.steps.transfer import TRANSFER_CHANNEL
-
-#: Makes a channel's adapter from the corp's client, the app secret and the media store (the
-#: media ids it uploads are the corp's: any app may send them).
-Maker = Callable[[WeComClient, SecretStr, MediaStore], ChannelAdapter]
+from smr.services.plan import TAG_CHANNEL
 
 __all__ = [
+    "CHANNELS",
     "WeComApp",
     "WeComClient",
     "WeComGroupTasks",
@@ -52,7 +52,58 @@ __all__ = [
     "WeComTasks",
     "WeComWelcome",
     "build_wecom_routes",
+    "playbook_channels",
 ]
+
+
+def _welcome(w: Wiring) -> ChannelAdapter:
+    return WeComWelcome(w.client, w.secret, clock=w.clock, media=w.media)
+
+
+def _tasks(w: Wiring) -> ChannelAdapter:
+    return WeComTasks(w.client, w.secret, clock=w.clock, timeout=w.task_timeout, media=w.media)
+
+
+def _group_tasks(w: Wiring) -> ChannelAdapter:
+    return WeComGroupTasks(
+        w.client,
+        w.secret,
+        clock=w.clock,
+        timeout=w.task_timeout,
+        media=w.media,
+        sessions=w.sessions,
+    )
+
+
+def _kf(w: Wiring) -> ChannelAdapter:
+    return WeComKf(w.client, w.secret, clock=w.clock, sessions=w.sessions, media=w.media)
+
+
+def _tags(w: Wiring) -> ChannelAdapter:
+    return WeComTags(w.client, w.secret, clock=w.clock)
+
+
+def _app(w: Wiring) -> ChannelAdapter:
+    return WeComApp(w.client, w.secret, clock=w.clock, agent_id=w.settings.agent_id or "")
+
+
+#: The WeCom channels, one line each: playbooks name the first ones; SMR plans the last three
+#: itself (tag mirroring, customer transfer, staff notices).
+CHANNELS: dict[str, Channel] = {
+    "wecom_welcome": Channel(WeComWelcome, "contact", _welcome),
+    "wecom": Channel(WeComTasks, "contact", _tasks),
+    "wecom_group": Channel(WeComGroupTasks, "contact", _group_tasks),
+    "wecom_kf": Channel(WeComKf, "kf", _kf),
+    "moment": Channel(moments.WeComMoments, "contact", moments.make),
+    TAG_CHANNEL: Channel(WeComTags, "contact", _tags, playbook=False),
+    TRANSFER_CHANNEL: Channel(transfer.WeComTransfer, "contact", transfer.make, playbook=False),
+    STAFF_CHANNEL: Channel(WeComApp, "app", _app, playbook=False),
+}
+
+
+def playbook_channels() -> dict[str, Capabilities]:
+    """The channels playbooks may name, with what their adapters declare."""
+    return {name: c.adapter.capabilities for name, c in CHANNELS.items() if c.playbook}
 
 
 def build_wecom_routes(
@@ -61,62 +112,33 @@ def build_wecom_routes(
     sessions: async_sessionmaker[AsyncSession],
     clock: Callable[[], datetime],
     playbooks_dir: Path,
-    staff_channel: str,
-    tag_channel: str,
     skip: Collection[str] = (),
 ) -> dict[str, ChannelAdapter]:
     """Channel → WeCom adapter, for each channel whose credentials are configured (a corp id
     and the secret its API takes; the staff channel also needs the agent id). All share one
     client, so one connection pool and one token cache per app secret, and one media store
     (uploads for attachments, files read from ``playbooks_dir``)."""
-    contact, kf, app = (settings.secret_for(s) for s in ("contact", "kf", "app"))
-    timeout = timedelta(hours=settings.task_timeout_hours)
-    agent_id = settings.agent_id
-    makers: dict[str, tuple[SecretStr | None, Maker]] = {
-        "wecom_welcome": (contact, lambda c, s, m: WeComWelcome(c, s, clock=clock, media=m)),
-        "wecom": (
-            contact,
-            lambda c, s, m: WeComTasks(c, s, clock=clock, timeout=timeout, media=m),
-        ),
-        "wecom_group": (
-            contact,
-            lambda c, s, m: WeComGroupTasks(
-                c, s, clock=clock, timeout=timeout, media=m, sessions=sessions
-            ),
-        ),
-        "wecom_kf": (
-            kf,
-            lambda c, s, m: WeComKf(c, s, clock=clock, sessions=sessions, media=m),
-        ),
-        "moment": (
-            contact,
-            moments.maker(
-                clock=clock, timeout=timeout, sessions=sessions, playbooks_dir=playbooks_dir
-            ),
-        ),
-        tag_channel: (contact, lambda c, s, m: WeComTags(c, s, clock=clock)),
-        TRANSFER_CHANNEL: (contact, transfer.maker(clock=clock, sessions=sessions)),
-        staff_channel: (
-            app if agent_id else None,
-            lambda c, s, m: WeComApp(c, s, clock=clock, agent_id=agent_id or ""),
-        ),
+    secrets = {
+        name: secret
+        for name, channel in CHANNELS.items()
+        if name not in skip
+        and (secret := settings.secret_for(channel.api)) is not None
+        and (channel.api != "app" or settings.agent_id)
     }
-    wanted = [
-        (channel, secret, make)
-        for channel, (secret, make) in makers.items()
-        if secret is not None and channel not in skip
-    ]
-    if not settings.corp_id or not wanted:
+    if not settings.corp_id or not secrets:
         return {}
     client = WeComClient(
         corp_id=settings.corp_id, base_url=settings.base_url, timeout=settings.timeout_seconds
     )
-    media_secret = next(s for s in (contact, kf, app) if s is not None)
     media = MediaStore(
         client,
-        media_secret,
+        next(iter(secrets.values())),
         sessions=sessions,
         playbooks_dir=playbooks_dir,
         clock=clock,
     )
-    return {channel: make(client, secret, media) for channel, secret, make in wanted}
+
+    def wired(secret: SecretStr) -> Wiring:
+        return Wiring(client, secret, media, clock, sessions, playbooks_dir, settings)
+
+    return {name: CHANNELS[name].make(wired(secret)) for name, secret in secrets.items()}

@@ -39,6 +39,7 @@ from adapters.wecom.channels import WeComChannel
 from adapters.wecom.client import WeComClient
 from adapters.wecom.media import MediaStore
 from adapters.wecom.moment_engagement import publishers
+from adapters.wecom.wiring import Wiring
 from smr.channels import (
     Capabilities,
     OutboundMessage,
@@ -293,26 +294,14 @@ def _invalid(result: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def maker(
-    *,
-    clock: Callable[[], datetime],
-    timeout: timedelta,
-    sessions: async_sessionmaker[AsyncSession],
-    playbooks_dir: Path,
-) -> Callable[[WeComClient, SecretStr, MediaStore], WeComMoments]:
-    """What ``build_wecom_routes`` makes the channel with (the corp's client, the 客户联系
-    secret and the media store)."""
-    corp_tags = CorpTags(playbooks_dir)
-
-    def make(client: WeComClient, secret: SecretStr, media: MediaStore) -> WeComMoments:
-        return WeComMoments(
-            client,
-            secret,
-            clock=clock,
-            timeout=timeout,
-            sessions=sessions,
-            corp_tags=corp_tags,
-            media=media,
-        )
-
-    return make
+def make(wiring: Wiring) -> WeComMoments:
+    """The channel, with the corp tags read from the playbooks folder's policies.yaml."""
+    return WeComMoments(
+        wiring.client,
+        wiring.secret,
+        clock=wiring.clock,
+        timeout=wiring.task_timeout,
+        sessions=wiring.sessions,
+        corp_tags=CorpTags(wiring.playbooks_dir),
+        media=wiring.media,
+    )

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.wecom.channels import WeComChannel, need
 from adapters.wecom.client import WeComClient
 from adapters.wecom.errors import error_for
-from adapters.wecom.media import MediaStore
+from adapters.wecom.wiring import Wiring
 from smr.channels import (
     Address,
     Capabilities,
@@ -246,12 +246,5 @@ def _explained(exc: SendError) -> SendError:
     return exc
 
 
-def maker(
-    *, clock: Callable[[], datetime], sessions: async_sessionmaker[AsyncSession]
-) -> Callable[[WeComClient, SecretStr, MediaStore], WeComTransfer]:
-    """What ``build_wecom_routes`` makes the channel with (the 客户联系 secret)."""
-
-    def make(client: WeComClient, secret: SecretStr, media: MediaStore) -> WeComTransfer:
-        return WeComTransfer(client, secret, clock=clock, sessions=sessions)
-
-    return make
+def make(wiring: Wiring) -> WeComTransfer:
+    return WeComTransfer(wiring.client, wiring.secret, clock=wiring.clock, sessions=wiring.sessions)
