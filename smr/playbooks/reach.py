@@ -99,17 +99,25 @@ def _problems(
 def _missing_from_trigger(
     send: Send, declared: Capabilities, trigger_events: frozenset[str], at: Loc
 ) -> Iterator[tuple[Loc, str]]:
-    named = " / ".join(f"'{e}'" for e in sorted(trigger_events))
-    starts = f"starts on {named}" if trigger_events else "runs on a schedule"
     for address in sorted(declared.needs & TRIGGER_ADDRESSES.keys()):
         carriers = TRIGGER_ADDRESSES[address]
-        if not trigger_events or not trigger_events <= carriers:
-            yield (
-                (*at, "channel"),
-                f"channel '{send.channel}' needs the {address} that only "
-                f"{' / '.join(sorted(carriers))} events carry, and this playbook {starts}: "
-                "every send here would be skipped (missing_identity)",
-            )
+        lacking = sorted(trigger_events - carriers)
+        if trigger_events and not lacking:
+            continue
+        if not trigger_events:
+            which = "this playbook runs on a schedule: every send here"
+        elif len(lacking) == len(trigger_events):
+            named = " / ".join(f"'{e}'" for e in lacking)
+            which = f"this playbook starts on {named}: every send here"
+        else:
+            named = " / ".join(f"'{e}'" for e in lacking)
+            which = f"a run started by {named} does not have it: its sends"
+        yield (
+            (*at, "channel"),
+            f"channel '{send.channel}' needs the {address} that only "
+            f"{' / '.join(sorted(carriers))} events carry, and {which} would be skipped "
+            "(missing_identity)",
+        )
 
 
 def _missing_for_subject(

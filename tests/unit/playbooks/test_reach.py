@@ -129,7 +129,11 @@ def test_a_trigger_may_name_several_events_and_each_must_carry_what_sends_need()
 
     assert warnings_of(both) == []
     [(_, _, _, message)] = warnings_of(mixed)
-    assert "this playbook starts on 'group.joined' / 'order.paid'" in message
+    assert message == (
+        "channel 'wecom_group' needs the chat_id that only group.joined / group.left events "
+        "carry, and a run started by 'order.paid' does not have it: its sends would be skipped "
+        "(missing_identity)"
+    )
 
 
 def test_attachments_on_a_text_only_channel_would_not_go() -> None:
