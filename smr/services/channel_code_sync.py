@@ -12,7 +12,6 @@ run in the background: WeCom being slow or down never holds up loading playbooks
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smr.channel_codes import ChannelCodes, ChannelCodeSpec
 from smr.channel_codes.ports import ContactWays
 from smr.channels import RetriableSendError
-from smr.db import log_failure, unit_of_work
+from smr.db import unit_of_work
 from smr.models import ChannelCodeStatus
 from smr.repositories import channel_codes as repo
 from smr.repositories.channel_codes import StoredCode
+from smr.services.passes import Passes
 
 log = logging.getLogger(__name__)
 #: How long a process may hold a code while it talks to WeCom (a few calls, 10 s timeouts).
@@ -97,11 +97,13 @@ class ChannelCodeKeeper:
         self._declared = declared
         self._ways = ways
         self._clock = clock
-        self._due_at: datetime | None = None
-        self._force = False
-        self._again = False
         self._told_unconfigured = False
-        self._task: asyncio.Task[None] | None = None
+        self._passes = Passes(
+            lambda force: self.sync(force=force),
+            name="channel codes sync",
+            clock=clock,
+            retry=FIRST_RETRY,
+        )
 
     @property
     def wecom_configured(self) -> bool:
@@ -109,46 +111,25 @@ class ChannelCodeKeeper:
 
     def kick(self) -> None:
         """A pass now, in the background, retrying failed codes at once (start, reload)."""
-        self._force = True
-        self._due_at = self._clock()
-        self._start()
+        self._passes.kick()
 
     def tick(self) -> None:
-        """A pass in the background when a failed code's retry time has come."""
-        if self._due_at is not None and self._clock() >= self._due_at:
-            self._start()
-
-    def _start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="channel-codes")
-        else:
-            self._again = True
-
-    async def _run(self) -> None:
-        again = True
-        while again:
-            self._again, force, self._force = False, self._force, False
-            try:
-                await self.sync(force=force)
-            except Exception as exc:  # the database, most likely: try again a minute later
-                log_failure(log, "channel codes sync", exc)
-                self._due_at = self._clock() + FIRST_RETRY
-            again = self._again
+        """A pass in the background when a failed one's retry time has come."""
+        self._passes.tick()
 
     async def settle(self) -> None:
         """Wait for the pass running in the background, if any."""
-        while self._task is not None and not self._task.done():
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._passes.settle()
 
     async def aclose(self) -> None:
-        await self.settle()
+        await self._passes.settle()
         if self._ways is not None:
             await self._ways.aclose()
 
     async def sync(self, *, force: bool = True) -> list[Outcome]:
         """One pass; with ``force``, failed codes are retried before their ``retry_at``."""
         declared = self._declared.current
-        self._due_at = None
+        self._passes.clear()
         if not declared.managed or self._unconfigured(len(declared.codes)):
             return []
         now = self._clock()
@@ -199,7 +180,7 @@ class ChannelCodeKeeper:
             await repo.finish(session, state, values)
         if outcome is not None:
             retry = values["retry_at"]
-            self._due_at = retry if self._due_at is None else min(self._due_at, retry)
+            self._passes.due(retry)
             return outcome
         if action is not Action.SETTLE:
             log.info("channel code %s: %s (config_id %s)", state, action, values.get("config_id"))

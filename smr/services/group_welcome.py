@@ -13,7 +13,6 @@ WeCom being slow or down never holds up loading playbooks or a tick.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -23,13 +22,14 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smr.db import log_failure, unit_of_work
+from smr.db import unit_of_work
 from smr.models import GroupWelcomeStatus
 from smr.playbooks.group_welcome import GroupWelcome, WelcomeContent
 from smr.repositories import group_welcome as repo
 from smr.repositories.group_welcome import StoredTemplate
 from smr.services.catalog import Catalog
 from smr.services.group_welcome_content import Declared, Rendered, render_all
+from smr.services.passes import Passes
 
 log = logging.getLogger(__name__)
 #: How long a process may hold a template while it talks to WeCom (uploads, then one call).
@@ -100,9 +100,13 @@ class GroupWelcomeKeeper:
         self._declared = declared
         self._templates = templates
         self._clock = clock
-        self._due_at: datetime | None = None
-        self._force = self._again = self._told_unconfigured = False
-        self._task: asyncio.Task[None] | None = None
+        self._told_unconfigured = False
+        self._passes = Passes(
+            lambda force: self.sync(force=force),
+            name="group welcome templates sync",
+            clock=clock,
+            retry=FIRST_RETRY,
+        )
 
     @property
     def wecom_configured(self) -> bool:
@@ -110,39 +114,18 @@ class GroupWelcomeKeeper:
 
     def kick(self) -> None:
         """A pass now, in the background, retrying failed templates at once (start, reload)."""
-        self._force = True
-        self._due_at = self._clock()
-        self._start()
+        self._passes.kick()
 
     def tick(self) -> None:
-        """A pass in the background when a failed template's retry time has come."""
-        if self._due_at is not None and self._clock() >= self._due_at:
-            self._start()
-
-    def _start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="group-welcome")
-        else:
-            self._again = True
-
-    async def _run(self) -> None:
-        again = True
-        while again:
-            self._again, force, self._force = False, self._force, False
-            try:
-                await self.sync(force=force)
-            except Exception as exc:  # the database, most likely: try again a minute later
-                log_failure(log, "group welcome templates sync", exc)
-                self._due_at = self._clock() + FIRST_RETRY
-            again = self._again
+        """A pass in the background when a failed one's retry time has come."""
+        self._passes.tick()
 
     async def settle(self) -> None:
         """Wait for the pass running in the background, if any."""
-        while self._task is not None and not self._task.done():
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._passes.settle()
 
     async def aclose(self) -> None:
-        await self.settle()
+        await self._passes.settle()
         if self._templates is not None:
             await self._templates.aclose()
 
@@ -150,7 +133,7 @@ class GroupWelcomeKeeper:
         """One pass; with ``force``, failed templates are retried before their ``retry_at``.
         The action taken for each playbook that needed one."""
         specs, variables, root = self._declared()
-        self._due_at = None
+        self._passes.clear()
         if self._unconfigured(len(specs)):
             return {}
         rendered = await render_all(specs, variables, root)
@@ -171,7 +154,7 @@ class GroupWelcomeKeeper:
         return done
 
     def _due(self, at: datetime) -> None:
-        self._due_at = at if self._due_at is None else min(self._due_at, at)
+        self._passes.due(at)
 
     def _unconfigured(self, declared: int) -> bool:
         if self._templates is not None:

@@ -1,0 +1,78 @@
+"""Work kept in step in the background, one pass at a time (the channel codes and the group
+welcome templates SMR keeps in WeCom): never in the way of a request, a reload or a tick."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from smr.db import log_failure
+
+log = logging.getLogger(__name__)
+
+
+class Passes:
+    """Runs ``work(force)`` in the background, one pass at a time.
+
+    ``kick`` asks for a pass now that also retries what failed (start, reload); ``tick`` for a
+    pass when the time a pass asked for with ``due`` has come. A request while a pass runs
+    makes one more after it. A pass that raises (the database, most likely) is logged and
+    tried again ``retry`` later.
+    """
+
+    def __init__(
+        self,
+        work: Callable[[bool], Awaitable[object]],
+        *,
+        name: str,
+        clock: Callable[[], datetime],
+        retry: timedelta,
+    ) -> None:
+        self._work = work
+        self._name = name
+        self._clock = clock
+        self._retry = retry
+        self._due_at: datetime | None = None
+        self._force = self._again = False
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        self._force = True
+        self._due_at = self._clock()
+        self._start()
+
+    def tick(self) -> None:
+        if self._due_at is not None and self._clock() >= self._due_at:
+            self._start()
+
+    def clear(self) -> None:
+        """Nothing is due (a pass starting calls it, then ``due`` for what it left)."""
+        self._due_at = None
+
+    def due(self, at: datetime) -> None:
+        """Run a pass at ``at`` at the latest."""
+        self._due_at = at if self._due_at is None else min(self._due_at, at)
+
+    def _start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=self._name)
+        else:
+            self._again = True
+
+    async def _run(self) -> None:
+        again = True
+        while again:
+            self._again, force, self._force = False, self._force, False
+            try:
+                await self._work(force)
+            except Exception as exc:
+                log_failure(log, self._name, exc)
+                self.due(self._clock() + self._retry)
+            again = self._again
+
+    async def settle(self) -> None:
+        """Wait for the pass running, if any."""
+        while self._task is not None and not self._task.done():
+            await asyncio.gather(self._task, return_exceptions=True)
