@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from smr.repositories import periodic_slots
 from smr.repositories.groups import FetchedGroup
 from smr.services import groups
 from smr.services.groups import GroupChange, GroupSource, ListedGroup
+from smr.services.passes import Spawned
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class GroupSync:
         self._sessions = sessions
         self._clock = clock
         self._syncing = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Spawned()
         self._refreshing: set[str] = set()
         self._slot_seen: datetime | None = None
         self._retry_at: datetime | None = None
@@ -98,7 +99,7 @@ class GroupSync:
             return
         self._slot_seen = slot
         if won:
-            self._spawn(self._daily(slot), f"group-sync-{slot:%Y%m%d}")
+            self._tasks.spawn(self._daily(slot), f"group-sync-{slot:%Y%m%d}")
 
     async def _daily(self, slot: datetime) -> None:
         try:
@@ -130,7 +131,7 @@ class GroupSync:
             raise RuntimeError("no group source configured")
         if self._syncing.locked():
             return False
-        self._spawn(self._logged_sync(), "group-sync-now")
+        self._tasks.spawn(self._logged_sync(), "group-sync-now")
         return True
 
     async def _logged_sync(self) -> None:
@@ -219,7 +220,7 @@ class GroupSync:
             return
         if chat_id not in self._refreshing:
             self._refreshing.add(chat_id)
-            self._spawn(self._refresh(chat_id), f"group-fetch-{chat_id}")
+            self._tasks.spawn(self._refresh(chat_id), f"group-fetch-{chat_id}")
 
     async def _refresh(self, chat_id: str) -> None:
         assert self.source is not None
@@ -238,19 +239,11 @@ class GroupSync:
 
     # Background tasks ------------------------------------------------------------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def settle(self) -> None:
         """Wait for the syncs and fetches started in the background."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks)
+        await self._tasks.settle()
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         if self.source is not None:
             await self.source.aclose()

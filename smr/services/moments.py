@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -41,6 +41,7 @@ from smr.repositories import periodic_slots
 from smr.repositories.moments import Engagement, Origin
 from smr.schemas import EventIn
 from smr.services.ingest import IngestReport
+from smr.services.passes import Spawned
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class MomentEngagementPoll:
         self._ingest = ingest
         self._window = timedelta(days=days)
         self._slot_seen: datetime | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Spawned()
 
     async def tick(self) -> None:
         """Start this half hour's poll if no worker has yet (never raises)."""
@@ -135,7 +136,7 @@ class MomentEngagementPoll:
             return
         self._slot_seen = slot
         if won:
-            self._spawn(self._polled(slot), f"moments-poll-{slot:%Y%m%d%H%M}")
+            self._tasks.spawn(self._polled(slot), f"moments-poll-{slot:%Y%m%d%H%M}")
 
     async def _polled(self, slot: datetime) -> None:
         try:
@@ -202,20 +203,12 @@ class MomentEngagementPoll:
             await repo.update_publishers(session, moment_id, staff, now=self._clock())
         return found
 
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def settle(self) -> None:
         """Wait for the polls started in the background."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks)
+        await self._tasks.settle()
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         if self.source is not None:
             await self.source.aclose()
 

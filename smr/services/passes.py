@@ -1,12 +1,14 @@
-"""Work kept in step in the background, one pass at a time (the channel codes and the group
-welcome templates SMR keeps in WeCom): never in the way of a request, a reload or a tick."""
+"""Work done in the background, never in the way of a request, a reload or a tick: passes run
+one at a time (the channel codes and group welcome templates SMR keeps in WeCom), and tasks
+spawned and held until they end (group fetches, Moments polls)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
+from typing import Any
 
 from smr.db import log_failure
 
@@ -76,3 +78,25 @@ class Passes:
         """Wait for the pass running, if any."""
         while self._task is not None and not self._task.done():
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+class Spawned:
+    """Tasks started in the background (a group fetch, a Moments poll), held until they end so
+    none is dropped half-way, to wait for (``settle``) or cancel (``cancel``) at shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    async def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
