@@ -8,9 +8,10 @@ runs on the driver (see ``_execute``), as a claim runs every tick.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Integer, Table, bindparam, select, update
+from sqlalchemy import BindParameter, ColumnElement, Integer, Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
@@ -87,3 +88,26 @@ async def claim_lost_then_due(
     that would sort the whole backlog on every claim."""
     rows = await claim(session, lost, params, limit=limit)
     return rows + await claim(session, due, params, limit=limit - len(rows))
+
+
+async def lease_one(
+    session: AsyncSession, table: Table, key: Any, *, now: datetime, until: datetime
+) -> bool:
+    """Lease the row of ``table`` keyed ``key`` (its ``lease_until``) until ``until``; False
+    when another process holds a lease on it that has not run out."""
+    lease = table.c.lease_until
+    stmt = (
+        update(table)
+        .where(_key(table) == key, or_(lease.is_(None), lease < now))
+        .values(lease_until=until)
+    )
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def release_one(
+    session: AsyncSession, table: Table, key: Any, values: Mapping[str, Any]
+) -> None:
+    """Write ``values`` to the row keyed ``key`` and release its lease."""
+    stmt = update(table).where(_key(table) == key).values(**values, lease_until=None)
+    await session.execute(stmt)

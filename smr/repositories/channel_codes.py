@@ -21,15 +21,16 @@ from sqlalchemy import (
     cast,
     distinct,
     func,
-    or_,
     select,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.channel_codes.schema import CodeKind
 from smr.models import ChannelCodeRow, ChannelCodeStatus, Event, table_of
+from smr.repositories import _claims as claims
 from smr.repositories._sql import insert_ignoring_conflicts
+
+_TABLE = table_of(ChannelCodeRow)
 
 ADDED, DELETED, PAID, REFUNDED = "contact.added", "contact.deleted", "order.paid", "order.refunded"
 
@@ -100,26 +101,12 @@ def _stored(row: ChannelCodeRow) -> StoredCode:
 
 async def claim(session: AsyncSession, state: str, *, now: datetime, until: datetime) -> bool:
     """Lease the code until ``until``; False when another process holds a lease on it."""
-    free = or_(ChannelCodeRow.lease_until.is_(None), ChannelCodeRow.lease_until < now)
-    stmt = (
-        update(ChannelCodeRow)
-        .where(ChannelCodeRow.state == state, free)
-        .values(lease_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    result = await session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return await claims.lease_one(session, _TABLE, state, now=now, until=until)
 
 
 async def finish(session: AsyncSession, state: str, values: dict[str, Any]) -> None:
     """Write a code's outcome and release its lease."""
-    stmt = (
-        update(ChannelCodeRow)
-        .where(ChannelCodeRow.state == state)
-        .values(**values, lease_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(stmt)
+    await claims.release_one(session, _TABLE, state, values)
 
 
 async def report(

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import GroupWelcomeStatus, GroupWelcomeTemplate, table_of
+from smr.repositories import _claims as claims
 from smr.repositories._sql import insert_ignoring_conflicts
 
 Row = GroupWelcomeTemplate
+_TABLE = table_of(Row)
 
 
 @dataclass(frozen=True)
@@ -73,23 +75,9 @@ def _stored(row: GroupWelcomeTemplate) -> StoredTemplate:
 
 async def claim(session: AsyncSession, playbook_id: str, *, now: datetime, until: datetime) -> bool:
     """Lease the template until ``until``; False when another process holds a lease on it."""
-    free = or_(Row.lease_until.is_(None), Row.lease_until < now)
-    stmt = (
-        update(Row)
-        .where(Row.playbook_id == playbook_id, free)
-        .values(lease_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    result = await session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return await claims.lease_one(session, _TABLE, playbook_id, now=now, until=until)
 
 
 async def finish(session: AsyncSession, playbook_id: str, values: dict[str, Any]) -> None:
     """Write a template's outcome and release its lease."""
-    stmt = (
-        update(Row)
-        .where(Row.playbook_id == playbook_id)
-        .values(**values, lease_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(stmt)
+    await claims.release_one(session, _TABLE, playbook_id, values)
