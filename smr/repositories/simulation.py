@@ -4,11 +4,13 @@ never the service's own."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.models import Delivery, Event, Run, TraceEntry
+from smr.models import Delivery, Event, Group, GroupTag, Run, TraceEntry
+from smr.simulate.groups import SampleGroup
 
 
 async def events(session: AsyncSession) -> Sequence[Event]:
@@ -27,3 +29,23 @@ async def trace(session: AsyncSession) -> list[tuple[TraceEntry, str]]:
         .order_by(TraceEntry.id)
     )
     return [(entry, playbook_id) for entry, playbook_id in await session.execute(stmt)]
+
+
+async def add_groups(
+    session: AsyncSession, groups: Sequence[SampleGroup], *, now: datetime
+) -> None:
+    """Active customer groups with one member each (the simulation's sample groups)."""
+    for sample in groups:
+        group = Group(
+            chat_id=sample.chat_id,
+            name=sample.name,
+            owner=sample.owner,
+            status="active",
+            owner_status="employed",
+            member_count=1,
+            synced_at=now,
+            updated_at=now,
+        )
+        session.add(group)
+        session.add_all(GroupTag(chat_id=sample.chat_id, tag=tag) for tag in sample.tags)
+    await session.flush()

@@ -30,6 +30,7 @@ from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.models import Base
 from smr.repositories import metrics as metrics_repo
+from smr.repositories import simulation as simulation_repo
 from smr.schemas import EventIn
 from smr.services.catalog import Catalog
 from smr.services.cron import Cron
@@ -37,6 +38,7 @@ from smr.services.dispatch import Dispatcher
 from smr.services.ingest import submit
 from smr.services.plan import INTERNAL_CHANNELS
 from smr.services.wakeups import Waker
+from smr.simulate.groups import sample_groups
 from smr.simulate.timeline import Simulation, read_simulation
 
 SOURCE = "simulate"
@@ -141,6 +143,8 @@ class _Pipeline:
         clock = VirtualClock(start)
         async with unit_of_work(sessions) as session:
             await catalog.remember_versions(session, now=start)
+            groups = sample_groups(catalog.result.playbooks.values())
+            await simulation_repo.add_groups(session, groups, now=start)
         local = settings.model_copy(update={"database_url": url, "dispatch_lanes": 1})
         declared = capabilities_of(catalog.channels)
         routes: dict[str, ChannelAdapter] = {

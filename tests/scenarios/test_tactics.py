@@ -405,6 +405,15 @@ async def test_two_interactions_then_a_third_after_the_window_are_not_yet_an_act
     assert "活跃粉丝" not in tags(two)
 
 
+async def test_group_check_in_posts_into_a_sample_group_at_nine() -> None:
+    """The simulator has no groups of its own: a groups schedule runs for one sample group
+    made to match its target (here, tagged 打卡群)."""
+    sim = await run(event("chat.message", "2026-11-23 07:00", contact=ALICE, text="你好"), days=2)
+    rows = sends(sim, "group-check-in")
+    assert times(rows) == [("2026-11-23 09:00", "sent"), ("2026-11-24 09:00", "sent")]
+    assert all(str(text).endswith("[miniprogram 今日打卡 +10 积分]") for _, _, text in rows)
+
+
 async def test_moments_calendar_posts_once_for_the_corp_at_each_golden_hour() -> None:
     sim = await run(event("chat.message", "2026-11-23 07:00", contact=ALICE, text="你好"), days=1)
     rows = sends(sim, "moments-calendar")
