@@ -4,13 +4,23 @@ never the service's own."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, Event, Group, GroupTag, Run, TraceEntry
-from smr.simulate.groups import SampleGroup
+
+
+@dataclass(frozen=True)
+class SampleGroup:
+    """A customer group a simulation makes up (see ``smr.simulate.groups``)."""
+
+    chat_id: str
+    name: str
+    owner: str
+    tags: tuple[str, ...]
 
 
 async def events(session: AsyncSession) -> Sequence[Event]:

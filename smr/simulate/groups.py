@@ -9,19 +9,11 @@ posts then show in the timeline beside the simulated customer's.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from smr.playbooks import LoadedPlaybook, ScheduleTrigger
+from smr.repositories.simulation import SampleGroup
 
 SAMPLE_OWNER = "owner"
-
-
-@dataclass(frozen=True)
-class SampleGroup:
-    chat_id: str
-    name: str
-    owner: str
-    tags: tuple[str, ...]
 
 
 def sample_groups(playbooks: Iterable[LoadedPlaybook]) -> list[SampleGroup]:
