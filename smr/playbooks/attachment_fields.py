@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, WithJsonSchema
 from smr import content
 from smr.content import Kind
 from smr.playbooks.expressions import is_template
-from smr.playbooks.fields import TemplateText
+from smr.playbooks.fields import MINI_APPID_PATTERN, TemplateText
 from smr.playbooks.sandbox import ENVIRONMENT
 
 _HTTPS_URL = re.compile(r"^https://[^\s/?#{}%]+(?:[/?#]\S*)?$")
@@ -166,5 +166,5 @@ LinkUrl = Annotated[
 CardTitle = Annotated[Title, _at_most(content.MINIPROGRAM_TITLE_BYTES, "title")]
 AppId = Annotated[
     str,
-    Field(pattern=r"^wx[0-9A-Za-z]{16}$", description="The mini program's AppID (wx…)."),
+    Field(pattern=MINI_APPID_PATTERN, description="The mini program's AppID (wx…)."),
 ]

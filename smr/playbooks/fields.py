@@ -40,6 +40,10 @@ CANONICAL_EVENT_TYPES = (
 )
 EVENT_TYPE_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 PLAYBOOK_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+#: A WeCom staff userid: '|' separates userids in message/send's touser, so none holds one.
+STAFF_USERID_PATTERN = r"^[^|\s]+$"
+STAFF_TAG_PATTERN = r"^[0-9]{1,64}$"
+MINI_APPID_PATTERN = r"^wx[0-9A-Za-z]{16}$"
 
 
 def _duration(value: Any) -> timedelta:

@@ -12,7 +12,14 @@ from typing import Any
 
 from pydantic_core import ErrorDetails
 
-from smr.playbooks.fields import CANONICAL_EVENT_TYPES, EVENT_TYPE_PATTERN, PLAYBOOK_ID_PATTERN
+from smr.playbooks.fields import (
+    CANONICAL_EVENT_TYPES,
+    EVENT_TYPE_PATTERN,
+    MINI_APPID_PATTERN,
+    PLAYBOOK_ID_PATTERN,
+    STAFF_TAG_PATTERN,
+    STAFF_USERID_PATTERN,
+)
 
 _PATTERN_HINTS = {
     PLAYBOOK_ID_PATTERN: (
@@ -21,6 +28,15 @@ _PATTERN_HINTS = {
         " e.g. repurchase-face-wash",
     ),
     EVENT_TYPE_PATTERN: ("event type", "use lowercase words joined by dots, e.g. order.paid"),
+    STAFF_USERID_PATTERN: (
+        "staff userid",
+        "a WeCom userid has no spaces and no '|', e.g. zhangsan",
+    ),
+    STAFF_TAG_PATTERN: ("staff tag id", "use the number of a WeCom 通讯录 tag, e.g. 3"),
+    MINI_APPID_PATTERN: (
+        "mini program appid",
+        "'wx' and 16 letters or digits, e.g. wx8bd80126147dfAAA",
+    ),
 }
 _EXPECTED = {
     "string_type": "text",

@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, WithJsonSchema
 
 from smr.playbooks.effects import RunOutcome, SendEffect
 from smr.playbooks.expressions import Template, TemplateRuntimeError, compile_template
-from smr.playbooks.fields import TemplateText
+from smr.playbooks.fields import STAFF_TAG_PATTERN, STAFF_USERID_PATTERN, TemplateText
 from smr.playbooks.policies import STAFF_CHANNEL
 from smr.playbooks.steps.base import RunState, StepKind
 from smr.playbooks.strict import StrictModel
@@ -23,7 +23,7 @@ from smr.playbooks.strict import StrictModel
 #: message/send takes up to 1,000 userids in one touser.
 MAX_STAFF = 1000
 #: A WeCom userid (1-64 characters); '|' separates them in touser, so it cannot be in one.
-StaffUserId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^|\s]+$")]
+StaffUserId = Annotated[str, Field(min_length=1, max_length=64, pattern=STAFF_USERID_PATTERN)]
 
 
 def _digits(value: Any) -> Any:
@@ -34,11 +34,11 @@ def _digits(value: Any) -> Any:
 StaffTagId = Annotated[
     str,
     BeforeValidator(_digits),
-    Field(pattern=r"^[0-9]{1,64}$"),
+    Field(pattern=STAFF_TAG_PATTERN),
     WithJsonSchema(
         {
             "type": ["string", "integer"],
-            "pattern": r"^[0-9]{1,64}$",
+            "pattern": STAFF_TAG_PATTERN,
             "description": "A WeCom staff tag id (通讯录标签 tagid). 员工标签 ID。",
             "examples": ["3"],
         }

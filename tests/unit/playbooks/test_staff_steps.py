@@ -88,7 +88,22 @@ def test_good_steps_load() -> None:
         ),
         (
             "  - notify_staff: {text: hi, to: {tag: x1}}\n",
-            (6, 40, "steps[0].notify_staff.to.tag", "String should match pattern '^[0-9]{1,64}$'"),
+            (
+                6,
+                40,
+                "steps[0].notify_staff.to.tag",
+                "'x1' is not a valid staff tag id: use the number of a WeCom 通讯录 tag, e.g. 3",
+            ),
+        ),
+        (
+            "  - notify_staff: {text: hi, to: [wang wu]}\n",
+            (
+                6,
+                35,
+                "steps[0].notify_staff.to[0]",
+                "'wang wu' is not a valid staff userid: a WeCom userid has no spaces and no "
+                "'|', e.g. zhangsan",
+            ),
         ),
         (
             "  - notify_staff: {text: hi, to: []}\n",
@@ -115,6 +130,7 @@ def test_good_steps_load() -> None:
         "missing-to",
         "pipe",
         "tag",
+        "space",
         "no-users",
         "empty-user",
         "number",
