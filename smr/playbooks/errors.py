@@ -1,3 +1,4 @@
+
 """Load errors that point at a file, a line, a column and a field path.
 
 Pydantic reports where a problem is as a ``loc`` tuple; the composed YAML node tree knows where
@@ -5,6 +6,7 @@ each value was written. Walking both together turns one into the other. The mode
 which field names were allowed at that place, so a misspelt one gets a suggestion.
 """
 
+import re
 import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -117,6 +119,14 @@ class NodeIndex:
             }
         pair = self._keys[node].get(str(part))
         return None if pair is None else pair[0 if want_key else 1]
+
+
+_PATH_PART = re.compile(r"(\w+)|\[(\d+)\]")
+
+
+def loc_of(step_path: str) -> Loc:
+    """An instruction's ``step_path`` (``steps[2].then[0]``) as the ``loc`` it came from."""
+    return tuple(int(i) if i else name for name, i in _PATH_PART.findall(step_path))
 
 
 def format_path(loc: Loc) -> str:

@@ -13,14 +13,13 @@ import re
 from collections.abc import Mapping
 
 from smr.channels import Capabilities, Target
-from smr.playbooks.errors import Loc, NodeIndex, PlaybookError, error_at, format_path
+from smr.playbooks.errors import Loc, NodeIndex, PlaybookError, error_at, format_path, loc_of
 from smr.playbooks.group_welcome import NICKNAME
 from smr.playbooks.program import Program
 from smr.playbooks.schema import Playbook
 from smr.playbooks.steps.send import Send
 
 JOINED = "group.joined"
-_PART = re.compile(r"(\w+)|\[(\d+)\]")
 _NICKNAME_ANY_CASE = re.compile(re.escape(NICKNAME), re.IGNORECASE)
 
 
@@ -49,7 +48,7 @@ def _per_joiner_sends(
         return []
     return [
         (
-            (*_loc(send.step_path), "send", "channel"),
+            (*loc_of(send.step_path), "send", "channel"),
             f"channel '{send.channel}' on {JOINED} makes one mass-send task per joiner: each "
             "spends one of the group's monthly mass sends (as many a month as the month has "
             "days) and waits for the owner to confirm it. Declare group_welcome instead: a "
@@ -74,7 +73,3 @@ def _nickname_case(spec: Playbook) -> list[tuple[Loc, str]]:
         return []
     message = f"WeCom replaces {NICKNAME} only in capitals; {', '.join(wrong)} stays as written"
     return [(("group_welcome", "text"), message)]
-
-
-def _loc(step_path: str) -> Loc:
-    return tuple(int(i) if i else name for name, i in _PART.findall(step_path))

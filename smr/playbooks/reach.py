@@ -17,11 +17,10 @@ a ``groups`` schedule, the corp of a ``once`` schedule).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 
 from smr.channels import TRIGGER_ADDRESSES, Address, Capabilities, Target
-from smr.playbooks.errors import Loc, NodeIndex, PlaybookError, error_at, format_path
+from smr.playbooks.errors import Loc, NodeIndex, PlaybookError, error_at, format_path, loc_of
 from smr.playbooks.program import Program
 from smr.playbooks.steps.send import Send
 from smr.playbooks.steps.set_attrs import SetAttrs
@@ -34,7 +33,6 @@ PER_CUSTOMER = frozenset({"contact", "event", "trigger", "run"})
 GROUP_ADDRESSES = frozenset({Address.CHAT_ID, Address.OWNER_STAFF})
 _ONE = {ContactKind.PERSON: "customer", ContactKind.GROUP: "group", ContactKind.CORP: "run"}
 _SUBJECT = {ContactKind.GROUP: "each group of its groups target", ContactKind.CORP: "the corp"}
-_PART = re.compile(r"(\w+)|\[(\d+)\]")
 
 
 def reach_warnings(
@@ -58,7 +56,7 @@ def reach_warnings(
                 f"{key} changes a customer; this playbook runs for {_SUBJECT[subject]}. "
                 "A group's tags are set with POST /v1/groups/{chat_id}/tags"
             )
-            found.append(((*_loc(instruction.step_path), key), message))
+            found.append(((*loc_of(instruction.step_path), key), message))
     return [
         error_at(nodes.find(loc), file=file, path=format_path(loc), message=m, severity="warning")
         for loc, m in found
@@ -68,7 +66,7 @@ def reach_warnings(
 def _problems(
     send: Send, declared: Capabilities, trigger_events: frozenset[str], subject: ContactKind
 ) -> Iterator[tuple[Loc, str]]:
-    at = (*_loc(send.step_path), "send")
+    at = (*loc_of(send.step_path), "send")
     if subject is not ContactKind.PERSON:
         yield from _missing_for_subject(send, declared, subject, at)
     else:
@@ -131,7 +129,3 @@ def _missing_for_subject(
             f"{_SUBJECT[subject]} does not have: every send here would be skipped "
             "(missing_identity)",
         )
-
-
-def _loc(step_path: str) -> Loc:
-    return tuple(int(i) if i else name for name, i in _PART.findall(step_path))
