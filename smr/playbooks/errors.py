@@ -1,4 +1,3 @@
-
 """Load errors that point at a file, a line, a column and a field path.
 
 Pydantic reports where a problem is as a ``loc`` tuple; the composed YAML node tree knows where
