@@ -20,6 +20,7 @@ from smr.channels import (
     RetriableSendError,
     SendError,
     SendResult,
+    send_alone,
 )
 from smr.config import MockSettings
 from smr.db import unit_of_work
@@ -51,10 +52,7 @@ class MockAdapter:
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        (result,) = await self.send_batch([message])
-        if isinstance(result, SendError):
-            raise result
-        return result
+        return await send_alone(self, message)
 
     async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | SendError]:
         """One "vendor call" (one latency, one transaction) for many messages."""

@@ -208,6 +208,14 @@ class BatchSender(Protocol):
         ...
 
 
+async def send_alone(sender: BatchSender, message: OutboundMessage) -> SendResult:
+    """``send`` for an adapter whose vendor call takes many messages: a batch of one."""
+    (answer,) = await sender.send_batch([message])
+    if isinstance(answer, SendError):
+        raise answer
+    return answer
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     """A message a vendor accepted with ``SendResult(awaiting=True)`` at ``accepted_at``."""

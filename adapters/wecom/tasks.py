@@ -39,6 +39,7 @@ from smr.channels import (
     SendResult,
     SkippedSend,
     Target,
+    send_alone,
 )
 from smr.content import Attachment
 from smr.db import unit_of_work
@@ -84,10 +85,7 @@ class WeComTasks(WeComChannel):
         self._timeout = timeout
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        (answer,) = await self.send_batch([message])
-        if isinstance(answer, SendError):
-            raise answer
-        return answer
+        return await send_alone(self, message)
 
     async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[Answer]:
         """One add_msg_template call per (sender, text, attachments) and up to ``max_targets``

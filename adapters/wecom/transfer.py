@@ -44,6 +44,7 @@ from smr.channels import (
     SendError,
     SendResult,
     SkippedSend,
+    send_alone,
 )
 from smr.db import unit_of_work
 from smr.repositories import transfers as repo
@@ -106,10 +107,7 @@ class WeComTransfer(WeComChannel):
         self._sessions = sessions
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        (answer,) = await self.send_batch([message])
-        if isinstance(answer, SendError):
-            raise answer
-        return answer
+        return await send_alone(self, message)
 
     async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[Answer]:
         answers: dict[int, Answer] = {}
