@@ -35,11 +35,10 @@ from smr.channels import RetriableSendError, SendError
 from smr.db import log_failure, unit_of_work
 from smr.repositories import group_reads as reads
 from smr.repositories import groups as repo
-from smr.repositories import periodic_slots
 from smr.repositories.groups import FetchedGroup
 from smr.services import groups
 from smr.services.groups import GroupChange, GroupSource, ListedGroup
-from smr.services.passes import Spawned
+from smr.services.passes import Slots, Spawned
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +77,7 @@ class GroupSync:
         self._syncing = asyncio.Lock()
         self._tasks = Spawned()
         self._refreshing: set[str] = set()
-        self._slot_seen: datetime | None = None
+        self._slots = Slots(DAILY_SLOT, sessions=sessions, clock=clock)
         self._retry_at: datetime | None = None
         self.backoff = Backoff(first=RETRY_FIRST, cap=RETRY_CAP)
 
@@ -89,16 +88,9 @@ class GroupSync:
         now = self._clock()
         slot = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         waiting = self._retry_at is not None and now < self._retry_at
-        if self.source is None or slot == self._slot_seen or waiting:
+        if self.source is None or waiting:
             return
-        try:
-            async with unit_of_work(self._sessions) as session:
-                won = await periodic_slots.take(session, DAILY_SLOT, slot, now=now)
-        except Exception as exc:  # the next tick tries again
-            log_failure(log, "group sync slot", exc)
-            return
-        self._slot_seen = slot
-        if won:
+        if await self._slots.take(slot):
             self._tasks.spawn(self._daily(slot), f"group-sync-{slot:%Y%m%d}")
 
     async def _daily(self, slot: datetime) -> None:
@@ -118,12 +110,7 @@ class GroupSync:
             delay = self.backoff.failed()
             self._retry_at = self._clock() + timedelta(seconds=delay)
             log_failure(log, f"group sync (next try in {delay:.0f}s)", exc)
-        self._slot_seen = None
-        try:
-            async with unit_of_work(self._sessions) as session:
-                await periodic_slots.give_back(session, DAILY_SLOT, slot)
-        except Exception as again:  # the slot stays taken: tomorrow's sync catches up
-            log_failure(log, "giving back the group sync slot", again)
+        await self._slots.give_back(slot)
 
     def start(self) -> bool:
         """Start a full sync in the background now; False when one is already running."""

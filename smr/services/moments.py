@@ -37,11 +37,10 @@ from smr.channels import RetriableSendError, SendError
 from smr.db import log_failure, unit_of_work
 from smr.models import MomentEngagementKind
 from smr.repositories import moments as repo
-from smr.repositories import periodic_slots
 from smr.repositories.moments import Engagement, Origin
 from smr.schemas import EventIn
 from smr.services.ingest import IngestReport
-from smr.services.passes import Spawned
+from smr.services.passes import Slots, Spawned
 
 log = logging.getLogger(__name__)
 
@@ -119,40 +118,25 @@ class MomentEngagementPoll:
         self._clock = clock
         self._ingest = ingest
         self._window = timedelta(days=days)
-        self._slot_seen: datetime | None = None
+        self._slots = Slots(SLOT, sessions=sessions, clock=clock)
         self._tasks = Spawned()
 
     async def tick(self) -> None:
         """Start this half hour's poll if no worker has yet (never raises)."""
-        now = self._clock()
-        slot = slot_of(now)
-        if self.source is None or slot == self._slot_seen:
+        if self.source is None:
             return
-        try:
-            async with unit_of_work(self._sessions) as session:
-                won = await periodic_slots.take(session, SLOT, slot, now=now)
-        except Exception as exc:  # the next tick tries again
-            log_failure(log, "moments engagement slot", exc)
-            return
-        self._slot_seen = slot
-        if won:
+        slot = slot_of(self._clock())
+        if await self._slots.take(slot):
             self._tasks.spawn(self._polled(slot), f"moments-poll-{slot:%Y%m%d%H%M}")
 
     async def _polled(self, slot: datetime) -> None:
         try:
             await self.poll()
         except asyncio.CancelledError:  # shutting down: another worker may poll this slot
-            await asyncio.shield(self._give_back(slot))
+            await asyncio.shield(self._slots.give_back(slot))
             raise
         except Exception as exc:  # the next slot polls again
             log_failure(log, "moments engagement poll", exc)
-
-    async def _give_back(self, slot: datetime) -> None:
-        try:
-            async with unit_of_work(self._sessions) as session:
-                await periodic_slots.give_back(session, SLOT, slot)
-        except Exception as exc:
-            log_failure(log, "giving back the moments engagement slot", exc)
 
     async def poll(self) -> PollReport:
         """Read the engagement of the last ``days``' moments and ingest it. Raises SendError

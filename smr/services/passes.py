@@ -1,6 +1,7 @@
 """Work done in the background, never in the way of a request, a reload or a tick: passes run
 one at a time (the channel codes and group welcome templates SMR keeps in WeCom), and tasks
-spawned and held until they end (group fetches, Moments polls)."""
+spawned and held until they end (group fetches, Moments polls), and periodic jobs that run
+once per slot however many workers tick (the daily group sync, the Moments poll)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
-from smr.db import log_failure
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smr.db import log_failure, unit_of_work
+from smr.repositories import periodic_slots
+
+Clock = Callable[[], datetime]
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +106,40 @@ class Spawned:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class Slots:
+    """The slots of a periodic job (``periodic_slots``): whichever worker takes a slot first runs
+    it. Each process asks about a slot once (``take``), unless it gave the slot back."""
+
+    def __init__(
+        self, name: str, *, sessions: async_sessionmaker[AsyncSession], clock: Clock
+    ) -> None:
+        self._name = name
+        self._sessions = sessions
+        self._clock = clock
+        self._seen: datetime | None = None
+
+    async def take(self, slot: datetime) -> bool:
+        """True when this process took ``slot`` and so runs it; False when another worker did,
+        when this process asked already, or when the database could not say (the next tick
+        asks again)."""
+        if slot == self._seen:
+            return False
+        try:
+            async with unit_of_work(self._sessions) as session:
+                won = await periodic_slots.take(session, self._name, slot, now=self._clock())
+        except Exception as exc:
+            log_failure(log, f"{self._name} slot", exc)
+            return False
+        self._seen = slot
+        return won
+
+    async def give_back(self, slot: datetime) -> None:
+        """Release a slot whose run did not finish, so a later tick (of any worker) runs it."""
+        self._seen = None
+        try:
+            async with unit_of_work(self._sessions) as session:
+                await periodic_slots.give_back(session, self._name, slot)
+        except Exception as exc:  # the slot stays taken: the next slot catches up
+            log_failure(log, f"giving back the {self._name} slot", exc)
