@@ -9,7 +9,7 @@ applied without one (``apply_member_change``). Customers link to the contact who
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -69,29 +69,37 @@ class FetchedGroup:
 
 async def save_fetched(
     session: AsyncSession,
-    group: FetchedGroup,
+    groups: Sequence[FetchedGroup],
     *,
-    owner_status: GroupOwnerStatus | None,
+    owner_status: Mapping[str, GroupOwnerStatus] | None,
     now: datetime,
 ) -> None:
-    """Insert or update ``group`` (active again if it was dismissed) and replace its members."""
-    values = {
-        "chat_id": group.chat_id,
-        "name": group.name,
-        "owner": group.owner,
-        "notice": group.notice,
-        "member_version": group.member_version,
-        "created_at": group.created_at,
-        "synced_at": now,
-        "updated_at": now,
-        "status": GroupStatus.ACTIVE,
-        "owner_status": owner_status or GroupOwnerStatus.EMPLOYED,
-        "member_count": len(group.members),
-    }
-    changed = [*_FETCHED, "status", "member_count", *(["owner_status"] if owner_status else [])]
+    """Insert or update ``groups`` (active again if dismissed) and replace their members, a
+    statement per table; ``owner_status`` (chat id → status) when groupchat/list said it."""
+    if not groups:
+        return
+    statuses = owner_status or {}
+    values = [
+        {
+            "chat_id": group.chat_id,
+            "name": group.name,
+            "owner": group.owner,
+            "notice": group.notice,
+            "member_version": group.member_version,
+            "created_at": group.created_at,
+            "synced_at": now,
+            "updated_at": now,
+            "status": GroupStatus.ACTIVE,
+            "owner_status": statuses.get(group.chat_id, GroupOwnerStatus.EMPLOYED),
+            "member_count": len(group.members),
+        }
+        for group in groups
+    ]
+    changed = [*_FETCHED, "status", "member_count", *(["owner_status"] if statuses else [])]
     await session.execute(_upsert(dialect_name(session), tuple(changed)), values)
-    await session.execute(delete(GroupMember).where(GroupMember.chat_id == group.chat_id))
-    rows = [{"chat_id": group.chat_id, **_member_row(m)} for m in group.members]
+    chat_ids = [group.chat_id for group in groups]
+    await session.execute(delete(GroupMember).where(GroupMember.chat_id.in_(chat_ids)))
+    rows = [{"chat_id": g.chat_id, **_member_row(m)} for g in groups for m in g.members]
     if rows:
         await session.execute(_MEMBERS.insert(), rows)
 

@@ -170,9 +170,8 @@ class GroupSync:
                 fetched += [found] if found else []
                 refused += found is None
         async with unit_of_work(self._sessions) as session:
-            for group in fetched:
-                status = listed[group.chat_id]
-                await groups.save(session, group, owner_status=status, now=self._clock())
+            # Customers are linked to contacts once, when every page is in (``sync``).
+            await repo.save_fetched(session, fetched, owner_status=listed, now=self._clock())
         return [len(page), len(fetched), len(current), refused]
 
     async def _fetch(self, chat_id: str) -> FetchedGroup | None:

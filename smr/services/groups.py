@@ -78,15 +78,9 @@ class GroupChange:
     join_scene: int | None = None
 
 
-async def save(
-    session: AsyncSession,
-    group: FetchedGroup,
-    *,
-    owner_status: GroupOwnerStatus | None = None,
-    now: datetime,
-) -> None:
+async def save(session: AsyncSession, group: FetchedGroup, *, now: datetime) -> None:
     """Store a fetched group whole, its customers linked to their contacts."""
-    await repo.save_fetched(session, group, owner_status=owner_status, now=now)
+    await repo.save_fetched(session, [group], owner_status=None, now=now)
     await repo.link_contacts(session, [group.chat_id])
 
 
