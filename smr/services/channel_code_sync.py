@@ -28,7 +28,7 @@ from smr.db import unit_of_work
 from smr.models import ChannelCodeStatus
 from smr.repositories import channel_codes as repo
 from smr.repositories.channel_codes import StoredCode
-from smr.services.passes import Passes
+from smr.services.passes import Keeper
 
 log = logging.getLogger(__name__)
 #: How long a process may hold a code while it talks to WeCom (a few calls, 10 s timeouts).
@@ -82,7 +82,7 @@ def retry_delay(attempts: int, exc: BaseException) -> timedelta:
     return max(delay, timedelta(seconds=asked or 0))
 
 
-class ChannelCodeKeeper:
+class ChannelCodeKeeper(Keeper):
     """Runs passes (``sync``) on start and reload (``kick``) and when a retry is due (``tick``)."""
 
     def __init__(
@@ -98,28 +98,11 @@ class ChannelCodeKeeper:
         self._ways = ways
         self._clock = clock
         self._told_unconfigured = False
-        self._passes = Passes(
-            lambda force: self.sync(force=force),
-            name="channel codes sync",
-            clock=clock,
-            retry=FIRST_RETRY,
-        )
+        super().__init__(name="channel codes sync", clock=clock, retry=FIRST_RETRY)
 
     @property
     def wecom_configured(self) -> bool:
         return self._ways is not None
-
-    def kick(self) -> None:
-        """A pass now, in the background, retrying failed codes at once (start, reload)."""
-        self._passes.kick()
-
-    def tick(self) -> None:
-        """A pass in the background when a failed one's retry time has come."""
-        self._passes.tick()
-
-    async def settle(self) -> None:
-        """Wait for the pass running in the background, if any."""
-        await self._passes.settle()
 
     async def aclose(self) -> None:
         await self._passes.settle()

@@ -29,7 +29,7 @@ from smr.repositories import group_welcome as repo
 from smr.repositories.group_welcome import StoredTemplate
 from smr.services.catalog import Catalog
 from smr.services.group_welcome_content import Declared, Rendered, render_all
-from smr.services.passes import Passes
+from smr.services.passes import Keeper
 
 log = logging.getLogger(__name__)
 #: How long a process may hold a template while it talks to WeCom (uploads, then one call).
@@ -85,7 +85,7 @@ def retry_delay(attempts: int) -> timedelta:
     return min(delay, LAST_RETRY)
 
 
-class GroupWelcomeKeeper:
+class GroupWelcomeKeeper(Keeper):
     """Runs passes (``sync``) on start and reload (``kick``) and when a retry is due (``tick``)."""
 
     def __init__(
@@ -101,28 +101,11 @@ class GroupWelcomeKeeper:
         self._templates = templates
         self._clock = clock
         self._told_unconfigured = False
-        self._passes = Passes(
-            lambda force: self.sync(force=force),
-            name="group welcome templates sync",
-            clock=clock,
-            retry=FIRST_RETRY,
-        )
+        super().__init__(name="group welcome templates sync", clock=clock, retry=FIRST_RETRY)
 
     @property
     def wecom_configured(self) -> bool:
         return self._templates is not None
-
-    def kick(self) -> None:
-        """A pass now, in the background, retrying failed templates at once (start, reload)."""
-        self._passes.kick()
-
-    def tick(self) -> None:
-        """A pass in the background when a failed one's retry time has come."""
-        self._passes.tick()
-
-    async def settle(self) -> None:
-        """Wait for the pass running in the background, if any."""
-        await self._passes.settle()
 
     async def aclose(self) -> None:
         await self._passes.settle()

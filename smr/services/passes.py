@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,3 +144,28 @@ class Slots:
                 await periodic_slots.give_back(session, self._name, slot)
         except Exception as exc:  # the slot stays taken: the next slot catches up
             log_failure(log, f"giving back the {self._name} slot", exc)
+
+
+class Keeper(ABC):
+    """Something SMR keeps in step with a vendor in passes (``sync``), in the background: on
+    start and reload (``kick``, retrying what failed at once) and when a retry is due
+    (``tick``)."""
+
+    def __init__(self, *, name: str, clock: Clock, retry: timedelta) -> None:
+        self._passes = Passes(
+            lambda force: self.sync(force=force), name=name, clock=clock, retry=retry
+        )
+
+    @abstractmethod
+    async def sync(self, *, force: bool = True) -> object:
+        """One pass; with ``force``, what failed is retried before its retry time."""
+
+    def kick(self) -> None:
+        self._passes.kick()
+
+    def tick(self) -> None:
+        self._passes.tick()
+
+    async def settle(self) -> None:
+        """Wait for the pass running in the background, if any."""
+        await self._passes.settle()
