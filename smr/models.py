@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -27,6 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from smr.eventlog import EventStatus
 from smr.subjects import ContactKind
 
 NAMING = {
@@ -99,6 +101,8 @@ class Contact(Base):
     monthly_spend: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: The event log partition of its events, for life (``smr.eventlog``).
+    partition: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 class ContactIdentity(Base):
@@ -123,12 +127,55 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(100))
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime]
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
+    #: Known once the event is processed.
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
     data: Mapped[dict[str, Any]]
     occurred_at_source: Mapped[str] = mapped_column(
         String(8), default="sent", server_default=text("'sent'")
     )
     evaluations: Mapped[list[Any]] = mapped_column(default=list)
+    #: The contact reference as posted (``smr.schemas.ContactRef``).
+    contact: Mapped[dict[str, Any] | None]
+    status: Mapped[str] = mapped_column(
+        String(16), default=EventStatus.PROCESSED, server_default=EventStatus.PROCESSED
+    )
+    processed_at: Mapped[datetime | None]
+
+
+class EventLogEntry(Base):
+    """An accepted event not processed yet (see ``smr.eventlog``)."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (
+        Index("ix_event_log_partition_seq", "partition", "seq"),
+        Index("ix_event_log_route_seq", "route", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    partition: Mapped[int] = mapped_column(SmallInteger)
+    route: Mapped[str] = mapped_column(String(240))
+    urgent: Mapped[bool]
+    received_at: Mapped[datetime]
+
+
+class LogPartition(Base):
+    """A partition of the event log, its owner and the owner's lease."""
+
+    __tablename__ = "log_partitions"
+
+    partition: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+
+class LogMember(Base):
+    """A processor alive (it renews ``seen_at``), sharing the partitions with the others."""
+
+    __tablename__ = "log_members"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime]
 
 
 class Run(Base):
