@@ -48,18 +48,15 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bench.ingest import (
+from bench.harness.common import (
     BenchError,
-    create_database,
-    database_dsn,
-    drop_database,
     guarded_main,
     log,
     package_versions,
-    sqlalchemy_url,
     verdict,
     write_results,
 )
+from bench.harness.db import create_database, database_dsn, drop_database, sqlalchemy_url
 from bench.scale_common import bench_settings, process_meter
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work

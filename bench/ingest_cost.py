@@ -35,17 +35,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import (
-    BENCH_DIR,
-    BenchError,
-    EventFactory,
-    database_dsn,
-    drop_database,
-    log,
-    prepare_servers,
-    recreate_database,
-    write_results,
-)
+from bench.harness.common import BENCH_DIR, BenchError, log, write_results
+from bench.harness.db import database_dsn, drop_database, recreate_database
+from bench.harness.workload import EventFactory
+from bench.ingest import prepare_servers
 
 RESULTS_FILE = BENCH_DIR / "results" / "ingest_cost.json"
 START_TIMEOUT_S = 600.0

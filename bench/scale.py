@@ -45,16 +45,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import (
-    create_database,
-    database_dsn,
-    drop_database,
-    guarded_main,
-    log,
-    package_versions,
-    sqlalchemy_url,
-    write_results,
-)
+from bench.harness.common import guarded_main, log, package_versions, write_results
+from bench.harness.db import create_database, database_dsn, drop_database, sqlalchemy_url
 from bench.scale_claims import ClaimResult, describe, measure_claims
 from bench.scale_common import MIB, Options
 from bench.scale_fanout import FanoutResult, measure_fanout

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bench.ingest import CpuMeter, postgres_cpu_seconds, process_cpu_seconds
+from bench.harness.procfs import CpuMeter, postgres_cpu_seconds, process_cpu_seconds
 from smr.config import MockSettings, Settings
 
 MIB = 1024 * 1024

@@ -38,7 +38,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg  # type: ignore[import-untyped]
 
-from bench.ingest import ROOT, BenchError, server_env
+from bench.harness.common import ROOT, BenchError
+from bench.harness.servers import server_env
 from bench.scale_common import Options, RssSampler, bench_settings, process_meter, rss_mib
 from bench.scale_seed import seed_members, vacuum_analyze
 from bench.scale_worker import write_playbooks

@@ -20,7 +20,8 @@ from typing import Any, TextIO
 import asyncpg  # type: ignore[import-untyped]
 
 from adapters import PLAYBOOK_CHANNELS
-from bench.ingest import ROOT, BenchError, server_env, smr_command, terminate
+from bench.harness.common import ROOT, BenchError
+from bench.harness.servers import server_env, smr_command, terminate
 from bench.scale_common import (
     PLAYBOOK_ID,
     Options,

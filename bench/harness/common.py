@@ -1,0 +1,80 @@
+"""Paths, the error that stops a run, logging, result files and Ctrl-C handling."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+
+T = TypeVar("T")
+BENCH_DIR = Path(__file__).resolve().parent.parent
+ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+class BenchError(Exception):
+    """The run cannot produce a measurement (exit 1)."""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def fmt_cpu(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def write_results(path: Path, report: dict[str, Any]) -> None:
+    """Write ``report`` to ``path`` (git-ignored) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    print(f"results written to {path.relative_to(ROOT)}")
+
+
+def print_json_line(report: dict[str, Any]) -> None:
+    """The report as one JSON line: the last line of stdout, for scripts."""
+    print(json.dumps(report, ensure_ascii=False, separators=(",", ":")), flush=True)
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def guarded_main(run: Callable[[T], int], options: T, *, interrupted: str) -> int:
+    """Run a benchmark with Ctrl-C and SIGTERM handled alike (also when started in the
+    background, where SIGINT may arrive ignored): ``run`` cleans up on KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        return run(options)
+    except KeyboardInterrupt:
+        log(f"interrupted; {interrupted}")
+        return 130
+    except BenchError as exc:
+        log(f"error: {exc}")
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        log(f"error: {type(exc).__name__}: {exc}")
+        return 1
+
+
+def _terminate_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    # Handled like Ctrl-C: asyncio.run cancels the load cleanly, then everything is cleaned up.
+    signal.raise_signal(signal.SIGINT)
