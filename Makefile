@@ -14,7 +14,7 @@ UV_VERSION ?= 0.13.9
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform linux --generate-hashes \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test lint typecheck pytest install lock bench-ingest bench-cost bench-dispatch bench-scale clean
+.PHONY: run test lint typecheck pytest install lock bench-ingest bench-process bench-cost bench-dispatch bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,9 +55,13 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-## Ingest throughput against a bare asyncpg endpoint, on the local PostgreSQL.
+## Accept rate (single and batch) against a bare asyncpg endpoint, on the local PostgreSQL.
 bench-ingest: install
 	$(BIN)/python bench/ingest.py
+
+## Processing: one worker's throughput on a backlog, then lag and memory under a steady rate.
+bench-process: install
+	$(BIN)/python bench/process.py
 
 ## Instructions per single event, SMR's app and the bare endpoint, counted by callgrind.
 bench-cost: install

@@ -217,3 +217,30 @@ def app_command(target: str, port: int, *, factory: bool = False) -> list[str]:
 def shown(command: list[str]) -> str:
     """``command`` as printed in reports: the executable's name, not its full path."""
     return " ".join(Path(a).name if i == 0 else a for i, a in enumerate(command))
+
+
+def smr_api(env: dict[str, str], folder: Path) -> Server:
+    """The real ``smr api`` command (migrates on start; its uvicorn keeps the access log on)."""
+    port = free_port()
+    command = [smr_command(), "api", "--host", "127.0.0.1", "--port", str(port)]
+    return Server("smr api", command, env, port, folder / "api.log", "/readyz")
+
+
+def smr_worker(env: dict[str, str], folder: Path) -> Server:
+    """The real ``smr worker`` command, with a health port (``/healthz``, ``/metrics``)."""
+    port = free_port()
+    command = [smr_command(), "worker", "--health-port", str(port)]
+    return Server("smr worker", command, env, port, folder / "worker.log", "/healthz")
+
+
+def metric_values(text: str, *names: str) -> dict[str, float]:
+    """The unlabelled samples of ``names`` in a Prometheus text exposition."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in names:
+            try:
+                found[name] = float(value.split()[0])
+            except (ValueError, IndexError):
+                continue
+    return found

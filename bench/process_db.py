@@ -1,0 +1,120 @@
+"""What ``bench/process.py`` reads from SMR's tables: progress while a worker processes, and
+per-event lags once it is done (all in SQL, so that 300,000 events need not travel)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from bench.harness.workload import MATCHING_PLAYBOOK
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Events still in the log, deliveries of the sending playbook written, and sent."""
+
+    pending: int
+    written: int
+    sent: int
+
+
+async def progress(conn: asyncpg.Connection) -> Progress:
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT count(*) FROM event_log) AS pending,
+               (SELECT count(*) FROM deliveries WHERE playbook_id = $1) AS written,
+               (SELECT count(*) FROM mock_outbox) AS sent
+        """,
+        MATCHING_PLAYBOOK,
+    )
+    return Progress(int(row["pending"]), int(row["written"]), int(row["sent"]))
+
+
+async def grouped(conn: asyncpg.Connection, sql: str) -> dict[str, int]:
+    return {str(r[0]): int(r[1]) for r in await conn.fetch(sql)}
+
+
+async def outcome_counts(conn: asyncpg.Connection) -> dict[str, Any]:
+    """Events by status, runs by playbook, deliveries by status: what processing left."""
+    return {
+        "events_by_status": await grouped(
+            conn, "SELECT status, count(*) FROM events GROUP BY 1 ORDER BY 1"
+        ),
+        "runs_by_playbook": await grouped(
+            conn, "SELECT playbook_id, count(*) FROM runs GROUP BY 1 ORDER BY 1"
+        ),
+        "deliveries_by_status": await grouped(
+            conn, "SELECT status, count(*) FROM deliveries GROUP BY 1 ORDER BY 1"
+        ),
+        "event_log": int(await conn.fetchval("SELECT count(*) FROM event_log")),
+        "mock_outbox": int(await conn.fetchval("SELECT count(*) FROM mock_outbox")),
+    }
+
+
+def _stats(seconds: str) -> str:
+    """count, p50, p99 and max of the ``seconds`` expression (NULLs ignored), in ms."""
+    ms = f"1000 * extract(epoch FROM {seconds})"
+    return f"""
+        count({seconds}) AS n,
+        percentile_disc(0.5) WITHIN GROUP (ORDER BY {ms}) AS p50,
+        percentile_disc(0.99) WITHIN GROUP (ORDER BY {ms}) AS p99,
+        max({ms}) AS max
+    """
+
+
+def _row(row: asyncpg.Record) -> dict[str, float | int | None]:
+    def ms(value: Any) -> float | None:
+        return None if value is None else round(float(value), 1)
+
+    return {
+        "count": int(row["n"]),
+        "p50_ms": ms(row["p50"]),
+        "p99_ms": ms(row["p99"]),
+        "max_ms": ms(row["max"]),
+    }
+
+
+async def lags(conn: asyncpg.Connection, *, skip_seconds: float) -> dict[str, Any]:
+    """Per event received ``skip_seconds`` or more after the first: processing lag
+    (``processed_at - received_at``), and for the sending playbook's deliveries accepted to
+    sent (the mock outbox row's ``sent_at``, and ``deliveries.sent_at``)."""
+    since = "(SELECT min(received_at) FROM events) + make_interval(secs => $1)"
+    processing = await conn.fetchrow(
+        f"""
+        SELECT count(*) AS events, {_stats("processed_at - received_at")}
+        FROM events WHERE received_at >= {since}
+        """,  # noqa: S608 - fixed SQL
+        skip_seconds,
+    )
+    outbox = await conn.fetchrow(
+        f"""
+        SELECT count(*) AS deliveries, {_stats("o.sent_at - e.received_at")}
+        FROM events e
+        JOIN runs r ON r.trigger_event_id = e.id
+        JOIN deliveries d ON d.run_id = r.id AND d.playbook_id = $2
+        LEFT JOIN mock_outbox o ON o.delivery_id = d.id
+        WHERE e.received_at >= {since}
+        """,  # noqa: S608 - fixed SQL
+        skip_seconds,
+        MATCHING_PLAYBOOK,
+    )
+    delivered = await conn.fetchrow(
+        f"""
+        SELECT {_stats("d.sent_at - e.received_at")}
+        FROM events e
+        JOIN runs r ON r.trigger_event_id = e.id
+        JOIN deliveries d ON d.run_id = r.id AND d.playbook_id = $2
+        WHERE e.received_at >= {since}
+        """,  # noqa: S608 - fixed SQL
+        skip_seconds,
+        MATCHING_PLAYBOOK,
+    )
+    return {
+        "events": int(processing["events"]),
+        "processing": _row(processing),
+        "deliveries": int(outbox["deliveries"]),
+        "to_mock_send": _row(outbox),
+        "to_delivery_sent": _row(delivered),
+    }

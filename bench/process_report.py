@@ -1,0 +1,276 @@
+"""Tables, verdicts and JSON of ``bench/process.py``'s two phases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.harness.common import fmt_cpu, verdict
+from bench.harness.workload import MATCHING_PLAYBOOK
+from bench.process_lag import RSS_MARGIN_MIB, LagResult
+from bench.process_throughput import ThroughputResult, bound_by
+
+TARGET_EVENTS_PER_S = 5_000.0
+TARGET_LAG_P99_MS = 1_000.0
+TARGET_SEND_P99_MS = 2_000.0
+MARKS = (
+    ("first_processed", "first event processed"),
+    ("log_empty", "event log empty"),
+    ("written", "every delivery written"),
+    ("sent", "every delivery sent (mock)"),
+)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Throughput
+
+
+def busy_note(phase: str, cpu: dict[str, float | None] | None) -> list[str]:
+    other = None if cpu is None else cpu.get("other")
+    if other is None or other <= 0.25:
+        return []
+    return [
+        f"{phase}: {other:.2f} cores were busy with other work on the machine; "
+        "the figures are less reliable"
+    ]
+
+
+def throughput_failures(result: ThroughputResult) -> list[str]:
+    failures = []
+    if result.timed_out:
+        failures.append(f"throughput: not done in time; reached {result.marks.seconds}")
+    statuses = result.outcome["events_by_status"]
+    if statuses.get("processed", 0) != result.events:
+        failures.append(f"throughput: {result.events} events accepted, by status {statuses}")
+    runs = result.outcome["runs_by_playbook"]
+    if runs != {MATCHING_PLAYBOOK: result.events}:
+        failures.append(f"throughput: runs by playbook {runs}, expected {result.events} of one")
+    return failures
+
+
+def print_throughput(result: ThroughputResult, *, cpus: int) -> None:
+    accept = result.accept
+    print()
+    print(
+        f"Processing throughput: {result.events:,} events accepted by `smr api` with no "
+        f"processor ({accept.events_per_s:,.0f} events/s), then ONE `smr worker` started."
+    )
+    header = (
+        f"{'from the worker start to':<30}{'seconds':>9}{'events/s':>10}"
+        f"{'cpu:worker':>12}{'postgres':>9}{'bench':>7}{'other':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for mark, label in MARKS:
+        seconds = result.marks.seconds.get(mark)
+        rate = result.rate(mark) if mark != "first_processed" else None
+        cpu = result.marks.cpu.get(mark, {})
+        print(
+            f"{label:<30}{'-' if seconds is None else f'{seconds:.2f}':>9}"
+            f"{'' if rate is None else f'{rate:,.0f}':>10}"
+            f"{fmt_cpu(cpu.get('worker')) if cpu else '':>12}"
+            f"{fmt_cpu(cpu.get('postgres')) if cpu else '':>9}"
+            f"{fmt_cpu(cpu.get('bench')) if cpu else '':>7}"
+            f"{fmt_cpu(cpu.get('other')) if cpu else '':>7}"
+        )
+    print("-" * len(header))
+    print("cpu: cores busy from the worker's start (1.00 = one core); bench = this process")
+    written = result.marks.cpu.get("written")
+    if written:
+        print(f"bound by: {bound_by(written, cpus)}")
+    steady = result.rate("written", since="first_processed")
+    if steady is not None:
+        print(f"from the first event processed to every delivery written: {steady:,.0f} events/s")
+    rate = result.rate("written")
+    print(
+        f"accepted -> delivery written: {0 if rate is None else rate:,.0f} events/s  "
+        f"(target >= {TARGET_EVENTS_PER_S:,.0f})  {verdict(_throughput_pass(result))}"
+    )
+    for note in throughput_failures(result) + busy_note("throughput", written):
+        print(f"note: {note}")
+    for problem in result.worker_problems[:10]:
+        print(f"note: logged: {problem}")
+
+
+def _throughput_pass(result: ThroughputResult) -> bool:
+    rate = result.rate("written")
+    return rate is not None and rate >= TARGET_EVENTS_PER_S and not result.timed_out
+
+
+def throughput_json(result: ThroughputResult, *, cpus: int) -> dict[str, Any]:
+    written = result.marks.cpu.get("written")
+    return {
+        "summary": {
+            "events": result.events,
+            "events_per_s_to_written": result.rate("written"),
+            "events_per_s_to_sent": result.rate("sent"),
+            "events_per_s_first_to_written": result.rate("written", since="first_processed"),
+            "pass": _throughput_pass(result),
+        },
+        "target_events_per_s": TARGET_EVENTS_PER_S,
+        "seconds_from_worker_start": result.marks.seconds,
+        "cpu_cores_used": result.marks.cpu,
+        "bound_by": None if written is None else bound_by(written, cpus),
+        "accept": result.accept.as_json(),
+        "stored": result.outcome,
+        "logged": result.worker_problems[:10],
+        "notes": busy_note("throughput", written),
+        "failures": throughput_failures(result),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Lag
+
+
+def lag_failures(result: LagResult) -> list[str]:
+    failures = []
+    if result.driven.errors:
+        failures.append(
+            f"lag: failed requests {result.driven.errors}: {result.driven.failures[:3]}"
+        )
+    if result.drained_after is None:
+        failures.append(f"lag: events not all processed and sent in time: {result.outcome}")
+    statuses = result.outcome["events_by_status"]
+    if set(statuses) - {"processed"}:
+        failures.append(f"lag: events by status {statuses}")
+    return failures
+
+
+def _ms(stats: dict[str, Any], key: str) -> str:
+    value = stats.get(key)
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def print_lag(result: LagResult) -> None:
+    plan, driven = result.plan, result.driven
+    print()
+    requests_per_s = plan.events_per_s / plan.per_request
+    print(
+        f"Lag: {plan.events_per_s:,.0f} events/s open-loop ({requests_per_s:,.0f}"
+        f" requests/s of {plan.per_request}) for {plan.seconds:.0f} s to `smr api`, one "
+        f"`smr worker`; the first {plan.warmup_seconds:.0f} s are left out of the figures."
+    )
+    late = _percentile(driven.lateness, 0.99) * 1000
+    p50, p99 = (_percentile(driven.latencies, q) * 1000 for q in (0.5, 0.99))
+    print(
+        f"requests: {driven.sent:,} sent, {driven.answered:,} answered 202, errors "
+        f"{driven.errors or 'none'}; answer p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms; sends left p99 {late:.1f} ms "
+        f"late, {driven.max_in_flight} in flight at most"
+    )
+    header = f"{'per event (after warm-up)':<42}{'count':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for key, label in (
+        ("processing", "processing lag (processed - received)"),
+        ("to_mock_send", "accepted -> mock outbox sent_at"),
+        ("to_delivery_sent", "accepted -> deliveries.sent_at"),
+    ):
+        stats = result.lags[key]
+        print(
+            f"{label:<42}{stats['count']:>9,}{_ms(stats, 'p50_ms'):>9}"
+            f"{_ms(stats, 'p99_ms'):>9}{_ms(stats, 'max_ms'):>9}"
+        )
+    print("-" * len(header))
+    memory = result.memory()
+    flat = f"flat (end <= warm + {RSS_MARGIN_MIB:.0f})"
+    print(f"{'RSS MiB':<10}{'start':>8}{'warm':>8}{'end':>8}{'max':>8}  {flat}")
+    for name, m in memory.items():
+        print(
+            f"{name:<10}{m['start'] or 0:>8.1f}{m['after_warmup'] or 0:>8.1f}{m['end'] or 0:>8.1f}"
+            f"{m['max'] or 0:>8.1f}  {'yes' if m['flat'] else 'NO'}"
+        )
+    cpu = result.cpu
+    print(
+        "cpu (cores, during the load): "
+        + ", ".join(f"{name} {fmt_cpu(value)}" for name, value in cpu.items())
+    )
+    backlog = _gauge_max(result, "smr_event_backlog")
+    lag_gauge = _gauge_max(result, "smr_event_lag_seconds")
+    print(
+        f"API /metrics: smr_event_backlog max {backlog if backlog is not None else 'n/a'}, "
+        f"smr_event_lag_seconds max {lag_gauge if lag_gauge is not None else 'n/a'}; "
+        f"drained {result.drained_after} s after the load; worker's "
+        f"smr_events_processed_total {result.processed_metric}"
+    )
+    summary = lag_summary(result)
+    print(
+        f"processing lag p99: {_ms(result.lags['processing'], 'p99_ms')} ms  "
+        f"(target < {TARGET_LAG_P99_MS:,.0f})  {verdict(summary['lag_pass'])}"
+    )
+    print(
+        f"accepted -> mock send p99: {_ms(result.lags['to_mock_send'], 'p99_ms')} ms  "
+        f"(target < {TARGET_SEND_P99_MS:,.0f})  {verdict(summary['send_pass'])}"
+    )
+    print(f"memory flat (api and worker): {verdict(summary['memory_flat'])}")
+    for note in lag_failures(result) + busy_note("lag", result.cpu):
+        print(f"note: {note}")
+    for problem in result.problems[:10]:
+        print(f"note: logged: {problem}")
+
+
+def _gauge_max(result: LagResult, name: str) -> float | None:
+    values = [v[name] for _, v in result.gauges if name in v]
+    return max(values) if values else None
+
+
+def lag_summary(result: LagResult) -> dict[str, Any]:
+    processing, send = result.lags["processing"], result.lags["to_mock_send"]
+    complete = result.drained_after is not None and processing["count"] == result.lags["events"]
+    memory = result.memory()
+    return {
+        "processing_p99_ms": processing["p99_ms"],
+        "send_p99_ms": send["p99_ms"],
+        "lag_pass": complete
+        and processing["p99_ms"] is not None
+        and processing["p99_ms"] < TARGET_LAG_P99_MS,
+        "send_pass": complete
+        and send["count"] == result.lags["deliveries"]
+        and send["p99_ms"] is not None
+        and send["p99_ms"] < TARGET_SEND_P99_MS,
+        "memory_flat": all(m["flat"] for m in memory.values()),
+    }
+
+
+def lag_json(result: LagResult) -> dict[str, Any]:
+    plan, driven = result.plan, result.driven
+    return {
+        "summary": lag_summary(result),
+        "targets": {
+            "processing_p99_ms": TARGET_LAG_P99_MS,
+            "send_p99_ms": TARGET_SEND_P99_MS,
+            "rss_margin_mib": RSS_MARGIN_MIB,
+        },
+        "plan": {
+            "events_per_s": plan.events_per_s,
+            "per_request": plan.per_request,
+            "seconds": plan.seconds,
+            "warmup_seconds": plan.warmup_seconds,
+        },
+        "requests": {
+            "sent": driven.sent,
+            "answered": driven.answered,
+            "errors": driven.errors,
+            "seconds": round(driven.seconds, 2),
+            "answer_p50_ms": round(_percentile(driven.latencies, 0.5) * 1000, 2),
+            "answer_p99_ms": round(_percentile(driven.latencies, 0.99) * 1000, 2),
+            "late_p99_ms": round(_percentile(driven.lateness, 0.99) * 1000, 2),
+            "max_in_flight": driven.max_in_flight,
+        },
+        "lags": result.lags,
+        "memory_mib": result.memory(),
+        "rss_samples": result.rss,
+        "cpu_cores_used": result.cpu,
+        "gauges": result.gauges,
+        "drained_after_s": result.drained_after,
+        "smr_events_processed_total": result.processed_metric,
+        "stored": result.outcome,
+        "logged": result.problems[:10],
+        "notes": busy_note("lag", result.cpu),
+        "failures": lag_failures(result),
+    }
