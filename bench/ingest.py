@@ -190,7 +190,10 @@ def prepare_servers(
             "http": http_impl,
             "workers": 1,
             "access_log": {"bare": "off", "smr": "on" if smr_cli else "off"},
-            "db_pool": {"bare": "asyncpg 10..20", "smr": "SQLAlchemy pool_size 20, no overflow"},
+            "db_pool": {
+                "bare": "asyncpg 10..20",
+                "smr": "accept: asyncpg, SMR_INGEST__POOL_SIZE (20); SQLAlchemy pool_size 20",
+            },
             "smr_settings": smr_extra or {},
         },
     )
