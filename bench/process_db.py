@@ -21,15 +21,19 @@ class Progress:
 
 
 async def progress(conn: asyncpg.Connection) -> Progress:
+    """Deliveries are counted only once the log is empty (before, ``written`` and ``sent``
+    are 0): counting a growing table four times a second would load postgres."""
+    pending = int(await conn.fetchval("SELECT count(*) FROM event_log"))
+    if pending:
+        return Progress(pending, 0, 0)
     row = await conn.fetchrow(
         """
-        SELECT (SELECT count(*) FROM event_log) AS pending,
-               (SELECT count(*) FROM deliveries WHERE playbook_id = $1) AS written,
+        SELECT (SELECT count(*) FROM deliveries WHERE playbook_id = $1) AS written,
                (SELECT count(*) FROM mock_outbox) AS sent
         """,
         MATCHING_PLAYBOOK,
     )
-    return Progress(int(row["pending"]), int(row["written"]), int(row["sent"]))
+    return Progress(0, int(row["written"]), int(row["sent"]))
 
 
 async def grouped(conn: asyncpg.Connection, sql: str) -> dict[str, int]:

@@ -52,7 +52,7 @@ class LagResult:
     drained_after: float | None
     lags: dict[str, Any]
     outcome: dict[str, Any]
-    processed_metric: float | None
+    processed_metric: dict[str, float]
     problems: list[str] = field(default_factory=list)
 
     def memory(self) -> dict[str, dict[str, float | bool | None]]:
@@ -124,12 +124,13 @@ async def read_lags(dsn: str, *, skip_seconds: float) -> tuple[dict[str, Any], d
         await conn.close()
 
 
-def processed_total(worker: Server) -> float | None:
+def processed_total(worker: Server) -> dict[str, float]:
+    """The worker's own count of the events it processed, by outcome."""
     try:
         text = httpx.get(worker.base_url + "/metrics", timeout=5.0).text
     except httpx.HTTPError:
-        return None
-    return metric_values(text, PROCESSED_METRIC).get(PROCESSED_METRIC)
+        return {}
+    return metric_values(text, PROCESSED_METRIC)
 
 
 def start_both(env: dict[str, str], tmp: Path, started: list[Server]) -> tuple[Server, Server]:

@@ -196,7 +196,7 @@ def print_lag(result: LagResult) -> None:
         f"API /metrics: smr_event_backlog max {backlog if backlog is not None else 'n/a'}, "
         f"smr_event_lag_seconds max {lag_gauge if lag_gauge is not None else 'n/a'}; "
         f"drained {result.drained_after} s after the load; worker's "
-        f"smr_events_processed_total {result.processed_metric}"
+        f"smr_events_processed_total {_series(result.processed_metric)}"
     )
     summary = lag_summary(result)
     print(
@@ -212,6 +212,12 @@ def print_lag(result: LagResult) -> None:
         print(f"note: {note}")
     for problem in result.problems[:10]:
         print(f"note: logged: {problem}")
+
+
+def _series(values: dict[str, float]) -> str:
+    """``{outcome="processed"}: 12000, ...`` without the metric's name; n/a when empty."""
+    shown = [f"{k.partition('{')[2].rstrip('}') or k}: {v:,.0f}" for k, v in values.items()]
+    return ", ".join(shown) or "n/a"
 
 
 def _gauge_max(result: LagResult, name: str) -> float | None:

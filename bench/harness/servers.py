@@ -234,13 +234,16 @@ def smr_worker(env: dict[str, str], folder: Path) -> Server:
 
 
 def metric_values(text: str, *names: str) -> dict[str, float]:
-    """The unlabelled samples of ``names`` in a Prometheus text exposition."""
+    """The samples of ``names`` in a Prometheus text exposition, by series (the name with
+    its labels, as written: ``smr_events_processed_total{outcome="processed"}``)."""
     found: dict[str, float] = {}
     for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in names:
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.partition("{")[0] in names:
             try:
-                found[name] = float(value.split()[0])
-            except (ValueError, IndexError):
+                found[series] = float(value)
+            except ValueError:
                 continue
     return found
