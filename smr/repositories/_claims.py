@@ -1,8 +1,7 @@
 """Claiming rows for a worker: deliveries, runs and cron slots a worker takes under a lease.
 
 A claim statement is built once per dialect by its repository and takes its values as named
-parameters (``now``, ``lease_end``, and ``limit``, which ``claim`` sets); on PostgreSQL it
-runs on the driver (see ``_execute``), as a claim runs every tick.
+parameters (``now``, ``lease_end``, and ``limit``, which ``claim`` sets).
 """
 
 from __future__ import annotations
@@ -12,12 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Integer, Table, bindparam, or_, select, update
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
 from smr.models import UTCDateTime
 from smr.repositories import Record
-from smr.repositories._execute import fetch
 from smr.repositories._sql import _key
 
 
@@ -72,10 +71,11 @@ async def claim(
     """Run a ``claim_statement`` for at most ``limit`` rows; the rows claimed."""
     if limit <= 0:
         return []
-    return records(await fetch(session, stmt, {**params, "limit": limit}))
+    result = await session.execute(stmt, {**params, "limit": limit})
+    return records(result.mappings())
 
 
-def records(rows: Iterable[Mapping[str, Any]]) -> list[Record]:
+def records(rows: Iterable[RowMapping]) -> list[Record]:
     """Rows a worker claimed (or took over), as records."""
     return [Record(**row) for row in rows]
 

@@ -13,7 +13,6 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, Event, Run, table_of
-from smr.repositories._execute import fetch
 from smr.repositories._sql import any_of, dialect_name
 
 
@@ -30,7 +29,8 @@ async def run_contexts(session: AsyncSession, run_ids: Iterable[str]) -> dict[st
     wanted = list(set(run_ids))
     if not wanted:
         return {}
-    rows = await fetch(session, _run_contexts(dialect_name(session)), {"ids": wanted})
+    stmt = _run_contexts(dialect_name(session))
+    rows = (await session.execute(stmt, {"ids": wanted})).mappings()
     return {
         row["id"]: RunContext(row["occurred_at"], row["data"] or {}, row["attributes"] or {})
         for row in rows

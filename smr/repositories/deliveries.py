@@ -25,7 +25,6 @@ from sqlalchemy.sql.dml import Update
 from smr.models import Delivery, DeliveryAttempt, table_of
 from smr.repositories import Record
 from smr.repositories import _claims as claims
-from smr.repositories._execute import fetch
 from smr.repositories._sql import (
     any_of,
     dialect_name,
@@ -52,7 +51,8 @@ async def mark_uncertain(
     """Deliveries a dead worker left in ``sending`` on channels that cannot dedupe a resend:
     they may or may not have reached the customer, so an operator decides (``uncertain``)."""
     stmt = _mark_uncertain(dialect_name(session))
-    return claims.records(await fetch(session, stmt, {"now": now, "resendable": list(resendable)}))
+    result = await session.execute(stmt, {"now": now, "resendable": list(resendable)})
+    return claims.records(result.mappings())
 
 
 @cache
@@ -169,7 +169,8 @@ async def sent_marketing(
     if not wanted:
         return found
     params = {"ids": wanted, "since": since, "exclude": list(exclude)}
-    for row in await fetch(session, _sent_marketing(dialect_name(session)), params):
+    result = await session.execute(_sent_marketing(dialect_name(session)), params)
+    for row in result.mappings():
         found[row["contact_id"]].append(row["sent_at"] or now)
     return found
 

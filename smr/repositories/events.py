@@ -10,7 +10,6 @@ from sqlalchemy import Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Event, table_of
-from smr.repositories._execute import fetch
 from smr.repositories._sql import Write, any_of, dialect_name, one_of
 
 
@@ -20,8 +19,8 @@ async def existing(session: AsyncSession, *, source: str, keys: Iterable[str]) -
     if not wanted:
         return {}
     stmt = _existing(dialect_name(session))
-    rows = await fetch(session, stmt, {"source": source, "keys": wanted})
-    return {row["key"]: row["id"] for row in rows}
+    rows = await session.execute(stmt, {"source": source, "keys": wanted})
+    return {row.key: row.id for row in rows}
 
 
 @cache

@@ -22,7 +22,6 @@ from smr.models import (
     GroupTag,
     table_of,
 )
-from smr.repositories._execute import fetch
 from smr.repositories._sql import any_of, dialect_name, one_of
 
 _GROUPS = table_of(Group)
@@ -154,10 +153,10 @@ async def groups_of_customers(
     query."""
     if not userids:
         return {}
-    rows = await fetch(session, _groups_of(dialect_name(session)), {"ids": list(userids)})
+    result = await session.execute(_groups_of(dialect_name(session)), {"ids": list(userids)})
     tags: dict[tuple[str, str], list[str]] = {}
     groups: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for row in rows:  # one row per (customer, group, tag), in that order
+    for row in result.mappings():  # one row per (customer, group, tag), in that order
         groups.setdefault(row["userid"], {})[row["chat_id"]] = row
         tagged = tags.setdefault((row["userid"], row["chat_id"]), [])
         if row["tag"] is not None:

@@ -27,7 +27,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, SendHit, table_of
-from smr.repositories._execute import fetch
 from smr.repositories._sql import any_of, dialect_name, insert_many
 
 #: A delivery in these states may still go, so the slot it reserved stays reserved.
@@ -44,7 +43,7 @@ async def hold(session: AsyncSession, channels: Collection[str]) -> None:
     if dialect_name(session) != "postgresql":
         return
     for channel in sorted(set(channels)):
-        await fetch(session, _hold(), {"space": _LOCK_SPACE, "key": _lock_key(channel)})
+        await session.execute(_hold(), {"space": _LOCK_SPACE, "key": _lock_key(channel)})
 
 
 @cache
@@ -73,8 +72,8 @@ async def hits(
     if not found:
         return found
     params = {"buckets": list(found), "since": since}
-    for row in await fetch(session, _hits(dialect_name(session)), params):
-        found[row["bucket"]].append(Hit(row["at"], row["delivery_id"]))
+    for bucket, at, delivery_id in await session.execute(_hits(dialect_name(session)), params):
+        found[bucket].append(Hit(at, delivery_id))
     return found
 
 
@@ -110,7 +109,7 @@ async def release(
     ``ix_send_hits_bucket_at`` per bucket)."""
     if buckets and delivery_ids:
         params = {"buckets": list(buckets), "ids": list(delivery_ids)}
-        await fetch(session, _release(dialect_name(session)), params)
+        await session.execute(_release(dialect_name(session)), params)
 
 
 @cache
@@ -126,7 +125,7 @@ async def sweep(session: AsyncSession, *, before: datetime) -> None:
     not go any more (cancelled, skipped), those another transaction is not
     deleting right now (PostgreSQL: SKIP LOCKED, so a sweep never waits for, nor deadlocks
     with, another worker's sweep)."""
-    await fetch(session, _sweep(), {"before": before})
+    await session.execute(_sweep(), {"before": before})
 
 
 @cache
