@@ -10,9 +10,6 @@ from sqlalchemy import Select, delete, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
-from smr.repositories import runs as runs_repo
-from smr.repositories._execute import fetch
-from smr.repositories._sql import VERSION as VERSION  # re-exported: see find
 from smr.repositories._sql import (
     Write,
     any_of,
@@ -21,15 +18,12 @@ from smr.repositories._sql import (
     insert_new,
     key_params,
     one_of,
-    row_version,
 )
 
 Identity = tuple[str, str]
 #: A contact's columns, and its identities (kind → value).
 LoadedContact = tuple[Mapping[str, Any], dict[str, str]]
 
-#: The column of ``find``'s rows that holds the contact's recent runs, when asked for.
-RUNS = "recent_runs"
 #: The columns of ``find``'s rows that hold one of the contact's identities (the contact's own
 #: columns include its ``kind``, so these are labelled apart).
 IDENTITY_KIND, IDENTITY_VALUE = "identity_kind", "identity_value"
@@ -74,34 +68,21 @@ async def find(
     ids: Collection[str] = (),
     identities: Collection[Identity] = (),
     lock: bool = True,
-    runs: runs_repo.Watched | None = None,
 ) -> list[LoadedContact]:
     """The contacts named by id or owning one of ``identities``, each with all its identities,
     in one query; unless ``lock`` is False, locked (PostgreSQL) in id order, so concurrent
-    writers neither lose each other's updates nor deadlock. Unlocked, a contact read on
-    PostgreSQL comes with its version (under ``VERSION``), and ``updated_unchanged`` writes it
-    back only if nobody changed it since.
-
-    ``runs`` (unlocked, on PostgreSQL) also reads each contact's runs that ``runs_repo.history``
-    would, as a list of ``RecentRun`` under ``RUNS``, in the same snapshot as the contact and
-    its version. Not with a lock: a statement that waits for a contact's lock reads the
-    contact as the writer left it, but its runs as they were before.
+    writers neither lose each other's updates nor deadlock.
 
     On SQLite a contact owning an identity value under another kind may come too; callers pick
     what they asked for.
     """
     if not ids and not identities:
         return []
-    dialect = dialect_name(session)
-    if runs is not None and (lock or dialect != "postgresql"):
-        raise ValueError("runs are read with contacts only unlocked, on PostgreSQL")
     asked_ids, pairs = [(cid,) for cid in set(ids)], list(set(identities))
-    with_runs = None if runs is None else runs.since is not None
-    stmt = _contacts(dialect, ids=_count(asked_ids), pairs=_count(pairs), lock=lock, runs=with_runs)
+    stmt = _contacts(dialect_name(session), ids=_count(asked_ids), pairs=_count(pairs), lock=lock)
     params = {**key_params(asked_ids, ["ids"]), **key_params(pairs, ["kinds", "values"])}
-    params.update(runs.params() if runs else {})
     found: dict[str, LoadedContact] = {}
-    for row in await fetch(session, stmt, params):
+    for row in (await session.execute(stmt, params)).mappings():
         _, known = found.setdefault(row["id"], (row, {}))
         if row[IDENTITY_KIND] is not None:
             known[row[IDENTITY_KIND]] = row[IDENTITY_VALUE]
@@ -114,23 +95,17 @@ def _count(keys: Collection[Any]) -> int:
 
 
 @cache
-def _contacts(dialect: str, *, ids: int, pairs: int, lock: bool, runs: bool | None) -> Select[Any]:
+def _contacts(dialect: str, *, ids: int, pairs: int, lock: bool) -> Select[Any]:
     """Contacts by id (``ids`` of them) or by an identity they own (``pairs``), each with all
-    its identities (``_count`` gives the counts) and, unless ``runs`` is None, their recent
-    runs (``runs``: with a ``since`` parameter)."""
+    its identities (``_count`` gives the counts)."""
     by_id = each_key(dialect, _CONTACTS, [("id", "ids")], ["id"], single=ids == 1)
     keys = [("kind", "kinds"), ("value", "values")]
     owners = each_key(dialect, _IDENTITIES, keys, ["contact_id"], single=pairs == 1)
     # A union rather than an OR, so that each side stays an index lookup.
     chosen: Any = union_all(owners, by_id) if ids and pairs else owners if pairs else by_id
-    # PostgreSQL also gives each contact's version, for ``updated_unchanged``.
-    extra = [row_version(_CONTACTS).label(VERSION)] if dialect == "postgresql" else []
-    if runs is not None:
-        extra.append(runs_repo.recent_runs_of(_CONTACTS.c.id, with_since=runs).label(RUNS))
     stmt = (
         select(
             *_CONTACTS.c,
-            *extra,
             _IDENTITIES.c.kind.label(IDENTITY_KIND),
             _IDENTITIES.c.value.label(IDENTITY_VALUE),
         )
@@ -148,7 +123,7 @@ async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, 
     if not wanted:
         return found
     stmt = _identities_of(dialect_name(session))
-    for row in await fetch(session, stmt, {"ids": wanted}):
+    for row in (await session.execute(stmt, {"ids": wanted})).mappings():
         found[row["contact_id"]][row["kind"]] = row["value"]
     return found
 
@@ -184,16 +159,6 @@ async def delete_contacts(session: AsyncSession, ids: Iterable[str]) -> None:
 # Writes, for ``_sql.write_together``; rows in key order, so concurrent writers cannot deadlock.
 
 
-def inserted(rows: list[dict[str, Any]]) -> Write:
-    """New contacts; each must land (an id a concurrent request created first does not)."""
-    return Write(_CONTACTS, sorted(rows, key=_id_order), "insert_new")
-
-
-def identities_claimed(rows: list[dict[str, str]]) -> Write:
-    """Identities of new contacts; each must land (see ``attach_identities``)."""
-    return Write(_IDENTITIES, sorted(rows, key=_identity_order), "insert_new")
-
-
 def identities_attached(rows: list[dict[str, str]]) -> Write:
     """Identities known contacts gained; one attached to another contact first stays there."""
     return Write(_IDENTITIES, sorted(rows, key=_identity_order), "insert_ignoring")
@@ -202,12 +167,6 @@ def identities_attached(rows: list[dict[str, str]]) -> Write:
 def updated(rows: list[dict[str, Any]]) -> Write:
     """The mutable columns of each row (keyed by ``id``)."""
     return Write(_CONTACTS, sorted(rows, key=_id_order), "update", _UPDATABLE)
-
-
-def updated_unchanged(rows: list[dict[str, Any]]) -> Write:
-    """``updated``, each row only if its contact is still at the version read (``VERSION``);
-    each must land."""
-    return Write(_CONTACTS, sorted(rows, key=_id_order), "update_unchanged", _UPDATABLE)
 
 
 def _id_order(row: dict[str, Any]) -> str:
@@ -233,8 +192,8 @@ async def opt_outs(
     wanted = list(set(ids))
     if not wanted:
         return {}
-    rows = await fetch(session, _opt_outs(dialect_name(session), hold=hold), {"ids": wanted})
-    return {row["id"]: list(row["opted_out"]) for row in rows}
+    rows = await session.execute(_opt_outs(dialect_name(session), hold=hold), {"ids": wanted})
+    return {row.id: list(row.opted_out) for row in rows}
 
 
 @cache

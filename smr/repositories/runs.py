@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
@@ -17,21 +16,19 @@ from smr.models import CronSlot, Delivery, Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
 from smr.repositories import Record
 from smr.repositories import _claims as claims
-from smr.repositories._execute import fetch
 from smr.repositories._sql import (
     Write,
     any_of,
     dialect_name,
     insert_many,
-    insert_together,
     is_one_of,
     update_many,
+    write_together,
 )
 
 ACTIVE = ("active", "waiting")
 
 _RUNS = table_of(Run)
-_RECENT_COLUMNS = (_RUNS.c.playbook_id, _RUNS.c.id, _RUNS.c.status, _RUNS.c.started_at)
 
 
 @dataclass(frozen=True)
@@ -72,10 +69,6 @@ class Watched:
         return {} if self.since is None else {"since": self.since}
 
 
-#: A run as re-entry rules read it: (playbook id, run id, status, started_at).
-RecentRun = tuple[str, str, str, datetime]
-
-
 async def history(
     session: AsyncSession, *, contact_ids: Iterable[str], watched: Watched
 ) -> dict[tuple[str, str], History]:
@@ -85,23 +78,9 @@ async def history(
     if not contacts or not watched.playbook_ids:
         return {}
     stmt = _history(dialect_name(session), with_since=watched.since is not None)
-    rows = await fetch(session, stmt, {"contacts": contacts, **watched.params()})
-    return histories(
-        (
-            (r["contact_id"], (r["playbook_id"], r["id"], r["status"], r["started_at"]))
-            for r in rows
-        ),
-        watched,
-    )
-
-
-def histories(
-    runs: Iterable[tuple[str, RecentRun]], watched: Watched
-) -> dict[tuple[str, str], History]:
-    """Per (contact, playbook): the history of these (contact id, run) pairs, in run id
-    order, of the ``watched`` playbooks."""
+    rows = await session.execute(stmt, {"contacts": contacts, **watched.params()})
     found: dict[tuple[str, str], History] = {}
-    for contact_id, (playbook_id, run_id, status, started_at) in runs:
+    for contact_id, playbook_id, run_id, status, started_at in rows:  # in run id order
         if playbook_id not in watched.playbook_ids:
             continue
         entry = found.setdefault((contact_id, playbook_id), History())
@@ -119,21 +98,11 @@ def histories(
 @cache
 def _history(dialect: str, *, with_since: bool) -> Select[str, str, str, str, datetime]:
     return (
-        select(_RUNS.c.contact_id, *_RECENT_COLUMNS)
+        select(
+            _RUNS.c.contact_id, _RUNS.c.playbook_id, _RUNS.c.id, _RUNS.c.status, _RUNS.c.started_at
+        )
         .where(any_of(dialect, _RUNS.c.contact_id, "contacts"), _recent(with_since=with_since))
         .order_by(_RUNS.c.id)
-    )
-
-
-def recent_runs_of(contact_id: ColumnElement[str], *, with_since: bool) -> ColumnElement[Any]:
-    """The runs of the contact ``contact_id`` that ``history`` reads, as one array of
-    ``RecentRun`` in id order (NULL when there are none), to read with the contact
-    (PostgreSQL; ``Watched.params`` gives the parameters)."""
-    runs = tuple_(*_RECENT_COLUMNS)
-    return (
-        select(func.array_agg(aggregate_order_by(runs, _RUNS.c.id)))
-        .where(_RUNS.c.contact_id == contact_id, _recent(with_since=with_since))
-        .scalar_subquery()
     )
 
 
@@ -203,8 +172,8 @@ async def insert_started(
     trace: list[dict[str, Any]],
 ) -> None:
     """Insert new runs, deliveries and trace entries (of new or known runs), together: one
-    statement on PostgreSQL unless one of them is large (see ``_sql.insert_together``)."""
-    await insert_together(session, started(runs=runs, deliveries=deliveries, trace=trace))
+    statement on PostgreSQL (see ``_sql.write_together``)."""
+    await write_together(session, started(runs=runs, deliveries=deliveries, trace=trace))
 
 
 def started(
@@ -346,8 +315,8 @@ async def statuses(session: AsyncSession, run_ids: Iterable[str]) -> dict[str, s
     wanted = list(set(run_ids))
     if not wanted:
         return {}
-    rows = await fetch(session, _statuses(dialect_name(session)), {"ids": wanted})
-    return {row["id"]: row["status"] for row in rows}
+    rows = await session.execute(_statuses(dialect_name(session)), {"ids": wanted})
+    return {row.id: row.status for row in rows}
 
 
 @cache

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,8 +15,7 @@ from smr.playbooks.context import GroupView
 from smr.repositories import contacts as repo
 from smr.repositories import group_reads
 from smr.repositories._sql import Write, write_together
-from smr.repositories.runs import RecentRun, Watched
-from smr.schemas import ContactRef, EventIn, OrderData
+from smr.schemas import ContactRef, OrderData
 
 Identity = tuple[str, str]
 Owners = dict[Identity, str]
@@ -40,15 +39,10 @@ class ContactState:
     created_at: datetime
     monthly_spend: dict[str, str] = field(default_factory=dict)
     identities: dict[str, str] = field(default_factory=dict)
+    #: Created by this batch (``resolve`` inserted it as ``blank`` made it).
     is_new: bool = False
-    #: A new contact not inserted yet (``writes`` inserts it).
-    pending: bool = False
+    #: Identities it gained in this batch (``writes`` attaches them).
     new_identities: dict[str, str] = field(default_factory=dict)
-    #: The stored row's version (PostgreSQL), and when its columns last changed.
-    version: str | None = field(default=None, compare=False)
-    updated_at: datetime | None = field(default=None, compare=False)
-    #: Its runs that re-entry rules look at, when read with it (see ``resolve``).
-    recent_runs: list[RecentRun] | None = field(default=None, compare=False)
     #: The WeCom customer groups it is a member of (``contact.groups``; see ``with_groups``).
     groups: list[GroupView] = field(default_factory=list, compare=False)
     #: The stored columns as loaded, to write back only contacts a batch changed.
@@ -72,13 +66,7 @@ class ContactState:
         return self._columns() != self._loaded
 
     @classmethod
-    def from_row(
-        cls,
-        row: Mapping[str, Any],
-        identities: dict[str, str],
-        *,
-        recent_runs: list[RecentRun] | None = None,
-    ) -> ContactState:
+    def from_row(cls, row: Mapping[str, Any], identities: dict[str, str]) -> ContactState:
         return cls(
             id=row["id"],
             name=row["name"],
@@ -92,9 +80,6 @@ class ContactState:
             created_at=row["created_at"],
             monthly_spend=dict(row["monthly_spend"]),
             identities=identities,
-            version=row.get(repo.VERSION),
-            updated_at=row["updated_at"],
-            recent_runs=recent_runs,
         )
 
     @classmethod
@@ -115,7 +100,6 @@ class ContactState:
             created_at=now,
             identities=dict(identities or {}),
             is_new=True,
-            pending=True,
         )
 
     def absorb(self, ref: ContactRef, *, identities: dict[str, str]) -> None:
@@ -154,10 +138,6 @@ class ContactState:
         if scope not in self.opted_out:
             self.opted_out.append(scope)
 
-    def written(self, now: datetime) -> dict[str, Any]:
-        """The row to write back: its ``updated_at`` moves only when its columns changed."""
-        return self.row(now if self.changed or self.updated_at is None else self.updated_at)
-
     def row(self, now: datetime) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -182,38 +162,34 @@ def _shallow_copy(value: Any) -> Any:
     return value
 
 
+class HasContact(Protocol):
+    """What ``resolve`` reads of an event: the contact it is about."""
+
+    @property
+    def contact(self) -> ContactRef: ...
+
+
 async def resolve(
-    session: AsyncSession,
-    events: Sequence[EventIn],
-    *,
-    now: datetime,
-    claim_first: bool = False,
-    lock: bool = True,
-    runs: Watched | None = None,
+    session: AsyncSession, events: Sequence[HasContact], *, now: datetime
 ) -> list[ContactState]:
     """The contact of each event, by its explicit id or any identity; new contacts as needed.
 
-    The known contacts are found and locked with one query. The contacts for the events nobody
-    knows are new states, written by ``writes`` with everything else, which claims their
-    identities: when a concurrent transaction claimed one first, nothing is written, and a
-    second try finds the winner's contact. With ``claim_first`` (for batches, whose new
-    customers often overlap a concurrent batch's, and for second tries) they are inserted and
-    their identities claimed at once, and the transaction that loses the race for an identity
-    adopts the winner's contact. Either way a customer whose first events arrive concurrently
-    ends up as one contact. Contacts shared by several events are the same ContactState
-    object, so changes made while handling one event are seen by the next. Without ``lock``
-    the known contacts are read as they are, each with its version, for ``writes(unlocked=...)``,
-    and, with ``runs`` (PostgreSQL), with their ``recent_runs`` in the same query.
+    The known contacts are found and locked (PostgreSQL) with one query, so the events of one
+    contact take turns. The contacts for the events nobody knows are inserted at once, blank,
+    with the identities they claim; an identity a concurrent transaction claimed first
+    (PostgreSQL waits for it to end) belongs to that transaction's contact, which is found,
+    locked and used instead. So a customer whose first events arrive concurrently ends up as
+    one contact. Contacts shared by several events are the same ContactState object, so
+    changes made while handling one event are seen by the next; ``writes`` writes them back.
     """
     refs = [_Ref(e.contact, e.contact.identities()) for e in events]
     asked = {pair for ref in refs for pair in ref.identities.items()}
     ids = {ref.id for ref in refs if ref.id}
-    states = await _find(session, ids=ids, identities=asked, lock=lock, runs=runs)
+    states = await _find(session, ids=ids, identities=asked)
     owners = _owners(states.values(), asked)
     created = _add_missing(refs, owners, states, now=now)
-    if claim_first and created:
-        explicit = {ref.id for ref in refs if ref.id}
-        await _claim(session, created, owners, states, explicit=explicit, now=now)
+    if created:
+        await _claim(session, created, owners, states, explicit=ids, now=now)
     resolved = [_state_for(ref, owners, states) for ref in refs]
     await with_groups(session, resolved)
     return resolved
@@ -261,15 +237,9 @@ async def _find(
     ids: Collection[str] = (),
     identities: Collection[Identity] = (),
     lock: bool = True,
-    runs: Watched | None = None,
 ) -> dict[str, ContactState]:
-    found = await repo.find(session, ids=ids, identities=identities, lock=lock, runs=runs)
-    return {
-        row["id"]: ContactState.from_row(
-            row, known, recent_runs=None if runs is None else list(row[repo.RUNS] or ())
-        )
-        for row, known in found
-    }
+    found = await repo.find(session, ids=ids, identities=identities, lock=lock)
+    return {row["id"]: ContactState.from_row(row, known) for row, known in found}
 
 
 def _owners(states: Iterable[ContactState], asked: Collection[Identity]) -> Owners:
@@ -280,8 +250,8 @@ def _owners(states: Iterable[ContactState], asked: Collection[Identity]) -> Owne
 def _add_missing(
     refs: Sequence[_Ref], owners: Owners, states: dict[str, ContactState], *, now: datetime
 ) -> list[ContactState]:
-    """New states (``pending``) for the contacts named by an id that does not exist yet and
-    one for each event nobody knows, owning its identities in ``owners``."""
+    """New states for the contacts named by an id that does not exist yet and one for each
+    event nobody knows, owning its identities in ``owners`` (``_claim`` inserts them)."""
     created = []
     # A contact named by its id gets its identities later, like any contact we know.
     for ref in refs:
@@ -326,7 +296,6 @@ async def _claim(
         del states[state.id]
         if state.id in inserted and state.id not in orphans:
             state.identities = {k: v for k, v in state.identities.items() if (k, v) in won}
-            state.pending = False
             states[state.id] = state
     # Named contacts a concurrent transaction created first.
     states.update(await _find(session, ids=explicit - states.keys()))
@@ -348,29 +317,18 @@ def _state_for(ref: _Ref, owners: Owners, states: dict[str, ContactState]) -> Co
     return state
 
 
-def writes(
-    states: Sequence[ContactState], *, now: datetime, every: bool = False, unlocked: bool = False
-) -> list[Write]:
-    """What writing these states back takes: new contacts inserted with the identities they
-    claim (each must land), known ones updated where changed (``every``: all of them),
-    identities they gained attached (one a concurrent transaction attached to another contact
-    first stays there). ``unlocked``: the known contacts were read without a lock, and each is
-    written only if nobody wrote it since (then nothing is written at all)."""
+def writes(states: Sequence[ContactState], *, now: datetime) -> list[Write]:
+    """What writing these states back takes: the contacts whose columns changed updated, and
+    the identities they gained attached (one a concurrent transaction attached to another
+    contact first stays there)."""
     unique = sorted({id(s): s for s in states}.values(), key=lambda s: s.id)
-    new = [s for s in unique if s.pending]
-    known = [s for s in unique if not s.pending and (every or unlocked or s.changed)]
-    claimed = [{"kind": k, "value": v, "contact_id": s.id} for s in new for k, v in s.claims]
     gained = [
         {"kind": k, "value": v, "contact_id": s.id}
         for s in unique
         for k, v in s.new_identities.items()
     ]
     return [
-        repo.inserted([s.row(now) for s in new]),
-        repo.identities_claimed(claimed),
-        repo.updated_unchanged([{**s.written(now), repo.VERSION: s.version} for s in known])
-        if unlocked
-        else repo.updated([s.written(now) for s in known]),
+        repo.updated([s.row(now) for s in unique if s.changed]),
         repo.identities_attached(gained),
     ]
 

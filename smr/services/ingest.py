@@ -20,7 +20,6 @@ from smr.ids import new_id
 from smr.playbooks import EventView
 from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
-from smr.repositories._execute import statements_commit_alone
 from smr.repositories._sql import write_together
 from smr.schemas import EventIn
 from smr.services import contacts
@@ -32,9 +31,8 @@ RETRIES = 8
 
 
 class ConcurrentWrite(Exception):
-    """One of these events was stored already, or by a concurrent transaction first, or a
-    concurrent transaction created the contact of one first: running again with
-    ``look_up_keys`` reports the event as duplicate and adopts the contact."""
+    """One of these events was stored already, or by a concurrent transaction first: running
+    again with ``look_up_keys`` reports the event as duplicate."""
 
 
 @dataclass(frozen=True)
@@ -67,22 +65,16 @@ async def ingest(
     catalog: Catalog,
     now: datetime,
     look_up_keys: bool = True,
-    unlocked: bool = False,
 ) -> IngestReport:
     """Store new events and everything they cause; repeated ids are reported as duplicates.
 
-    Raises ConcurrentWrite when a concurrent request stored one of the same events first, or
-    created one of the same new contacts first, or, without ``look_up_keys``, when an event was
-    stored already; nothing is written then (the caller rolls back and runs again, looking the
-    keys up). Everything else is written with one statement on PostgreSQL.
+    Raises ConcurrentWrite when a concurrent request stored one of the same events first, or,
+    without ``look_up_keys``, when an event was stored already; the caller then rolls back and
+    runs again, looking the keys up. The events, the contacts' changes and the new runs and
+    deliveries are written with one statement on PostgreSQL.
 
     The contacts of the events are locked while their runs are read and planned, so that the
-    events of one contact take turns. ``unlocked`` asks for the other way where it suits (one
-    event, on PostgreSQL, that ends no runs): nothing is locked, each statement stands on its
-    own (no BEGIN, no COMMIT: two round trips fewer), and the one that writes does so only if
-    the contact is still as it was read; every event writes its contact, so any other event
-    of that contact in between (locked or not) makes it raise ConcurrentWrite, and the second
-    try locks.
+    events of one contact take turns.
     """
     keys = [e.id for e in events]
     known = await events_repo.existing(session, source=source, keys=keys) if look_up_keys else {}
@@ -95,33 +87,14 @@ async def ingest(
     rules = [catalog.rules_for(t) for t in types]
     exiting = catalog.exiting_on(types)
     watched = _watched(rules, now=now)
-    unlocked = (
-        unlocked
-        and not look_up_keys
-        and _one_statement_suits(batch, rules, exiting=exiting)
-        and statements_commit_alone(session)
-    )
-    # Batches, and second tries, claim new contacts first (see contacts.resolve).
-    claim_first = look_up_keys or len(batch) > 1
-    states = await contacts.resolve(
-        session,
-        batch,
-        now=now,
-        claim_first=claim_first,
-        lock=not unlocked,
-        # Unlocked, the runs come with the contacts: one round trip fewer.
-        runs=watched if unlocked and watched.playbook_ids else None,
-    )
+    states = await contacts.resolve(session, batch, now=now)
     planner = await _planner(session, states, watched, exiting, catalog=catalog, now=now)
     rows = [
         _event_row(e, s, planner, source=source, now=now)
         for e, s in zip(batch, states, strict=True)
     ]
-    if unlocked and planner.plan.ended:
-        raise ConcurrentWrite  # not foreseen by _one_statement_suits; the second try locks
     writes = [
-        # Every contact an event is for is written: see ``unlocked``.
-        *contacts.writes(states, now=now, every=True, unlocked=unlocked),
+        *contacts.writes(states, now=now),
         events_repo.inserted(rows),
         *planner.plan.inserts(),
     ]
@@ -133,15 +106,6 @@ async def ingest(
     }
     results = [accepted.pop(e.id, None) or _duplicate(e.id, known, rows) for e in events]
     return IngestReport(results=results, deliveries_due=planner.plan.deliveries_due)
-
-
-def _one_statement_suits(
-    batch: list[EventIn], rules: list[EventRules], *, exiting: set[str]
-) -> bool:
-    """Whether what ``batch`` writes can go in one statement: it is one event, which cannot
-    end runs, neither by an exit rule (of the playbooks ``exiting`` on its type) nor by
-    restarting a playbook (``rules`` of its type)."""
-    return len(batch) == 1 and not any(r.restarts for r in rules) and not exiting
 
 
 def _watched(rules: list[EventRules], *, now: datetime) -> runs_repo.Watched:
@@ -162,15 +126,10 @@ async def _planner(
     catalog: Catalog,
     now: datetime,
 ) -> RunPlanner:
-    """A planner that knows the run history (of the ``watched`` runs: read with the contacts,
-    or read now) and the active runs these events may touch (of the playbooks ``exiting`` on
-    their types)."""
+    """A planner that knows the run history (of the ``watched`` runs) and the active runs these
+    events may touch (of the playbooks ``exiting`` on their types)."""
     known = {s.id: s for s in states if not s.is_new}  # new contacts have no runs
-    if all(s.recent_runs is not None for s in known.values()):
-        read = ((s.id, run) for s in known.values() for run in s.recent_runs or ())
-        history = runs_repo.histories(read, watched)
-    else:
-        history = await runs_repo.history(session, contact_ids=known, watched=watched)
+    history = await runs_repo.history(session, contact_ids=known, watched=watched)
     active = await runs_repo.active_with_triggers(session, contact_ids=known, playbook_ids=exiting)
     await catalog.recall_versions(session, {r.version for runs in active.values() for r in runs})
     return RunPlanner(catalog=catalog, history=history, now=now, active=active)
@@ -222,11 +181,10 @@ async def submit(
     """Ingest in its own transaction, committed before returning.
 
     The first run does not look the idempotency keys up: repeats are rare, and the insert of
-    the events finds them anyway. A run that meets a repeat (stored before, or concurrently), a
-    contact created concurrently, or a deadlock is run again, looking the keys up; repeats are
-    then reported as duplicates.
+    the events finds them anyway. A run that meets a repeat (stored before, or concurrently) or
+    a deadlock is run again, looking the keys up; repeats are then reported as duplicates.
     """
-    look_up_keys = False  # and the first try of one event goes unlocked where it can
+    look_up_keys = False
     for attempt in range(1, RETRIES + 1):
         try:
             async with unit_of_work(sessions) as session:
@@ -237,7 +195,6 @@ async def submit(
                     catalog=catalog,
                     now=clock(),
                     look_up_keys=look_up_keys,
-                    unlocked=attempt == 1,
                 )
             logs.note_events([r.event_id for r in report.results])
             return report

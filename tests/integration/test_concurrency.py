@@ -59,7 +59,7 @@ async def test_concurrent_first_events_of_one_new_customer_make_one_contact(
 
 
 async def _known(client: httpx.AsyncClient, phones: list[str]) -> None:
-    """The customers exist: their next single events read them without a lock (PostgreSQL)."""
+    """The customers exist: their next events find them rather than create them."""
     first = [order_event(f"first-{p}", phone=p) for p in phones]
     response = await client.post("/v1/events", json={"events": first}, headers=auth(INGEST))
     assert response.status_code == 202

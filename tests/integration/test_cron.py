@@ -18,7 +18,6 @@ from smr.models import CronSlot, Delivery, Run
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import cron_slots as cron_repo
 from smr.repositories import runs as runs_repo
-from smr.repositories._sql import write_together
 from smr.runtime import Runtime, build_runtime
 from smr.services.contacts import ContactState
 from smr.services.cron import Cron
@@ -100,7 +99,7 @@ async def add_contacts(runtime: Runtime, *specs: tuple[str, list[str], int | Non
         state.attributes = {} if level is None else {"level": level}
         rows.append(state.row(now))
     async with unit_of_work(runtime.sessions) as session:
-        assert await write_together(session, [contacts_repo.inserted(rows)])
+        assert len(await contacts_repo.insert_contacts(session, rows)) == len(rows)
 
 
 async def add_members(runtime: Runtime, count: int) -> list[str]:

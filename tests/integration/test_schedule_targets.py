@@ -14,7 +14,6 @@ from smr.db import unit_of_work
 from smr.models import Contact, Delivery, Group, GroupTag, Run
 from smr.repositories import Record
 from smr.repositories import contacts as contacts_repo
-from smr.repositories._sql import write_together
 from smr.runtime import Runtime
 from smr.services.addressing import recipients
 from smr.services.contacts import ContactState
@@ -195,4 +194,4 @@ async def test_customer_audiences_leave_groups_and_the_corp_out(
 async def add_customer(runtime: Runtime, contact_id: str) -> None:
     row = ContactState.blank(contact_id, runtime.clock()).row(runtime.clock())
     async with unit_of_work(runtime.sessions) as session:
-        assert await write_together(session, [contacts_repo.inserted([row])])
+        assert await contacts_repo.insert_contacts(session, [row]) == {contact_id}

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from smr.db import unit_of_work
 from smr.models import Contact
 from smr.repositories import contacts as repo
-from smr.repositories._sql import write_together
 from smr.runtime import Runtime
 from tests.integration.test_statements import _row
 
@@ -32,11 +31,11 @@ def _checked_out(runtime: Runtime) -> int:
 
 async def test_commits_at_the_end_rolls_back_on_an_exception(runtime: Runtime) -> None:
     async with unit_of_work(runtime.sessions) as session:
-        assert await write_together(session, [repo.inserted([_row("ct_kept")])])
+        assert await repo.insert_contacts(session, [_row("ct_kept")])
 
     async def failing() -> None:
         async with unit_of_work(runtime.sessions) as session:
-            assert await write_together(session, [repo.inserted([_row("ct_gone")])])
+            assert await repo.insert_contacts(session, [_row("ct_gone")])
             raise Boom
 
     with pytest.raises(Boom):
@@ -53,7 +52,7 @@ async def test_a_cancelled_unit_of_work_writes_nothing_and_frees_its_connection(
 
     async def stuck() -> None:
         async with unit_of_work(runtime.sessions) as session:
-            assert await write_together(session, [repo.inserted([_row("ct_cancelled")])])
+            assert await repo.insert_contacts(session, [_row("ct_cancelled")])
             inside.set()
             await asyncio.Event().wait()  # until cancelled
 
