@@ -82,8 +82,7 @@ def create_engine(url: str) -> AsyncEngine:
 def _discard_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """Replace, at checkout, a pooled connection the server closed (PostgreSQL restarted):
     asyncpg notices a closed socket as it happens, so this costs no round trip, unlike a
-    ping per checkout. Statements run on the driver directly (``repositories._execute``)
-    would otherwise meet the dead connection and fail, once for each one in the pool."""
+    ping per checkout. The first statement on the dead connection would otherwise fail."""
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
 
@@ -166,9 +165,9 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
-#: What a database call can raise: SQLAlchemy's errors; on the driver's own path
-#: (``repositories._execute``) the errors of SQLAlchemy's asyncpg adapter and of asyncpg; and the
-#: socket's, when a connection cannot be opened.
+#: What a database call can raise: SQLAlchemy's errors; the driver's own (asyncpg's, and those of
+#: SQLAlchemy's adapter for it), should one escape unwrapped; and the socket's, when a connection
+#: cannot be opened.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     SQLAlchemyError,
     AsyncAdapt_asyncpg_dbapi.Error,

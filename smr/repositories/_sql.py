@@ -1,7 +1,8 @@
 """Dialect helpers shared by the repositories.
 
 Statements that run on every event are built once per dialect (``functools.cache``) and take
-their values as named parameters: building a statement costs more than executing it.
+their values as named parameters (``session.execute(stmt, params)``): building a statement
+costs more than executing it, and SQLAlchemy's compiled cache then finds it at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Column,
     ColumnElement,
     Select,
@@ -34,8 +34,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.dml import Insert, Update
@@ -43,7 +41,6 @@ from sqlalchemy.sql.dml import Insert, Update
 from smr import jsontext
 from smr.edge import unstorable
 from smr.errors import InvalidInput
-from smr.repositories._execute import commits_alone, dialect_of, driver_of, fetch
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Table) -> Insert:
@@ -59,8 +56,7 @@ def _ignoring_conflicts(dialect: str, table: Table) -> Insert:
 
 
 # Bulk writes. PostgreSQL gets one statement over arrays, one per column (``unnest``), whatever
-# the number of rows: planned once, one round trip, run on the driver (see ``_execute``); a
-# large plain insert is a binary COPY. SQLite gets an executemany.
+# the number of rows: planned once, one round trip. SQLite gets an executemany.
 
 
 async def insert_new(
@@ -75,12 +71,13 @@ async def insert_new(
     if not rows:
         return []
     wanted = tuple(returning)
-    if dialect_name(session) != "postgresql":
-        returned = await session.execute(_sqlite_insert_new(table, wanted), rows)
-        return [tuple(row) for row in returned]
-    columns, arrays = _columns_of(table, rows)
-    stmt = _unnest_insert(table, columns, ignore_conflicts=True, returning=wanted)
-    return [tuple(row[name] for name in wanted) for row in await fetch(session, stmt, arrays)]
+    if dialect_name(session) == "postgresql":
+        columns, arrays = _columns_of(table, rows)
+        stmt = _unnest_insert(table, columns, ignore_conflicts=True, returning=wanted)
+        result = await session.execute(stmt, arrays)
+    else:
+        result = await session.execute(_sqlite_insert_new(table, wanted), rows)
+    return [tuple(row) for row in result]
 
 
 @cache
@@ -89,52 +86,17 @@ def _sqlite_insert_new(table: Table, returning: tuple[str, ...]) -> Insert:
     return stmt.returning(*(table.c[name] for name in returning))
 
 
-COPY_THRESHOLD = 8
-
-
 async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows in bulk, as one statement; on PostgreSQL a binary COPY from
-    ``COPY_THRESHOLD`` rows on. Every row must carry the same keys."""
+    """Insert rows in bulk, as one statement. Every row must carry the same keys."""
     if not rows:
         return
-    driver = await driver_of(session)
-    if driver is None:  # SQLite
-        # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
-        await session.execute(_insert_returning_key(table), rows)
-    elif len(rows) >= COPY_THRESHOLD:
-        await _copy(driver, dialect_of(session), table, rows)
-    else:
+    if dialect_name(session) == "postgresql":
         names, arrays = _columns_of(table, rows)
         stmt = _unnest_insert(table, names, ignore_conflicts=False, returning=())
-        await fetch(session, stmt, arrays)
-
-
-async def _copy(driver: Any, dialect: Dialect, table: Table, rows: list[dict[str, Any]]) -> None:
-    columns, defaults = _insert_columns(table, tuple(rows[0]))
-    full = [{**defaults, **row} for row in rows] if defaults else rows
-    # The column types' own bind processors (JSON serialisation, UTC conversion) keep COPY
-    # equivalent to an INSERT through SQLAlchemy.
-    processors = [(c.name, c.type._cached_bind_processor(dialect)) for c in columns]
-    records = [tuple([p(row[n]) if p else row[n] for n, p in processors]) for row in full]
-    await driver.copy_records_to_table(
-        table.name, records=records, columns=[c.name for c in columns]
-    )
-
-
-async def insert_together(session: AsyncSession, writes: Sequence[Write]) -> None:
-    """Plain inserts into several tables, in the order given (rows may refer to rows of an
-    earlier write). Consecutive writes under ``COPY_THRESHOLD`` rows go together
-    (``write_together``: one statement on PostgreSQL); larger ones are copied, as by
-    ``insert_many``."""
-    group: list[Write] = []
-    for write in writes:
-        if len(write.rows) < COPY_THRESHOLD:
-            group.append(write)
-            continue
-        await write_together(session, group)  # the writes before this one go first
-        group = []
-        await insert_many(session, write.table, write.rows)
-    await write_together(session, group)
+        await session.execute(stmt, arrays)
+    else:
+        # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
+        await session.execute(_insert_returning_key(table), rows)
 
 
 @dataclass(frozen=True)
@@ -143,76 +105,63 @@ class Write:
 
     ``action``: ``insert``; ``insert_new``, an insert every row of which must land (ON CONFLICT
     DO NOTHING, counted); ``insert_ignoring`` (ON CONFLICT DO NOTHING, not counted); ``update``
-    of ``columns`` by primary key; ``update_unchanged``, an update every row of which must
-    land, and does only if the row's version (``row_version``, given in each row under
-    ``VERSION``) is still the one read. SQLite, whose writers take turns from the start of
-    their transactions, updates those rows like any others.
+    of ``columns`` by primary key.
     """
 
     table: Table
     rows: list[dict[str, Any]]
-    action: Literal["insert", "insert_new", "insert_ignoring", "update", "update_unchanged"] = (
-        "insert"
-    )
+    action: Literal["insert", "insert_new", "insert_ignoring", "update"] = "insert"
     columns: tuple[str, ...] = ()
 
 
 async def write_together(session: AsyncSession, writes: Sequence[Write]) -> bool:
-    """Write to several tables at once, all or nothing: False when a row that had to land did
-    not (a row of an ``insert_new`` conflicts with one stored, or being stored by a concurrent
-    transaction: PostgreSQL waits for it to end; a row of an ``update_unchanged`` was changed
-    since it was read); the caller then rolls back.
+    """Write to several tables at once, all or nothing: False when a row of an ``insert_new``
+    did not land (it conflicts with one stored, or being stored by a concurrent transaction:
+    PostgreSQL waits for it to end); the caller then rolls back.
 
     On PostgreSQL this is one statement, a WITH holding one INSERT or UPDATE per write, every
-    one but those that must land conditional on all of those landing: a round trip costs more
-    than the writes, and foreign keys are checked when the statement ends, so the order of the
-    writes does not matter. An UPDATE there does not see rows inserted by the same statement.
-    Where statements commit alone (``statements_commit_alone``), one that falls short raises
-    instead (``smr_all_landed``), which undoes it all, and nothing is written. Elsewhere the
-    writes run in the order given, up to the first ``insert_new`` that falls short.
+    one but the ``insert_new`` ones conditional on all of those landing: a round trip costs
+    more than the writes, and foreign keys are checked when the statement ends, so the order of
+    the writes does not matter. An UPDATE there does not see rows inserted by the same
+    statement. Elsewhere the writes run in the order given, up to the first ``insert_new`` that
+    falls short.
     """
     writes = [w for w in writes if w.rows]
     if not writes:
         return True
-    if await driver_of(session) is None:  # SQLite
+    if dialect_name(session) != "postgresql":
         return await _write_in_turn(session, writes)
     shapes: list[_Shape] = []
     params: dict[str, Any] = {"expected": 0}
     for index, write in enumerate(writes):
-        prefix = f"w{index}"
         # A single row's values go as they are: no arrays to encode, and a generic plan that
         # knows it is one row (an UPDATE joined to an array of unknown length may be planned as
         # a sequential scan).
         single = len(write.rows) == 1
-        if write.action in _UPDATES:
-            names = (_key(write.table).name, *write.columns)
-            given = [(write.table.c[n], _param(write.table.c[n], prefix)) for n in names]
-            params.update(_values(given, write.rows, single=single))
-            if write.action == "update_unchanged":
-                versions = [row[VERSION] for row in write.rows]
-                params[_version_param(write.table, prefix)] = versions[0] if single else versions
-        else:
-            names, values = _columns_of(write.table, write.rows, prefix, single=single)
-            params.update(values)
-        if write.action in _MUST_LAND:
+        names, values = _params_of(write, f"w{index}", single=single)
+        params.update(values)
+        if write.action == "insert_new":
             params["expected"] += len(write.rows)
         shapes.append((write.table, write.action, names, single))
-    if not commits_alone(session):
-        rows = await fetch(session, _written_together(tuple(shapes), alone=False), params)
-        return bool(rows[0]["landed"] == params["expected"])
-    try:
-        await fetch(session, _written_together(tuple(shapes), alone=True), params)
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == _SHORT:
-            return False
-        raise
-    return True
+    landed = await session.scalar(_written_together(tuple(shapes)), params)
+    return bool(landed == params["expected"])
+
+
+def _params_of(
+    write: Write, prefix: str, *, single: bool
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The columns ``write`` sets (an update's key first) and its parameters."""
+    if write.action != "update":
+        return _columns_of(write.table, write.rows, prefix, single=single)
+    names = (_key(write.table).name, *write.columns)
+    given = [(write.table.c[n], _param(write.table.c[n], prefix)) for n in names]
+    return names, _values(given, write.rows, single=single)
 
 
 async def _write_in_turn(session: AsyncSession, writes: Sequence[Write]) -> bool:
     for write in writes:
         table, rows = write.table, write.rows
-        if write.action in _UPDATES:
+        if write.action == "update":
             await update_many(session, table, rows, columns=write.columns)
         elif write.action == "insert":
             await insert_many(session, table, rows)
@@ -229,71 +178,56 @@ _Shape = tuple[Table, str, tuple[str, ...], bool]
 
 
 @cache
-def _written_together(shapes: tuple[_Shape, ...], *, alone: bool) -> Select[Any]:
-    """The statement of ``write_together``; ``alone``: it commits as it ends, so it raises when
-    a row falls short, rather than leave the caller to roll back what did land."""
-    probes = []
-    for index, (table, action, names, single) in enumerate(shapes):
-        prefix = f"w{index}"
-        if action == "insert_new":
-            stmt: Insert | Update = _unnest_insert(
-                table,
-                names,
-                ignore_conflicts=True,
-                returning=(_key(table).name,),
-                prefix=prefix,
-                single=single,
-            )
-        elif action == "update_unchanged":
-            stmt = _unnest_update(
-                table, names[1:], prefix=prefix, single=single, unchanged=True
-            ).returning(_key(table))
-        else:
-            continue
-        probes.append(stmt.cte(f"{prefix}_{table.name}"))
+def _written_together(shapes: tuple[_Shape, ...]) -> Select[Any]:
+    """The statement of ``write_together``: the rows of each ``insert_new`` inserted and
+    counted (``landed``), every other write made only if ``landed`` is the ``expected``
+    count."""
+    probes = [
+        _unnest_insert(
+            table,
+            names,
+            ignore_conflicts=True,
+            returning=(_key(table).name,),
+            prefix=f"w{index}",
+            single=single,
+        ).cte(f"w{index}_{table.name}")
+        for index, (table, action, names, single) in enumerate(shapes)
+        if action == "insert_new"
+    ]
     counts = [select(func.count()).select_from(p).scalar_subquery() for p in probes]
     landed: ColumnElement[Any] = sum(counts[1:], counts[0]) if counts else literal_column("0")
     gate = landed == bindparam("expected")
-    rest = []
-    for index, (table, action, names, single) in enumerate(shapes):
-        prefix = f"w{index}"
-        if action in _MUST_LAND:
-            continue
-        if action == "update":
-            stmt = _unnest_update(table, names[1:], where=[gate], prefix=prefix, single=single)
-        else:
-            stmt = _unnest_insert(
-                table,
-                names,
-                ignore_conflicts=action == "insert_ignoring",
-                returning=(),
-                prefix=prefix,
-                only_if=gate,
-                single=single,
-            )
-        rest.append(stmt.cte(f"{prefix}_{table.name}"))
-    if alone:
-        landed = func.smr_all_landed(landed, bindparam("expected"), type_=BigInteger())
+    rest = [
+        _gated(table, action, names, gate=gate, prefix=f"w{index}", single=single).cte(
+            f"w{index}_{table.name}"
+        )
+        for index, (table, action, names, single) in enumerate(shapes)
+        if action != "insert_new"
+    ]
     return select(landed.label("landed")).add_cte(*probes, *rest)
 
 
-#: The writes whose every row must land, and the SQLSTATE ``smr_all_landed`` raises when one
-#: did not (see migration 0007).
-_MUST_LAND = frozenset({"insert_new", "update_unchanged"})
-_UPDATES = frozenset({"update", "update_unchanged"})
-_SHORT = "SMR01"
-#: The key of a row's version in the rows of an ``update_unchanged`` (see ``row_version``).
-VERSION = "version"
-
-
-def row_version(table: Table) -> ColumnElement[str]:
-    """The stored version of a row of ``table`` on PostgreSQL: its ``xmin``, the transaction
-    that wrote it, which every UPDATE changes (a row lock does not), as text."""
-    return cast(literal_column(f"{table.name}.xmin"), Text())
-
-
-def _version_param(table: Table, prefix: str) -> str:
-    return f"{prefix}_{table.name}_{VERSION}"
+def _gated(
+    table: Table,
+    action: str,
+    names: tuple[str, ...],
+    *,
+    gate: ColumnElement[bool],
+    prefix: str,
+    single: bool,
+) -> Insert | Update:
+    """A write of ``write_together`` other than an ``insert_new``, made only if ``gate``."""
+    if action == "update":
+        return _unnest_update(table, names[1:], where=[gate], prefix=prefix, single=single)
+    return _unnest_insert(
+        table,
+        names,
+        ignore_conflicts=action == "insert_ignoring",
+        returning=(),
+        prefix=prefix,
+        only_if=gate,
+        single=single,
+    )
 
 
 def _key(table: Table) -> Column[Any]:
@@ -392,9 +326,9 @@ def one_of(
 
 
 def is_one_of(column: ColumnElement[Any], constants: Sequence[Any]) -> ColumnElement[bool]:
-    """``column`` equal to one of ``constants``, written as equalities rather than an IN: a
-    statement built once runs on the driver or as SQLite's executemany, and neither expands an
-    IN of constants."""
+    """``column`` equal to one of ``constants``, written as equalities rather than an IN:
+    SQLAlchemy expands an IN of constants at every execution, and not at all in an
+    executemany, while equalities stay part of the statement built once."""
     return or_(*(column == constant for constant in constants))
 
 
@@ -479,7 +413,7 @@ async def update_many(
         await session.execute(stmt, [{"b_key": r[key], **{c: r[c] for c in columns}} for r in rows])
         return
     arrays = {_param(table.c[n]): _array(table.c[n], [r[n] for r in rows]) for n in (key, *columns)}
-    await fetch(session, stmt, arrays)
+    await session.execute(stmt, arrays)
 
 
 @cache
@@ -510,20 +444,13 @@ def _unnest_update(
     nulls: dict[str, Any] | None = None,
     prefix: str = "u",
     single: bool = False,
-    unchanged: bool = False,
 ) -> Update:
     """UPDATE table SET columns FROM (SELECT unnest(…), …) given WHERE key = given.key;
-    ``single``: one row, SELECT $1, …; ``unchanged``: only rows whose ``row_version`` is still
-    the one given with them."""
+    ``single``: one row, SELECT $1, …"""
     key = _key(table)
     names = [key.name, *columns]
     unnested = [_unnested(table.c[n], prefix, single).label(n) for n in names]
-    if unchanged:
-        version = _supplied(_version_param(table, prefix), Text(), single)
-        unnested.append(version.label(VERSION))
     given = select(*unnested).subquery(f"{prefix}_given")
-    if unchanged:
-        where = [*where, row_version(table) == given.c[VERSION]]
     return (
         update(table)
         .where(key == given.c[key.name], *where)
@@ -543,7 +470,7 @@ def _supplied(name: str, type_: Any, single: bool) -> ColumnElement[Any]:
     """Parameter ``name`` of ``type_``: ``unnest`` of an array of them, or itself if ``single``."""
     if single:
         return bindparam(name, type_=type_)
-    # One dimension: the driver then takes each list as it is (see ``_execute._processor``).
+    # One dimension: each parameter is a flat list, one value per row.
     return func.unnest(bindparam(name, type_=ARRAY(type_, dimensions=1)))
 
 
@@ -564,7 +491,8 @@ def _bound(column: Column[Any], value: Any) -> Any:
 
 
 def dialect_name(session: AsyncSession) -> str:
-    return dialect_of(session).name
+    """The name of the dialect of the engine ``session`` runs on ("postgresql", "sqlite")."""
+    return session.get_bind().dialect.name
 
 
 def encode_cursor(last_id: str) -> str:

@@ -67,9 +67,9 @@ async def test_requests_answer_503_with_retry_after(
     assert any("database unavailable" in r.getMessage() for r in caplog.records)
 
 
-def _closed_on_the_driver_path() -> Exception:
-    """What a statement run on asyncpg directly (``repositories._execute``) raises on a
-    connection that closed: SQLAlchemy's adapter error, caused by asyncpg's."""
+def _closed_in_the_adapter() -> Exception:
+    """What SQLAlchemy's asyncpg adapter raises on a connection that closed, should it escape
+    unwrapped: the adapter's error, caused by asyncpg's."""
     try:
         try:
             raise asyncpg.InterfaceError("connection is closed")
@@ -82,7 +82,7 @@ def _closed_on_the_driver_path() -> Exception:
 
 @pytest.mark.parametrize(
     "error",
-    [_closed_on_the_driver_path(), asyncpg.InterfaceError("connection is closed")],
+    [_closed_in_the_adapter(), asyncpg.InterfaceError("connection is closed")],
     ids=["adapter", "asyncpg"],
 )
 async def test_driver_errors_answer_503_too(
