@@ -11,6 +11,7 @@ from smr.errors import Conflict, NotFound
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 from smr.services.plan import Plan
+from smr.statuses import DeliveryStatus, RunStatus
 
 
 async def cancel_delivery(session: AsyncSession, delivery_id: str, *, now: datetime) -> None:
@@ -34,16 +35,16 @@ async def cancel_run(session: AsyncSession, run_id: str, *, now: datetime) -> di
     if run is None:
         raise NotFound(f"No run {run_id}.")
     plan = Plan()
-    plan.end(run_id, status="cancelled", reason="cancelled by an admin", at=now)
+    plan.end(run_id, status=RunStatus.CANCELLED, reason="cancelled by an admin", at=now)
     if not await runs_repo.end_run(session, plan.ended[0]):
         raise Conflict(f"Run {run_id} is {run.status}; only active or waiting runs cancel.")
     pending = await deliveries_repo.scheduled_of_runs(session, [run_id])
     cancelled = await deliveries_repo.cancel(session, ids=pending, now=now)
     plan.trace += [_cancelled(run_id, d, None, now) for d in cancelled]
     await runs_repo.insert_trace(session, plan.trace)
-    return {"id": run_id, "status": "cancelled", "deliveries_cancelled": cancelled}
+    return {"id": run_id, "status": RunStatus.CANCELLED, "deliveries_cancelled": cancelled}
 
 
 def _cancelled(run_id: str, delivery_id: str, step: str | None, now: datetime) -> dict[str, Any]:
-    detail = {"delivery_id": delivery_id, "status": "cancelled", "by": "admin"}
+    detail = {"delivery_id": delivery_id, "status": DeliveryStatus.CANCELLED, "by": "admin"}
     return {"run_id": run_id, "at": now, "step": step, "kind": "delivery", "detail": detail}

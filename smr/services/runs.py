@@ -22,6 +22,7 @@ from smr.repositories import runs as runs_repo
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
 from smr.services.plan import Plan, advance, contact_view, waiting
+from smr.statuses import RunStatus
 
 
 @dataclass
@@ -179,7 +180,7 @@ class RunPlanner:
                 self._end(contact.id, run.id, reason=f"{match.detail} (event {event.id})")
 
     def _end(self, contact_id: str, run_id: str, *, reason: str) -> None:
-        self.plan.end(run_id, status="exited", reason=reason, at=self.now)
+        self.plan.end(run_id, status=RunStatus.EXITED, reason=reason, at=self.now)
         for found in self.history.values():
             if run_id in found.active_run_ids:
                 found.active_run_ids.remove(run_id)

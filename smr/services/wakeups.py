@@ -28,6 +28,7 @@ from smr.repositories import runs as runs_repo
 from smr.services import contacts
 from smr.services.catalog import Catalog
 from smr.services.plan import Plan, advance
+from smr.statuses import RunStatus
 from smr.telemetry import ClaimKind, Telemetry
 
 log = logging.getLogger(__name__)
@@ -152,12 +153,12 @@ class Waker:
 
     @staticmethod
     def _fail(plan: Plan, run: ClaimedRun, reason: str, now: datetime) -> None:
-        plan.updated.append(_ended(run, "failed", reason, now))
+        plan.updated.append(_ended(run, RunStatus.FAILED, reason, now))
         plan.note(run.id, now, "error", reason=reason)
-        plan.note(run.id, now, "end", status="failed", reason=reason)
+        plan.note(run.id, now, "end", status=RunStatus.FAILED, reason=reason)
 
 
-def _ended(run: ClaimedRun, status: str, reason: str, now: datetime) -> dict[str, object]:
+def _ended(run: ClaimedRun, status: RunStatus, reason: str, now: datetime) -> dict[str, object]:
     return {
         "id": run.id,
         "status": status,
