@@ -9,6 +9,10 @@ same instant. The vendor's own Retry-After is a floor: a retry never comes soone
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from smr.config import Settings
 
 #: A vendor's Retry-After counts up to a day: more is a vendor's bug, and a due_at must stay a
 #: date the database holds.
@@ -30,3 +34,31 @@ def retry_delay(
     ceiling = min(cap, base * 2.0 ** min(max(attempts - 1, 0), _MAX_DOUBLINGS))
     floor = min(retry_after or 0.0, RETRY_AFTER_LIMIT_SECONDS)
     return max(draw() * ceiling, floor)
+
+
+@dataclass(frozen=True)
+class Retries:
+    """What bounds the retries of a delivery that failed for the moment: at most
+    ``max_attempts`` calls to its channel, waits drawn by ``retry_delay``."""
+
+    max_attempts: int
+    base_seconds: float
+    cap_seconds: float
+    draw: Callable[[], float]
+
+    @classmethod
+    def of(cls, settings: Settings, *, draw: Callable[[], float]) -> Retries:
+        return cls(
+            settings.max_attempts, settings.retry_base_seconds, settings.retry_cap_seconds, draw
+        )
+
+    def delay(self, attempts: int, retry_after: float | None) -> timedelta:
+        """The wait after failed attempt number ``attempts`` (see ``retry_delay``)."""
+        seconds = retry_delay(
+            attempts,
+            base=self.base_seconds,
+            cap=self.cap_seconds,
+            retry_after=retry_after,
+            draw=self.draw,
+        )
+        return timedelta(seconds=seconds)
