@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -35,18 +36,22 @@ from smr.repositories import awaiting as repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 from smr.services import addressing
+from smr.services.delivery_state import (
+    DeliveryState,
+    Failed,
+    Happened,
+    Sent,
+    Skipped,
+    StillAwaiting,
+    next_state,
+)
+from smr.services.retries import Retries
 from smr.services.sending import Outcome, attempt_row, message_of, truncate
+from smr.statuses import DeliveryStatus, SkipReason
 
 log = logging.getLogger(__name__)
 
-FIRST_CHECK = timedelta(minutes=1)
-LONGEST_INTERVAL = timedelta(hours=1)
 Answer = SendResult | SendError | None
-
-
-def next_check(age: timedelta) -> timedelta:
-    """Check again after half the time the send has waited so far, within [1 min, 1 h]."""
-    return min(LONGEST_INTERVAL, max(FIRST_CHECK, age / 2))
 
 
 class Checker:
@@ -60,6 +65,7 @@ class Checker:
     ) -> None:
         self._sessions = sessions
         self._settings = settings
+        self._retries = Retries.of(settings, draw=random.random)  # a check never retries
         self._clock = clock
         self._pollers = {
             channel: cast(ReportPoller, adapter)
@@ -122,41 +128,30 @@ class Checker:
     ) -> None:
         finals, attempts, trace = [], [], []
         for p, row, answer in zip(pending, rows, answers, strict=True):
-            final = _final(row, answer, now=now, age=now - p.accepted_at)
-            finals.append(final)
-            if final["status"] != "awaiting":
-                response = _response(answer)
-                attempts.append(attempt_row(Outcome(row, final["status"], response, took), now))
-                trace.append(_trace(row, final, response, now=now))
+            happened = _happened(answer, waited=now - p.accepted_at)
+            final = next_state(DeliveryState.of(row), happened, retries=self._retries, now=now)
+            finals.append(final.row(row.id, now))
+            if final.status is not DeliveryStatus.AWAITING:
+                attempts.append(attempt_row(Outcome(row, happened, took), now))
+                trace.append(_trace(row, final, happened.response, now=now))
         async with unit_of_work(self._sessions) as session:
             await repo.finish(session, finals)
             await deliveries_repo.insert_attempts(session, attempts)
             await runs_repo.insert_trace(session, trace)
 
 
-def _final(row: Record, answer: Answer, *, now: datetime, age: timedelta) -> dict[str, Any]:
-    final: dict[str, Any] = {
-        "id": row.id,
-        "status": "awaiting",
-        "skip_reason": None,
-        "due_at": now + next_check(age),
-        "sent_at": None,
-        "last_error": None,
-        "updated_at": now,
-    }
+def _happened(answer: Answer, *, waited: timedelta) -> Happened:
+    """What a poller's answer means for an awaiting delivery (see ``ReportPoller``)."""
+    response = _response(answer)
     if isinstance(answer, SendResult):
         # When WeCom says the customer got it (the staff confirmed), else when we learnt it.
-        final.update(status="sent", sent_at=min(answer.sent_at or now, now))
-    elif isinstance(answer, SkippedSend):
-        final.update(status="skipped", skip_reason=answer.reason, last_error=_response(answer))
-    elif isinstance(answer, PermanentSendError):
-        final.update(status="failed", last_error=_response(answer))
-    elif isinstance(answer, RetriableSendError) and answer.retry_after:
-        later = timedelta(seconds=answer.retry_after)
-        final["due_at"] = now + max(later, next_check(age))
-    if final["status"] != "awaiting":
-        final["due_at"] = now
-    return final
+        return Sent(response, at=answer.sent_at)
+    if isinstance(answer, SkippedSend):
+        return Skipped(SkipReason(answer.reason), response)
+    if isinstance(answer, PermanentSendError):
+        return Failed(response)
+    retry_after = answer.retry_after if isinstance(answer, RetriableSendError) else None
+    return StillAwaiting(waited, retry_after=retry_after, response=response)
 
 
 def _response(answer: Answer) -> str | None:
@@ -166,14 +161,14 @@ def _response(answer: Answer) -> str | None:
 
 
 def _trace(
-    row: Record, final: dict[str, Any], response: str | None, *, now: datetime
+    row: Record, final: DeliveryState, response: str | None, *, now: datetime
 ) -> dict[str, Any]:
     detail = {
         "delivery_id": row.id,
         "channel": row.channel,
-        "status": final["status"],
+        "status": final.status,
         "attempt": row.attempts,
-        "skip_reason": final["skip_reason"],
+        "skip_reason": final.skip_reason,
         "response": response,
         "vendor_ref": row.vendor_ref,
     }

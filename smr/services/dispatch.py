@@ -26,10 +26,17 @@ from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as repo
 from smr.repositories import runs as runs_repo
 from smr.services import addressing, policy, ratelimits
-from smr.services.awaiting import FIRST_CHECK
 from smr.services.catalog import Catalog
-from smr.services.retries import retry_delay
+from smr.services.delivery_state import (
+    Accepted,
+    Deferred,
+    DeliveryState,
+    Skipped,
+    next_state,
+)
+from smr.services.retries import Retries
 from smr.services.sending import Outcome, attempt_row, send_batch, send_one, trace_row
+from smr.statuses import DeliveryStatus, RunStatus
 from smr.telemetry import ClaimKind, Telemetry
 
 log = logging.getLogger(__name__)
@@ -62,7 +69,7 @@ class Dispatcher:
     ) -> None:
         """``draw``: a number in [0, 1) per retry, its jitter (seeded in tests)."""
         self._sessions = sessions
-        self._draw = draw
+        self._retries = Retries.of(settings, draw=draw)
         self._routes = routes
         self._telemetry = telemetry or Telemetry()
         self._catalog = catalog
@@ -176,7 +183,7 @@ class Dispatcher:
             decision = policy.decide(
                 channel=row.channel,
                 category=row.category,
-                run_status=statuses.get(row.run_id),
+                run_status=_run_status(statuses.get(row.run_id)),
                 opted_out=opted_out.get(row.contact_id, []),
                 sent_marketing=sent.get(row.contact_id, []),
                 policies=policies,
@@ -223,51 +230,22 @@ class Dispatcher:
         finals = [self._final(o, now) for o in outcomes]
         attempts = [attempt_row(o, now) for o in outcomes if not o.by_policy]
         refs = [
-            {"id": o.delivery.id, "vendor_ref": o.vendor_ref[:VENDOR_REF_LIMIT]}
+            {"id": o.delivery.id, "vendor_ref": o.happened.vendor_ref[:VENDOR_REF_LIMIT]}
             for o in outcomes
-            if o.attempt == "awaiting" and o.vendor_ref
+            if isinstance(o.happened, Accepted)
         ]
+        rows = [f.row(o.delivery.id, now) for o, f in zip(outcomes, finals, strict=True)]
         async with unit_of_work(self._sessions) as session:
-            await repo.finish(session, finals)
+            await repo.finish(session, rows)
             await awaiting_repo.set_vendor_refs(session, refs)
             await repo.insert_attempts(session, attempts)
             await runs_repo.insert_trace(
                 session, [trace_row(o, f, now) for o, f in zip(outcomes, finals, strict=True)]
             )
 
-    def _final(self, outcome: Outcome, now: datetime) -> dict[str, Any]:
-        d = outcome.delivery
-        row: dict[str, Any] = {
-            "id": d.id,
-            "status": "scheduled",
-            "skip_reason": outcome.skip_reason,
-            "due_at": d.due_at,
-            "sent_at": None,
-            "last_error": None if outcome.attempt == "sent" else outcome.response,
-            # A gate decision is not an attempt: only calls to the channel count.
-            "attempts": d.attempts - 1 if outcome.by_policy else d.attempts,
-            "updated_at": now,
-        }
-        if outcome.attempt == "sent":
-            row.update(status="sent", sent_at=now)
-        elif outcome.attempt == "awaiting":
-            # Accepted, not delivered: the checker asks the vendor from due_at on.
-            row.update(status="awaiting", due_at=now + FIRST_CHECK)
-        elif outcome.attempt in ("skipped", "failed"):
-            row["status"] = outcome.attempt
-        elif outcome.attempt == "deferred":
-            row["due_at"] = outcome.defer_until
-        elif d.attempts >= self._settings.max_attempts:
-            row["status"] = "failed"
-        else:
-            row["due_at"] = now + self._backoff(d.attempts, outcome.retry_after)
-        return row
-
-    def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
-        s = self._settings
-        base, cap = s.retry_base_seconds, s.retry_cap_seconds
-        delay = retry_delay(attempts, base=base, cap=cap, retry_after=retry_after, draw=self._draw)
-        return timedelta(seconds=delay)
+    def _final(self, outcome: Outcome, now: datetime) -> DeliveryState:
+        was = DeliveryState.of(outcome.delivery)
+        return next_state(was, outcome.happened, retries=self._retries, now=now)
 
 
 async def _rate_limited(
@@ -282,20 +260,14 @@ async def _rate_limited(
 def _decided(claimed: Claimed) -> Outcome:
     decision, delivery = claimed.decision, claimed.delivery
     if isinstance(decision, policy.Skip):
-        return Outcome(
-            delivery, "skipped", decision.detail, 0, skip_reason=decision.reason, by_policy=True
-        )
+        return Outcome(delivery, Skipped(decision.reason, decision.detail, by_policy=True), 0)
     assert isinstance(decision, policy.Defer)
     limit = decision.limit if isinstance(decision, ratelimits.RateLimited) else None
-    return Outcome(
-        delivery,
-        "deferred",
-        decision.detail,
-        0,
-        defer_until=decision.until,
-        by_policy=True,
-        rate_limit=limit,
-    )
+    return Outcome(delivery, Deferred(decision.until, decision.detail), 0, rate_limit=limit)
+
+
+def _run_status(stored: str | None) -> RunStatus | None:
+    return None if stored is None else RunStatus(stored)
 
 
 def _busy(now: datetime) -> policy.Defer:
@@ -306,7 +278,7 @@ def _uncertain_trace(d: Record, now: datetime) -> dict[str, Any]:
     detail = {
         "delivery_id": d.id,
         "channel": d.channel,
-        "status": "uncertain",
+        "status": DeliveryStatus.UNCERTAIN,
         "attempt": d.attempts,
         "response": "worker lost while sending; channel cannot dedupe a resend",
     }

@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 
 from smr.channels import Target
 from smr.playbooks import Policies, QuietHours, format_duration
+from smr.statuses import RunStatus, SkipReason
 
-ENDED_RUN = frozenset({"exited", "cancelled"})
+#: A run that ended this way takes its deliveries still to go with it.
+ENDED_RUN = frozenset({RunStatus.EXITED, RunStatus.CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Send:
 
 @dataclass(frozen=True)
 class Skip:
-    reason: str
+    reason: SkipReason
     detail: str
 
 
@@ -43,7 +45,7 @@ def decide(
     *,
     channel: str,
     category: str,
-    run_status: str | None,
+    run_status: RunStatus | None,
     opted_out: Sequence[str],
     sent_marketing: Sequence[datetime],
     policies: Policies,
@@ -53,12 +55,12 @@ def decide(
     """What to do with one due delivery on a channel reaching ``target``. ``sent_marketing``
     are the contact's sent marketing deliveries (any channel) within the longest cap period."""
     if run_status in ENDED_RUN:
-        return Skip("exited", f"run {run_status}")
+        return Skip(SkipReason.EXITED, f"run {run_status}")
     if category != "marketing":
         return Send()
     if "*" in opted_out or channel in opted_out:
         scope = "all marketing" if "*" in opted_out else channel
-        return Skip("opted_out", f"contact opted out of {scope}")
+        return Skip(SkipReason.OPTED_OUT, f"contact opted out of {scope}")
     if target is Target.CORP:
         return Send()
     if policies.quiet_hours and (end := quiet_until(now, policies.quiet_hours, policies.tz)):
@@ -86,7 +88,7 @@ def _capped(sent: Sequence[datetime], policies: Policies, now: datetime) -> Deci
                 f"{len(window)} marketing messages in {format_duration(cap.per)} (cap {cap.max})"
             )
             if policies.on_cap == "skip":
-                return Skip("frequency_capped", detail)
+                return Skip(SkipReason.FREQUENCY_CAPPED, detail)
             # The cap allows a send once the oldest counted message leaves the window.
             oldest = sorted(window)[len(window) - cap.max]
             return Defer(oldest + cap.per, detail)

@@ -22,6 +22,17 @@ from smr.channels import (
     SkippedSend,
 )
 from smr.repositories import Record
+from smr.services.delivery_state import (
+    Accepted,
+    Deferred,
+    DeliveryState,
+    Failed,
+    Happened,
+    Retriable,
+    Sent,
+    Skipped,
+)
+from smr.statuses import AttemptOutcome, DeliveryStatus, SkipReason
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +44,27 @@ class Outcome:
     """What handling one claimed delivery came to."""
 
     delivery: Record
-    attempt: str  # sent | awaiting | skipped | failed | retry | deferred
-    response: str | None
+    happened: Happened
     duration_ms: int
-    retry_after: float | None = None
-    skip_reason: str | None = None
-    defer_until: datetime | None = None
-    by_policy: bool = False  # decided by the gate; the channel was never called
-    vendor_ref: str | None = None  # what the vendor calls an awaiting delivery's send
     rate_limit: dict[str, Any] | None = None  # the limit a deferred send waits for
+
+    @property
+    def attempt(self) -> AttemptOutcome:
+        return self.happened.attempt
+
+    @property
+    def response(self) -> str | None:
+        return self.happened.response
+
+    @property
+    def by_policy(self) -> bool:
+        """Decided by the gate; the channel was never called."""
+        h = self.happened
+        return isinstance(h, Deferred) or (isinstance(h, Skipped) and h.by_policy)
+
+    @property
+    def skip_reason(self) -> SkipReason | None:
+        return self.happened.reason if isinstance(self.happened, Skipped) else None
 
 
 def message_of(delivery: Record, recipient: dict[str, str]) -> OutboundMessage:
@@ -132,19 +155,21 @@ def _failure(exc: Exception, adapter: ChannelAdapter, limit_seconds: float) -> B
 
 
 def _outcome(delivery: Record, answer: SendResult | BaseException, took: int) -> Outcome:
+    return Outcome(delivery, _happened(answer), took)
+
+
+def _happened(answer: SendResult | BaseException) -> Happened:
     if isinstance(answer, SendResult):
         response = truncate(answer.response or answer.vendor_message_id)
         if answer.awaiting and answer.vendor_message_id:
-            ref = answer.vendor_message_id
-            return Outcome(delivery, "awaiting", response, took, vendor_ref=ref)
-        return Outcome(delivery, "sent", response, took)
+            return Accepted(response, vendor_ref=answer.vendor_message_id)
+        return Sent(response)
     response = truncate(getattr(answer, "response", None) or str(answer))
     if isinstance(answer, SkippedSend):
-        return Outcome(delivery, "skipped", response, took, skip_reason=answer.reason)
+        return Skipped(SkipReason(answer.reason), response)
     if isinstance(answer, PermanentSendError):
-        return Outcome(delivery, "failed", response, took)
-    retry_after = getattr(answer, "retry_after", None)
-    return Outcome(delivery, "retry", response, took, retry_after=retry_after)
+        return Failed(response)
+    return Retriable(response, retry_after=getattr(answer, "retry_after", None))
 
 
 def _ms_since(started: float) -> int:
@@ -161,18 +186,18 @@ def attempt_row(outcome: Outcome, now: datetime) -> dict[str, Any]:
     }
 
 
-def trace_row(outcome: Outcome, final: dict[str, Any], now: datetime) -> dict[str, Any]:
+def trace_row(outcome: Outcome, final: DeliveryState, now: datetime) -> dict[str, Any]:
     d = outcome.delivery
     detail: dict[str, Any] = {
         "delivery_id": d.id,
         "channel": d.channel,
-        "status": final["status"],
-        "attempt": final["attempts"],
+        "status": final.status,
+        "attempt": final.attempts,
         "skip_reason": outcome.skip_reason,
         "response": outcome.response,
     }
-    if final["status"] == "scheduled":
-        detail["next_at"] = final["due_at"].isoformat()
+    if final.status is DeliveryStatus.SCHEDULED:
+        detail["next_at"] = final.due_at.isoformat()
     kind = "delivery"
     if outcome.rate_limit is not None:
         kind, detail["limit"] = "rate_limited", outcome.rate_limit
