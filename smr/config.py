@@ -95,6 +95,21 @@ def _split_tokens(value: object) -> object:
     return value
 
 
+class IngestSettings(BaseModel):
+    """The event log (``SMR_INGEST__…``)."""
+
+    #: Accepting answers 429 with Retry-After while more events than this wait to be processed.
+    max_backlog: int = Field(default=200_000, ge=1)
+    #: Events a processor takes per transaction.
+    batch_size: int = Field(default=500, ge=1, le=5000)
+    #: How long a processor owns a partition without renewing (a dead one's pass to the others).
+    lease_seconds: float = Field(default=15.0, ge=1)
+    #: How often an idle processor looks for events accepted by other processes.
+    poll_seconds: float = Field(default=0.1, gt=0)
+    #: Connections of the PostgreSQL pool accepting events (besides the engine's).
+    pool_size: int = Field(default=20, ge=1, le=200)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SMR_",
@@ -131,6 +146,7 @@ class Settings(BaseSettings):
     #: ``text`` lines, or ``json``: one object a line with the request, event, run and delivery ids.
     log_format: Literal["text", "json"] = "text"
     channel_routes: dict[str, str] = Field(default_factory=dict)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     mock: MockSettings = Field(default_factory=MockSettings)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)

@@ -21,6 +21,8 @@ class SmrError(Exception):
 
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
+    #: Seconds a client should wait before it retries (the ``Retry-After`` header), if any.
+    retry_after: int | None = None
 
     def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None):
         self.detail = detail or (self.__doc__ or self.title).strip()
@@ -76,8 +78,19 @@ class DatabaseUnavailable(SmrError):
 
     status = 503
     title = "Service unavailable"
-    #: Seconds a client should wait before it retries (the ``Retry-After`` header).
-    retry_after: ClassVar[int] = 5
+    retry_after = 5
+
+
+class Backlogged(SmrError):
+    """More events wait to be processed than SMR keeps; retry after the time given: nothing
+    of this request was stored."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
 
 
 def field_path(loc: Sequence[Any]) -> str:

@@ -26,10 +26,13 @@ URGENT_TYPES = frozenset({"contact.added"})
 
 
 class EventStatus(StrEnum):
-    """``pending``: accepted, in the log; ``processed``: its effects are written."""
+    """``pending``: accepted, in the log; ``processed``: its effects are written;
+    ``failed``: processing it raised, alone, and it was taken out of the log with the error as
+    its evaluation (one bad event never holds back its partition)."""
 
     PENDING = "pending"
     PROCESSED = "processed"
+    FAILED = "failed"
 
 
 def partition_of(key: str) -> int:

@@ -149,6 +149,12 @@ class EventLogEntry(Base):
     __table_args__ = (
         Index("ix_event_log_partition_seq", "partition", "seq"),
         Index("ix_event_log_route_seq", "route", "seq"),
+        Index(
+            "ix_event_log_seq_urgent",
+            "seq",
+            postgresql_where=text("urgent"),
+            sqlite_where=text("urgent"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -18,7 +18,9 @@ from smr.channel_codes.annotate import annotate
 from smr.channels import ChannelAdapter, ContactDirectory, ContactProfile, SendError
 from smr.config import Settings
 from smr.db import create_engine, log_failure, session_factory, unit_of_work
+from smr.repositories.log_append import LogWriter, log_writer
 from smr.schemas import EventIn
+from smr.services.accept import Acceptor, BacklogGauge, IngestReport
 from smr.services.awaiting import Checker
 from smr.services.catalog import Catalog, ReloadReport
 from smr.services.channel_code_sync import ChannelCodeKeeper
@@ -26,8 +28,8 @@ from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
 from smr.services.group_sync import GroupSync
 from smr.services.group_welcome import GroupWelcomeKeeper, declared_in
-from smr.services.ingest import IngestReport, submit
 from smr.services.moments import MomentEngagementPoll
+from smr.services.processor import Processor
 from smr.services.wakeups import Waker
 from smr.telemetry import Telemetry
 from smr.tokens import Tokens, load_tokens
@@ -62,6 +64,12 @@ class Runtime:
     cron: Cron
     checker: Checker
     clock: Clock
+    #: Appends accepted events to the log.
+    acceptor: Acceptor
+    #: Takes events from the log and processes them (in the background once ``Ticker`` runs).
+    processor: Processor
+    writer: LogWriter
+    gauge: BacklogGauge
     #: This process's own measurements (latencies, sends, the ticker's heartbeat).
     telemetry: Telemetry = field(default_factory=Telemetry)
     #: Called by ``wake``: the ticker's hook to tick now rather than at the next interval.
@@ -90,15 +98,18 @@ class Runtime:
         valid 20 s). With none configured, ``wake`` only wakes the ticker."""
         return sorted(c for c, a in self.routes.items() if a.capabilities.urgent)
 
-    async def ingest(self, events: list[EventIn], *, source: str) -> IngestReport:
-        """Ingest events from ``source`` and, if they made deliveries due, ``wake``."""
+    async def ingest(
+        self, events: list[EventIn], *, source: str, bounded: bool = True
+    ) -> IngestReport:
+        """Accept events from ``source`` into the log (see ``Acceptor.accept``); the processor
+        of this process, if it runs, looks at once."""
         events = annotate(events, self.catalog.channel_codes.current)  # data.channel_code
-        report = await submit(
-            self.sessions, events, source=source, catalog=self.catalog, clock=self.clock
-        )
-        if report.deliveries_due:
-            self.wake()
-        return report
+        return await self.acceptor.accept(events, source=source, bounded=bounded)
+
+    async def process_pending(self) -> int:
+        """Process the events waiting in the log, here and now (the processor's ``drain``);
+        how many were processed."""
+        return await self.processor.drain()
 
     def wake(self) -> None:
         """New deliveries are due (ingest just committed): send those on urgent channels at
@@ -134,7 +145,8 @@ class Runtime:
 
     async def _pull(self, puller: InboundPuller, *, token: str, open_kfid: str) -> None:
         async def ingest(events: list[EventIn]) -> None:
-            await self.ingest(events, source="wecom")
+            # Not refused for the backlog: the pull's cursor has moved past them.
+            await self.ingest(events, source="wecom", bounded=False)
 
         try:
             made = await puller.pull(token=token, open_kfid=open_kfid, ingest=ingest)
@@ -219,8 +231,12 @@ class Runtime:
 
     async def tick(self) -> None:
         """One scheduler tick: fire due cron slots, wake due runs, send due deliveries, then
-        check on deliveries a vendor accepted but has not delivered yet."""
+        check on deliveries a vendor accepted but has not delivered yet. A process whose
+        processor does not run in the background (no ``Ticker``) processes the pending events
+        first."""
         with self.telemetry.ticking(self.clock):
+            if not self.processor.in_background:
+                await self.processor.drain()
             await self.cron.tick()
             await self.waker.tick()
             await self.dispatcher.tick()
@@ -248,7 +264,9 @@ class Runtime:
             await self.group_welcome.aclose()
         if self.moments is not None:
             await self.moments.aclose()
+        await self.processor.aclose()
         await self.settle()
+        await self.writer.aclose()
         for adapter in {id(a): a for a in self.routes.values()}.values():
             await adapter.aclose()
         await self.engine.dispose()
@@ -282,6 +300,23 @@ def build_runtime(
     tokens = load_tokens(settings, generate=generate_tokens)
     cron = Cron(settings, sessions=sessions, catalog=catalog, clock=clock)
     checker = Checker(sessions=sessions, routes=routes, settings=settings, clock=clock)
+    writer = log_writer(settings.effective_database_url, sessions)
+    gauge = BacklogGauge(sessions, bound=settings.ingest.max_backlog, clock=clock)
+    processor = Processor(
+        sessions,
+        catalog=catalog,
+        settings=settings.ingest,
+        clock=clock,
+        telemetry=telemetry,
+        on_due=lambda: runtime.wake(),
+    )
+    acceptor = Acceptor(
+        writer,
+        gauge=gauge,
+        settings=settings.ingest,
+        clock=clock,
+        on_accept=lambda: processor.kick(),
+    )
     groups = GroupSync(build_group_source(settings.wecom), sessions=sessions, clock=clock)
     ways = build_contact_ways(settings.wecom)
     codes = ChannelCodeKeeper(
@@ -299,6 +334,10 @@ def build_runtime(
         cron,
         checker,
         clock,
+        acceptor,
+        processor,
+        writer,
+        gauge,
         telemetry=telemetry,
         groups=groups,
         channel_codes=codes,

@@ -37,6 +37,7 @@ class Ticker:
             next_run_time=datetime.now(UTC),
         )
         self._scheduler.start()
+        self._runtime.processor.start()
         self._runtime.on_wake = self.wake
         self._runtime.telemetry.heartbeat.start(self._runtime.clock())
 
@@ -53,6 +54,7 @@ class Ticker:
         self._runtime.telemetry.heartbeat.stop()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        await self._runtime.processor.aclose()
         async with self._ticking:
             pass
 

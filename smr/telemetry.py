@@ -124,6 +124,19 @@ class Telemetry:
         self.ticks = Counter(
             "smr_ticks", "Scheduler ticks finished, by outcome.", ["outcome"], registry=r
         )
+        self.processed = Counter(
+            "smr_events_processed",
+            "Events this process took from the log and processed, by outcome "
+            "(processed; failed: an event that failed alone, marked failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.batch = Histogram(
+            "smr_process_batch_seconds",
+            "Time a processor's batch transaction takes, from its first statement to commit.",
+            registry=r,
+            buckets=b,
+        )
 
     def timed_claim(self, kind: ClaimKind) -> Timer:
         return self.claim.labels(kind).time()

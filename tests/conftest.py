@@ -108,7 +108,24 @@ async def runtime(
 
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The API, with a processor that keeps up: after each answer, the events accepted so far
+    are processed (as a worker would, shortly after), before the test reads on."""
+
+    async def processed(_response: httpx.Response) -> None:
+        await runtime.process_pending()
+
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app)
+    hooks = {"response": [processed]}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://smr.test", event_hooks=hooks
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+async def accepting_client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The API alone: accepted events wait in the log until the test processes them."""
+    transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://smr.test") as c:
         yield c

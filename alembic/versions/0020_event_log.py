@@ -56,6 +56,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_event_log_partition_seq", "event_log", ["partition", "seq"])
     op.create_index("ix_event_log_route_seq", "event_log", ["route", "seq"])
+    op.create_index(
+        "ix_event_log_seq_urgent",
+        "event_log",
+        ["seq"],
+        postgresql_where=sa.text("urgent"),
+        sqlite_where=sa.text("urgent"),
+    )
     op.create_table(
         "log_partitions",
         sa.Column("partition", sa.SmallInteger(), autoincrement=False, nullable=False),
@@ -101,6 +108,7 @@ def downgrade() -> None:
         batch.drop_column("partition")
     op.drop_table("log_members")
     op.drop_table("log_partitions")
+    op.drop_index("ix_event_log_seq_urgent", table_name="event_log")
     op.drop_index("ix_event_log_route_seq", table_name="event_log")
     op.drop_index("ix_event_log_partition_seq", table_name="event_log")
     op.drop_table("event_log")

@@ -38,7 +38,7 @@ async def _smr_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SmrError)
     extra = {"errors": exc.errors} if exc.errors else {}
     response = problem(exc.status, exc.title, exc.detail, **extra)
-    if isinstance(exc, DatabaseUnavailable):
+    if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         response.headers["WWW-Authenticate"] = challenge(request)

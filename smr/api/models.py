@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from smr.eventlog import EventStatus
 from smr.models import (
     DeliveryStatus,
     GroupMemberType,
@@ -59,9 +60,11 @@ class Page(BaseModel, Generic[Item]):
 
 class IngestResult(BaseModel):
     id: str = Field(description="The event id the sender gave.")
-    status: Literal["accepted", "duplicate"]
+    status: Literal["accepted", "duplicate"] = Field(
+        description="accepted: stored now, processed shortly (GET /v1/events/{event_id} shows "
+        "pending until then); duplicate: this id was stored before."
+    )
     event_id: str
-    contact_id: str | None
 
 
 class IngestBatchAnswer(BaseModel):
@@ -148,7 +151,12 @@ class EventDetail(BaseModel):
     occurred_at: Timestamp | None
     occurred_at_source: OccurredAtSource
     received_at: Timestamp | None
-    contact_id: str
+    status: EventStatus = Field(
+        description="pending: accepted, waiting to be processed (no contact, evaluations or "
+        "runs yet); processed; failed: processing it raised (the error is its evaluation)."
+    )
+    processed_at: Timestamp | None
+    contact_id: str | None = Field(description="Known once the event is processed.")
     data: dict[str, Any]
     evaluations: list[Any]
     runs: list[RunSummary]
@@ -316,7 +324,6 @@ class ArchiveResult(BaseModel):
     status: Literal["accepted", "duplicate", "ignored"]
     id: str | None = Field(default=None, description="The event's id: archive:<msgid>.")
     event_id: str | None = None
-    contact_id: str | None = None
     reason: str | None = Field(default=None, description="Why an ignored message was ignored.")
 
 

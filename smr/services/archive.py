@@ -14,7 +14,7 @@ from typing import Any, Literal
 from smr import edge
 from smr.inbound import archive
 from smr.schemas import EventIn
-from smr.services.ingest import IngestReport, IngestResult
+from smr.services.accept import IngestReport, IngestResult
 
 Ingest = Callable[[list[EventIn]], Awaitable[IngestReport]]
 Status = Literal["accepted", "duplicate", "ignored"]
@@ -27,14 +27,12 @@ class MessageResult:
     status: Status
     id: str | None = None
     event_id: str | None = None
-    contact_id: str | None = None
     reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         found = {
             "id": self.id,
             "event_id": self.event_id,
-            "contact_id": self.contact_id,
             "reason": self.reason,
         }
         return {"msgid": self.msgid, "status": self.status} | {
@@ -85,5 +83,4 @@ def _results(
             result.status,
             id=result.key,
             event_id=result.event_id,
-            contact_id=result.contact_id,
         )

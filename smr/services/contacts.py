@@ -45,6 +45,8 @@ class ContactState:
     new_identities: dict[str, str] = field(default_factory=dict)
     #: The WeCom customer groups it is a member of (``contact.groups``; see ``with_groups``).
     groups: list[GroupView] = field(default_factory=list, compare=False)
+    #: A new contact's event log partition: its first event's (``smr.eventlog``); stored once.
+    partition: int = field(default=0, compare=False)
     #: The stored columns as loaded, to write back only contacts a batch changed.
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -84,7 +86,12 @@ class ContactState:
 
     @classmethod
     def blank(
-        cls, contact_id: str, now: datetime, *, identities: dict[str, str] | None = None
+        cls,
+        contact_id: str,
+        now: datetime,
+        *,
+        partition: int,
+        identities: dict[str, str] | None = None,
     ) -> ContactState:
         """A contact created now, as it reads back from the database."""
         return cls(
@@ -100,6 +107,7 @@ class ContactState:
             created_at=now,
             identities=dict(identities or {}),
             is_new=True,
+            partition=partition,
         )
 
     def absorb(self, ref: ContactRef, *, identities: dict[str, str]) -> None:
@@ -163,10 +171,14 @@ def _shallow_copy(value: Any) -> Any:
 
 
 class HasContact(Protocol):
-    """What ``resolve`` reads of an event: the contact it is about."""
+    """What ``resolve`` reads of an event: the contact it is about, and the event log
+    partition a new contact made for it takes."""
 
     @property
     def contact(self) -> ContactRef: ...
+
+    @property
+    def partition(self) -> int: ...
 
 
 async def resolve(
@@ -182,7 +194,7 @@ async def resolve(
     one contact. Contacts shared by several events are the same ContactState object, so
     changes made while handling one event are seen by the next; ``writes`` writes them back.
     """
-    refs = [_Ref(e.contact, e.contact.identities()) for e in events]
+    refs = [_Ref(e.contact, e.contact.identities(), e.partition) for e in events]
     asked = {pair for ref in refs for pair in ref.identities.items()}
     ids = {ref.id for ref in refs if ref.id}
     states = await _find(session, ids=ids, identities=asked)
@@ -201,6 +213,7 @@ class _Ref:
 
     contact: ContactRef
     identities: dict[str, str]
+    partition: int
 
     @property
     def id(self) -> str | None:
@@ -256,12 +269,14 @@ def _add_missing(
     # A contact named by its id gets its identities later, like any contact we know.
     for ref in refs:
         if ref.id and ref.id not in states:
-            states[ref.id] = ContactState.blank(ref.id, now)
+            states[ref.id] = ContactState.blank(ref.id, now, partition=ref.partition)
             created.append(states[ref.id])
     for ref in refs:
         if _known_id(ref, owners) is None:
             pairs = {k: v for k, v in ref.identities.items() if (k, v) not in owners}
-            state = ContactState.blank(new_id("ct", now), now, identities=pairs)
+            state = ContactState.blank(
+                new_id("ct", now), now, partition=ref.partition, identities=pairs
+            )
             states[state.id] = state
             created.append(state)
             owners.update(dict.fromkeys(pairs.items(), state.id))
@@ -281,7 +296,8 @@ async def _claim(
     a concurrent transaction claimed first belongs to its contact, found and adopted here; a
     new contact left without identities is deleted, and one named by an id (``explicit``) that
     a concurrent transaction created first is found instead."""
-    inserted = await repo.insert_contacts(session, [s.row(now) for s in created])
+    rows = [{**s.row(now), "partition": s.partition} for s in created]
+    inserted = await repo.insert_contacts(session, rows)
     wanted = [{"kind": k, "value": v, "contact_id": s.id} for s in created for k, v in s.claims]
     won = await repo.attach_identities(session, wanted)
     lost = {(r["kind"], r["value"]) for r in wanted} - won

@@ -4,7 +4,8 @@ shows (API, workers), beside what this process measured itself (``smr.telemetry`
 Gauges, read when scraped: deliveries, runs and cron slots by status (``sent`` only grows, so
 ``rate(smr_deliveries{status="sent"}[5m])`` is the send rate), how long the oldest due delivery
 and run have waited (a stuck scheduler shows here first), and the playbooks loaded and their
-problems. prometheus_client renders them, with every digit (1234567 is not ``1.23457e+06``).
+problems, and the event log's backlog and lag (the age of the oldest event waiting).
+prometheus_client renders them, with every digit (1234567 is not ``1.23457e+06``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from datetime import datetime
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smr.eventlog import Backlog
+from smr.repositories import event_log
 from smr.repositories import metrics as repo
 from smr.services.catalog import Catalog
 
@@ -26,7 +29,11 @@ HELP = {
     "smr_due_age_seconds": "How long the oldest due delivery or run has waited (0: none due).",
     "smr_playbooks_loaded": "Playbooks loaded.",
     "smr_playbook_problems": "Problems found loading the playbooks folder, by severity.",
+    "smr_event_backlog": "Events accepted and waiting to be processed (counted up to 10,000,000).",
+    "smr_event_lag_seconds": "How long the oldest event waiting to be processed has waited.",
 }
+#: The backlog is counted up to here (a count costs as much as the rows it counts).
+BACKLOG_COUNTED_UP_TO = 10_000_000
 SEVERITIES = ("error", "warning")
 
 
@@ -39,6 +46,7 @@ class Snapshot:
     due_age_seconds: Mapping[str, float]
     playbooks_loaded: int
     problems: Mapping[str, int]
+    backlog: Backlog
 
 
 async def read_snapshot(session: AsyncSession, catalog: Catalog, *, now: datetime) -> Snapshot:
@@ -52,6 +60,7 @@ async def read_snapshot(session: AsyncSession, catalog: Catalog, *, now: datetim
         due_age_seconds=ages,
         playbooks_loaded=len(catalog.result.playbooks),
         problems={s: sum(e.severity == s for e in catalog.errors) for s in SEVERITIES},
+        backlog=await event_log.backlog(session, bound=BACKLOG_COUNTED_UP_TO, now=now),
     )
 
 
@@ -70,6 +79,12 @@ class SnapshotCollector:
         loaded.add_metric([], s.playbooks_loaded)
         yield loaded
         yield _gauge("smr_playbook_problems", "severity", s.problems.items())
+        yield GaugeMetricFamily(
+            "smr_event_backlog", HELP["smr_event_backlog"], value=s.backlog.size
+        )
+        yield GaugeMetricFamily(
+            "smr_event_lag_seconds", HELP["smr_event_lag_seconds"], value=s.backlog.lag_seconds
+        )
 
 
 def _gauge(name: str, label: str, values: Iterable[tuple[str, float]]) -> GaugeMetricFamily:

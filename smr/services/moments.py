@@ -39,7 +39,7 @@ from smr.models import MomentEngagementKind
 from smr.repositories import moments as repo
 from smr.repositories.moments import Engagement, Origin
 from smr.schemas import EventIn
-from smr.services.ingest import IngestReport
+from smr.services.accept import IngestReport
 from smr.services.passes import Slots, Spawned
 
 log = logging.getLogger(__name__)

@@ -98,6 +98,8 @@ async def event_detail(session: AsyncSession, event_id: str) -> dict[str, Any]:
         # "received": the sender gave no occurred_at, so it is the time received.
         "occurred_at_source": event.occurred_at_source,
         "received_at": _iso(event.received_at),
+        "status": event.status,
+        "processed_at": _iso(event.processed_at),
         "contact_id": event.contact_id,
         "data": event.data,
         "evaluations": event.evaluations,

@@ -9,18 +9,18 @@ the vendor's reply id, so a pushed-again reply is a duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.errors import InvalidInput, field_errors
 from smr.inbound.sms import Reply, ReplyFormatError, replies_in
 from smr.schemas import EventIn
-from smr.services.catalog import Catalog
-from smr.services.ingest import IngestReport, submit
+from smr.services.accept import IngestReport
+
+Ingest = Callable[[list[EventIn]], Awaitable[IngestReport]]
 
 UNSUBSCRIBED = "contact.unsubscribed"
 REPLIED = "sms.replied"
@@ -56,16 +56,15 @@ def events_for(
 
 
 async def receive(
-    sessions: async_sessionmaker[AsyncSession],
     provider: str,
     data: Any,
     *,
     words: Collection[str],
-    catalog: Catalog,
-    clock: Callable[[], datetime],
+    ingest: Ingest,
+    now: datetime,
 ) -> IngestReport | None:
-    """Ingest the replies in a vendor's push (``data``: its body, parsed by the edge guard);
-    None when it carries none."""
+    """Accept the replies in a vendor's push (``data``: its body, parsed by the edge guard)
+    through ``ingest`` (the runtime's, for this provider's source); None when it carries none."""
     try:
         replies = replies_in(provider, data)
     except ReplyFormatError as exc:
@@ -74,8 +73,8 @@ async def receive(
     if not replies:
         return None
     try:
-        events = events_for(replies, provider=provider, words=words, now=clock())
+        events = events_for(replies, provider=provider, words=words, now=now)
     except ValidationError as exc:
         errors = field_errors(exc.errors())
         raise InvalidInput("The SMS replies do not validate.", errors=errors) from None
-    return await submit(sessions, events, source=f"sms_{provider}", catalog=catalog, clock=clock)
+    return await ingest(events)

@@ -7,9 +7,8 @@ payment reported twice, answers ``duplicate`` and creates nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -19,8 +18,9 @@ from smr.inbound.webhooks import OrderNotice, WebhookRequest, WebhookSource
 from smr.inbound.webhooks.base import payload_error, payment_key
 from smr.repositories import events as events_repo
 from smr.schemas import EventIn, parse_events
-from smr.services.catalog import Catalog
-from smr.services.ingest import IngestResult, submit
+from smr.services.accept import IngestReport, IngestResult
+
+Ingest = Callable[[list[EventIn]], Awaitable[IngestReport]]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,6 @@ class WebhookOutcome:
     status: Literal["accepted", "duplicate", "ignored"]
     results: Sequence[IngestResult] = ()
     detail: str | None = None
-    deliveries_due: int = 0
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"status": self.status}
@@ -45,10 +44,10 @@ async def receive(
     request: WebhookRequest,
     *,
     secret: str,
-    catalog: Catalog,
-    clock: Callable[[], datetime],
+    ingest: Ingest,
 ) -> WebhookOutcome:
-    """Raises SignatureError (401) or PayloadError (422); then nothing is stored."""
+    """Raises SignatureError (401) or PayloadError (422); then nothing is stored. ``ingest``
+    accepts the events (the runtime's, for this source)."""
     source.verify(request, secret)
     translation = source.translate(request)
     if not translation.notices:
@@ -60,29 +59,31 @@ async def receive(
         detail = f"no payment of order {', '.join(unknown)} is known, so no customer to refund"
         return WebhookOutcome("ignored", detail=detail)
     events = _events(known, owners)
-    report = await submit(sessions, events, source=source.name, catalog=catalog, clock=clock)
-    fresh = any(r.status == "accepted" for r in report.results)
-    return WebhookOutcome(
-        "accepted" if fresh else "duplicate",
-        results=report.results,
-        deliveries_due=report.deliveries_due,
-    )
+    report = await ingest(events)
+    return WebhookOutcome("accepted" if report.accepted else "duplicate", results=report.results)
 
 
 async def _owners(
     sessions: async_sessionmaker[AsyncSession], source: str, notices: Sequence[OrderNotice]
-) -> dict[str, str]:
-    """Order id → the contact its payment was recorded for, for notices that name no customer."""
+) -> dict[str, dict[str, Any]]:
+    """Order id → the contact its payment was recorded for (its id; or, while the payment
+    waits to be processed, the contact as the payment named it: the refund then takes the
+    payment's route and comes after it), for notices that name no customer."""
     orders = {n.order_id for n in notices if not n.identities}
     if not orders:
         return {}
     async with sessions() as session:
         paid = await events_repo.by_keys(session, [(source, payment_key(o)) for o in orders])
-    by_key = {e.key: e.contact_id for e in paid}
+    by_key = {e.key: {"id": e.contact_id} if e.contact_id else _named(e.contact) for e in paid}
     return {o: by_key[payment_key(o)] for o in orders if payment_key(o) in by_key}
 
 
-def _events(notices: Sequence[OrderNotice], owners: dict[str, str]) -> list[EventIn]:
+def _named(contact: dict[str, Any] | None) -> dict[str, Any]:
+    """The identities of a contact reference as stored (no name, no attributes)."""
+    return {k: v for k, v in (contact or {}).items() if k not in ("name", "attributes")}
+
+
+def _events(notices: Sequence[OrderNotice], owners: dict[str, dict[str, Any]]) -> list[EventIn]:
     payload = {
         "events": [
             {
@@ -101,9 +102,9 @@ def _events(notices: Sequence[OrderNotice], owners: dict[str, str]) -> list[Even
         raise payload_error(exc) from None
 
 
-def _contact(notice: OrderNotice, owner: str | None) -> dict[str, Any]:
+def _contact(notice: OrderNotice, owner: dict[str, Any] | None) -> dict[str, Any]:
     if owner is not None:
-        return {"id": owner}
+        return owner
     contact: dict[str, Any] = dict(notice.identities)
     if notice.name:
         contact["name"] = notice.name[:200]

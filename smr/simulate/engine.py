@@ -29,17 +29,22 @@ from smr.channels import (
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
 from smr.models import Base
+from smr.repositories import events as events_repo
 from smr.repositories import metrics as metrics_repo
+from smr.repositories import partitions as partitions_repo
 from smr.repositories import simulation as simulation_repo
+from smr.repositories.log_append import SessionLogWriter
 from smr.schemas import EventIn
+from smr.services.accept import Acceptor, BacklogGauge
 from smr.services.catalog import Catalog
 from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
-from smr.services.ingest import submit
 from smr.services.plan import INTERNAL_CHANNELS
+from smr.services.processor import Processor
 from smr.services.wakeups import Waker
 from smr.simulate.groups import sample_groups
 from smr.simulate.timeline import Simulation, read_simulation
+from smr.telemetry import Telemetry
 
 SOURCE = "simulate"
 #: Instants at most (each a time something happens); bounds a schedule firing every minute.
@@ -127,6 +132,8 @@ class _Pipeline:
     cron: Cron
     waker: Waker
     dispatcher: Dispatcher
+    acceptor: Acceptor
+    processor: Processor
     #: Cron has fired every slot up to here.
     cron_until: datetime
 
@@ -145,6 +152,7 @@ class _Pipeline:
             await catalog.remember_versions(session, now=start)
             groups = sample_groups(catalog.result.playbooks.values())
             await simulation_repo.add_groups(session, groups, now=start)
+            await partitions_repo.create(session)
         local = settings.model_copy(update={"database_url": url, "dispatch_lanes": 1})
         declared = capabilities_of(catalog.channels)
         routes: dict[str, ChannelAdapter] = {
@@ -156,7 +164,24 @@ class _Pipeline:
         dispatcher = Dispatcher(
             sessions=sessions, routes=routes, catalog=catalog, settings=local, clock=clock
         )
-        return cls(engine, sessions, clock, catalog, cron, waker, dispatcher, start)
+        processor = Processor(
+            sessions,
+            catalog=catalog,
+            settings=local.ingest,
+            clock=clock,
+            telemetry=Telemetry(),
+            on_due=lambda: None,  # the pipeline ticks itself
+        )
+        acceptor = Acceptor(
+            SessionLogWriter(sessions),
+            gauge=BacklogGauge(sessions, bound=local.ingest.max_backlog, clock=clock),
+            settings=local.ingest,
+            clock=clock,
+            on_accept=lambda: None,
+        )
+        return cls(
+            engine, sessions, clock, catalog, cron, waker, dispatcher, acceptor, processor, start
+        )
 
     async def run(self, events: Sequence[EventIn], *, until: datetime) -> tuple[str, list[str]]:
         """Ingest each event at its time and tick at every instant something falls due, up to
@@ -167,14 +192,9 @@ class _Pipeline:
             pending = None
             ingested = False
             while queue and queue[0].occurred_at <= self.clock.now:
-                report = await submit(
-                    self.sessions,
-                    [queue.popleft()],
-                    source=SOURCE,
-                    catalog=self.catalog,
-                    clock=self.clock,
-                )
-                contact_id = contact_id or report.results[0].contact_id or ""
+                report = await self.acceptor.accept([queue.popleft()], source=SOURCE)
+                await self.processor.drain()
+                contact_id = contact_id or await self._contact_of(report.results[0].event_id)
                 # Each event is handled before the next, like webhooks a moment apart.
                 pending, ingested = await self._settle(), True
             if not ingested:
@@ -186,6 +206,11 @@ class _Pipeline:
             self.clock.now = max(following, self.clock.now)
         notes = [f"stopped after {MAX_INSTANTS} moments; the timeline ends early"]
         return contact_id, notes + _left_out(queue, until)
+
+    async def _contact_of(self, event_id: str) -> str:
+        async with self.sessions() as session:
+            event = await events_repo.get(session, event_id)
+        return (event.contact_id if event else None) or ""
 
     async def _settle(self) -> datetime | None:
         """Tick until nothing is due at this instant (cron only when one of its slots is);

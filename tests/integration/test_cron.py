@@ -94,7 +94,7 @@ async def add_contacts(runtime: Runtime, *specs: tuple[str, list[str], int | Non
     now = runtime.clock()
     rows = []
     for contact_id, tags, level in specs:
-        state = ContactState.blank(contact_id, now)
+        state = ContactState.blank(contact_id, now, partition=0)
         state.tags = tags
         state.attributes = {} if level is None else {"level": level}
         rows.append(state.row(now))

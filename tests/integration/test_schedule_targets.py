@@ -192,6 +192,6 @@ async def test_customer_audiences_leave_groups_and_the_corp_out(
 
 
 async def add_customer(runtime: Runtime, contact_id: str) -> None:
-    row = ContactState.blank(contact_id, runtime.clock()).row(runtime.clock())
+    row = ContactState.blank(contact_id, runtime.clock(), partition=0).row(runtime.clock())
     async with unit_of_work(runtime.sessions) as session:
         assert await contacts_repo.insert_contacts(session, [row]) == {contact_id}

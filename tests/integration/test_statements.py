@@ -29,7 +29,7 @@ class Boom(Exception):
 
 
 def _row(contact_id: str) -> dict[str, object]:
-    state = ContactState.blank(contact_id, NOW)
+    state = ContactState.blank(contact_id, NOW, partition=0)
     state.name = "小王"
     state.tags = ["会员", "已购"]
     state.attributes = {"level": 3, "city": "杭州", "nested": {"a": [1, 2.5, None]}}
@@ -65,7 +65,7 @@ async def test_a_stored_contact_reads_back_as_it_was_written(runtime: Runtime) -
 
 
 async def test_a_created_contact_reads_back_as_its_blank_state(runtime: Runtime) -> None:
-    blank = ContactState.blank("ct_new", NOW, identities={"phone": "13900000000"})
+    blank = ContactState.blank("ct_new", NOW, partition=0, identities={"phone": "13900000000"})
     async with unit_of_work(runtime.sessions) as session:
         assert await repo.insert_contacts(session, [blank.row(NOW)]) == {"ct_new"}
         phone = {"kind": "phone", "value": "13900000000", "contact_id": "ct_new"}

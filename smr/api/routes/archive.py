@@ -20,7 +20,7 @@ from smr.inbound.archive import SIGNATURE_HEADER, SOURCE, TIMESTAMP_HEADER, Arch
 from smr.runtime import Runtime
 from smr.schemas import EventIn
 from smr.services import archive
-from smr.services.ingest import IngestReport
+from smr.services.accept import IngestReport
 
 router = APIRouter(prefix="/v1/wecom", tags=["wecom"], responses=problems(401, 404, 413, 422, 503))
 log = logging.getLogger(__name__)

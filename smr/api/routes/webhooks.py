@@ -9,6 +9,7 @@ or non-2xx answer, and a retry is a duplicate):
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Annotated, Any
 
@@ -98,16 +99,13 @@ async def receive_sms_replies(
     if not token or not same(secret, token):
         raise Unauthorized("The token in the URL does not match SMR_WEBHOOK_SECRETS__SMS_….")
     report = await sms_replies.receive(
-        runtime.sessions,
         provider,
         edge.load_json(body),  # refused before any work: see smr.edge
         words=runtime.settings.sms.unsubscribe_replies,
-        catalog=runtime.catalog,
-        clock=runtime.clock,
+        ingest=functools.partial(runtime.ingest, source=f"sms_{provider}"),
+        now=runtime.clock(),
     )
     if report is not None:
-        if report.deliveries_due:
-            runtime.wake()
         log.info(
             "sms replies from %s: %s",
             provider,
@@ -133,10 +131,7 @@ async def receive_order_webhook(
         found,
         webhook_request(request, body, runtime),
         secret=secret_for(runtime, source),
-        catalog=runtime.catalog,
-        clock=runtime.clock,
+        ingest=functools.partial(runtime.ingest, source=found.name),
     )
-    if outcome.deliveries_due:
-        runtime.wake()
     log.info("%s webhook: %s %s", source, outcome.status, outcome.detail or "")
     return {**outcome.as_json(), **found.acknowledgement}

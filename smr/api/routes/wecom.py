@@ -143,7 +143,9 @@ async def _act(runtime: Runtime, translation: Translation) -> None:
     events = [await _described(runtime, event) for event in translation.events]
     if group is not None:
         events = [with_group(event, group) for event in events]
-    report = await runtime.ingest(events, source="wecom")
+    # Never refused for the backlog: WeCom gives up after a few retries, and a welcome code
+    # is valid for 20 seconds.
+    report = await runtime.ingest(events, source="wecom", bounded=False)
     log.info(
         "wecom callback %s: %s",
         translation.kind,

@@ -1,0 +1,99 @@
+"""Processing a batch of logged events: what each one causes, written with its processed mark.
+
+For the events of a batch (several contacts, in the order they were accepted): resolve each
+event's contact (new contacts take the event's partition), evaluate the playbooks (the pure
+engine, through ``RunPlanner``), and write the contacts, runs, deliveries, trace and the
+events' evaluations, and take the events out of the log, in the caller's transaction: an
+event's effects and its "processed" mark commit together, or neither does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.eventlog import LoggedEvent
+from smr.playbooks import EventView
+from smr.repositories import event_log
+from smr.repositories import runs as runs_repo
+from smr.repositories._sql import write_together
+from smr.schemas import ORDER_TYPES, OrderData
+from smr.services import contacts
+from smr.services.catalog import Catalog, EventRules
+from smr.services.runs import RunPlanner
+
+
+@dataclass(frozen=True)
+class Processed:
+    events: int
+    deliveries_due: int
+
+
+async def process(
+    session: AsyncSession, batch: Sequence[LoggedEvent], *, catalog: Catalog, now: datetime
+) -> Processed:
+    """Process ``batch`` (in ``seq`` order) in ``session``'s transaction."""
+    if not batch:
+        return Processed(events=0, deliveries_due=0)
+    types = {e.type for e in batch}
+    rules = [catalog.rules_for(t) for t in types]
+    exiting = catalog.exiting_on(types)
+    states = await contacts.resolve(session, batch, now=now)
+    planner = await _planner(
+        session, states, _watched(rules, now=now), exiting, catalog=catalog, now=now
+    )
+    rows = [_apply(e, s, planner, now=now) for e, s in zip(batch, states, strict=True)]
+    await write_together(session, [*contacts.writes(states, now=now), *planner.plan.inserts()])
+    await planner.plan.write_changes(session)
+    await event_log.finish(session, rows, seqs=[e.seq for e in batch])
+    return Processed(events=len(batch), deliveries_due=planner.plan.deliveries_due)
+
+
+def _watched(rules: list[EventRules], *, now: datetime) -> runs_repo.Watched:
+    """The runs that the re-entry rules of the playbooks events of these types (``rules``)
+    trigger look at."""
+    cooldown = max((r.cooldown for r in rules), default=timedelta(0))
+    return runs_repo.Watched.within(
+        (pid for r in rules for pid in r.watched), cooldown=cooldown, now=now
+    )
+
+
+async def _planner(
+    session: AsyncSession,
+    states: list[contacts.ContactState],
+    watched: runs_repo.Watched,
+    exiting: set[str],
+    *,
+    catalog: Catalog,
+    now: datetime,
+) -> RunPlanner:
+    """A planner that knows the run history (of the ``watched`` runs) and the active runs
+    these events may touch (of the playbooks ``exiting`` on their types)."""
+    known = {s.id: s for s in states if not s.is_new}  # new contacts have no runs
+    history = await runs_repo.history(session, contact_ids=known, watched=watched)
+    active = await runs_repo.active_with_triggers(session, contact_ids=known, playbook_ids=exiting)
+    await catalog.recall_versions(session, {r.version for runs in active.values() for r in runs})
+    return RunPlanner(catalog=catalog, history=history, now=now, active=active)
+
+
+def _apply(
+    event: LoggedEvent, state: contacts.ContactState, planner: RunPlanner, *, now: datetime
+) -> dict[str, Any]:
+    """The event's effects on its contact and runs; its processed row."""
+    if event.type in ORDER_TYPES:
+        order = OrderData.model_validate(event.data)  # validated when accepted
+        month = event.occurred_at.astimezone(planner.catalog.policies.tz).strftime("%Y-%m")
+        state.apply_order(event.type, order, event.occurred_at, month=month)
+    if event.type == "contact.unsubscribed":
+        state.opt_out(event.data.get("channel"))
+    view = EventView(id=event.id, type=event.type, occurred_at=event.occurred_at, data=event.data)
+    return {
+        "id": event.id,
+        "contact_id": state.id,
+        "evaluations": planner.on_event(view, state),
+        "processed_at": now,
+    }

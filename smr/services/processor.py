@@ -1,0 +1,193 @@
+"""The processor: takes events from the log, in order per contact, and processes them.
+
+One per ``smr serve`` and ``smr worker``. It owns a share of the log's partitions
+(``PartitionOwner``) and works in batches, each one transaction: renew the leases (the
+fence), take the next events of the partitions still held, process them
+(``processing.process``), commit. It works while there is work, then waits for a local accept
+(``kick``) or the poll interval, which doubles while nothing comes (up to a second). A batch
+that raises is taken again one event at a time, and an event that raises alone is marked
+``failed`` with the error, so it never holds back the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smr.config import IngestSettings
+from smr.db import is_transient, is_unavailable, log_failure, unit_of_work
+from smr.eventlog import EventStatus, LoggedEvent
+from smr.repositories import event_log
+from smr.services.catalog import Catalog
+from smr.services.partition_owner import PartitionOwner
+from smr.services.processing import Processed, process
+from smr.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+#: Tries of a batch that meets a deadlock or a serialization failure.
+RETRIES = 5
+#: An idle processor looks for events accepted elsewhere at least this often.
+IDLE_POLL_CAP_SECONDS = 1.0
+
+
+class Processor:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        catalog: Catalog,
+        settings: IngestSettings,
+        clock: Callable[[], datetime],
+        telemetry: Telemetry,
+        on_due: Callable[[], None],
+    ) -> None:
+        self._sessions = sessions
+        self._catalog = catalog
+        self._settings = settings
+        self._clock = clock
+        self._telemetry = telemetry
+        #: Called after a batch made deliveries due (the runtime's wake).
+        self._on_due = on_due
+        self.owner = PartitionOwner(
+            sessions, lease=timedelta(seconds=settings.lease_seconds), clock=clock
+        )
+        self._kicked = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._started = False
+        self._turn = asyncio.Lock()
+
+    @property
+    def in_background(self) -> bool:
+        """Whether it was started to work in the background (``start``; true after
+        ``aclose`` too: whoever stopped it does not expect events to be processed)."""
+        return self._started
+
+    def kick(self) -> None:
+        """Events were accepted in this process: look at once."""
+        self._kicked.set()
+
+    async def drain(self) -> int:
+        """Process until the partitions held are empty; how many events were processed."""
+        total = 0
+        while made := await self.once():
+            total += made
+        return total
+
+    async def once(self) -> int:
+        """One batch; how many events it processed (0: nothing to do)."""
+        async with self._turn:
+            if self.owner.due:
+                await self.owner.heartbeat()
+            for attempt in range(1, RETRIES + 1):
+                try:
+                    return await self._batch()
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        raise
+                    if is_transient(exc) and attempt < RETRIES:
+                        continue
+                    log.warning("a batch failed; its events are taken again one at a time")
+                    return await self._one_at_a_time()
+        return 0
+
+    async def _batch(self, *, limit: int | None = None) -> int:
+        started = time.perf_counter()
+        async with unit_of_work(self._sessions) as session:
+            held = await self.owner.fence(session)
+            batch = await event_log.take(
+                session, partitions=held, limit=limit or self._settings.batch_size
+            )
+            done = await process(session, batch, catalog=self._catalog, now=self._clock())
+        self._finished(done, started)
+        return done.events
+
+    def _finished(self, done: Processed, started: float) -> None:
+        if done.events:
+            self._telemetry.batch.observe(time.perf_counter() - started)
+            self._telemetry.processed.labels(EventStatus.PROCESSED).inc(done.events)
+        if done.deliveries_due:
+            self._on_due()
+
+    async def _one_at_a_time(self) -> int:
+        """The next batch's events one by one; one that fails alone is marked failed."""
+        made = 0
+        for _ in range(self._settings.batch_size):
+            try:
+                count = await self._batch(limit=1)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise
+                count = await self._fail_next(exc)
+            if not count:
+                break
+            made += count
+        return made
+
+    async def _fail_next(self, error: Exception) -> int:
+        async with unit_of_work(self._sessions) as session:
+            held = await self.owner.fence(session)
+            batch = await event_log.take(session, partitions=held, limit=1)
+            await _mark_failed(session, batch, error=error, now=self._clock())
+        for event in batch:
+            log.error("event %s failed and was set aside", event.id, exc_info=error)
+        self._telemetry.processed.labels(EventStatus.FAILED).inc(len(batch))
+        return len(batch)
+
+    def start(self) -> None:
+        self._started = True
+        if self._task is None:
+            self._task = asyncio.create_task(self._work(), name="processor")
+
+    async def _work(self) -> None:
+        idle = self._settings.poll_seconds
+        while True:
+            try:
+                made = await self.once()
+            except Exception as exc:  # the events stay in the log; try again after the poll
+                log_failure(log, "event processing", exc)
+                made = 0
+            if made:
+                idle = self._settings.poll_seconds
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kicked.wait(), idle)
+            if self._kicked.is_set():
+                self._kicked.clear()
+                idle = self._settings.poll_seconds
+            else:  # nothing came: look less often, up to once a second
+                idle = min(max(self._settings.poll_seconds, IDLE_POLL_CAP_SECONDS), idle * 2)
+
+    async def aclose(self) -> None:
+        """Stop after the batch in progress and give the partitions back."""
+        if self._task is None:
+            return
+        async with self._turn:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+        try:
+            await self.owner.leave()
+        except Exception as exc:  # the leases run out instead
+            log_failure(log, "giving partitions back", exc)
+
+
+async def _mark_failed(
+    session: AsyncSession, batch: Sequence[LoggedEvent], *, error: Exception, now: datetime
+) -> None:
+    rows = [
+        {
+            "id": e.id,
+            "contact_id": None,
+            "evaluations": [{"error": f"{type(error).__name__}: {error}"[:500]}],
+            "processed_at": now,
+        }
+        for e in batch
+    ]
+    await event_log.finish(session, rows, seqs=[e.seq for e in batch], status=EventStatus.FAILED)
