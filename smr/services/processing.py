@@ -91,6 +91,9 @@ def _apply(
     if event.type == "contact.unsubscribed":
         state.opt_out(event.data.get("channel"))
     view = EventView(id=event.id, type=event.type, occurred_at=event.occurred_at, data=event.data)
+    # An event is judged as of when it was received, however long it waited in the log:
+    # waits, cooldowns and quiet hours count from there, as they would have without a backlog.
+    planner.now = event.received_at
     return {
         "id": event.id,
         "contact_id": state.id,

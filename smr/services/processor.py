@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from smr.backoff import Backoff
 from smr.config import IngestSettings
 from smr.db import is_transient, is_unavailable, log_failure, unit_of_work
 from smr.eventlog import EventStatus, LoggedEvent
@@ -146,12 +147,18 @@ class Processor:
 
     async def _work(self) -> None:
         idle = self._settings.poll_seconds
+        outage = Backoff(first=1.0, cap=30.0)
         while True:
             try:
                 made = await self.once()
-            except Exception as exc:  # the events stay in the log; try again after the poll
-                log_failure(log, "event processing", exc)
-                made = 0
+            except Exception as exc:  # the events stay in the log; try again later
+                if not is_unavailable(exc):
+                    log_failure(log, "event processing", exc)
+                    made = 0
+                else:  # the ticker says so, once, and when it is back
+                    await asyncio.sleep(outage.failed())
+                    continue
+            outage.succeeded()
             if made:
                 idle = self._settings.poll_seconds
                 continue
