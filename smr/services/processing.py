@@ -43,9 +43,9 @@ async def process(
     rules = [catalog.rules_for(t) for t in types]
     exiting = catalog.exiting_on(types)
     states = await contacts.resolve(session, batch, now=now)
-    planner = await _planner(
-        session, states, _watched(rules, now=now), exiting, catalog=catalog, now=now
-    )
+    # The history the re-entry rules look at, as of the earliest event judged (see _apply).
+    watched = _watched(rules, now=min(e.received_at for e in batch))
+    planner = await _planner(session, states, watched, exiting, catalog=catalog, now=now)
     rows = [_apply(e, s, planner, now=now) for e, s in zip(batch, states, strict=True)]
     await write_together(session, [*contacts.writes(states, now=now), *planner.plan.inserts()])
     await planner.plan.write_changes(session)
