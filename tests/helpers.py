@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 ADMIN, INGEST = "test-admin-token", "test-ingest-token"
 
 
@@ -23,6 +25,18 @@ class FakeClock:
 
 def auth(token: str = ADMIN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def contact_of(client: httpx.AsyncClient, answer: dict[str, Any]) -> str:
+    """The contact an accepted event resolved to, read from ``GET /v1/events/{event_id}`` once
+    it is processed (the ingest answer does not know it)."""
+    detail = await client.get(f"/v1/events/{answer['event_id']}", headers=auth())
+    assert detail.status_code == 200, detail.text
+    event = detail.json()
+    assert event["status"] == "processed", event
+    contact_id = event["contact_id"]
+    assert isinstance(contact_id, str), event
+    return contact_id
 
 
 def order_event(

@@ -20,7 +20,7 @@ from smr.inbound.webhooks import generic, shopify
 from smr.models import Contact, Event
 from smr.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
-from tests.helpers import ADMIN, INGEST, FakeClock, auth, order_event
+from tests.helpers import ADMIN, INGEST, FakeClock, auth, contact_of, order_event
 from tests.unit.inbound import wecom_support as v
 
 SECRET = "edge-secret"
@@ -93,7 +93,7 @@ async def test_a_customer_past_the_old_spend_column_still_orders(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     first = await client.post("/v1/events", json=order_event("o-1"), headers=auth(INGEST))
-    contact_id = first.json()["contact_id"]
+    contact_id = await contact_of(client, first.json())
     async with runtime.sessions() as session, session.begin():
         # What numeric(14, 2) held at most; ten thousand orders at the largest amount.
         spent = update(Contact).where(Contact.id == contact_id).values(total_spent=999999999999)

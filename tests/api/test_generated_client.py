@@ -59,6 +59,7 @@ def client_for(runtime: Runtime, token: str) -> Any:
 async def test_generated_client_posts_an_event_and_reads_its_run(runtime: Runtime) -> None:
     models = module("models")
     post_events = module("api.events.post_events")
+    get_event = module("api.events.get_event")
     list_runs, get_run = module("api.runs.list_runs"), module("api.runs.get_run")
 
     async with client_for(runtime, INGEST) as ingest:
@@ -67,16 +68,21 @@ async def test_generated_client_posts_an_event_and_reads_its_run(runtime: Runtim
         )
     assert isinstance(answer, models.IngestResult)
     assert answer.status == "accepted"
+    await runtime.process_pending()
 
     async with client_for(runtime, ADMIN) as admin:
-        page = await list_runs.asyncio(client=admin, contact=answer.contact_id)
+        event = await get_event.asyncio(client=admin, event_id=answer.event_id)
+        assert isinstance(event, models.EventDetail)
+        assert event.status == "processed"
+        assert isinstance(event.contact_id, str)
+        page = await list_runs.asyncio(client=admin, contact=event.contact_id)
         assert isinstance(page, models.PageRunSummary)
         assert page.items, "the fixture playbooks start a run on order.paid"
         run = await get_run.asyncio(client=admin, run_id=page.items[0].id)
 
     assert isinstance(run, models.RunDetail)
     assert run.trigger_event_id == answer.event_id
-    assert run.contact_id == answer.contact_id
+    assert run.contact_id == event.contact_id
     assert run.trace, "a started run has a trace"
 
 

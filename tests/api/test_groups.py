@@ -14,7 +14,7 @@ from smr.repositories import groups as repo
 from smr.runtime import Runtime
 from smr.services import groups
 from tests.adapters.test_wecom_groups import chat, member
-from tests.helpers import INGEST, auth
+from tests.helpers import INGEST, auth, contact_of
 
 PROBLEM = "application/problem+json"
 
@@ -113,9 +113,8 @@ async def test_a_customer_member_shows_its_contact_once_it_exists(
         "occurred_at": "2026-11-23T10:00:00+08:00",
         "contact": {"wecom_userid": "wm-late"},
     }
-    contact_id = (await client.post("/v1/events", json=event, headers=auth(INGEST))).json()[
-        "contact_id"
-    ]
+    answer = await client.post("/v1/events", json=event, headers=auth(INGEST))
+    contact_id = await contact_of(client, answer.json())
 
     body = (await client.get("/v1/groups/wr1", headers=auth())).json()
 

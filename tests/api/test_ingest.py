@@ -12,7 +12,7 @@ from smr.models import Contact, Delivery, Event, Run
 from smr.runtime import Runtime
 from smr.services.contacts import load_states
 from smr.services.plan import contact_view
-from tests.helpers import INGEST, FakeClock, auth, order_event
+from tests.helpers import INGEST, FakeClock, auth, contact_of, order_event
 
 
 async def count(runtime: Runtime, model: type[object]) -> int:
@@ -165,7 +165,7 @@ async def test_explicit_contact_id_is_created_once_and_found_by_its_identities(
         for e in (first, second)
     ]
 
-    assert [a["contact_id"] for a in answers] == ["shop-42", "shop-42"]
+    assert [await contact_of(client, a) for a in answers] == ["shop-42", "shop-42"]
     contact = (await client.get("/v1/contacts/shop-42", headers=auth())).json()
     assert contact["identities"] == {"phone": "13700000000"}
     assert contact["stats"]["orders"] == 2

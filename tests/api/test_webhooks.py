@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from smr.models import Contact, Delivery, Event, Run
 from smr.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
-from tests.helpers import FakeClock, auth
+from tests.helpers import FakeClock, auth, contact_of
 
 SECRET = "whsec-generic-test"
 YOUZAN_SECRET = "youzan-client-secret"
@@ -113,7 +113,8 @@ async def test_a_paid_order_becomes_an_order_event_for_its_customer(
     assert [e["playbook"] for e in detail["evaluations"] if e["outcome"] == "started"] == [
         "order-thank-you"
     ]
-    contact = (await client.get(f"/v1/contacts/{result['contact_id']}", headers=auth())).json()
+    contact_id = await contact_of(client, result)
+    contact = (await client.get(f"/v1/contacts/{contact_id}", headers=auth())).json()
     assert contact["identities"] == {"phone": "13800138000", "shop_customer_id": "cus-9"}
     assert contact["stats"]["orders"] == 1
 
@@ -145,7 +146,7 @@ async def test_a_refund_exits_and_counts_against_the_customer(
         "A1001:refunded:R1",
         "A1001:refunded:R2",
     ]
-    contact_id = first.json()["events"][0]["contact_id"]
+    contact_id = await contact_of(client, first.json()["events"][0])
     contact = (await client.get(f"/v1/contacts/{contact_id}", headers=auth())).json()
     assert float(contact["stats"]["total_spent"]) == pytest.approx(198.0 - 59.0 - 80.0)
 

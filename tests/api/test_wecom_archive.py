@@ -19,7 +19,7 @@ from smr.inbound.archive import sign
 from smr.models import Contact, Event
 from smr.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
-from tests.helpers import FakeClock, auth
+from tests.helpers import FakeClock, auth, contact_of
 
 SECRET = "archive-gateway-secret"
 STAFF, CUSTOMER = "XuJinSheng", "wmAJ2GCAAAXtWyujaWJHDDGi0mACAAAA"
@@ -99,7 +99,7 @@ async def test_a_signed_push_is_accepted(
     assert (source, key, type_) == ("wecom_archive", "archive:m-1", "chat.message")
     assert data["speaker"] == "customer"
     customer = await client.get("/v1/contacts", params={"wecom_userid": CUSTOMER}, headers=auth())
-    assert customer.json()["id"] == result["contact_id"]
+    assert customer.json()["id"] == await contact_of(client, result)
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,8 @@ async def test_each_message_is_answered_accepted_duplicate_or_ignored(
     # The staff's message is in the customer's conversation: both land on one contact; the
     # other customer's group message on another.
     results = first.json()["results"]
-    assert results[0]["contact_id"] == results[1]["contact_id"] != results[2]["contact_id"]
+    contacts = [await contact_of(client, r) for r in results[:3]]
+    assert contacts[0] == contacts[1] != contacts[2]
 
     again = await push(client, clock, message("m-1"), staff, message("m-6"))
 

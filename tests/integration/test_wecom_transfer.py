@@ -19,7 +19,7 @@ from smr.models import Contact, ContactIdentity, Delivery, DeliveryAttempt, Even
 from smr.runtime import Runtime, build_runtime
 from tests.adapters import wecom_fake as fake
 from tests.conftest import CORE, make_settings
-from tests.helpers import INGEST, FakeClock, auth
+from tests.helpers import INGEST, FakeClock, auth, contact_of
 from tests.unit.inbound import wecom_support as v
 
 PLAYBOOKS = {
@@ -92,8 +92,7 @@ async def post_event(
     body = {"id": key, "type": type_, "occurred_at": clock.now.isoformat(), "contact": contact}
     response = await client.post("/v1/events", json=body, headers=auth(INGEST))
     assert response.status_code == 202
-    contact_id: str = response.json()["contact_id"]
-    return contact_id
+    return await contact_of(client, response.json())
 
 
 async def rows(runtime: Runtime, channel: str) -> list[Delivery]:
