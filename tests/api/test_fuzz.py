@@ -28,12 +28,15 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import select
 
 from smr.api.app import create_app
 from smr.config import WeComSettings
+from smr.eventlog import EventStatus
+from smr.models import Event
 from smr.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
-from tests.helpers import FakeClock, auth, order_event
+from tests.helpers import FakeClock, auth, contact_of, order_event
 from tests.unit.inbound import wecom_support as v
 
 #: Requests per operation and mode: ~21 operations x 2 modes x 25, ~1,000 requests a database.
@@ -174,7 +177,7 @@ async def seed(client: httpx.AsyncClient) -> dict[str, str]:
     assert deliveries, "the fixture playbooks send"
     return {
         "event_id": answer["event_id"],
-        "contact_id": answer["contact_id"],
+        "contact_id": await contact_of(client, answer),
         "run_id": runs[0]["id"],
         "delivery_id": deliveries[-1]["id"],
     }
@@ -185,10 +188,25 @@ async def test_every_operation_answers_within_its_documented_responses(runtime: 
     schema = schemathesis.openapi.from_dict(app.openapi())
     tally = Tally()
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+
+    async def processed(_response: httpx.Response) -> None:
+        await runtime.process_pending()  # what an accepted event does happens here
+
+    hooks = {"response": [processed]}
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, event_hooks=hooks) as client:
         known = await seed(client)
         await fuzz(client, schema, known, tally)
 
     print(tally.report())  # the figures, seen with -s or on failure
     assert tally.operations >= 20
     assert not tally.failures, tally.report()
+    assert await failed_events(runtime) == []
+
+
+async def failed_events(runtime: Runtime) -> list[tuple[str, str, Any]]:
+    """Accepted events whose processing raised: before the log, a 500 at ingest."""
+    async with runtime.sessions() as session:
+        failed = select(Event.source, Event.key, Event.evaluations).where(
+            Event.status == EventStatus.FAILED
+        )
+        return [(source, key, why) for source, key, why in await session.execute(failed)]
