@@ -48,11 +48,12 @@ def access_lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 async def test_access_lines_carry_ids_and_no_secret_or_phone(
-    served: tuple[httpx.AsyncClient, io.StringIO],
+    served: tuple[httpx.AsyncClient, io.StringIO], runtime: Runtime
 ) -> None:
     client, stream = served
     headers = {**auth(INGEST), "X-Request-ID": "shop-req-1"}
     posted = await client.post("/v1/events", json=order_event("o-1"), headers=headers)
+    await runtime.process_pending()  # no background processor here (lifespan off)
     asked = await client.get("/v1/contacts", params={"phone": "13800000000"}, headers=auth())
     pushed = await client.post("/v1/webhooks/sms/aliyun?token=s3cr3t-t0ken", json=[])
 

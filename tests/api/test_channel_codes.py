@@ -209,6 +209,7 @@ async def test_a_code_without_welcome_is_not_greeted_by_the_bundled_welcome(
     ]
     try:
         await runtime.ingest([EventIn.model_validate(e) for e in added], source="wecom")
+        await runtime.process_pending()
         await runtime.settle()
         async with runtime.sessions() as session:
             welcomes = await session.scalars(

@@ -154,6 +154,7 @@ async def test_a_posted_moment_is_sent_and_its_likes_and_comments_come_back_as_e
 
     await poll.tick()
     await poll.settle()
+    await runtime.process_pending()  # the likes and comments the poll accepted
 
     found = await moment_events(runtime)
     assert sorted(found) == [

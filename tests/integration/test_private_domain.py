@@ -183,7 +183,11 @@ async def deliveries(runtime: Runtime, channel: str) -> list[Delivery]:
 
 
 async def tick(runtime: Runtime) -> None:
+    """A tick and what it started in the background; then the events those accepted (the
+    moments poll's likes and comments) processed, as a worker would shortly after."""
     await runtime.tick()
+    await runtime.settle()
+    await runtime.process_pending()
     await runtime.settle()
 
 

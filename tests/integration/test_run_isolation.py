@@ -110,6 +110,7 @@ async def wake_with(
 
     monkeypatch.setattr(wakeups, "advance", advance)
     await post(client, event("m-1", "chat.message", text="hi", n=0))
+    await runtime.process_pending()  # its runs start now, a day before they are woken
     clock.advance(days=1)
     await runtime.tick()
 
