@@ -17,18 +17,7 @@ from enum import StrEnum
 from typing import ClassVar, Literal, Protocol
 
 from smr.content import Attachment, Kind
-
-SkipReason = Literal[
-    "opted_out",
-    "exited",
-    "frequency_capped",
-    "missing_identity",
-    "template_error",
-    "window_expired",
-    "quota_exhausted",
-    "dry_run",
-    "duplicate",
-]
+from smr.statuses import SkipReason
 
 #: What a rate limit counts apart: each staff member a channel reaches or sends as
 #: (``owner_staff``), or each contact.
@@ -173,7 +162,7 @@ class SkippedSend(SendError):
     """The channel declined to send for a reason from the closed set of skip reasons."""
 
     def __init__(self, reason: SkipReason, *, response: str | None = None) -> None:
-        super().__init__(reason, response=response)
+        super().__init__(str(reason), response=response)
         self.reason: SkipReason = reason
 
 

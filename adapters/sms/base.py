@@ -23,6 +23,7 @@ from smr.channels import (
     SkippedSend,
 )
 from smr.config import SmsSettings
+from smr.statuses import SkipReason
 
 Clock = Callable[[], datetime]
 Nonce = Callable[[], str]
@@ -43,7 +44,7 @@ class SmsChannel(ABC):
     Neither vendor dedupes by our id (Aliyun SendSms: "不支持幂等"), so the channel is not
     idempotent: a send whose worker was lost becomes ``uncertain`` rather than going out twice.
     Timeouts, HTTP 429 / 5xx and the retriable codes in ``errors`` raise RetriableSendError,
-    other refusals PermanentSendError, a contact without a phone SkippedSend("missing_identity").
+    other refusals PermanentSendError, a contact without a phone SkippedSend (missing_identity).
     """
 
     name: ClassVar[str]
@@ -92,7 +93,9 @@ class SmsChannel(ABC):
     async def send(self, message: OutboundMessage) -> SendResult:
         phone = message.recipient.get("phone")
         if not phone:
-            raise SkippedSend("missing_identity", response=f"{self.name}: the contact has no phone")
+            raise SkippedSend(
+                SkipReason.MISSING_IDENTITY, response=f"{self.name}: the contact has no phone"
+            )
         if not phones.is_phone(phone):
             raise PermanentSendError(f"{self.name}: the contact's phone is not a phone number")
         if not message.template_code:

@@ -52,8 +52,8 @@ from smr.channels import (
     RetriableSendError,
     SendError,
     SkippedSend,
-    SkipReason,
 )
+from smr.statuses import SkipReason
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ class Rule:
 
 RETRY = Rule("retry", retry_after=1)
 FAIL = Rule("fail")
-PER_NUMBER_DAY = Rule("skip", reason="frequency_capped")
-ACCOUNT_QUOTA = Rule("skip", reason="quota_exhausted")
+PER_NUMBER_DAY = Rule("skip", reason=SkipReason.FREQUENCY_CAPPED)
+ACCOUNT_QUOTA = Rule("skip", reason=SkipReason.QUOTA_EXHAUSTED)
 
 ALIYUN: dict[str, Rule] = {
     "isp.*": RETRY,

@@ -34,6 +34,7 @@ from smr.channels import (
 )
 from smr.db import unit_of_work
 from smr.repositories import kf as kf_repo
+from smr.statuses import SkipReason
 
 WELCOME_WINDOW = timedelta(seconds=20)
 KF_WINDOW = timedelta(hours=48)
@@ -76,7 +77,7 @@ def need(message: OutboundMessage, key: str, why: str) -> str:
     """The recipient's ``key``; skips the message (missing_identity) without it."""
     value = message.recipient.get(key)
     if not value:
-        raise SkippedSend("missing_identity", response=f"no {key}: {why}")
+        raise SkippedSend(SkipReason.MISSING_IDENTITY, response=f"no {key}: {why}")
     return value
 
 
@@ -115,7 +116,7 @@ class WeComWelcome(WeComChannel):
             age = self._clock() - datetime.fromisoformat(issued)
             if age > WELCOME_WINDOW:
                 answer = f"welcome code is {age.total_seconds():.0f}s old; WeCom takes it for 20s"
-                raise SkippedSend("window_expired", response=answer)
+                raise SkippedSend(SkipReason.WINDOW_EXPIRED, response=answer)
         body = {"welcome_code": code, **rich.text_body(text_of(message, WELCOME_TEXT_BYTES))}
         api, items = "externalcontact/send_welcome_msg", message.attachments
         await rich.call(self._client, self._secret, api, body, items=items, media=self._media)
@@ -199,14 +200,14 @@ class WeComKf(WeComChannel):
             )
         if window.last_message_at is None or window.open_kfid is None:
             answer = "no message from the customer via 微信客服 within 48 h"
-            raise SkippedSend("window_expired", response=answer)
+            raise SkippedSend(SkipReason.WINDOW_EXPIRED, response=answer)
         if window.sent + parts > KF_MAX_MESSAGES:
             answer = (
                 f"{window.sent} messages sent since the customer's last message at "
                 f"{window.last_message_at.isoformat()}, {parts} more to send; WeCom allows "
                 f"{KF_MAX_MESSAGES}"
             )
-            raise SkippedSend("window_expired", response=answer)
+            raise SkippedSend(SkipReason.WINDOW_EXPIRED, response=answer)
         return window.open_kfid
 
 

@@ -32,8 +32,8 @@ from smr.channels import (
     RetriableSendError,
     SendError,
     SkippedSend,
-    SkipReason,
 )
+from smr.statuses import SkipReason
 
 #: The access token was refused: fetch a new one and replay the call once.
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
@@ -51,11 +51,11 @@ RULES: dict[int, Rule] = {
     45009: Rule("retry", retry_after=60),
     45033: Rule("retry", retry_after=2),
     41096: Rule("retry", retry_after=1),
-    41048: Rule("skip", reason="quota_exhausted"),
-    41050: Rule("skip", reason="window_expired"),
-    41051: Rule("skip", reason="duplicate"),
-    95001: Rule("skip", reason="window_expired"),
-    95002: Rule("skip", reason="window_expired"),
+    41048: Rule("skip", reason=SkipReason.QUOTA_EXHAUSTED),
+    41050: Rule("skip", reason=SkipReason.WINDOW_EXPIRED),
+    41051: Rule("skip", reason=SkipReason.DUPLICATE),
+    95001: Rule("skip", reason=SkipReason.WINDOW_EXPIRED),
+    95002: Rule("skip", reason=SkipReason.WINDOW_EXPIRED),
 }
 
 

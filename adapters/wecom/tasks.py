@@ -44,6 +44,7 @@ from smr.channels import (
 from smr.content import Attachment
 from smr.db import unit_of_work
 from smr.repositories import deliveries as deliveries_repo
+from smr.statuses import SkipReason
 from smr.subjects import group_contact_id
 
 TEXT_BYTES = 4000
@@ -100,7 +101,9 @@ class WeComTasks(WeComChannel):
                 continue
             targets = tasks.setdefault(key, {})
             if target in targets:
-                answers[i] = SkippedSend("duplicate", response=f"{target} is in this task already")
+                answers[i] = SkippedSend(
+                    SkipReason.DUPLICATE, response=f"{target} is in this task already"
+                )
             else:
                 targets[target] = i
         calls = [
@@ -266,7 +269,7 @@ class WeComGroupTasks(WeComTasks):
                     f"group {chat} has had {made[chat]} mass-sends since {month:%Y-%m-%d}; "
                     f"WeCom delivers at most {quota} a month (the days in the month)"
                 )
-                over[message.delivery_id] = SkippedSend("quota_exhausted", response=answer)
+                over[message.delivery_id] = SkippedSend(SkipReason.QUOTA_EXHAUSTED, response=answer)
             else:
                 made[chat] = made.get(chat, 0) + 1
         return over
@@ -299,7 +302,7 @@ def _report(msgid: str, row: dict[str, Any]) -> Report:
         return PermanentSendError("get_groupmsg_send_result: status=2 因客户不是好友导致发送失败")
     if status == _OVER_QUOTA:
         answer = "get_groupmsg_send_result: status=3 因客户已经收到其他群发消息导致发送失败"
-        return SkippedSend("quota_exhausted", response=answer)
+        return SkippedSend(SkipReason.QUOTA_EXHAUSTED, response=answer)
     return None  # 0 未发送
 
 

@@ -48,6 +48,7 @@ from smr.channels import (
 )
 from smr.db import unit_of_work
 from smr.repositories import transfers as repo
+from smr.statuses import SkipReason
 
 MAX_CUSTOMERS = 100  # external_userid[] of one transfer_customer call
 MESSAGE_CHARS = 200  # transfer_success_msg
@@ -120,7 +121,9 @@ class WeComTransfer(WeComChannel):
                 continue
             customers = calls.setdefault(key, {})
             if customer in customers:
-                answers[i] = SkippedSend("duplicate", response=f"{customer} is in this call")
+                answers[i] = SkippedSend(
+                    SkipReason.DUPLICATE, response=f"{customer} is in this call"
+                )
             else:
                 customers[customer] = i
         for key, customers in calls.items():

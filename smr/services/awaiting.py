@@ -47,7 +47,7 @@ from smr.services.delivery_state import (
 )
 from smr.services.retries import Retries
 from smr.services.sending import Outcome, attempt_row, message_of, truncate
-from smr.statuses import DeliveryStatus, SkipReason
+from smr.statuses import DeliveryStatus
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def _happened(answer: Answer, *, waited: timedelta) -> Happened:
         # When WeCom says the customer got it (the staff confirmed), else when we learnt it.
         return Sent(response, at=answer.sent_at)
     if isinstance(answer, SkippedSend):
-        return Skipped(SkipReason(answer.reason), response)
+        return Skipped(answer.reason, response)
     if isinstance(answer, PermanentSendError):
         return Failed(response)
     retry_after = answer.retry_after if isinstance(answer, RetriableSendError) else None

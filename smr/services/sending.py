@@ -166,7 +166,7 @@ def _happened(answer: SendResult | BaseException) -> Happened:
         return Sent(response)
     response = truncate(getattr(answer, "response", None) or str(answer))
     if isinstance(answer, SkippedSend):
-        return Skipped(SkipReason(answer.reason), response)
+        return Skipped(answer.reason, response)
     if isinstance(answer, PermanentSendError):
         return Failed(response)
     return Retriable(response, retry_after=getattr(answer, "retry_after", None))

@@ -44,6 +44,7 @@ from smr.services.processor import Processor
 from smr.services.wakeups import Waker
 from smr.simulate.groups import sample_groups
 from smr.simulate.timeline import Simulation, read_simulation
+from smr.statuses import SkipReason
 from smr.telemetry import Telemetry
 
 SOURCE = "simulate"
@@ -81,7 +82,9 @@ class SimulatedChannel:
     async def send(self, message: OutboundMessage) -> SendResult:
         if missing := self.declared.missing(message.recipient):
             names = ", ".join(missing)
-            raise SkippedSend("missing_identity", response=f"simulated: no {names} to send to")
+            raise SkippedSend(
+                SkipReason.MISSING_IDENTITY, response=f"simulated: no {names} to send to"
+            )
         return SendResult(vendor_message_id=f"sim-{message.delivery_id}", response="simulated")
 
     async def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | SendError]:

@@ -22,9 +22,9 @@ from smr.channels import (
     SendError,
     SendResult,
     SkippedSend,
-    SkipReason,
 )
 from smr.config import SmsSettings
+from smr.statuses import SkipReason
 from tests.helpers import FakeClock
 
 ALIYUN_BASE = "https://dysmsapi.test"

@@ -12,6 +12,7 @@ import respx
 from adapters.sms import AliyunSms
 from adapters.sms.signing import aliyun_signature
 from smr.channels import PermanentSendError
+from smr.statuses import SkipReason
 from tests.adapters import sms_fake as fake
 from tests.adapters.sms_fake import PERMANENT, SENT, Expect, check, outcome, retry, skip
 
@@ -39,12 +40,15 @@ ANSWERS = {
     ),
     "business-limit-day": (
         fake.aliyun_err("isv.BUSINESS_LIMIT_CONTROL", "触发天级流控Permits:10"),
-        skip("frequency_capped"),
+        skip(SkipReason.FREQUENCY_CAPPED),
     ),
-    "isv.DAY_LIMIT_CONTROL": (fake.aliyun_err("isv.DAY_LIMIT_CONTROL"), skip("quota_exhausted")),
+    "isv.DAY_LIMIT_CONTROL": (
+        fake.aliyun_err("isv.DAY_LIMIT_CONTROL"),
+        skip(SkipReason.QUOTA_EXHAUSTED),
+    ),
     "isv.MONTH_LIMIT_CONTROL": (
         fake.aliyun_err("isv.MONTH_LIMIT_CONTROL"),
-        skip("quota_exhausted"),
+        skip(SkipReason.QUOTA_EXHAUSTED),
     ),
     "isv.MOBILE_NUMBER_ILLEGAL": (fake.aliyun_err("isv.MOBILE_NUMBER_ILLEGAL"), PERMANENT),
     "isv.SMS_TEMPLATE_ILLEGAL": (fake.aliyun_err("isv.SMS_TEMPLATE_ILLEGAL"), PERMANENT),

@@ -13,6 +13,7 @@ import respx
 from adapters.sms import TencentSms
 from adapters.sms.signing import tc3_authorization
 from smr.channels import PermanentSendError
+from smr.statuses import SkipReason
 from tests.adapters import sms_fake as fake
 from tests.adapters.sms_fake import PERMANENT, SENT, Expect, check, outcome, retry, skip
 
@@ -67,11 +68,11 @@ ANSWERS = {
     ),
     "status-PhoneNumberDailyLimit": (
         fake.tencent_status("LimitExceeded.PhoneNumberDailyLimit"),
-        skip("frequency_capped"),
+        skip(SkipReason.FREQUENCY_CAPPED),
     ),
     "status-AppDailyLimit": (
         fake.tencent_status("LimitExceeded.AppDailyLimit"),
-        skip("quota_exhausted"),
+        skip(SkipReason.QUOTA_EXHAUSTED),
     ),
     "status-unknown-LimitExceeded": (fake.tencent_status("LimitExceeded.SomethingNew"), retry(60)),
     "status-IncorrectPhoneNumber": (

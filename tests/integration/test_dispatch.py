@@ -22,6 +22,7 @@ from smr.channels import (
 from smr.models import Delivery, DeliveryAttempt, MockOutbox
 from smr.runtime import Runtime
 from smr.services.dispatch import Dispatcher
+from smr.statuses import SkipReason
 from tests.helpers import INGEST, FakeClock, auth, order_event
 
 
@@ -195,7 +196,7 @@ async def test_retries_stop_at_max_attempts_with_last_vendor_answer(
     ("error", "status", "reason"),
     [
         (PermanentSendError("40003 invalid userid"), "failed", None),
-        (SkippedSend("missing_identity"), "skipped", "missing_identity"),
+        (SkippedSend(SkipReason.MISSING_IDENTITY), "skipped", "missing_identity"),
     ],
 )
 async def test_permanent_and_skipped_are_final(
