@@ -36,6 +36,19 @@ async def progress(conn: asyncpg.Connection) -> Progress:
     return Progress(0, int(row["written"]), int(row["sent"]))
 
 
+async def activity(conn: asyncpg.Connection) -> list[str]:
+    """What the other sessions on this database are doing now: ``state: statement`` (its
+    first 100 characters, whitespace folded) for each session not idle."""
+    rows = await conn.fetch(
+        """
+        SELECT state, left(regexp_replace(query, '\\s+', ' ', 'g'), 100) AS query
+        FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'
+        """
+    )
+    return [f"{r['state']}: {r['query'].strip()}" for r in rows]
+
+
 async def grouped(conn: asyncpg.Connection, sql: str) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in await conn.fetch(sql)}
 

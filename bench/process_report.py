@@ -82,6 +82,10 @@ def print_throughput(result: ThroughputResult, *, cpus: int) -> None:
     written = result.marks.cpu.get("written")
     if written:
         print(f"bound by: {bound_by(written, cpus)}")
+    per_event = result.cpu_ms_per_event("written")
+    if per_event:
+        shown = ", ".join(f"{name} {ms:.3f}" for name, ms in per_event.items())
+        print(f"cpu ms per event, to every delivery written: {shown}")
     steady = result.rate("written", since="first_processed")
     if steady is not None:
         print(f"from the first event processed to every delivery written: {steady:,.0f} events/s")
@@ -90,10 +94,32 @@ def print_throughput(result: ThroughputResult, *, cpus: int) -> None:
         f"accepted -> delivery written: {0 if rate is None else rate:,.0f} events/s  "
         f"(target >= {TARGET_EVENTS_PER_S:,.0f})  {verdict(_throughput_pass(result))}"
     )
+    print_activity(result)
     for note in throughput_failures(result) + busy_note("throughput", written):
         print(f"note: {note}")
     for problem in result.worker_problems[:10]:
         print(f"note: logged: {problem}")
+
+
+def top_activity(result: ThroughputResult, count: int = 8) -> list[tuple[float, str]]:
+    """The statements postgres was seen running for the worker most often: (share of the
+    samples, ``state: statement``)."""
+    samples = result.marks.activity_samples
+    if not samples:
+        return []
+    return [(n / samples, what) for what, n in result.marks.activity.most_common(count)]
+
+
+def print_activity(result: ThroughputResult) -> None:
+    top = top_activity(result)
+    if not top:
+        return
+    print(
+        f"pg_stat_activity, {result.marks.activity_samples} samples of the worker's sessions "
+        "(share of samples in which each was seen):"
+    )
+    for share, what in top:
+        print(f"  {share:6.1%}  {what}")
 
 
 def _throughput_pass(result: ThroughputResult) -> bool:
@@ -114,6 +140,10 @@ def throughput_json(result: ThroughputResult, *, cpus: int) -> dict[str, Any]:
         "target_events_per_s": TARGET_EVENTS_PER_S,
         "seconds_from_worker_start": result.marks.seconds,
         "cpu_cores_used": result.marks.cpu,
+        "cpu_ms_per_event": result.cpu_ms_per_event("written"),
+        "pg_activity": [
+            {"share": round(share, 4), "what": what} for share, what in top_activity(result, 20)
+        ],
         "bound_by": None if written is None else bound_by(written, cpus),
         "accept": result.accept.as_json(),
         "stored": result.outcome,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ from bench.harness.load import Measurement, measure
 from bench.harness.procfs import CpuMeter, postgres_cpu_seconds
 from bench.harness.servers import INGEST_TOKEN, Server, smr_api, smr_worker
 from bench.harness.workload import EventFactory
-from bench.process_db import outcome_counts, progress
+from bench.process_db import activity, outcome_counts, progress
 
 BATCH_SIZE = 100
 POLL_SECONDS = 0.25
+ACTIVITY_SECONDS = 0.1
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {INGEST_TOKEN}"}
 
 
@@ -34,6 +36,10 @@ class Marks:
 
     seconds: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    #: ``pg_stat_activity`` sampled every ``ACTIVITY_SECONDS``: how many samples, and in how
+    #: many of them each ``state: statement`` was seen.
+    activity_samples: int = 0
+    activity: Counter[str] = field(default_factory=Counter)
 
     def reach(self, name: str, at: float, meter: CpuMeter | None = None) -> None:
         if name not in self.seconds:
@@ -50,6 +56,18 @@ class ThroughputResult:
     timed_out: bool
     outcome: dict[str, Any]
     worker_problems: list[str]
+
+    def cpu_ms_per_event(self, mark: str) -> dict[str, float]:
+        """CPU milliseconds each process spent per event until ``mark``: what the rate would
+        cost on any machine, however busy this one was."""
+        seconds, cpu = self.marks.seconds.get(mark), self.marks.cpu.get(mark, {})
+        if seconds is None or not self.events:
+            return {}
+        return {
+            name: round(share * seconds * 1000 / self.events, 3)
+            for name, share in cpu.items()
+            if share is not None and name != "other"
+        }
 
     def rate(self, mark: str, *, since: str | None = None) -> float | None:
         end = self.marks.seconds.get(mark)
@@ -83,11 +101,12 @@ async def watch(
 ) -> tuple[Marks, bool]:
     """Start ``worker``; poll until ``expected`` deliveries are sent or ``give_up_after`` s."""
     conn = await asyncpg.connect(dsn)
+    sampling = await asyncpg.connect(dsn)
+    marks = Marks()
+    sampler = asyncio.create_task(sample_activity(sampling, marks))
     try:
-        marks = Marks()
         began = time.perf_counter()
         worker.start()
-        assert worker.pid is not None
         meter = CpuMeter(
             {
                 "worker": worker.cpu_seconds,
@@ -112,7 +131,18 @@ async def watch(
             await asyncio.sleep(POLL_SECONDS)
         return marks, True
     finally:
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
         await conn.close()
+        await sampling.close()
+
+
+async def sample_activity(conn: asyncpg.Connection, marks: Marks) -> None:
+    """What the worker's sessions run, every ``ACTIVITY_SECONDS``, until cancelled."""
+    while True:
+        marks.activity.update(set(await activity(conn)))
+        marks.activity_samples += 1
+        await asyncio.sleep(ACTIVITY_SECONDS)
 
 
 def measure_throughput(
