@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -57,6 +58,7 @@ from bench.process_report import lag_json, print_lag, print_throughput, throughp
 from bench.process_throughput import ThroughputResult, measure_throughput
 
 RESULTS_FILE = RESULTS_DIR / "process.json"
+LOGS_DIR = RESULTS_DIR / "process-logs"
 PHASES = ("throughput", "lag")
 
 
@@ -171,8 +173,7 @@ def run_throughput(options: Options, tmp: Path) -> ThroughputResult:
             timeout=options.timeout,
         )
     finally:
-        for server in reversed(context.started):
-            server.stop()
+        stop_all(context, "throughput")
 
 
 def run_lag(options: Options, tmp: Path) -> LagResult:
@@ -182,8 +183,20 @@ def run_lag(options: Options, tmp: Path) -> LagResult:
             options.lag, env=context.env, dsn=context.dsn, tmp=context.tmp, started=context.started
         )
     finally:
-        for server in reversed(context.started):
-            server.stop()
+        stop_all(context, "lag")
+
+
+def stop_all(context: Context, phase: str) -> None:
+    """Stop the phase's processes; keep the log of any that logged an exception (shutdown
+    included) in ``bench/results/process-logs/``, as the temporary folder goes."""
+    for server in reversed(context.started):
+        server.stop()
+    for server in context.started:
+        if server.log_problems():
+            kept = LOGS_DIR / f"{phase}-{server.log_path.name}"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(server.log_path, kept)
+            log(f"{phase}: {server.name} logged exceptions; its log is kept in {kept}")
 
 
 def setup_of(options: Options) -> dict[str, Any]:
