@@ -17,11 +17,18 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 
 from bench.harness.common import BenchError, log
+from bench.harness.db import database_of
 from bench.harness.openloop import OpenLoopResult, open_loop
-from bench.harness.procfs import CpuMeter, RssSampler, postgres_cpu_seconds
+from bench.harness.procfs import (
+    CpuMeter,
+    RssSampler,
+    postgres_backends_cpu_seconds,
+    postgres_cpu_seconds,
+)
 from bench.harness.servers import INGEST_TOKEN, Server, metric_values, smr_api, smr_worker
 from bench.harness.workload import EventFactory, encode
 from bench.process_db import lags, outcome_counts, progress
+from bench.process_throughput import DB_BACKENDS
 
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {INGEST_TOKEN}"}
 BACKLOG_METRICS = ("smr_event_backlog", "smr_event_lag_seconds")
@@ -155,13 +162,16 @@ def measure_lag(
     factory = EventFactory(run="lag", contacts=plan.contacts, seed=plan.seed)
     gauges: list[tuple[float, dict[str, float]]] = []
     rss = RssSampler({"api": api.pid, "worker": worker.pid}, interval=plan.rss_interval)
+    database = database_of(dsn)
     meter = CpuMeter(
         {
             "api": api.cpu_seconds,
             "worker": worker.cpu_seconds,
             "postgres": postgres_cpu_seconds,
+            DB_BACKENDS: lambda: postgres_backends_cpu_seconds(database),
             "client": time.process_time,
-        }
+        },
+        within=frozenset({DB_BACKENDS}),
     )
     log(
         f"lag: {plan.events_per_s:,.0f} events/s in requests of {plan.per_request} "

@@ -7,7 +7,7 @@ from typing import Any
 from bench.harness.common import fmt_cpu, verdict
 from bench.harness.workload import MATCHING_PLAYBOOK
 from bench.process_lag import RSS_MARGIN_MIB, LagResult
-from bench.process_throughput import ThroughputResult, bound_by
+from bench.process_throughput import DB_BACKENDS, ThroughputResult, bound_by
 
 TARGET_EVENTS_PER_S = 5_000.0
 TARGET_LAG_P99_MS = 1_000.0
@@ -61,7 +61,7 @@ def print_throughput(result: ThroughputResult, *, cpus: int) -> None:
     )
     header = (
         f"{'from the worker start to':<30}{'seconds':>9}{'events/s':>10}"
-        f"{'cpu:worker':>12}{'postgres':>9}{'bench':>7}{'other':>7}"
+        f"{'cpu:worker':>12}{'postgres':>9}{'(this db)':>10}{'bench':>7}{'other':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -74,11 +74,15 @@ def print_throughput(result: ThroughputResult, *, cpus: int) -> None:
             f"{'' if rate is None else f'{rate:,.0f}':>10}"
             f"{fmt_cpu(cpu.get('worker')) if cpu else '':>12}"
             f"{fmt_cpu(cpu.get('postgres')) if cpu else '':>9}"
+            f"{fmt_cpu(cpu.get(DB_BACKENDS)) if cpu else '':>10}"
             f"{fmt_cpu(cpu.get('bench')) if cpu else '':>7}"
             f"{fmt_cpu(cpu.get('other')) if cpu else '':>7}"
         )
     print("-" * len(header))
-    print("cpu: cores busy from the worker's start (1.00 = one core); bench = this process")
+    print(
+        "cpu: cores busy from the worker's start (1.00 = one core); postgres: the whole server, "
+        "(this db): the bench database's backends; bench: this process (polling)"
+    )
     written = result.marks.cpu.get("written")
     if written:
         print(f"bound by: {bound_by(written, cpus)}")

@@ -18,8 +18,9 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from bench.harness.common import BenchError, log
+from bench.harness.db import database_of
 from bench.harness.load import Measurement, measure
-from bench.harness.procfs import CpuMeter, postgres_cpu_seconds
+from bench.harness.procfs import CpuMeter, postgres_backends_cpu_seconds, postgres_cpu_seconds
 from bench.harness.servers import INGEST_TOKEN, Server, smr_api, smr_worker
 from bench.harness.workload import EventFactory
 from bench.process_db import activity, outcome_counts, progress
@@ -27,6 +28,8 @@ from bench.process_db import activity, outcome_counts, progress
 BATCH_SIZE = 100
 POLL_SECONDS = 0.25
 ACTIVITY_SECONDS = 0.1
+#: The CPU of the bench database's backends, part of "postgres" (all of the server's).
+DB_BACKENDS = "pg backends"
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {INGEST_TOKEN}"}
 
 
@@ -102,6 +105,7 @@ async def watch(
     """Start ``worker``; poll until ``expected`` deliveries are sent or ``give_up_after`` s."""
     conn = await asyncpg.connect(dsn)
     sampling = await asyncpg.connect(dsn)
+    database = database_of(dsn)
     marks = Marks()
     sampler = asyncio.create_task(sample_activity(sampling, marks))
     try:
@@ -111,8 +115,10 @@ async def watch(
             {
                 "worker": worker.cpu_seconds,
                 "postgres": postgres_cpu_seconds,
+                DB_BACKENDS: lambda: postgres_backends_cpu_seconds(database),
                 "bench": time.process_time,
-            }
+            },
+            within=frozenset({DB_BACKENDS}),
         )
         meter.start()
         while (at := time.perf_counter() - began) < give_up_after:
@@ -199,7 +205,7 @@ async def _outcome(dsn: str) -> dict[str, Any]:
 def bound_by(cpu: dict[str, float | None], cpus: int) -> str:
     """What limited the rate, judged from the cores each used."""
     worker, postgres = cpu.get("worker") or 0.0, cpu.get("postgres") or 0.0
-    busy = sum(v for v in cpu.values() if v is not None)
+    busy = sum(v for k, v in cpu.items() if v is not None and k != DB_BACKENDS)
     if worker >= 0.85:
         return f"the worker process (one core for its Python: {worker:.2f} busy)"
     if busy >= 0.9 * cpus:

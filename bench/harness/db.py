@@ -49,6 +49,11 @@ def database_dsn(pg: str, database: str) -> str:
     return f"{head}/{database}{sep}{query}"
 
 
+def database_of(dsn: str) -> str:
+    """The database name of ``dsn``."""
+    return dsn.partition("?")[0].rpartition("/")[2]
+
+
 def sqlalchemy_url(dsn: str) -> str:
     _, _, rest = dsn.partition("://")
     return f"postgresql+asyncpg://{rest}"

@@ -48,6 +48,30 @@ def postgres_cpu_seconds() -> float | None:
     return total
 
 
+def postgres_backends_cpu_seconds(database: str) -> float | None:
+    """CPU time of the live backends connected to ``database`` (their process titles name it:
+    ``postgres: 15/main: user database host(port) state``), without the rest of the server
+    (other databases, background writers). A backend that exits takes its time with it, so
+    measure across long-lived connections (pools)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    total = 0.0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _stat_fields(entry.name)
+        if stat is None or stat[0] != "postgres":
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if f" {database} " in title:
+            total += sum(int(v) for v in stat[1][11:13]) / _TICKS  # utime stime
+    return total
+
+
 def machine_busy_seconds() -> float | None:
     """CPU time all cores spent busy since boot (``/proc/stat``)."""
     try:
@@ -61,10 +85,17 @@ def machine_busy_seconds() -> float | None:
 class CpuMeter:
     """Cores busy over an interval: one share per named reading of CPU seconds (this process,
     a server, every ``postgres`` process, …) and ``other``, the rest of the machine meanwhile
-    (other programs, the kernel's share)."""
+    (other programs, the kernel's share). Readings named in ``within`` are part of another
+    (a database's backends, within every ``postgres`` process): shown, not added up."""
 
-    def __init__(self, readings: dict[str, Callable[[], float | None]]) -> None:
+    def __init__(
+        self,
+        readings: dict[str, Callable[[], float | None]],
+        *,
+        within: frozenset[str] = frozenset(),
+    ) -> None:
         self._readings = readings
+        self._within = within
         self._before: dict[str, float | None] = {}
         self._machine: float | None = None
         self._started = 0.0
@@ -85,10 +116,11 @@ class CpuMeter:
 
         used = {name: share(self._before[name], read()) for name, read in self._readings.items()}
         machine = share(self._machine, machine_busy_seconds())
-        known = [v for v in used.values() if v is not None]
+        counted = {name: v for name, v in used.items() if name not in self._within}
+        known = [v for v in counted.values() if v is not None]
         used["other"] = (
             None
-            if machine is None or len(known) < len(used)
+            if machine is None or len(known) < len(counted)
             else round(max(0.0, machine - sum(known)), 3)
         )
         return used
