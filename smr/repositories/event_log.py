@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, select, update
+from sqlalchemy import Row, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.eventlog import Backlog, EventStatus, LoggedEvent
 from smr.models import Event, EventLogEntry, table_of
-from smr.repositories._sql import one_of
+from smr.repositories._sql import one_of, update_many
 from smr.schemas import ContactRef
 
 #: Urgent events a batch takes at most, before the oldest others.
@@ -98,16 +98,7 @@ def _logged(row: Row[Any]) -> LoggedEvent:
     )
 
 
-_FINISH = (
-    update(table_of(Event))
-    .where(table_of(Event).c.id == bindparam("b_id"))
-    .values(
-        contact_id=bindparam("b_contact_id"),
-        evaluations=bindparam("b_evaluations"),
-        status=bindparam("b_status"),
-        processed_at=bindparam("b_processed_at"),
-    )
-)
+_FINISHED = ("contact_id", "evaluations", "status", "processed_at")
 
 
 async def finish(
@@ -121,8 +112,8 @@ async def finish(
     ``processed_at``), or ``status``, and take their entries (``seqs``) out of the log."""
     if not processed:
         return
-    params = [{"b_status": status, **{f"b_{k}": v for k, v in row.items()}} for row in processed]
-    await session.execute(_FINISH, params)
+    rows = [{**row, "status": status} for row in processed]
+    await update_many(session, table_of(Event), rows, columns=_FINISHED)
     await session.execute(
         delete(EventLogEntry).where(one_of(session, EventLogEntry.seq, list(seqs)))
     )
