@@ -13,13 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smr.eventlog import EventStatus
 from smr.models import (
-    DeliveryStatus,
     GroupMemberType,
     GroupOwnerStatus,
     GroupStatus,
     OccurredAtSource,
-    RunStatus,
 )
+from smr.statuses import AttemptOutcome, DeliveryStatus, RunStatus, SkipReason
 
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 Item = TypeVar("Item")
@@ -98,7 +97,7 @@ class TraceEntry(Open):
 
 class Attempt(BaseModel):
     at: Timestamp | None
-    outcome: str
+    outcome: AttemptOutcome
     response: str | None
     ms: int
 
@@ -115,7 +114,7 @@ class DeliverySummary(BaseModel):
     template: str | None
     params: dict[str, Any]
     status: DeliveryStatus
-    skip_reason: str | None
+    skip_reason: SkipReason | None
     attempts: int
     last_error: str | None
     due_at: Timestamp | None
@@ -134,13 +133,13 @@ class RunDetail(RunSummary):
 
 class RunCancelled(BaseModel):
     id: str
-    status: Literal["cancelled"]
+    status: Literal[RunStatus.CANCELLED]
     deliveries_cancelled: list[str]
 
 
 class DeliveryCancelled(BaseModel):
     id: str
-    status: Literal["cancelled"]
+    status: Literal[DeliveryStatus.CANCELLED]
 
 
 class EventDetail(BaseModel):
@@ -207,7 +206,7 @@ class TransferAccepted(BaseModel):
     from_staff: str = Field(description="The owner staff the customer is moved from.")
     to: str
     resigned: bool
-    status: Literal["scheduled"]
+    status: Literal[DeliveryStatus.SCHEDULED]
 
 
 class OutboxMessage(BaseModel):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,15 @@ from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 from smr.services.plan import Plan
 from smr.statuses import DeliveryStatus, RunStatus
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledRun:
+    """A run an admin ended, and its deliveries that were still scheduled."""
+
+    id: str
+    deliveries_cancelled: list[str]
+    status: Literal[RunStatus.CANCELLED] = RunStatus.CANCELLED
 
 
 async def cancel_delivery(session: AsyncSession, delivery_id: str, *, now: datetime) -> None:
@@ -26,7 +36,7 @@ async def cancel_delivery(session: AsyncSession, delivery_id: str, *, now: datet
     )
 
 
-async def cancel_run(session: AsyncSession, run_id: str, *, now: datetime) -> dict[str, Any]:
+async def cancel_run(session: AsyncSession, run_id: str, *, now: datetime) -> CancelledRun:
     """End an active or waiting run and cancel its scheduled deliveries.
 
     Raises NotFound, or Conflict when the run has already ended.
@@ -42,7 +52,7 @@ async def cancel_run(session: AsyncSession, run_id: str, *, now: datetime) -> di
     cancelled = await deliveries_repo.cancel(session, ids=pending, now=now)
     plan.trace += [_cancelled(run_id, d, None, now) for d in cancelled]
     await runs_repo.insert_trace(session, plan.trace)
-    return {"id": run_id, "status": RunStatus.CANCELLED, "deliveries_cancelled": cancelled}
+    return CancelledRun(run_id, cancelled)
 
 
 def _cancelled(run_id: str, delivery_id: str, step: str | None, now: datetime) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from smr.errors import InvalidInput
 from smr.playbooks.steps.notify import StaffUserId
 from smr.playbooks.steps.transfer import TransferMessage
 from smr.services import groups, runlog, transfers
+from smr.statuses import DeliveryStatus
 
 router = APIRouter(
     prefix="/v1/contacts", tags=["contacts"], dependencies=[AdminOnly], responses=ADMIN
@@ -102,7 +103,7 @@ async def transfer_contact(
         "from_staff": planned.owner_staff,
         "to": request.to,
         "resigned": request.resigned,
-        "status": "scheduled",
+        "status": DeliveryStatus.SCHEDULED,
     }
 
 

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from smr.api.deps import AdminOnly, RuntimeDep, SessionDep
 from smr.api.models import DeliveryCancelled, DeliverySummary, Page
 from smr.api.openapi import ADMIN, problems
-from smr.models import DeliveryStatus
 from smr.repositories import deliveries as repo
 from smr.repositories._sql import decode_cursor, page
 from smr.services import cancel, runlog
+from smr.statuses import DeliveryStatus
 
 router = APIRouter(
     prefix="/v1/deliveries", tags=["deliveries"], dependencies=[AdminOnly], responses=ADMIN
@@ -49,4 +49,4 @@ async def cancel_delivery(
     delivery_id: str, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     await cancel.cancel_delivery(session, delivery_id, now=runtime.clock())
-    return {"id": delivery_id, "status": "cancelled"}
+    return {"id": delivery_id, "status": DeliveryStatus.CANCELLED}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -9,11 +10,11 @@ from fastapi import APIRouter, Query
 from smr.api.deps import AdminOnly, RuntimeDep, SessionDep
 from smr.api.models import Page, RunCancelled, RunDetail, RunSummary
 from smr.api.openapi import ADMIN, problems
-from smr.models import RunStatus
 from smr.repositories import runs as repo
 from smr.repositories._sql import decode_cursor, page
 from smr.schemas import AwareTime
 from smr.services import cancel, runlog
+from smr.statuses import RunStatus
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[AdminOnly], responses=ADMIN)
 
@@ -52,4 +53,4 @@ async def get_run(run_id: str, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/{run_id}/cancel", response_model=RunCancelled, responses=problems(404, 409))
 async def cancel_run(run_id: str, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return await cancel.cancel_run(session, run_id, now=runtime.clock())
+    return asdict(await cancel.cancel_run(session, run_id, now=runtime.clock()))
