@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from smr.eventlog import EventStatus
+from smr.statuses import AttemptOutcome, DeliveryStatus, RunStatus, SkipReason
 from smr.subjects import ContactKind
 
 NAMING = {
@@ -38,13 +39,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-#: Every status a row of each table can have.
-DeliveryStatus = Literal[
-    "scheduled", "sending", "awaiting", "sent", "skipped", "failed", "cancelled", "uncertain"
-]
-RunStatus = Literal["active", "waiting", "completed", "exited", "failed", "cancelled"]
-
-
+#: Every status a cron slot can have (a delivery's, a run's: ``smr.statuses``).
 CronSlotStatus = Literal["pending", "running", "done", "missed", "skipped"]
 #: Whether an event's ``occurred_at`` is the sender's or, the sender giving none, SMR's receipt.
 OccurredAtSource = Literal["sent", "received"]
@@ -71,6 +66,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A ``StrEnum`` member stored as its value in a VARCHAR(``length``): a member (or its
+    value) in, the member out; a value outside the enum raises ValueError either way."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.length = length
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -205,7 +222,7 @@ class Run(Base):
     playbook_version: Mapped[str] = mapped_column(String(16))
     trigger_event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"))
     cron_slot_id: Mapped[str | None] = mapped_column(ForeignKey("cron_slots.id"))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[RunStatus] = mapped_column(EnumText(RunStatus, 16))
     pc: Mapped[int] = mapped_column(Integer, default=0)
     wake_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
@@ -246,8 +263,8 @@ class Delivery(Base):
     text: Mapped[str | None] = mapped_column(Text)
     template_code: Mapped[str | None] = mapped_column(String(100))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16))
-    skip_reason: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[DeliveryStatus] = mapped_column(EnumText(DeliveryStatus, 16))
+    skip_reason: Mapped[SkipReason | None] = mapped_column(EnumText(SkipReason, 32))
     due_at: Mapped[datetime]
     lease_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -266,7 +283,7 @@ class DeliveryAttempt(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), index=True)
     at: Mapped[datetime]
-    outcome: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[AttemptOutcome] = mapped_column(EnumText(AttemptOutcome, 16))
     response: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)
 

@@ -19,6 +19,7 @@ from smr.models import Delivery, DeliveryAttempt, table_of
 from smr.repositories import Record
 from smr.repositories import _claims as claims
 from smr.repositories._sql import one_of, update_many
+from smr.statuses import AttemptOutcome, DeliveryStatus
 
 _CHECKED_COLUMNS = ("status", "skip_reason", "due_at", "sent_at", "last_error", "updated_at")
 
@@ -30,7 +31,7 @@ async def set_vendor_refs(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         table_of(Delivery),
         rows,
         columns=("vendor_ref",),
-        only_if=("status", ["awaiting"]),
+        only_if=("status", [DeliveryStatus.AWAITING]),
     )
 
 
@@ -47,7 +48,7 @@ async def claim_due(
 def _claim_due() -> Update:
     table = table_of(Delivery)
     due = and_(
-        table.c.status == "awaiting",
+        table.c.status == DeliveryStatus.AWAITING,
         table.c.due_at <= claims.now(),
         table.c.channel == bindparam("on_channel", type_=table.c.channel.type),
     )
@@ -64,7 +65,7 @@ async def accepted_at(session: AsyncSession, ids: Iterable[str]) -> dict[str, da
         select(DeliveryAttempt.delivery_id, func.max(DeliveryAttempt.at))
         .where(
             one_of(session, DeliveryAttempt.delivery_id, wanted),
-            DeliveryAttempt.outcome == "awaiting",
+            DeliveryAttempt.outcome == AttemptOutcome.AWAITING,
         )
         .group_by(DeliveryAttempt.delivery_id)
     )
@@ -79,5 +80,5 @@ async def finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         table_of(Delivery),
         rows,
         columns=_CHECKED_COLUMNS,
-        only_if=("status", ["awaiting"]),
+        only_if=("status", [DeliveryStatus.AWAITING]),
     )

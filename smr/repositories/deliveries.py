@@ -33,6 +33,7 @@ from smr.repositories._sql import (
     one_of,
     update_many,
 )
+from smr.statuses import DeliveryStatus
 
 _FINAL_COLUMNS = (
     "status",
@@ -61,11 +62,11 @@ def _mark_uncertain(dialect: str) -> Update:
     return (
         update(table)
         .where(
-            table.c.status == "sending",
+            table.c.status == DeliveryStatus.SENDING,
             table.c.lease_until < claims.now(),
             not_(any_of(dialect, table.c.channel, "resendable")),
         )
-        .values(status="uncertain", lease_until=None, updated_at=claims.now())
+        .values(status=DeliveryStatus.UNCERTAIN, lease_until=None, updated_at=claims.now())
         .returning(table.c.id, table.c.run_id, table.c.step, table.c.channel, table.c.attempts)
     )
 
@@ -92,7 +93,7 @@ async def claim_due(
 def _claim_due(dialect: str) -> tuple[Update, Update]:
     table = table_of(Delivery)
     lost = and_(
-        table.c.status == "sending",
+        table.c.status == DeliveryStatus.SENDING,
         table.c.lease_until < claims.now(),
         any_of(dialect, table.c.channel, "resendable"),
     )
@@ -134,7 +135,7 @@ def _queue(table: Table) -> tuple[ColumnElement[Any], ...]:
 
 
 def _due(table: Table) -> ColumnElement[bool]:
-    return and_(table.c.status == "scheduled", table.c.due_at <= claims.now())
+    return and_(table.c.status == DeliveryStatus.SCHEDULED, table.c.due_at <= claims.now())
 
 
 def _claim_statement(
@@ -145,7 +146,7 @@ def _claim_statement(
 ) -> Update:
     """A claimed delivery: ``sending`` under a lease; each claim counts as an attempt."""
     values = {
-        "status": "sending",
+        "status": DeliveryStatus.SENDING,
         "lease_until": claims.lease_end(),
         "attempts": table.c.attempts + 1,
         "updated_at": claims.now(),
@@ -180,11 +181,11 @@ def _sent_marketing(dialect: str) -> Select[Any]:
     table = table_of(Delivery)
     counted = or_(
         and_(
-            table.c.status == "sent",
+            table.c.status == DeliveryStatus.SENT,
             table.c.sent_at >= bindparam("since", type_=table.c.sent_at.type),
         ),
         and_(
-            is_one_of(table.c.status, ("sending", "awaiting")),
+            is_one_of(table.c.status, (DeliveryStatus.SENDING, DeliveryStatus.AWAITING)),
             not_(any_of(dialect, table.c.id, "exclude")),
         ),
     )
@@ -200,15 +201,17 @@ async def cancel(session: AsyncSession, *, ids: list[str], now: datetime) -> lis
     table = table_of(Delivery)
     stmt = (
         update(table)
-        .where(table.c.id.in_(ids), table.c.status == "scheduled")
-        .values(status="cancelled", updated_at=now)
+        .where(table.c.id.in_(ids), table.c.status == DeliveryStatus.SCHEDULED)
+        .values(status=DeliveryStatus.CANCELLED, updated_at=now)
         .returning(table.c.id)
     )
     return list((await session.scalars(stmt)).all())
 
 
 async def scheduled_of_runs(session: AsyncSession, run_ids: list[str]) -> list[str]:
-    stmt = select(Delivery.id).where(Delivery.run_id.in_(run_ids), Delivery.status == "scheduled")
+    stmt = select(Delivery.id).where(
+        Delivery.run_id.in_(run_ids), Delivery.status == DeliveryStatus.SCHEDULED
+    )
     return list((await session.scalars(stmt)).all())
 
 
@@ -219,7 +222,7 @@ async def finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         table_of(Delivery),
         rows,
         columns=_FINAL_COLUMNS,
-        only_if=("status", ["sending"]),
+        only_if=("status", [DeliveryStatus.SENDING]),
         set_null=("lease_until",),
     )
 
@@ -249,7 +252,7 @@ async def list_deliveries(
     *,
     contact_id: str | None = None,
     run_id: str | None = None,
-    status: str | None = None,
+    status: DeliveryStatus | None = None,
     channel: str | None = None,
     before: str | None = None,
     limit: int,
@@ -285,7 +288,7 @@ async def posts_since(
         .where(
             one_of(session, Delivery.contact_id, wanted),
             Delivery.due_at >= since,
-            Delivery.status.in_(("sent", "awaiting")),
+            Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.AWAITING)),
         )
         .group_by(Delivery.contact_id)
     )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, Event, WeComKfCursor, table_of
 from smr.repositories._sql import insert_ignoring_conflicts, update_many
+from smr.statuses import DeliveryStatus
 
 #: How many of the contact's newest chat messages are searched for the last kf one.
 RECENT_MESSAGES = 100
@@ -57,8 +58,8 @@ async def window(
     if last is None:
         return KfWindow(None, open_kfid, 0)
     counted = or_(
-        and_(Delivery.status == "sent", Delivery.sent_at >= last[0]),
-        and_(Delivery.status == "sending", Delivery.id < delivery_id),
+        and_(Delivery.status == DeliveryStatus.SENT, Delivery.sent_at >= last[0]),
+        and_(Delivery.status == DeliveryStatus.SENDING, Delivery.id < delivery_id),
     )
     count = select(func.count()).where(
         Delivery.contact_id == contact_id, Delivery.channel == channel, counted

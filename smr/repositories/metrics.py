@@ -12,12 +12,13 @@ from typing import get_args
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.models import CronSlot, CronSlotStatus, Delivery, DeliveryStatus, Run, RunStatus
+from smr.models import CronSlot, CronSlotStatus, Delivery, Run
+from smr.statuses import DeliveryStatus, RunStatus
 
 #: Every status of each table, reported at 0 when no row has it, so a series exists from the start.
-STATUSES = {
-    "deliveries": get_args(DeliveryStatus),
-    "runs": get_args(RunStatus),
+STATUSES: dict[str, tuple[str, ...]] = {
+    "deliveries": tuple(DeliveryStatus),
+    "runs": tuple(RunStatus),
     "cron_slots": get_args(CronSlotStatus),
 }
 
@@ -27,8 +28,8 @@ async def by_status(session: AsyncSession) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {}
     for name, model in (("deliveries", Delivery), ("runs", Run), ("cron_slots", CronSlot)):
         stmt = select(model.status, func.count()).group_by(model.status)
-        counts = dict.fromkeys(STATUSES[name], 0)
-        counts.update({status: int(n) for status, n in await session.execute(stmt)})
+        counts = dict.fromkeys(map(str, STATUSES[name]), 0)
+        counts.update({str(status): int(n) for status, n in await session.execute(stmt)})
         found[name] = counts
     return found
 
@@ -38,8 +39,8 @@ async def earliest_due(
 ) -> dict[str, datetime | None]:
     """When the earliest scheduled delivery and the earliest waiting run fall (or fell) due;
     with ``until``, only among those due by then (how far behind the oldest due row is)."""
-    delivery = select(func.min(Delivery.due_at)).where(Delivery.status == "scheduled")
-    run = select(func.min(Run.wake_at)).where(Run.status == "waiting")
+    delivery = select(func.min(Delivery.due_at)).where(Delivery.status == DeliveryStatus.SCHEDULED)
+    run = select(func.min(Run.wake_at)).where(Run.status == RunStatus.WAITING)
     if until is not None:
         delivery, run = delivery.where(Delivery.due_at <= until), run.where(Run.wake_at <= until)
     return {

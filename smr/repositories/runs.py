@@ -25,8 +25,10 @@ from smr.repositories._sql import (
     update_many,
     write_together,
 )
+from smr.statuses import RunStatus
 
-ACTIVE = ("active", "waiting")
+#: A run not ended yet.
+ACTIVE = (RunStatus.ACTIVE, RunStatus.WAITING)
 
 _RUNS = table_of(Run)
 
@@ -200,7 +202,8 @@ _RESUMED = ("status", "pc", "wake_at", "lease_until", "ended_at", "end_reason", 
 async def update_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Write back runs a worker advanced (still holding them, status ``active``)."""
     table = table_of(Run)
-    await update_many(session, table, rows, columns=_RESUMED, only_if=("status", ["active"]))
+    active = ("status", [RunStatus.ACTIVE])
+    await update_many(session, table, rows, columns=_RESUMED, only_if=active)
 
 
 async def claim_due(
@@ -217,9 +220,13 @@ async def claim_due(
 @cache
 def _claim_due() -> tuple[Update, Update]:
     table = table_of(Run)
-    values = {"status": "active", "lease_until": claims.lease_end(), "updated_at": claims.now()}
-    lost = and_(table.c.status == "active", table.c.lease_until < claims.now())
-    due = and_(table.c.status == "waiting", table.c.wake_at <= claims.now())
+    values = {
+        "status": RunStatus.ACTIVE,
+        "lease_until": claims.lease_end(),
+        "updated_at": claims.now(),
+    }
+    lost = and_(table.c.status == RunStatus.ACTIVE, table.c.lease_until < claims.now())
+    due = and_(table.c.status == RunStatus.WAITING, table.c.wake_at <= claims.now())
     return (
         claims.claim_statement(table, where=lost, order_by=table.c.lease_until, values=values),
         claims.claim_statement(table, where=due, order_by=table.c.wake_at, values=values),
@@ -289,7 +296,7 @@ async def list_runs(
     *,
     contact_id: str | None = None,
     playbook_id: str | None = None,
-    status: str | None = None,
+    status: RunStatus | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     before: str | None = None,
@@ -311,7 +318,8 @@ async def list_runs(
     return (await session.scalars(stmt)).all()
 
 
-async def statuses(session: AsyncSession, run_ids: Iterable[str]) -> dict[str, str]:
+async def statuses(session: AsyncSession, run_ids: Iterable[str]) -> dict[str, RunStatus]:
+    """run id → its status, for the runs that exist."""
     wanted = list(set(run_ids))
     if not wanted:
         return {}
@@ -320,6 +328,6 @@ async def statuses(session: AsyncSession, run_ids: Iterable[str]) -> dict[str, s
 
 
 @cache
-def _statuses(dialect: str) -> Select[Any]:
+def _statuses(dialect: str) -> Select[str, RunStatus]:
     table = table_of(Run)
     return select(table.c.id, table.c.status).where(any_of(dialect, table.c.id, "ids"))

@@ -28,9 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, SendHit, table_of
 from smr.repositories._sql import any_of, dialect_name, insert_many
+from smr.statuses import DeliveryStatus
 
 #: A delivery in these states may still go, so the slot it reserved stays reserved.
-WAITING = ("scheduled", "sending")
+WAITING = (DeliveryStatus.SCHEDULED, DeliveryStatus.SENDING)
 #: The first key of SMR's rate-limit advisory locks ("SMR" in ASCII), the channel's hash the second.
 _LOCK_SPACE = 0x534D52
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, Delivery, table_of
 from smr.repositories import Record
+from smr.statuses import DeliveryStatus
 
 #: The contact attribute that names its owner staff (see ``smr.services.addressing``).
 OWNER_ATTRIBUTE = "wecom_owner"
@@ -40,7 +41,7 @@ async def awaiting_of(
             identities.c.kind == "wecom_userid",
             identities.c.value == wecom_userid,
             deliveries.c.channel == channel,
-            deliveries.c.status == "awaiting",
+            deliveries.c.status == DeliveryStatus.AWAITING,
         )
         .order_by(deliveries.c.id)
         .limit(limit)

@@ -36,6 +36,7 @@ from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
 from smr.services.plan import Plan, contact_view
 from smr.services.runs import RunPlanner
+from smr.statuses import RunStatus
 from smr.subjects import ContactKind
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class Selection:
         if self.playbook.spec.mode == "restart":
             for run_id in list(history.active_run_ids):
                 reason = f"restarted by schedule slot {self.trigger.id}"
-                planner.plan.end(run_id, status="exited", reason=reason, at=self.now)
+                planner.plan.end(run_id, status=RunStatus.EXITED, reason=reason, at=self.now)
             history.active_run_ids.clear()
         planner.start_pending(
             self.playbook, contact_id=contact_id, trigger=self.trigger, cron_slot_id=self.trigger.id

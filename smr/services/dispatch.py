@@ -36,7 +36,7 @@ from smr.services.delivery_state import (
 )
 from smr.services.retries import Retries
 from smr.services.sending import Outcome, attempt_row, send_batch, send_one, trace_row
-from smr.statuses import DeliveryStatus, RunStatus
+from smr.statuses import DeliveryStatus
 from smr.telemetry import ClaimKind, Telemetry
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class Dispatcher:
             decision = policy.decide(
                 channel=row.channel,
                 category=row.category,
-                run_status=_run_status(statuses.get(row.run_id)),
+                run_status=statuses.get(row.run_id),
                 opted_out=opted_out.get(row.contact_id, []),
                 sent_marketing=sent.get(row.contact_id, []),
                 policies=policies,
@@ -264,10 +264,6 @@ def _decided(claimed: Claimed) -> Outcome:
     assert isinstance(decision, policy.Defer)
     limit = decision.limit if isinstance(decision, ratelimits.RateLimited) else None
     return Outcome(delivery, Deferred(decision.until, decision.detail), 0, rate_limit=limit)
-
-
-def _run_status(stored: str | None) -> RunStatus | None:
-    return None if stored is None else RunStatus(stored)
 
 
 def _busy(now: datetime) -> policy.Defer:

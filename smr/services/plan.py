@@ -35,6 +35,7 @@ from smr.repositories import runs as runs_repo
 from smr.repositories._sql import Write
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
+from smr.statuses import DeliveryStatus, RunStatus, SkipReason
 
 #: Where tag steps on tags mapped to WeCom corp tags go: externalcontact/mark_tag.
 TAG_CHANNEL = "wecom_tag"
@@ -107,7 +108,7 @@ class Plan:
             {"run_id": run_id, "at": at, "step": step, "kind": kind, "detail": detail}
         )
 
-    def end(self, run_id: str, *, status: str, reason: str, at: datetime) -> None:
+    def end(self, run_id: str, *, status: RunStatus, reason: str, at: datetime) -> None:
         self.ended.append({"id": run_id, "status": status, "end_reason": reason, "ended_at": at})
         self.note(run_id, at, "end", status=status, reason=reason)
 
@@ -125,7 +126,7 @@ class Plan:
 
     @property
     def deliveries_due(self) -> int:
-        return sum(1 for d in self.deliveries if d["status"] == "scheduled")
+        return sum(1 for d in self.deliveries if d["status"] == DeliveryStatus.SCHEDULED)
 
     async def write(self, session: AsyncSession) -> None:
         await runs_repo.insert_started(
@@ -206,11 +207,11 @@ def _delivery(
     contact_id: str,
     now: datetime,
 ) -> dict[str, Any]:
-    skip = None
+    skip: SkipReason | None = None
     if effect.error:
-        skip = "template_error"
+        skip = SkipReason.TEMPLATE_ERROR
     elif playbook.spec.delivery == "dry_run":
-        skip = "dry_run"
+        skip = SkipReason.DRY_RUN
     return {
         "id": new_id("dl", now),
         "run_id": run_id,
@@ -223,7 +224,7 @@ def _delivery(
         "template_code": effect.template_code,
         "params": dict(effect.params),
         "attachments": [content.as_json(a) for a in effect.attachments],
-        "status": "skipped" if skip else "scheduled",
+        "status": DeliveryStatus.SKIPPED if skip else DeliveryStatus.SCHEDULED,
         "skip_reason": skip,
         "last_error": effect.error,
         "due_at": now,
@@ -234,10 +235,10 @@ def _delivery(
 
 def waiting(pc: int, wake_at: datetime, now: datetime) -> dict[str, Any]:
     """A run's state columns while it waits at instruction ``pc`` until ``wake_at``."""
-    return _state("waiting", now, pc=pc, wake_at=wake_at, ended_at=None)
+    return _state(RunStatus.WAITING, now, pc=pc, wake_at=wake_at, ended_at=None)
 
 
-def _state(status: str, now: datetime, **columns: Any) -> dict[str, Any]:
+def _state(status: RunStatus, now: datetime, **columns: Any) -> dict[str, Any]:
     state: dict[str, Any] = {
         "status": status,
         "pc": 0,
@@ -256,11 +257,11 @@ def _state_after(plan: Plan, execution: Execution, run_id: str, now: datetime) -
     if isinstance(outcome, Waiting):
         return waiting(outcome.pc, outcome.wake_at, now)
     if isinstance(outcome, Failed):
-        state = _state("failed", now, end_reason=outcome.reason)
+        state = _state(RunStatus.FAILED, now, end_reason=outcome.reason)
     elif isinstance(outcome, Stopped):
-        state = _state("completed", now, end_reason=f"stop at {outcome.step_path}")
+        state = _state(RunStatus.COMPLETED, now, end_reason=f"stop at {outcome.step_path}")
     else:
         assert isinstance(outcome, Completed)
-        state = _state("completed", now)
+        state = _state(RunStatus.COMPLETED, now)
     plan.note(run_id, now, "end", status=state["status"], reason=state["end_reason"])
     return state

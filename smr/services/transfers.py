@@ -33,6 +33,7 @@ from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 from smr.repositories import transfers as repo
+from smr.statuses import AttemptOutcome, DeliveryStatus, RunStatus
 
 #: The playbook id of the runs transfers requested through the API belong to.
 API_PLAYBOOK = "api:transfer"
@@ -103,7 +104,7 @@ async def request(
         "template_code": None,
         "params": dict(effect.params),
         "attachments": [],
-        "status": "scheduled",
+        "status": DeliveryStatus.SCHEDULED,
         "skip_reason": None,
         "last_error": None,
         "due_at": now,
@@ -127,7 +128,7 @@ def _run(run_id: str, contact_id: str, now: datetime) -> dict[str, Any]:
         "playbook_version": API_VERSION,
         "trigger_event_id": None,
         "cron_slot_id": None,
-        "status": "completed",
+        "status": RunStatus.COMPLETED,
         "pc": 0,
         "wake_at": None,
         "lease_until": None,
@@ -139,7 +140,7 @@ def _run(run_id: str, contact_id: str, now: datetime) -> dict[str, Any]:
 
 
 def _trace(run_id: str, step: str, detail: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
-    end = {"status": "completed", "reason": "transfer requested through the API"}
+    end = {"status": RunStatus.COMPLETED, "reason": "transfer requested through the API"}
     return [
         {"run_id": run_id, "at": now, "step": step, "kind": "send", "detail": detail},
         {"run_id": run_id, "at": now, "step": None, "kind": "end", "detail": end},
@@ -167,7 +168,7 @@ async def record_failure(
 def _failed(row: Record, response: str, now: datetime) -> dict[str, Any]:
     return {
         "id": row.id,
-        "status": "failed",
+        "status": DeliveryStatus.FAILED,
         "skip_reason": None,
         "due_at": now,
         "sent_at": None,
@@ -180,7 +181,7 @@ def _attempt(row: Record, response: str, now: datetime) -> dict[str, Any]:
     return {
         "delivery_id": row.id,
         "at": now,
-        "outcome": "failed",
+        "outcome": AttemptOutcome.FAILED,
         "response": response,
         "duration_ms": 0,
     }
@@ -190,7 +191,7 @@ def _failed_trace(row: Record, response: str, now: datetime) -> dict[str, Any]:
     detail = {
         "delivery_id": row.id,
         "channel": row.channel,
-        "status": "failed",
+        "status": DeliveryStatus.FAILED,
         "attempt": row.attempts,
         "skip_reason": None,
         "response": response,
