@@ -10,7 +10,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.models import Delivery, Event, Group, GroupTag, Run, TraceEntry
+from smr.models import (
+    Delivery,
+    Event,
+    Group,
+    GroupOwnerStatus,
+    GroupStatus,
+    GroupTag,
+    Run,
+    TraceEntry,
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,8 @@ async def add_groups(
             chat_id=sample.chat_id,
             name=sample.name,
             owner=sample.owner,
-            status="active",
-            owner_status="employed",
+            status=GroupStatus.ACTIVE,
+            owner_status=GroupOwnerStatus.EMPLOYED,
             member_count=1,
             synced_at=now,
             updated_at=now,

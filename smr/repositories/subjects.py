@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, exists, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.channels import Address
-from smr.models import Contact, ContactIdentity, Group, GroupTag, table_of
+from smr.models import Contact, ContactIdentity, Group, GroupStatus, GroupTag, table_of
 from smr.repositories._sql import insert_new, one_of, update_many
 from smr.subjects import CORP_ID, GROUP_PREFIX, ContactKind, group_contact_id
 
@@ -51,7 +51,7 @@ async def group_page(
 ) -> list[GroupSubject]:
     """Up to ``limit`` active groups the filter takes, after the group contact id ``after``, in
     chat id order (which is their contact ids' order)."""
-    stmt = select(Group).where(Group.status == "active", *_conditions(where))
+    stmt = select(Group).where(Group.status == GroupStatus.ACTIVE, *_conditions(where))
     if after is not None:
         stmt = stmt.where(Group.chat_id > after.removeprefix(GROUP_PREFIX))
     groups = list((await session.scalars(stmt.order_by(Group.chat_id).limit(limit))).all())
