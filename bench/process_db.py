@@ -3,7 +3,9 @@ per-event lags once it is done (all in SQL, so that 300,000 events need not trav
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -36,6 +38,21 @@ async def progress(conn: asyncpg.Connection) -> Progress:
     return Progress(0, int(row["written"]), int(row["sent"]))
 
 
+@dataclass
+class Activity:
+    """``pg_stat_activity`` sampled: how many samples, and in how many of them each
+    ``state: statement`` of another session on the database was seen."""
+
+    samples: int = 0
+    seen: Counter[str] = field(default_factory=Counter)
+
+    def top(self, count: int) -> list[tuple[float, str]]:
+        """The ``count`` most seen, with the share of the samples they were seen in."""
+        if not self.samples:
+            return []
+        return [(n / self.samples, what) for what, n in self.seen.most_common(count)]
+
+
 async def activity(conn: asyncpg.Connection) -> list[str]:
     """What the other sessions on this database are doing now: ``state: statement`` (its
     first 100 characters, whitespace folded) for each session not idle."""
@@ -47,6 +64,18 @@ async def activity(conn: asyncpg.Connection) -> list[str]:
         """
     )
     return [f"{r['state']}: {r['query'].strip()}" for r in rows]
+
+
+async def sample_activity(dsn: str, into: Activity, *, every: float = 0.1) -> None:
+    """Sample ``activity`` into ``into`` every ``every`` seconds until cancelled."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        while True:
+            into.seen.update(set(await activity(conn)))
+            into.samples += 1
+            await asyncio.sleep(every)
+    finally:
+        await conn.close()
 
 
 async def grouped(conn: asyncpg.Connection, sql: str) -> dict[str, int]:

@@ -27,12 +27,14 @@ from bench.harness.procfs import (
 )
 from bench.harness.servers import INGEST_TOKEN, Server, metric_values, smr_api, smr_worker
 from bench.harness.workload import EventFactory, encode
-from bench.process_db import lags, outcome_counts, progress
+from bench.process_db import Activity, lags, outcome_counts, progress, sample_activity
 from bench.process_throughput import DB_BACKENDS
 
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {INGEST_TOKEN}"}
 BACKLOG_METRICS = ("smr_event_backlog", "smr_event_lag_seconds")
 PROCESSED_METRIC = "smr_events_processed_total"
+#: The API's /metrics counts rows by status in big tables: read it this seldom.
+GAUGE_SECONDS = 5.0
 #: Memory is flat when the end is within this of the value after warm-up.
 RSS_MARGIN_MIB = 16.0
 
@@ -56,6 +58,7 @@ class LagResult:
     cpu: dict[str, float | None]
     rss: dict[str, list[tuple[float, float]]]
     gauges: list[tuple[float, dict[str, float]]]
+    activity: Activity
     drained_after: float | None
     lags: dict[str, Any]
     outcome: dict[str, Any]
@@ -106,6 +109,18 @@ async def gauge_sampler(
                 values = {}
             into.append((round(time.perf_counter() - began, 1), values))
             await asyncio.sleep(interval)
+
+
+async def samplers(
+    metrics_url: str,
+    dsn: str,
+    gauges: list[tuple[float, dict[str, float]]],
+    activity: Activity,
+) -> None:
+    """The API's gauges and pg_stat_activity, until cancelled."""
+    await asyncio.gather(
+        gauge_sampler(metrics_url, GAUGE_SECONDS, gauges), sample_activity(dsn, activity)
+    )
 
 
 async def drain(dsn: str, *, expected: int, give_up_after: float) -> float | None:
@@ -161,6 +176,7 @@ def measure_lag(
     assert worker.pid is not None
     factory = EventFactory(run="lag", contacts=plan.contacts, seed=plan.seed)
     gauges: list[tuple[float, dict[str, float]]] = []
+    activity = Activity()
     rss = RssSampler({"api": api.pid, "worker": worker.pid}, interval=plan.rss_interval)
     database = database_of(dsn)
     meter = CpuMeter(
@@ -186,7 +202,7 @@ def measure_lag(
             body=body_maker(factory, plan.per_request),
             requests_per_s=plan.events_per_s / plan.per_request,
             seconds=plan.seconds,
-            beside=lambda: gauge_sampler(api.base_url + "/metrics", plan.rss_interval, gauges),
+            beside=lambda: samplers(api.base_url + "/metrics", dsn, gauges, activity),
         )
     )
     cpu = meter.stop()
@@ -204,6 +220,7 @@ def measure_lag(
         cpu=cpu,
         rss=rss.samples,
         gauges=gauges,
+        activity=activity,
         drained_after=drained,
         lags=found,
         outcome=outcome,

@@ -6,6 +6,7 @@ from typing import Any
 
 from bench.harness.common import fmt_cpu, verdict
 from bench.harness.workload import MATCHING_PLAYBOOK
+from bench.process_db import Activity
 from bench.process_lag import RSS_MARGIN_MIB, LagResult
 from bench.process_throughput import DB_BACKENDS, ThroughputResult, bound_by
 
@@ -100,32 +101,27 @@ def print_throughput(result: ThroughputResult, *, cpus: int) -> None:
         f"accepted -> delivery written: {0 if rate is None else rate:,.0f} events/s  "
         f"(target >= {TARGET_EVENTS_PER_S:,.0f})  {verdict(_throughput_pass(result))}"
     )
-    print_activity(result)
+    print_activity(result.marks.activity, "the worker's")
     for note in throughput_failures(result) + busy_note("throughput", written):
         print(f"note: {note}")
     for problem in result.worker_problems[:10]:
         print(f"note: logged: {problem}")
 
 
-def top_activity(result: ThroughputResult, count: int = 8) -> list[tuple[float, str]]:
-    """The statements postgres was seen running for the worker most often: (share of the
-    samples, ``state: statement``)."""
-    samples = result.marks.activity_samples
-    if not samples:
-        return []
-    return [(n / samples, what) for what, n in result.marks.activity.most_common(count)]
-
-
-def print_activity(result: ThroughputResult) -> None:
-    top = top_activity(result)
+def print_activity(activity: Activity, whose: str) -> None:
+    top = activity.top(8)
     if not top:
         return
     print(
-        f"pg_stat_activity, {result.marks.activity_samples} samples of the worker's sessions "
+        f"pg_stat_activity, {activity.samples} samples of {whose} sessions "
         "(share of samples in which each was seen):"
     )
     for share, what in top:
         print(f"  {share:6.1%}  {what}")
+
+
+def activity_json(activity: Activity) -> list[dict[str, Any]]:
+    return [{"share": round(share, 4), "what": what} for share, what in activity.top(20)]
 
 
 def _throughput_pass(result: ThroughputResult) -> bool:
@@ -147,9 +143,7 @@ def throughput_json(result: ThroughputResult, *, cpus: int) -> dict[str, Any]:
         "seconds_from_worker_start": result.marks.seconds,
         "cpu_cores_used": result.marks.cpu,
         "cpu_ms_per_event": result.cpu_ms_per_event("written"),
-        "pg_activity": [
-            {"share": round(share, 4), "what": what} for share, what in top_activity(result, 20)
-        ],
+        "pg_activity": activity_json(result.marks.activity),
         "bound_by": None if written is None else bound_by(written, cpus),
         "accept": result.accept.as_json(),
         "stored": result.outcome,
@@ -251,6 +245,7 @@ def print_lag(result: LagResult) -> None:
         f"(target < {TARGET_SEND_P99_MS:,.0f})  {verdict(summary['send_pass'])}"
     )
     print(f"memory flat (api and worker): {verdict(summary['memory_flat'])}")
+    print_activity(result.activity, "the API's and the worker's")
     for note in lag_failures(result) + busy_note("lag", result.cpu):
         print(f"note: {note}")
     for problem in result.problems[:10]:
@@ -317,6 +312,7 @@ def lag_json(result: LagResult) -> dict[str, Any]:
         "rss_samples": result.rss,
         "cpu_cores_used": result.cpu,
         "gauges": result.gauges,
+        "pg_activity": activity_json(result.activity),
         "drained_after_s": result.drained_after,
         "smr_events_processed_total": result.processed_metric,
         "stored": result.outcome,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,10 @@ from bench.harness.load import Measurement, measure
 from bench.harness.procfs import CpuMeter, postgres_backends_cpu_seconds, postgres_cpu_seconds
 from bench.harness.servers import INGEST_TOKEN, Server, smr_api, smr_worker
 from bench.harness.workload import EventFactory
-from bench.process_db import activity, outcome_counts, progress
+from bench.process_db import Activity, outcome_counts, progress, sample_activity
 
 BATCH_SIZE = 100
 POLL_SECONDS = 0.25
-ACTIVITY_SECONDS = 0.1
 #: The CPU of the bench database's backends, part of "postgres" (all of the server's).
 DB_BACKENDS = "pg backends"
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {INGEST_TOKEN}"}
@@ -39,10 +37,8 @@ class Marks:
 
     seconds: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    #: ``pg_stat_activity`` sampled every ``ACTIVITY_SECONDS``: how many samples, and in how
-    #: many of them each ``state: statement`` was seen.
-    activity_samples: int = 0
-    activity: Counter[str] = field(default_factory=Counter)
+    #: What the worker's sessions ran or held open, from its start to the end.
+    activity: Activity = field(default_factory=Activity)
 
     def reach(self, name: str, at: float, meter: CpuMeter | None = None) -> None:
         if name not in self.seconds:
@@ -104,10 +100,9 @@ async def watch(
 ) -> tuple[Marks, bool]:
     """Start ``worker``; poll until ``expected`` deliveries are sent or ``give_up_after`` s."""
     conn = await asyncpg.connect(dsn)
-    sampling = await asyncpg.connect(dsn)
     database = database_of(dsn)
     marks = Marks()
-    sampler = asyncio.create_task(sample_activity(sampling, marks))
+    sampler = asyncio.create_task(sample_activity(dsn, marks.activity))
     try:
         began = time.perf_counter()
         worker.start()
@@ -140,15 +135,6 @@ async def watch(
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
         await conn.close()
-        await sampling.close()
-
-
-async def sample_activity(conn: asyncpg.Connection, marks: Marks) -> None:
-    """What the worker's sessions run, every ``ACTIVITY_SECONDS``, until cancelled."""
-    while True:
-        marks.activity.update(set(await activity(conn)))
-        marks.activity_samples += 1
-        await asyncio.sleep(ACTIVITY_SECONDS)
 
 
 def measure_throughput(
