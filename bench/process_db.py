@@ -41,7 +41,7 @@ async def progress(conn: asyncpg.Connection) -> Progress:
 @dataclass
 class Activity:
     """``pg_stat_activity`` sampled: how many samples, and in how many of them each
-    ``state: statement`` of another session on the database was seen."""
+    ``state (wait): statement`` of another session on the database was seen."""
 
     samples: int = 0
     seen: Counter[str] = field(default_factory=Counter)
@@ -54,16 +54,25 @@ class Activity:
 
 
 async def activity(conn: asyncpg.Connection) -> list[str]:
-    """What the other sessions on this database are doing now: ``state: statement`` (its
-    first 100 characters, whitespace folded) for each session not idle."""
+    """What the other sessions on this database are doing now: ``state (wait): statement``
+    (the wait event, if any; the statement's first 90 characters, whitespace folded) for each
+    session not idle."""
     rows = await conn.fetch(
         """
-        SELECT state, left(regexp_replace(query, '\\s+', ' ', 'g'), 100) AS query
+        SELECT state, wait_event_type, wait_event,
+               left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS query
         FROM pg_stat_activity
         WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'
         """
     )
-    return [f"{r['state']}: {r['query'].strip()}" for r in rows]
+    return [f"{r['state']}{_waiting(r)}: {r['query'].strip()}" for r in rows]
+
+
+def _waiting(row: asyncpg.Record) -> str:
+    # A session idle in transaction always "waits" for its client: not worth saying.
+    if row["wait_event"] is None or str(row["state"]).startswith("idle"):
+        return ""
+    return f" ({row['wait_event_type']}:{row['wait_event']})"
 
 
 async def sample_activity(dsn: str, into: Activity, *, every: float = 0.1) -> None:
