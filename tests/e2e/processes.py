@@ -49,9 +49,16 @@ def start(args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Pope
 
 
 def stop(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM) -> None:
+    """Signal the process and wait for it; one that does not end within 15 s is killed (never
+    left running after the test) and fails the test."""
     if proc.poll() is None:
         proc.send_signal(sig)
-    proc.wait(timeout=15)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{proc.args} did not end within 15 s of signal {sig}") from None
 
 
 async def serving(client: httpx.AsyncClient, proc: subprocess.Popen[bytes], log: Path) -> None:
