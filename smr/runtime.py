@@ -300,7 +300,9 @@ def build_runtime(
     tokens = load_tokens(settings, generate=generate_tokens)
     cron = Cron(settings, sessions=sessions, catalog=catalog, clock=clock)
     checker = Checker(sessions=sessions, routes=routes, settings=settings, clock=clock)
-    writer = log_writer(settings.effective_database_url, sessions)
+    writer = log_writer(
+        settings.effective_database_url, sessions, pool_size=settings.ingest.pool_size
+    )
     gauge = BacklogGauge(sessions, bound=settings.ingest.max_backlog, clock=clock)
     processor = Processor(
         sessions,

@@ -21,6 +21,8 @@ class Ticker:
         self._runtime = runtime
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._ticking = asyncio.Lock()
+        #: Woken during a tick: tick again as soon as it ends.
+        self._again = False
         #: The waits between ticks while the database cannot be reached.
         self.backoff = Backoff(first=1.0, cap=30.0)
         # A line per tick is noise; the run log and our own logs say what each tick did.
@@ -42,7 +44,14 @@ class Ticker:
         self._runtime.telemetry.heartbeat.start(self._runtime.clock())
 
     def wake(self) -> None:
-        """Run the dispatcher now rather than at the next interval (new deliveries are due)."""
+        """Run the dispatcher now rather than at the next interval (new deliveries are due);
+        during a tick, right after it (the tick may have claimed before they were written)."""
+        if self._ticking.locked():
+            self._again = True
+            return
+        self._tick_now()
+
+    def _tick_now(self) -> None:
         job = self._scheduler.get_job(DISPATCH_JOB)
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
@@ -53,13 +62,15 @@ class Ticker:
         self._runtime.on_wake = lambda: None
         self._runtime.telemetry.heartbeat.stop()
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()  # no new tick; the one in progress finishes
         await self._runtime.processor.aclose()
         async with self._ticking:
-            pass
+            if self._scheduler.running:
+                self._scheduler.shutdown(wait=False)
 
     async def _dispatch(self) -> None:
         async with self._ticking:
+            self._again = False
             try:
                 await self._runtime.tick()
             except Exception as exc:  # a failed tick must not stop the ticker; rows stay claimable
@@ -68,6 +79,8 @@ class Ticker:
                     return
                 self._back_off(exc)
                 return
+        if self._again:
+            self._tick_now()
         if failures := self.backoff.succeeded():
             log.warning("database reachable again after %d failed ticks; ticking resumed", failures)
 

@@ -130,9 +130,11 @@ async def identities_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, 
 
 @cache
 def _identities_of(dialect: str) -> Select[Any]:
-    # Rows, not ORM objects: dispatch reads the identities of every contact in a batch.
-    columns = (_IDENTITIES.c.contact_id, _IDENTITIES.c.kind, _IDENTITIES.c.value)
-    return select(*columns).where(any_of(dialect, _IDENTITIES.c.contact_id, "ids"))
+    # Rows, not ORM objects: dispatch reads the identities of every contact in a batch. Each
+    # contact looked up on its own (``each_key``): ``= ANY($1)`` got a generic plan scanning
+    # the whole table, which took half of PostgreSQL's time while a worker sent.
+    columns = ["contact_id", "kind", "value"]
+    return each_key(dialect, _IDENTITIES, [("contact_id", "ids")], columns)
 
 
 async def insert_contacts(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:

@@ -12,6 +12,7 @@ SQLAlchemy would cost more than the statement). SQLite: SQLAlchemy Core in one t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,11 +64,15 @@ class LogWriter(Protocol):
     async def aclose(self) -> None: ...
 
 
-def log_writer(url: str, sessions: async_sessionmaker[AsyncSession]) -> LogWriter:
-    """The writer for the database at ``url``."""
+def log_writer(
+    url: str, sessions: async_sessionmaker[AsyncSession], *, pool_size: int
+) -> LogWriter:
+    """The writer for the database at ``url`` (on PostgreSQL, with up to ``pool_size``
+    connections of its own)."""
     if is_sqlite(url):
         return SessionLogWriter(sessions)
-    return AsyncpgLogWriter(make_url(url).set(drivername="postgresql").render_as_string(False))
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+    return AsyncpgLogWriter(dsn, max_size=pool_size)
 
 
 class SessionLogWriter:
@@ -219,19 +224,23 @@ class AsyncpgLogWriter:
         self._dsn = dsn
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
 
     def __repr__(self) -> str:
         return "AsyncpgLogWriter()"  # the DSN may hold a password
 
     async def _connections(self) -> asyncpg.Pool:
-        if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self._dsn,
-                min_size=1,
-                max_size=self._max_size,
-                server_settings={"application_name": "smr-accept"},
-            )
-        return self._pool
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:  # the first requests all wait for the one pool
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._max_size,
+                    server_settings={"application_name": "smr-accept"},
+                )
+            return self._pool
 
     async def append(
         self, events: Sequence[Appending], *, source: str, now: datetime

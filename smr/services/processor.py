@@ -181,8 +181,9 @@ class Processor:
         self._task = None
         try:
             await self.owner.leave()
-        except Exception as exc:  # the leases run out instead
-            log_failure(log, "giving partitions back", exc)
+        except Exception as exc:  # the leases run out instead (the ticker told of an outage)
+            if not is_unavailable(exc):
+                log_failure(log, "giving partitions back", exc)
 
 
 async def _mark_failed(

@@ -58,7 +58,7 @@ def stop(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise AssertionError(f"{proc.args} did not end within 15 s of signal {sig}") from None
+        raise AssertionError(f"{proc.args!r} did not end within 15 s of signal {sig}") from None
 
 
 async def serving(client: httpx.AsyncClient, proc: subprocess.Popen[bytes], log: Path) -> None:
