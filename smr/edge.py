@@ -133,7 +133,15 @@ def _problem(value: Any, depth: int, escaped: bool) -> tuple[list[str | int], st
     for key, item in items:
         if isinstance(key, str) and (found := _string_problem(key, escaped, MAX_KEY_CHARS)):
             return [printable(key)], f"key {found[1]}"
-        if (found := _problem(item, depth + 1, escaped)) is not None:
+        # Scalars are checked here rather than by a call each: most values of a body are.
+        kind = type(item)
+        if kind is str:
+            found = _string_problem(item, escaped, MAX_STRING_CHARS)
+        elif kind is int or kind is float or kind is bool or item is None:
+            continue
+        else:
+            found = _problem(item, depth + 1, escaped)
+        if found is not None:
             found[0].append(key)
             return found
     return None

@@ -40,12 +40,13 @@ def partition_of(key: str) -> int:
     return zlib.crc32(key.encode()) % PARTITIONS
 
 
-def fallback_route(ref: ContactRef) -> str:
+def fallback_route(contact_id: str | None, identities: dict[str, str]) -> str:
     """The route of an event whose contact is not known yet: its explicit contact id, else its
-    first identity in a fixed order (phone, WeCom id, shop customer id)."""
-    if ref.id:
-        return ref.id
-    kind, value = next(iter(ref.identities().items()))  # in the order of IDENTITY_KINDS
+    first identity in a fixed order (phone, WeCom id, shop customer id: the order of
+    ``ContactRef.identities``)."""
+    if contact_id:
+        return contact_id
+    kind, value = next(iter(identities.items()))
     return f"{kind}:{value}"
 
 

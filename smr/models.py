@@ -175,7 +175,8 @@ class EventLogEntry(Base):
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    #: The event (no foreign key: written by the statement that writes the event).
+    event_id: Mapped[str] = mapped_column(String(32))
     partition: Mapped[int] = mapped_column(SmallInteger)
     route: Mapped[str] = mapped_column(String(240))
     urgent: Mapped[bool]

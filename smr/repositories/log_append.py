@@ -172,11 +172,12 @@ async def stored_ids(session: AsyncSession, *, source: str, keys: list[str]) -> 
     return {row.key: row.id for row in found}
 
 
-# The PostgreSQL side. One row per event comes in as arrays, one per column (unnest); the
-# events are inserted (a repeat's key conflicts: skipped), and the inserted ones' log entries
-# take the partition and id of the contact found by the event's id or identities, if any.
-_APPEND = """
-WITH input AS (
+# The PostgreSQL side. The events come in (``input``), are inserted (a repeat's key conflicts:
+# skipped), and the inserted ones' log entries take the partition and id of the contact found
+# by the event's id or identities, if any. Several events come as arrays, one per column
+# (unnest); one event as its values (encoding fourteen arrays of one element cost asyncpg
+# more than the rest of the append).
+_MANY = """
     SELECT * FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::jsonb[],
         $7::jsonb[], $8::text[], $9::int2[], $10::bool[], $11::text[], $12::text[],
@@ -185,7 +186,15 @@ WITH input AS (
         id, key, type, occurred_at, occurred_at_source, contact, data, route, partition,
         urgent, contact_id, phone, wecom_userid, shop_customer_id, ord
     )
-), stored AS (
+"""
+_ONE = """
+    SELECT $1::text AS id, $2::text AS key, $3::text AS type, $4::timestamptz AS occurred_at,
+        $5::text AS occurred_at_source, $6::jsonb AS contact, $7::jsonb AS data,
+        $8::text AS route, $9::int2 AS partition, $10::bool AS urgent, $11::text AS contact_id,
+        $12::text AS phone, $13::text AS wecom_userid, $14::text AS shop_customer_id,
+        1::bigint AS ord
+"""
+_REST = """), stored AS (
     INSERT INTO events (
         id, source, key, type, occurred_at, occurred_at_source, received_at, contact_id,
         contact, data, evaluations, status
@@ -213,6 +222,8 @@ LEFT JOIN LATERAL (
 ORDER BY input.ord
 RETURNING event_id
 """
+_APPEND_MANY = "WITH input AS (" + _MANY + _REST
+_APPEND_ONE = "WITH input AS (" + _ONE + _REST
 _STORED = "SELECT key, id FROM events WHERE source = $1 AND key = ANY($2::text[])"
 
 
@@ -247,8 +258,12 @@ class AsyncpgLogWriter:
     ) -> dict[str, str]:
         pool = await self._connections()
         columns = _columns(events)
+        if len(events) == 1:
+            statement, values = _APPEND_ONE, [column[0] for column in columns]
+        else:
+            statement, values = _APPEND_MANY, columns
         async with pool.acquire() as connection:
-            rows = await connection.fetch(_APPEND, *columns, source, now)
+            rows = await connection.fetch(statement, *values, source, now)
             fresh = {row[0] for row in rows}
             ids = {e.key: e.id for e in events if e.id in fresh}
             if len(ids) < len(events):

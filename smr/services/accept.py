@@ -145,7 +145,8 @@ class Acceptor:
 
 
 def _appending(event: EventIn, *, now: datetime) -> Appending:
-    route = fallback_route(event.contact)
+    identities = event.contact.identities()
+    route = fallback_route(event.contact.id, identities)
     return Appending(
         id=new_id("ev", now),
         key=event.id,
@@ -158,5 +159,5 @@ def _appending(event: EventIn, *, now: datetime) -> Appending:
         partition=partition_of(route),
         urgent=event.type in URGENT_TYPES,
         contact_id=event.contact.id,
-        identities=event.contact.identities(),
+        identities=identities,
     )
