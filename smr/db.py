@@ -33,6 +33,12 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def one_writer_at_a_time(url: str) -> bool:
+    """Whether the database at ``url`` runs one write transaction at a time (SQLite takes the
+    write lock at BEGIN): work that could write concurrently should take turns instead."""
+    return is_sqlite(url)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Take the write lock at BEGIN: a deferred transaction that later upgrades to a writer can
     # fail with SQLITE_BUSY without waiting for busy_timeout.

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.config import Settings
-from smr.db import is_sqlite, unit_of_work
+from smr.db import one_writer_at_a_time, unit_of_work
 from smr.ids import new_id
 from smr.models import CronSlot
 from smr.playbooks import EventView, LoadedPlaybook, ScheduleTrigger
@@ -99,8 +99,8 @@ class Cron:
         self._lease = timedelta(seconds=settings.lease_seconds)
         self._batch_size = settings.batch_size
         self._grace = timedelta(seconds=settings.cron_grace_seconds)
-        # PostgreSQL writes a batch while the one before commits; SQLite, one at a time.
-        self._overlap = not is_sqlite(settings.effective_database_url)
+        # A batch is written while the one before commits, where the database allows it.
+        self._overlap = not one_writer_at_a_time(settings.effective_database_url)
         self._first_seen: dict[str, datetime] = {}
         self._schedules: dict[tuple[str, str], Schedule] = {}
 
