@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from bench.harness.procfs import CpuMeter, postgres_cpu_seconds, process_cpu_seconds
+from bench.harness.procfs import (
+    CpuMeter,
+    RssSampler,
+    postgres_cpu_seconds,
+    process_cpu_seconds,
+)
 from smr.config import MockSettings, Settings
 
 MIB = 1024 * 1024
@@ -76,54 +79,18 @@ def _status_kib(pid: int | str, key: str) -> int | None:
     return None
 
 
-def rss_mib(pid: int | str = "self") -> float | None:
-    """Resident set size (VmRSS) of a process in MiB; None when it cannot be read."""
-    kib = _status_kib(pid, "VmRSS")
-    return None if kib is None else round(kib / 1024, 1)
-
-
 def peak_rss_mib(pid: int | str = "self") -> float | None:
     """The highest resident set size the process ever had (VmHWM), in MiB."""
     kib = _status_kib(pid, "VmHWM")
     return None if kib is None else round(kib / 1024, 1)
 
 
-@dataclass
-class RssSampler:
-    """Samples a process's RSS every ``interval`` seconds on a thread (the event loop may be
-    busy): (seconds since start, MiB) pairs."""
+def rss_sampler(pid: int | str = "self", *, interval: float) -> RssSampler:
+    """The harness's sampler of one process's RSS, under the name ``SAMPLED``."""
+    return RssSampler({SAMPLED: pid}, interval=interval)
 
-    pid: int | str = "self"
-    interval: float = 0.5
-    samples: list[tuple[float, float]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-    _started: float = 0.0
 
-    def start(self) -> None:
-        self._started = time.perf_counter()
-        self._sample()
-        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._sample()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def _sample(self) -> None:
-        value = rss_mib(self.pid)
-        if value is not None:
-            self.samples.append((round(time.perf_counter() - self._started, 2), value))
-
-    @property
-    def values(self) -> list[float]:
-        return [mib for _, mib in self.samples]
+SAMPLED = "process"
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,8 +39,15 @@ from zoneinfo import ZoneInfo
 import asyncpg  # type: ignore[import-untyped]
 
 from bench.harness.common import ROOT, BenchError
+from bench.harness.procfs import rss_mib
 from bench.harness.servers import server_env
-from bench.scale_common import Options, RssSampler, bench_settings, process_meter, rss_mib
+from bench.scale_common import (
+    SAMPLED,
+    Options,
+    bench_settings,
+    process_meter,
+    rss_sampler,
+)
 from bench.scale_seed import seed_members, vacuum_analyze
 from bench.scale_worker import write_playbooks
 from smr.db import unit_of_work
@@ -251,7 +258,7 @@ async def fan_out(url: str, playbooks: Path, data_dir: Path, slot: datetime) -> 
     try:
         await runtime.start()  # the playbook is known from before the slot
         clock.move_to(slot + timedelta(seconds=1))
-        sampler = RssSampler(interval=RSS_INTERVAL_S)
+        sampler = rss_sampler(interval=RSS_INTERVAL_S)
         cpu = process_meter(os.getpid(), "fanout_process")
         start_rss = rss_mib()
         series: list[tuple[int, float]] = [(0, start_rss or 0.0)]
@@ -276,7 +283,7 @@ async def fan_out(url: str, playbooks: Path, data_dir: Path, slot: datetime) -> 
             )
     finally:
         await runtime.aclose()
-    values = sampler.values
+    values = sampler.values(SAMPLED)
     return asdict(
         Fanout(
             audience=runs,

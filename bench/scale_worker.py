@@ -21,14 +21,15 @@ import asyncpg  # type: ignore[import-untyped]
 
 from adapters import PLAYBOOK_CHANNELS
 from bench.harness.common import ROOT, BenchError
+from bench.harness.procfs import rss_mib
 from bench.harness.servers import server_env, smr_command, terminate
 from bench.scale_common import (
     PLAYBOOK_ID,
+    SAMPLED,
     Options,
-    RssSampler,
     peak_rss_mib,
     process_meter,
-    rss_mib,
+    rss_sampler,
 )
 from bench.scale_due import DueFeed, due_step
 from smr.config import Settings
@@ -269,7 +270,7 @@ async def measure_worker(url: str, dsn: str, options: Options, tmp: Path) -> Wor
             dsn, worker, options, phase=WARMUP_PHASE, per_s=WARMUP_DELIVERIES * 10, seconds=0.1
         )
         rss_idle = rss_mib(worker.pid)
-        sampler = RssSampler(pid=worker.pid, interval=0.5)
+        sampler = rss_sampler(worker.pid, interval=0.5)
         cpu = process_meter(worker.pid, "worker")
         sampler.start()
         cpu.start()
@@ -285,7 +286,7 @@ async def measure_worker(url: str, dsn: str, options: Options, tmp: Path) -> Wor
     problems = worker.problems()
     if code not in (0, None):
         problems.append(f"smr worker exited with code {code}")
-    values = sampler.values
+    values = sampler.values(SAMPLED)
     return WorkerResult(
         seconds=options.seconds,
         due_per_s=options.due_per_s,
@@ -304,6 +305,6 @@ async def measure_worker(url: str, dsn: str, options: Options, tmp: Path) -> Wor
         },
         cpu=used,
         feed_max_behind_s=round(feed.max_behind_s, 3),
-        rss_series=sampler.samples,
+        rss_series=sampler.samples[SAMPLED],
         problems=problems,
     )

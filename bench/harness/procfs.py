@@ -143,7 +143,7 @@ class RssSampler:
     """Samples the RSS of named processes every ``interval`` seconds on a thread (the event
     loop may be busy): per name, (seconds since start, MiB) pairs."""
 
-    pids: dict[str, int]
+    pids: dict[str, int | str]
     interval: float = 2.0
     samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -173,3 +173,7 @@ class RssSampler:
             value = rss_mib(pid)
             if value is not None:
                 self.samples[name].append((at, value))
+
+    def values(self, name: str) -> list[float]:
+        """The MiB sampled of the process ``name``, in order."""
+        return [mib for _, mib in self.samples.get(name, [])]
