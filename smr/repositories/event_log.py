@@ -30,15 +30,20 @@ async def backlog(session: AsyncSession, *, bound: int, now: datetime) -> Backlo
     return Backlog(size=size or 0, lag_seconds=lag)
 
 
-async def take(session: AsyncSession, *, partitions: list[int], limit: int) -> list[LoggedEvent]:
+async def take(
+    session: AsyncSession, *, partitions: list[int], limit: int, urgent_first: bool = True
+) -> list[LoggedEvent]:
     """The next events of ``partitions``, in the order they were accepted: the oldest
-    ``limit``, and before them the urgent ones (``URGENT_PER_BATCH`` at most) with the events
-    of the same route accepted before them, wherever they are in the log."""
+    ``limit``, and (``urgent_first``) before them the urgent ones (``URGENT_PER_BATCH`` at
+    most) with the events of the same route accepted before them, wherever they are in the
+    log."""
     if not partitions:
         return []
     log = EventLogEntry
     mine = one_of(session, log.partition, partitions)
     oldest = await _read(session, select(log.seq).where(mine).order_by(log.seq).limit(limit))
+    if not urgent_first:
+        return oldest
     urgent = (
         await session.execute(
             select(log.seq, log.route)

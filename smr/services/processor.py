@@ -97,12 +97,16 @@ class Processor:
                     return await self._one_at_a_time()
         return 0
 
-    async def _batch(self, *, limit: int | None = None) -> int:
+    async def _batch(self, *, alone: bool = False) -> int:
+        """A batch, or (``alone``) the oldest event by itself, urgent ones not put first."""
         started = time.perf_counter()
         async with unit_of_work(self._sessions) as session:
             held = await self.owner.fence(session)
             batch = await event_log.take(
-                session, partitions=held, limit=limit or self._settings.batch_size
+                session,
+                partitions=held,
+                limit=1 if alone else self._settings.batch_size,
+                urgent_first=not alone,
             )
             done = await process(session, batch, catalog=self._catalog, now=self._clock())
         self._finished(done, started)
@@ -119,21 +123,28 @@ class Processor:
         """The next batch's events one by one; one that fails alone is marked failed."""
         made = 0
         for _ in range(self._settings.batch_size):
-            try:
-                count = await self._batch(limit=1)
-            except Exception as exc:
-                if is_unavailable(exc):
-                    raise
-                count = await self._fail_next(exc)
-            if not count:
+            if not (count := await self._alone()):
                 break
             made += count
         return made
 
+    async def _alone(self) -> int:
+        """The oldest event by itself: processed, or marked failed when it raises (a deadlock
+        or a serialization failure is tried again first)."""
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return await self._batch(alone=True)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise
+                if not is_transient(exc) or attempt == RETRIES:
+                    return await self._fail_next(exc)
+        return 0
+
     async def _fail_next(self, error: Exception) -> int:
         async with unit_of_work(self._sessions) as session:
             held = await self.owner.fence(session)
-            batch = await event_log.take(session, partitions=held, limit=1)
+            batch = await event_log.take(session, partitions=held, limit=1, urgent_first=False)
             await _mark_failed(session, batch, error=error, now=self._clock())
         for event in batch:
             log.error("event %s failed and was set aside", event.id, exc_info=error)

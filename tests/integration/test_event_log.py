@@ -173,12 +173,16 @@ async def test_over_the_backlog_bound_accepting_answers_429_and_stores_nothing(
     assert again.json()["status"] == "accepted"
 
 
+@pytest.mark.parametrize("bad", [2, 5], ids=["an-order", "an-urgent-welcome"])
 async def test_an_event_that_fails_alone_is_set_aside_and_the_rest_go_on(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, bad: int
 ) -> None:
+    # The welcome is taken first (urgent): the one that fails must be the one set aside.
     events = [order_event(f"o-{i}", phone=f"1380000{i:04d}") for i in range(5)]
-    report = await runtime.ingest(parse_events({"events": events}), source="api")
-    poisoned = report.results[2].event_id
+    report = await runtime.ingest(
+        parse_events({"events": [*events, added("a-1", "wm-1")]}), source="api"
+    )
+    poisoned = report.results[bad].event_id
     real = processing.process
 
     async def failing(session, batch, **kwargs):  # type: ignore[no-untyped-def]
@@ -188,14 +192,14 @@ async def test_an_event_that_fails_alone_is_set_aside_and_the_rest_go_on(
 
     monkeypatch.setattr("smr.services.processor.process", failing)
 
-    assert await runtime.process_pending() == 5
+    assert await runtime.process_pending() == 6
 
     async with runtime.sessions() as session:
         rows = {e.id: e for e in (await session.scalars(select(Event))).all()}
     assert rows[poisoned].status == EventStatus.FAILED
     assert "cannot read this one" in rows[poisoned].evaluations[0]["error"]
-    assert [e.status for i, e in rows.items() if i != poisoned] == [EventStatus.PROCESSED] * 4
-    assert await count(runtime, Run) == 4
+    assert [e.status for i, e in rows.items() if i != poisoned] == [EventStatus.PROCESSED] * 5
+    assert await count(runtime, Run) == 5
     assert await count(runtime, EventLogEntry) == 0
 
 
