@@ -101,38 +101,31 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
 
 @dataclass(frozen=True)
 class Write:
-    """One table's share of a ``write_together``.
-
-    ``action``: ``insert``; ``insert_new``, an insert every row of which must land (ON CONFLICT
-    DO NOTHING, counted); ``insert_ignoring`` (ON CONFLICT DO NOTHING, not counted); ``update``
-    of ``columns`` by primary key.
-    """
+    """One table's share of a ``write_together``: ``insert`` its rows, ``insert_ignoring``
+    (ON CONFLICT DO NOTHING), or ``update`` its ``columns`` by primary key."""
 
     table: Table
     rows: list[dict[str, Any]]
-    action: Literal["insert", "insert_new", "insert_ignoring", "update"] = "insert"
+    action: Literal["insert", "insert_ignoring", "update"] = "insert"
     columns: tuple[str, ...] = ()
 
 
-async def write_together(session: AsyncSession, writes: Sequence[Write]) -> bool:
-    """Write to several tables at once, all or nothing: False when a row of an ``insert_new``
-    did not land (it conflicts with one stored, or being stored by a concurrent transaction:
-    PostgreSQL waits for it to end); the caller then rolls back.
+async def write_together(session: AsyncSession, writes: Sequence[Write]) -> None:
+    """Write to several tables at once.
 
-    On PostgreSQL this is one statement, a WITH holding one INSERT or UPDATE per write, every
-    one but the ``insert_new`` ones conditional on all of those landing: a round trip costs
-    more than the writes, and foreign keys are checked when the statement ends, so the order of
-    the writes does not matter. An UPDATE there does not see rows inserted by the same
-    statement. Elsewhere the writes run in the order given, up to the first ``insert_new`` that
-    falls short.
+    On PostgreSQL this is one statement, a WITH holding one INSERT or UPDATE per write: a round
+    trip costs more than the writes, and foreign keys are checked when the statement ends, so
+    the order of the writes does not matter. An UPDATE there does not see rows inserted by the
+    same statement. Elsewhere the writes run in the order given.
     """
     writes = [w for w in writes if w.rows]
     if not writes:
-        return True
+        return
     if dialect_name(session) != "postgresql":
-        return await _write_in_turn(session, writes)
+        await _write_in_turn(session, writes)
+        return
     shapes: list[_Shape] = []
-    params: dict[str, Any] = {"expected": 0}
+    params: dict[str, Any] = {}
     for index, write in enumerate(writes):
         # A single row's values go as they are: no arrays to encode, and a generic plan that
         # knows it is one row (an UPDATE joined to an array of unknown length may be planned as
@@ -140,11 +133,8 @@ async def write_together(session: AsyncSession, writes: Sequence[Write]) -> bool
         single = len(write.rows) == 1
         names, values = _params_of(write, f"w{index}", single=single)
         params.update(values)
-        if write.action == "insert_new":
-            params["expected"] += len(write.rows)
         shapes.append((write.table, write.action, names, single))
-    landed = await session.scalar(_written_together(tuple(shapes)), params)
-    return bool(landed == params["expected"])
+    await session.execute(_written_together(tuple(shapes)), params)
 
 
 def _params_of(
@@ -158,7 +148,7 @@ def _params_of(
     return names, _values(given, write.rows, single=single)
 
 
-async def _write_in_turn(session: AsyncSession, writes: Sequence[Write]) -> bool:
+async def _write_in_turn(session: AsyncSession, writes: Sequence[Write]) -> None:
     for write in writes:
         table, rows = write.table, write.rows
         if write.action == "update":
@@ -166,11 +156,7 @@ async def _write_in_turn(session: AsyncSession, writes: Sequence[Write]) -> bool
         elif write.action == "insert":
             await insert_many(session, table, rows)
         else:
-            key = _key(table).name
-            landed = await insert_new(session, table, rows, returning=[key])
-            if write.action == "insert_new" and len(landed) != len(rows):
-                return False
-    return True
+            await insert_new(session, table, rows, returning=[_key(table).name])
 
 
 #: A write of ``write_together``: table, action, columns, and whether it is a single row.
@@ -179,53 +165,28 @@ _Shape = tuple[Table, str, tuple[str, ...], bool]
 
 @cache
 def _written_together(shapes: tuple[_Shape, ...]) -> Select[Any]:
-    """The statement of ``write_together``: the rows of each ``insert_new`` inserted and
-    counted (``landed``), every other write made only if ``landed`` is the ``expected``
-    count."""
-    probes = [
-        _unnest_insert(
-            table,
-            names,
-            ignore_conflicts=True,
-            returning=(_key(table).name,),
-            prefix=f"w{index}",
-            single=single,
-        ).cte(f"w{index}_{table.name}")
-        for index, (table, action, names, single) in enumerate(shapes)
-        if action == "insert_new"
-    ]
-    counts = [select(func.count()).select_from(p).scalar_subquery() for p in probes]
-    landed: ColumnElement[Any] = sum(counts[1:], counts[0]) if counts else literal_column("0")
-    gate = landed == bindparam("expected")
-    rest = [
-        _gated(table, action, names, gate=gate, prefix=f"w{index}", single=single).cte(
+    """The statement of ``write_together``: each write a data-modifying CTE (PostgreSQL runs
+    every one once, whether the query reads it or not)."""
+    writes = [
+        _write(table, action, names, prefix=f"w{index}", single=single).cte(
             f"w{index}_{table.name}"
         )
         for index, (table, action, names, single) in enumerate(shapes)
-        if action != "insert_new"
     ]
-    return select(landed.label("landed")).add_cte(*probes, *rest)
+    return select(literal_column("1")).add_cte(*writes)
 
 
-def _gated(
-    table: Table,
-    action: str,
-    names: tuple[str, ...],
-    *,
-    gate: ColumnElement[bool],
-    prefix: str,
-    single: bool,
+def _write(
+    table: Table, action: str, names: tuple[str, ...], *, prefix: str, single: bool
 ) -> Insert | Update:
-    """A write of ``write_together`` other than an ``insert_new``, made only if ``gate``."""
     if action == "update":
-        return _unnest_update(table, names[1:], where=[gate], prefix=prefix, single=single)
+        return _unnest_update(table, names[1:], prefix=prefix, single=single)
     return _unnest_insert(
         table,
         names,
         ignore_conflicts=action == "insert_ignoring",
         returning=(),
         prefix=prefix,
-        only_if=gate,
         single=single,
     )
 
@@ -239,7 +200,6 @@ def _insert_returning_key(table: Table) -> Insert:
     return insert(table).returning(_key(table))
 
 
-@cache
 def _unnest_insert(
     table: Table,
     columns: tuple[str, ...],

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
 
 from sqlalchemy import Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Event, table_of
-from smr.repositories._sql import Write, any_of, dialect_name, one_of
+from smr.repositories._sql import any_of, dialect_name, one_of
 
 
 async def existing(session: AsyncSession, *, source: str, keys: Iterable[str]) -> dict[str, str]:
@@ -29,12 +28,6 @@ def _existing(dialect: str) -> Select[str, str]:
     return select(events.c.key, events.c.id).where(
         events.c.source == bindparam("source"), any_of(dialect, events.c.key, "keys")
     )
-
-
-def inserted(rows: list[dict[str, Any]]) -> Write:
-    """New events, for ``_sql.write_together``; each must land (one whose source and key are
-    stored already, or being stored by a concurrent transaction, does not)."""
-    return Write(table_of(Event), rows, "insert_new")
 
 
 async def get(session: AsyncSession, event_id: str) -> Event | None:
