@@ -68,13 +68,13 @@ def _serve(*, host: str, port: int, with_ticker: bool) -> None:
 
 @app.command()
 def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """API and scheduler in one process (migrates the database first)."""
+    """API, event processor and scheduler in one process (migrates the database first)."""
     _serve(host=host, port=port, with_ticker=True)
 
 
 @app.command()
 def api(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """API only; run `smr worker` processes for dispatch."""
+    """API only: accepts events; run `smr worker` processes to process and send them."""
     _serve(host=host, port=port, with_ticker=False)
 
 
@@ -90,7 +90,7 @@ HealthPort = Annotated[
 
 @app.command()
 def worker(health_port: HealthPort = None) -> None:
-    """Scheduler only: claims and sends due deliveries."""
+    """Event processor and scheduler: processes accepted events, wakes runs, sends."""
     from smr.worker import health_app, work_until_signalled
 
     settings = Settings()

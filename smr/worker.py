@@ -1,5 +1,5 @@
-"""``smr worker``: the ticker alone, and with a health port a small HTTP server beside it for a
-process manager or Kubernetes to probe:
+"""``smr worker``: the event processor and the ticker (no API), and with a health port a small
+HTTP server beside them for a process manager or Kubernetes to probe:
 
 - ``GET /healthz``: 200 while the ticker finishes ticks (failed ones too: a worker waiting for
   its database is alive), 503 (problem+json) when it stopped or no tick has finished for
