@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,23 +29,32 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def _postgres_processes() -> Iterator[tuple[Path, list[str]]] | None:
+    """Each process named ``postgres`` on this machine: its /proc entry and its stat fields;
+    None without /proc."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    return (
+        (entry, stat[1])
+        for entry in proc.iterdir()
+        if entry.name.isdigit()
+        and (stat := _stat_fields(entry.name)) is not None
+        and stat[0] == "postgres"
+    )
+
+
 def postgres_cpu_seconds() -> float | None:
     """CPU time of every process named ``postgres`` on this machine, with their reaped children.
 
     Backends that exited are counted through the postmaster's children times. Every database
     on the server is included, not just the bench's.
     """
-    proc = Path("/proc")
-    if not proc.is_dir():
+    processes = _postgres_processes()
+    if processes is None:
         return None
-    total = 0.0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        stat = _stat_fields(entry.name)
-        if stat is not None and stat[0] == "postgres":
-            total += sum(int(v) for v in stat[1][11:15]) / _TICKS  # utime stime cutime cstime
-    return total
+    # utime stime cutime cstime
+    return sum(sum(int(v) for v in fields[11:15]) / _TICKS for _, fields in processes)
 
 
 def postgres_backends_cpu_seconds(database: str) -> float | None:
@@ -53,22 +62,17 @@ def postgres_backends_cpu_seconds(database: str) -> float | None:
     ``postgres: 15/main: user database host(port) state``), without the rest of the server
     (other databases, background writers). A backend that exits takes its time with it, so
     measure across long-lived connections (pools)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
+    processes = _postgres_processes()
+    if processes is None:
         return None
     total = 0.0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        stat = _stat_fields(entry.name)
-        if stat is None or stat[0] != "postgres":
-            continue
+    for entry, fields in processes:
         try:
             title = (entry / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
         if f" {database} " in title:
-            total += sum(int(v) for v in stat[1][11:13]) / _TICKS  # utime stime
+            total += sum(int(v) for v in fields[11:13]) / _TICKS  # utime stime
     return total
 
 
