@@ -86,25 +86,27 @@ class SessionLogWriter:
         self, events: Sequence[Appending], *, source: str, now: datetime
     ) -> dict[str, str]:
         async with unit_of_work(self._sessions) as session:
-            routes = await _known_routes(session, events)
             rows = [_event_row(e, source=source, now=now) for e in events]
             stmt = insert_ignoring_conflicts(session, table_of(Event))
             stored = await session.execute(stmt.returning(Event.id), rows)
-            fresh = {row[0] for row in stored}
-            entries = [
-                {
-                    "event_id": e.id,
-                    "partition": routes.get(e.id, (e.partition, e.route))[0],
-                    "route": routes.get(e.id, (e.partition, e.route))[1],
-                    "urgent": e.urgent,
-                    "received_at": now,
-                }
-                for e in events
-                if e.id in fresh
-            ]
+            inserted = {row[0] for row in stored}
+            fresh = [e for e in events if e.id in inserted]
+            routes = await _known_routes(session, fresh)
+            entries = []
+            for e in fresh:
+                partition, route = routes.get(e.id, (e.partition, e.route))
+                entries.append(
+                    {
+                        "event_id": e.id,
+                        "partition": partition,
+                        "route": route,
+                        "urgent": e.urgent,
+                        "received_at": now,
+                    }
+                )
             if entries:
                 await session.execute(insert(EventLogEntry), entries)
-            ids = {e.key: e.id for e in events if e.id in fresh}
+            ids = {e.key: e.id for e in fresh}
             if len(ids) < len(events):
                 ids.update(await stored_ids(session, source=source, keys=_missing(events, ids)))
             return ids
@@ -265,7 +267,7 @@ class AsyncpgLogWriter:
         async with pool.acquire() as connection:
             rows = await connection.fetch(statement, *values, source, now)
             fresh = {row[0] for row in rows}
-            ids = {e.key: e.id for e in events if e.id in fresh}
+            ids = {e.key: e.id for e in fresh}
             if len(ids) < len(events):
                 found = await connection.fetch(_STORED, source, _missing(events, ids))
                 ids.update({row[0]: row[1] for row in found})
