@@ -19,7 +19,7 @@ from smr.api.app import create_app
 from smr.config import Settings
 from smr.migrations import upgrade
 from smr.runtime import Runtime, build_runtime
-from tests.helpers import ADMIN, INGEST, FakeClock
+from tests.helpers import ADMIN, INGEST, FakeClock, keeping_up
 
 PG_URL = os.environ.get("SMR_TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI") == "true"
@@ -108,17 +108,10 @@ async def runtime(
 
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    """The API, with a processor that keeps up: after each answer, the events accepted so far
-    are processed (as a worker would, shortly after), before the test reads on."""
-
-    async def processed(_response: httpx.Response) -> None:
-        await runtime.process_pending()
-
-    app = create_app(runtime)
-    transport = httpx.ASGITransport(app=app)
-    hooks = {"response": [processed]}
+    """The API, with a processor that keeps up (``keeping_up``)."""
+    transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://smr.test", event_hooks=hooks
+        transport=transport, base_url="http://smr.test", event_hooks=keeping_up(runtime)
     ) as c:
         yield c
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from smr.runtime import Runtime
 
 ADMIN, INGEST = "test-admin-token", "test-ingest-token"
 
@@ -55,3 +59,13 @@ def order_event(
             **data,
         },
     }
+
+
+def keeping_up(runtime: Runtime) -> dict[str, list[Callable[[httpx.Response], Awaitable[None]]]]:
+    """httpx event hooks that process the events accepted so far after each answer (as a
+    worker would, shortly after), before the test reads on."""
+
+    async def processed(_response: httpx.Response) -> None:
+        await runtime.process_pending()
+
+    return {"response": [processed]}

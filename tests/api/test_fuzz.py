@@ -36,7 +36,7 @@ from smr.eventlog import EventStatus
 from smr.models import Event
 from smr.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
-from tests.helpers import FakeClock, auth, contact_of, order_event
+from tests.helpers import FakeClock, auth, contact_of, keeping_up, order_event
 from tests.unit.inbound import wecom_support as v
 
 #: Requests per operation and mode: ~21 operations x 2 modes x 25, ~1,000 requests a database.
@@ -188,11 +188,7 @@ async def test_every_operation_answers_within_its_documented_responses(runtime: 
     schema = schemathesis.openapi.from_dict(app.openapi())
     tally = Tally()
     transport = httpx.ASGITransport(app=app)
-
-    async def processed(_response: httpx.Response) -> None:
-        await runtime.process_pending()  # what an accepted event does happens here
-
-    hooks = {"response": [processed]}
+    hooks = keeping_up(runtime)  # what an accepted event does happens after each answer
     async with httpx.AsyncClient(transport=transport, base_url=BASE, event_hooks=hooks) as client:
         known = await seed(client)
         await fuzz(client, schema, known, tally)
