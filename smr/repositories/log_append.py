@@ -266,8 +266,8 @@ class AsyncpgLogWriter:
             statement, values = _APPEND_MANY, columns
         async with pool.acquire() as connection:
             rows = await connection.fetch(statement, *values, source, now)
-            fresh = {row[0] for row in rows}
-            ids = {e.key: e.id for e in fresh}
+            inserted: set[str] = {row[0] for row in rows}
+            ids = {e.key: e.id for e in events if e.id in inserted}
             if len(ids) < len(events):
                 found = await connection.fetch(_STORED, source, _missing(events, ids))
                 ids.update({row[0]: row[1] for row in found})
