@@ -16,7 +16,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from smr.playbooks.sandbox import template_view
 
+
+@template_view
 @dataclass(frozen=True)
 class EventView:
     id: str
@@ -46,6 +49,7 @@ class EventView:
         return [item for item in items if isinstance(item, dict)]
 
 
+@template_view
 @dataclass(frozen=True)
 class ContactStats:
     orders: int = 0
@@ -58,6 +62,7 @@ class ContactStats:
     monthly_spend: dict[str, Decimal] = field(default_factory=dict)
 
 
+@template_view
 @dataclass(frozen=True)
 class GroupView:
     """A WeCom customer group a contact is a member of."""
@@ -68,6 +73,7 @@ class GroupView:
     tags: list[str] = field(default_factory=list)
 
 
+@template_view
 @dataclass(frozen=True)
 class ContactView:
     id: str
@@ -79,6 +85,7 @@ class ContactView:
     groups: list[GroupView] = field(default_factory=list)
 
 
+@template_view
 @dataclass(frozen=True)
 class RunView:
     id: str | int

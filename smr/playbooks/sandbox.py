@@ -19,6 +19,7 @@ that could build something large (``'x' * 10**9``, ``7 ** 3000000``, ``|center(1
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import re
 import time
@@ -28,7 +29,7 @@ from datetime import date, datetime
 from functools import wraps
 from inspect import Signature, signature
 from string import Formatter
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from jinja2 import nodes, sandbox
@@ -373,6 +374,19 @@ def _concat(parts: list[Any]) -> str:
     return str(check_size("".join(texts)))
 
 
+_View = TypeVar("_View", bound=type)
+#: The fields of the views templates read (``smr.playbooks.context``), by view class.
+_VIEW_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def template_view(cls: _View) -> _View:
+    """Mark a frozen dataclass as a view of data for templates: its fields hold plain data
+    (text, numbers, dates, JSON, other views) and are read without the checks an attribute of
+    an arbitrary object needs; its methods and properties still go through them."""
+    _VIEW_FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return cls
+
+
 class BoundedEnvironment(sandbox.ImmutableSandboxedEnvironment):
     """Posted data is plain JSON: ``event.data.items`` means the ``items`` key, not dict.items."""
 
@@ -391,6 +405,8 @@ class BoundedEnvironment(sandbox.ImmutableSandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
+        if attribute in _VIEW_FIELDS.get(type(obj), ()):
+            return getattr(obj, attribute)
         if isinstance(obj, str) and attribute not in _STR_METHODS and hasattr(str, attribute):
             raise NotAvailable(f"str.{attribute} is not available in templates")
         value = super().getattr(obj, attribute)

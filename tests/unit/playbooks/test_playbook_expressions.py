@@ -5,6 +5,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from smr.playbooks import (
+    ContactStats,
+    ContactView,
+    EventView,
     TemplateCompileError,
     TemplateRuntimeError,
     compile_expression,
@@ -127,3 +130,23 @@ def test_a_missing_key_is_missing_not_the_dicts_method() -> None:
         compile_template("{{ event.data['items'][0] }}").render({"event": {"data": {}}})
     rendered = compile_template("{{ event.data['items'] | default('none') }}")
     assert rendered.render({"event": {"data": {}}}) == "none"
+
+
+def test_view_fields_read_as_data_and_their_methods_stay_guarded() -> None:
+    event = EventView(
+        id="e1",
+        type="order.paid",
+        occurred_at=datetime(2026, 12, 7, tzinfo=ZoneInfo("Asia/Shanghai")),
+        data={"items": [{"sku": "A", "quantity": 2}]},
+    )
+    contact = ContactView(id="c1", name="小王", stats=ContactStats(orders=3))
+    context = {"event": event, "contact": contact}
+    assert compile_expression("event.data").evaluate(context) is event.data
+    assert (
+        compile_expression("contact.stats.orders + event.quantity_of('A')").evaluate(context) == 5
+    )
+    assert compile_template("{{ event.skus | join(',') }}").render(context) == "A"
+    # What a field holds is still data under the immutable sandbox: no mutation through it.
+    with pytest.raises(TemplateRuntimeError, match="unsafe"):
+        compile_expression("contact.tags.append('x')").evaluate(context)
+    assert contact.tags == []
