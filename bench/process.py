@@ -18,7 +18,7 @@ Ctrl-C. Exit code 1 when a phase cannot complete (a process fails, requests fail
 are not all processed in time); missing a target does not change it.
 
     .venv/bin/python bench/process.py [--phases throughput,lag] [--events 100000]
-        [--rate 1000] [--duration 300]
+        [--rate 1000] [--duration 300] [--lanes 2]
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Options:
     pg: str
     database: str
     keep_db: bool
+    lanes: int
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -103,11 +104,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--rss-interval", type=float, default=2.0, help="lag: RSS sampling, s")
     add_database_options(parser, database="smr_bench_process")
     parser.add_argument("--seed", type=int, default=20261207, help="seed of the generated data")
+    parser.add_argument("--lanes", type=int, default=2, help="the worker's SMR_INGEST__LANES")
     ns = parser.parse_args(argv)
     phases = tuple(p.strip() for p in ns.phases.split(",") if p.strip())
     if not phases or set(phases) - set(PHASES):
         parser.error(f"--phases: a comma-separated list of {', '.join(PHASES)}")
-    for name in ("events", "contacts", "accept_concurrency", "per_request"):
+    for name in ("events", "contacts", "accept_concurrency", "per_request", "lanes"):
         if getattr(ns, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if ns.rate <= 0 or ns.duration <= 0 or ns.rss_interval <= 0:
@@ -133,6 +135,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         pg=ns.pg,
         database=ns.database,
         keep_db=ns.keep_db,
+        lanes=ns.lanes,
     )
 
 
@@ -153,8 +156,11 @@ def phase_context(options: Options, tmp: Path, phase: str, max_backlog: int) -> 
     playbooks = folder / "playbooks"
     write_playbooks(playbooks)
     dsn = database_dsn(options.pg, options.database)
-    backlog = {"SMR_INGEST__MAX_BACKLOG": str(max_backlog)}
-    return Context(dsn, folder, smr_env(dsn, playbooks, folder / "data", **backlog), [])
+    ingest = {
+        "SMR_INGEST__MAX_BACKLOG": str(max_backlog),
+        "SMR_INGEST__LANES": str(options.lanes),
+    }
+    return Context(dsn, folder, smr_env(dsn, playbooks, folder / "data", **ingest), [])
 
 
 def run_throughput(options: Options, tmp: Path) -> ThroughputResult:

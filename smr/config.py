@@ -106,6 +106,9 @@ class IngestSettings(BaseModel):
     lease_seconds: float = Field(default=15.0, ge=1)
     #: How often an idle processor looks for events accepted by other processes.
     poll_seconds: float = Field(default=0.1, gt=0)
+    #: Batches a processor works on at once, each over its own part of the partitions (one
+    #: on SQLite, which writes one transaction at a time).
+    lanes: int = Field(default=2, ge=1, le=8)
     #: Connections of the PostgreSQL pool accepting events (besides the engine's).
     pool_size: int = Field(default=20, ge=1, le=200)
 

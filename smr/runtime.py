@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from smr.channel_codes.annotate import annotate
 from smr.channels import ChannelAdapter, ContactDirectory, ContactProfile, SendError
 from smr.config import Settings
-from smr.db import create_engine, log_failure, session_factory, unit_of_work
+from smr.db import create_engine, log_failure, one_writer_at_a_time, session_factory, unit_of_work
 from smr.repositories.log_append import LogWriter, log_writer
 from smr.schemas import EventIn
 from smr.services.accept import Acceptor, BacklogGauge, IngestReport
@@ -311,6 +311,7 @@ def build_runtime(
         clock=clock,
         telemetry=telemetry,
         on_due=lambda: runtime.wake(),
+        lanes=1 if one_writer_at_a_time(settings.effective_database_url) else settings.ingest.lanes,
     )
     acceptor = Acceptor(
         writer,

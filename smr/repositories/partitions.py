@@ -40,19 +40,24 @@ async def forget(session: AsyncSession, *, seen_before: datetime) -> None:
     await session.execute(delete(LogMember).where(LogMember.seen_at < seen_before))
 
 
-async def renew(session: AsyncSession, member: str, *, until: datetime) -> list[int]:
-    """Extend the leases ``member`` holds to ``until``; the partitions it holds.
+async def renew(
+    session: AsyncSession,
+    member: str,
+    *,
+    until: datetime,
+    within: Collection[int] | None = None,
+) -> list[int]:
+    """Extend the leases ``member`` holds (of the partitions ``within``, or all) to ``until``;
+    the partitions it holds of those.
 
     In the transaction that processes a batch, this comes first and fences it: on PostgreSQL
     the rows stay locked until the transaction ends, so a partition cannot change owner while
     its events are being processed, and a lease lost in between is not renewed here.
     """
-    stmt = (
-        update(LogPartition)
-        .where(LogPartition.owner == member)
-        .values(lease_until=until)
-        .returning(LogPartition.partition)
-    )
+    stmt = update(LogPartition).where(LogPartition.owner == member)
+    if within is not None:
+        stmt = stmt.where(one_of(session, LogPartition.partition, list(within)))
+    stmt = stmt.values(lease_until=until).returning(LogPartition.partition)
     return sorted(p for (p,) in await session.execute(stmt))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,7 +42,7 @@ class PartitionOwner:
         self._lease = lease
         self._clock = clock
         self.name = name or member_name()
-        #: The partitions held at the last heartbeat (a batch's fence says which it still holds).
+        #: The partitions held at the last heartbeat (a batch's fence tells which it still holds).
         self.held: list[int] = []
         self._beat_at: datetime | None = None
 
@@ -73,10 +73,13 @@ class PartitionOwner:
         self._beat_at = now
         return self.held
 
-    async def fence(self, session: AsyncSession) -> list[int]:
-        """In a batch's transaction, first: renew the leases; the partitions still held."""
-        self.held = await partitions.renew(session, self.name, until=self._clock() + self._lease)
-        return self.held
+    async def fence(
+        self, session: AsyncSession, *, within: Collection[int] | None = None
+    ) -> list[int]:
+        """In a batch's transaction, first: renew the leases (of the partitions ``within``, or
+        all); the partitions of those still held."""
+        until = self._clock() + self._lease
+        return await partitions.renew(session, self.name, until=until, within=within)
 
     async def leave(self) -> None:
         async with unit_of_work(self._sessions) as session:

@@ -3,10 +3,14 @@
 One per ``smr serve`` and ``smr worker``. It owns a share of the log's partitions
 (``PartitionOwner``) and works in batches, each one transaction: renew the leases (the
 fence), take the next events of the partitions still held, process them
-(``processing.process``), commit. It works while there is work, then waits for a local accept
-(``kick``) or the poll interval, which doubles while nothing comes (up to a second). A batch
-that raises is taken again one event at a time, and an event that raises alone is marked
-``failed`` with the error, so it never holds back the rest.
+(``processing.process``), commit. In the background it works in ``lanes``, each over a fixed
+part of the partitions (partition number modulo the lanes) with its own transactions, so that
+one lane plans a batch in Python while another's is written by the database; a partition is
+in one lane, so a contact's events still go one at a time, in order. A lane works while there
+is work, then waits for a local accept (``kick``) or the poll interval, which doubles while
+nothing comes (up to a second). A batch that raises is taken again one event at a time, and
+an event that raises alone is marked ``failed`` with the error, so it never holds back the
+rest.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smr.backoff import Backoff
 from smr.config import IngestSettings
 from smr.db import is_transient, is_unavailable, log_failure, unit_of_work
-from smr.eventlog import EventStatus, LoggedEvent
+from smr.eventlog import PARTITIONS, EventStatus, LoggedEvent
 from smr.repositories import event_log
 from smr.services.catalog import Catalog
 from smr.services.partition_owner import PartitionOwner
@@ -47,6 +51,7 @@ class Processor:
         clock: Callable[[], datetime],
         telemetry: Telemetry,
         on_due: Callable[[], None],
+        lanes: int = 1,
     ) -> None:
         self._sessions = sessions
         self._catalog = catalog
@@ -58,10 +63,18 @@ class Processor:
         self.owner = PartitionOwner(
             sessions, lease=timedelta(seconds=settings.lease_seconds), clock=clock
         )
-        self._kicked = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        #: The partitions of each lane (``None``: all of them, when there is one lane).
+        self.lanes: list[frozenset[int] | None] = (
+            [None]
+            if lanes <= 1
+            else [frozenset(range(lane, PARTITIONS, lanes)) for lane in range(lanes)]
+        )
+        self._kicked = [asyncio.Event() for _ in self.lanes]
+        self._tasks: list[asyncio.Task[None]] = []
         self._started = False
-        self._turn = asyncio.Lock()
+        #: Held by a batch in progress (one per lane; ``once`` without a lane holds them all).
+        self._turns = {lane: asyncio.Lock() for lane in self.lanes}
+        self._beat = asyncio.Lock()
 
     @property
     def in_background(self) -> bool:
@@ -71,7 +84,8 @@ class Processor:
 
     def kick(self) -> None:
         """Events were accepted in this process: look at once."""
-        self._kicked.set()
+        for kicked in self._kicked:
+            kicked.set()
 
     async def drain(self) -> int:
         """Process until the partitions held are empty; how many events were processed."""
@@ -80,28 +94,35 @@ class Processor:
             total += made
         return total
 
-    async def once(self) -> int:
-        """One batch; how many events it processed (0: nothing to do)."""
-        async with self._turn:
-            if self.owner.due:
-                await self.owner.heartbeat()
+    async def once(self, lane: frozenset[int] | None = None) -> int:
+        """One batch of the partitions of ``lane`` (or of all); how many events it processed
+        (0: nothing to do)."""
+        async with contextlib.AsyncExitStack() as turns:
+            for turn in self._turns.values() if lane is None else [self._turns[lane]]:
+                await turns.enter_async_context(turn)
+            await self._heartbeat()
             for attempt in range(1, RETRIES + 1):
                 try:
-                    return await self._batch()
+                    return await self._batch(lane)
                 except Exception as exc:
                     if is_unavailable(exc):
                         raise
                     if is_transient(exc) and attempt < RETRIES:
                         continue
                     log.warning("a batch failed; its events are taken again one at a time")
-                    return await self._one_at_a_time()
+                    return await self._one_at_a_time(lane)
         return 0
 
-    async def _batch(self, *, alone: bool = False) -> int:
+    async def _heartbeat(self) -> None:
+        async with self._beat:
+            if self.owner.due:
+                await self.owner.heartbeat()
+
+    async def _batch(self, lane: frozenset[int] | None, *, alone: bool = False) -> int:
         """A batch, or (``alone``) the oldest event by itself, urgent ones not put first."""
         started = time.perf_counter()
         async with unit_of_work(self._sessions) as session:
-            held = await self.owner.fence(session)
+            held = await self.owner.fence(session, within=lane)
             batch = await event_log.take(
                 session,
                 partitions=held,
@@ -119,31 +140,31 @@ class Processor:
         if done.deliveries_due:
             self._on_due()
 
-    async def _one_at_a_time(self) -> int:
+    async def _one_at_a_time(self, lane: frozenset[int] | None) -> int:
         """The next batch's events one by one; one that fails alone is marked failed."""
         made = 0
         for _ in range(self._settings.batch_size):
-            if not (count := await self._alone()):
+            if not (count := await self._alone(lane)):
                 break
             made += count
         return made
 
-    async def _alone(self) -> int:
+    async def _alone(self, lane: frozenset[int] | None) -> int:
         """The oldest event by itself: processed, or marked failed when it raises (a deadlock
         or a serialization failure is tried again first)."""
         for attempt in range(1, RETRIES + 1):
             try:
-                return await self._batch(alone=True)
+                return await self._batch(lane, alone=True)
             except Exception as exc:
                 if is_unavailable(exc):
                     raise
                 if not is_transient(exc) or attempt == RETRIES:
-                    return await self._fail_next(exc)
+                    return await self._fail_next(lane, exc)
         return 0
 
-    async def _fail_next(self, error: Exception) -> int:
+    async def _fail_next(self, lane: frozenset[int] | None, error: Exception) -> int:
         async with unit_of_work(self._sessions) as session:
-            held = await self.owner.fence(session)
+            held = await self.owner.fence(session, within=lane)
             batch = await event_log.take(session, partitions=held, limit=1, urgent_first=False)
             await _mark_failed(session, batch, error=error, now=self._clock())
         for event in batch:
@@ -153,15 +174,18 @@ class Processor:
 
     def start(self) -> None:
         self._started = True
-        if self._task is None:
-            self._task = asyncio.create_task(self._work(), name="processor")
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._work(lane, kicked), name=f"processor lane {index}")
+                for index, (lane, kicked) in enumerate(zip(self.lanes, self._kicked, strict=True))
+            ]
 
-    async def _work(self) -> None:
+    async def _work(self, lane: frozenset[int] | None, kicked: asyncio.Event) -> None:
         idle = self._settings.poll_seconds
         outage = Backoff(first=1.0, cap=30.0)
         while True:
             try:
-                made = await self.once()
+                made = await self.once(lane)
             except Exception as exc:  # the events stay in the log; try again later
                 if not is_unavailable(exc):
                     log_failure(log, "event processing", exc)
@@ -174,22 +198,26 @@ class Processor:
                 idle = self._settings.poll_seconds
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kicked.wait(), idle)
-            if self._kicked.is_set():
-                self._kicked.clear()
+                await asyncio.wait_for(kicked.wait(), idle)
+            if kicked.is_set():
+                kicked.clear()
                 idle = self._settings.poll_seconds
             else:  # nothing came: look less often, up to once a second
                 idle = min(max(self._settings.poll_seconds, IDLE_POLL_CAP_SECONDS), idle * 2)
 
     async def aclose(self) -> None:
-        """Stop after the batch in progress and give the partitions back."""
-        if self._task is None:
+        """Stop after the batches in progress and give the partitions back."""
+        if not self._tasks:
             return
-        async with self._turn:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+        async with contextlib.AsyncExitStack() as turns:
+            for turn in self._turns.values():
+                await turns.enter_async_context(turn)
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tasks = []
         try:
             await self.owner.leave()
         except Exception as exc:  # the leases run out instead (the ticker told of an outage)

@@ -18,6 +18,7 @@ from smr.runtime import Runtime, build_runtime
 from smr.schemas import parse_events
 from smr.services import processing
 from smr.services.partition_owner import PartitionOwner
+from smr.services.processor import Processor
 from tests.conftest import make_settings
 from tests.helpers import INGEST, FakeClock, auth, order_event
 
@@ -225,3 +226,34 @@ async def test_partitions_are_shared_fairly_and_never_held_twice(
     # a comes back from a pause: its fence finds nothing held, so it processes nothing.
     async with runtime.sessions() as session:
         assert await a.fence(session) == []
+
+
+async def test_a_lane_takes_only_the_events_of_its_own_partitions(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    events = [order_event(f"o-{i}", phone=f"1380000{i:04d}") for i in range(40)]
+    await runtime.ingest(parse_events({"events": events}), source="api")
+    async with runtime.sessions() as session:
+        logged = (await session.scalars(select(EventLogEntry.partition))).all()
+    processor = Processor(
+        runtime.sessions,
+        catalog=runtime.catalog,
+        settings=runtime.settings.ingest,
+        clock=clock,
+        telemetry=runtime.telemetry,
+        on_due=lambda: None,
+        lanes=2,
+    )
+    even, odd = processor.lanes
+    assert even is not None
+    assert odd is not None
+    assert even | odd == set(range(PARTITIONS))
+    assert not even & odd
+
+    assert await processor.once(even) == sum(1 for p in logged if p in even)
+    async with runtime.sessions() as session:
+        left = (await session.scalars(select(EventLogEntry.partition))).all()
+    assert sorted(left) == sorted(p for p in logged if p in odd)
+    assert await processor.once(odd) == len(left)
+    assert await count(runtime, EventLogEntry) == 0
+    assert await count(runtime, Run) == len(events)
