@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     #: Claim loops per worker, each with its own transaction: while one waits on the database,
     #: another prepares or sends. Three kept two cores busiest in ``bench/dispatch.py``.
     dispatch_lanes: int = Field(default=3, ge=1, le=16)
+    #: Loops per worker that claim and advance due runs, each with its own transactions.
+    wake_lanes: int = Field(default=2, ge=1, le=16)
     lease_seconds: int = Field(default=60, ge=5)
     #: ``smr worker`` serves /healthz and /metrics on this port (none: no HTTP server).
     worker_health_port: int | None = Field(default=None, ge=1, le=65535)

@@ -12,6 +12,7 @@ whose rows cannot be stored fails.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -53,9 +54,16 @@ class Waker:
         self._clock = clock
         self._lease = timedelta(seconds=settings.lease_seconds)
         self._batch_size = settings.batch_size
+        self._lanes = settings.wake_lanes
 
     async def tick(self, *, max_batches: int = 20) -> tuple[int, int]:
-        """Advance due runs batch by batch; returns (runs advanced, deliveries now due)."""
+        """Advance due runs batch by batch, in ``wake_lanes`` concurrent lanes (each claims its
+        own runs, so one lane plans while another's batch is written); returns (runs advanced,
+        deliveries now due)."""
+        lanes = await asyncio.gather(*(self._lane(max_batches) for _ in range(self._lanes)))
+        return sum(a for a, _ in lanes), sum(d for _, d in lanes)
+
+    async def _lane(self, max_batches: int) -> tuple[int, int]:
         advanced = due = 0
         for _ in range(max_batches):
             async with unit_of_work(self._sessions) as session:

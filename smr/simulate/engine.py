@@ -156,7 +156,9 @@ class _Pipeline:
             groups = sample_groups(catalog.result.playbooks.values())
             await simulation_repo.add_groups(session, groups, now=start)
             await partitions_repo.create(session)
-        local = settings.model_copy(update={"database_url": url, "dispatch_lanes": 1})
+        local = settings.model_copy(
+            update={"database_url": url, "dispatch_lanes": 1, "wake_lanes": 1}
+        )
         declared = capabilities_of(catalog.channels)
         routes: dict[str, ChannelAdapter] = {
             name: SimulatedChannel(declared.get(name, Capabilities()))

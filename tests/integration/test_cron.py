@@ -22,6 +22,7 @@ from smr.runtime import Runtime, build_runtime
 from smr.services.contacts import ContactState
 from smr.services.cron import Cron
 from smr.services.plan import Plan
+from smr.services.wakeups import Waker
 from tests.conftest import CORE
 from tests.helpers import FakeClock
 
@@ -206,6 +207,24 @@ async def test_two_workers_fire_each_slot_once(runtime: Runtime, clock: FakeCloc
     per_slot = Counter((r.cron_slot_id, r.contact_id) for r in await runs_of(runtime))
     assert set(per_slot.values()) == {1}
     assert sorted(per_slot) == sorted((s.id, m) for s in slots for m in members)
+
+
+async def test_lanes_of_one_waker_advance_each_run_once(runtime: Runtime, clock: FakeClock) -> None:
+    await runtime.start()
+    members = await add_members(runtime, 20)
+    clock.advance(hours=1)
+    assert (await runtime.cron.tick()).runs_started == len(members)
+    # Small batches: both lanes claim, several times each, side by side.
+    settings = runtime.settings.model_copy(update={"batch_size": 3, "wake_lanes": 2})
+    waker = Waker(settings, sessions=runtime.sessions, catalog=runtime.catalog, clock=clock)
+
+    assert await waker.tick() == (len(members), len(members))
+
+    runs = await runs_of(runtime)
+    assert {(r.status, r.contact_id) for r in runs} == {("completed", m) for m in members}
+    sent_to = Counter(text.split()[0] for _status, text in await deliveries_of(runtime) if text)
+    assert sent_to == Counter(members)
+    assert await waker.tick() == (0, 0)
 
 
 async def test_fan_out_resumes_from_the_cursor_in_batches(
