@@ -14,7 +14,7 @@ UV_VERSION ?= 0.13.9
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform linux --generate-hashes \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test lint typecheck pytest install lock bench-ingest bench-process bench-cost bench-dispatch bench-scale clean
+.PHONY: run test lint typecheck pytest install lock bench-ingest bench-process bench-cost bench-dispatch bench-scale bench-wake clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ bench-dispatch: install
 ## A million future rows: claim latency, worker RSS and lateness, cron fan-out (several minutes).
 bench-scale: install
 	$(BIN)/python bench/scale.py
+
+## Waking runs: one smr worker takes 50,000 runs due at once through their send, against APScheduler 3.
+bench-wake: install
+	$(BIN)/python bench/wake.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
