@@ -24,7 +24,8 @@ Targets: at least 5,000 runs/s from the worker's start, and at least 10x the bas
 messages/s. Missing a target does not change the exit code; it is 1 when a check fails or the
 run cannot complete.
 
-    .venv/bin/python bench/wake.py [--runs 50000] [--baseline N] [--database smr_bench_wake]
+    .venv/bin/python bench/wake.py [--runs 50000] [--baseline N] [--wake-lanes 2]
+        [--database smr_bench_wake]
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class Options:
     pg: str
     database: str
     keep_db: bool
+    wake_lanes: int
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -117,9 +119,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--timeout", type=float, default=600.0, help="seconds the worker may take, at most"
     )
     add_database_options(parser, database="smr_bench_wake")
+    wake_lanes = Settings.model_fields["wake_lanes"].default
+    parser.add_argument(
+        "--wake-lanes", type=int, default=wake_lanes, help="the worker's SMR_WAKE_LANES"
+    )
     ns = parser.parse_args(argv)
-    if ns.runs < 1 or (ns.baseline is not None and ns.baseline < 1):
-        parser.error("--runs and --baseline must be at least 1")
+    if ns.runs < 1 or (ns.baseline is not None and ns.baseline < 1) or ns.wake_lanes < 1:
+        parser.error("--runs, --baseline and --wake-lanes must be at least 1")
     if ns.timeout <= 0:
         parser.error("--timeout must be positive")
     check_database_name(parser, ns.database)
@@ -132,6 +138,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         pg=ns.pg,
         database=ns.database,
         keep_db=ns.keep_db,
+        wake_lanes=ns.wake_lanes,
     )
 
 
@@ -274,9 +281,8 @@ def setup_of(
         "python": platform.python_version(),
         "packages": package_versions("sqlalchemy", "asyncpg", "apscheduler", "psycopg"),
         "worker": {
-            name: defaults[name].default
-            for name in WORKER_SETTINGS
-            if name in defaults  # wake_lanes: where this version of SMR has it
+            **{name: defaults[name].default for name in WORKER_SETTINGS},
+            "wake_lanes": options.wake_lanes,
         },
         "seeded": asdict(seeded),
     }
@@ -299,7 +305,8 @@ def run(options: Options) -> int:
             dsn, runs=options.runs, seed=options.seed, playbooks=playbooks, data_dir=data_dir
         )
         mock = {"SMR_MOCK__LATENCY_MS": "0", "SMR_MOCK__FAIL_RATE": "0"}
-        env = smr_env(dsn, playbooks, data_dir, **mock)
+        lanes = {"SMR_WAKE_LANES": str(options.wake_lanes)}
+        env = smr_env(dsn, playbooks, data_dir, **mock, **lanes)
         smr = measure_worker(env, dsn=dsn, tmp=tmp, runs=options.runs, timeout=options.timeout)
         base = measure_baseline(options, dsn)
     failed = worker_failures(smr) + base.failures
