@@ -97,8 +97,9 @@ def _logged(row: Row[Any]) -> LoggedEvent:
         occurred_at=row.occurred_at,
         received_at=row.received_at,
         partition=row.partition,
-        # Validated when accepted.
-        contact=ContactRef.model_construct(**(row.contact or {})),
+        # Validated when accepted. The defaults given here cost nothing; pydantic inspects a
+        # default factory's signature each time it calls one (6 µs an event).
+        contact=ContactRef.model_construct(**{"attributes": {}, **(row.contact or {})}),
         data=row.data,
     )
 
