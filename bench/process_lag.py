@@ -19,16 +19,10 @@ import httpx
 from bench.harness.common import BenchError, log
 from bench.harness.db import database_of
 from bench.harness.openloop import OpenLoopResult, open_loop
-from bench.harness.procfs import (
-    CpuMeter,
-    RssSampler,
-    postgres_backends_cpu_seconds,
-    postgres_cpu_seconds,
-)
+from bench.harness.procfs import RssSampler, server_meter
 from bench.harness.servers import INGEST_TOKEN, Server, metric_values, smr_api, smr_worker
 from bench.harness.workload import EventFactory, encode
 from bench.process_db import Activity, lags, outcome_counts, progress, sample_activity
-from bench.process_throughput import DB_BACKENDS
 
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {INGEST_TOKEN}"}
 BACKLOG_METRICS = ("smr_event_backlog", "smr_event_lag_seconds")
@@ -179,16 +173,8 @@ def measure_lag(
     activity = Activity()
     rss = RssSampler({"api": api.pid, "worker": worker.pid}, interval=plan.rss_interval)
     database = database_of(dsn)
-    meter = CpuMeter(
-        {
-            "api": api.cpu_seconds,
-            "worker": worker.cpu_seconds,
-            "postgres": postgres_cpu_seconds,
-            DB_BACKENDS: lambda: postgres_backends_cpu_seconds(database),
-            "client": time.process_time,
-        },
-        within=frozenset({DB_BACKENDS}),
-    )
+    processes = {"api": api.cpu_seconds, "worker": worker.cpu_seconds}
+    meter = server_meter(processes, database, this="client")
     log(
         f"lag: {plan.events_per_s:,.0f} events/s in requests of {plan.per_request} "
         f"for {plan.seconds:.0f} s"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from bench.harness.common import fmt_cpu, verdict
+from bench.harness.procfs import DB_BACKENDS
 from bench.harness.workload import MATCHING_PLAYBOOK
 from bench.process_db import Activity
 from bench.process_lag import RSS_MARGIN_MIB, LagResult
-from bench.process_throughput import DB_BACKENDS, ThroughputResult, bound_by
+from bench.process_throughput import ThroughputResult, bound_by
 
 TARGET_EVENTS_PER_S = 5_000.0
 TARGET_LAG_P99_MS = 1_000.0

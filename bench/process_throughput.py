@@ -19,7 +19,7 @@ import asyncpg  # type: ignore[import-untyped]
 from bench.harness.common import BenchError, log
 from bench.harness.db import database_of
 from bench.harness.load import Measurement, measure
-from bench.harness.procfs import CpuMeter, postgres_backends_cpu_seconds, postgres_cpu_seconds
+from bench.harness.procfs import DB_BACKENDS, CpuMeter, server_meter
 from bench.harness.servers import INGEST_TOKEN, Server, smr_api, smr_worker
 from bench.harness.workload import EventFactory
 from bench.process_db import Activity, outcome_counts, progress, sample_activity
@@ -27,7 +27,6 @@ from bench.process_db import Activity, outcome_counts, progress, sample_activity
 BATCH_SIZE = 100
 POLL_SECONDS = 0.25
 #: The CPU of the bench database's backends, part of "postgres" (all of the server's).
-DB_BACKENDS = "pg backends"
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {INGEST_TOKEN}"}
 
 
@@ -106,15 +105,7 @@ async def watch(
     try:
         began = time.perf_counter()
         worker.start()
-        meter = CpuMeter(
-            {
-                "worker": worker.cpu_seconds,
-                "postgres": postgres_cpu_seconds,
-                DB_BACKENDS: lambda: postgres_backends_cpu_seconds(database),
-                "bench": time.process_time,
-            },
-            within=frozenset({DB_BACKENDS}),
-        )
+        meter = server_meter({"worker": worker.cpu_seconds}, database, this="bench")
         meter.start()
         while (at := time.perf_counter() - began) < give_up_after:
             now = await progress(conn)

@@ -20,10 +20,9 @@ import asyncpg  # type: ignore[import-untyped]
 
 from bench.harness.common import BenchError, log
 from bench.harness.db import database_of, sqlalchemy_url
-from bench.harness.procfs import CpuMeter, postgres_backends_cpu_seconds, postgres_cpu_seconds
+from bench.harness.procfs import CpuMeter, server_meter
 from bench.harness.servers import Server, smr_worker
 from bench.harness.workload import EventFactory
-from bench.process_throughput import DB_BACKENDS
 from bench.scale_common import bench_settings
 from smr.config import IngestSettings
 from smr.runtime import build_runtime
@@ -190,15 +189,7 @@ class WorkerResult:
 def cpu_meter(worker: Server, database: str) -> CpuMeter:
     """Cores busy in the worker, every ``postgres`` process (and within them the bench
     database's backends), the bench, and the rest of the machine."""
-    meter = CpuMeter(
-        {
-            "worker": worker.cpu_seconds,
-            "postgres": postgres_cpu_seconds,
-            DB_BACKENDS: lambda: postgres_backends_cpu_seconds(database),
-            "bench": time.process_time,
-        },
-        within=frozenset({DB_BACKENDS}),
-    )
+    meter = server_meter({"worker": worker.cpu_seconds}, database, this="bench")
     meter.start()
     return meter
 

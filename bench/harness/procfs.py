@@ -181,3 +181,23 @@ class RssSampler:
     def values(self, name: str) -> list[float]:
         """The MiB sampled of the process ``name``, in order."""
         return [mib for _, mib in self.samples.get(name, [])]
+
+
+#: The bench database's own backends in a ``server_meter`` (counted within ``postgres``).
+DB_BACKENDS = "pg backends"
+
+
+def server_meter(
+    processes: dict[str, Callable[[], float | None]], database: str, *, this: str
+) -> CpuMeter:
+    """A meter of ``processes`` (a name and a reading of CPU seconds each), every ``postgres``
+    process and within them ``database``'s backends, and this process as ``this``."""
+    return CpuMeter(
+        {
+            **processes,
+            "postgres": postgres_cpu_seconds,
+            DB_BACKENDS: lambda: postgres_backends_cpu_seconds(database),
+            this: time.process_time,
+        },
+        within=frozenset({DB_BACKENDS}),
+    )
