@@ -38,11 +38,10 @@ from typing import Any
 
 from bench.harness.common import (
     RESULTS_DIR,
+    finish,
     guarded_main,
     log,
     package_versions,
-    print_json_line,
-    write_results,
 )
 from bench.harness.db import (
     add_database_options,
@@ -239,11 +238,7 @@ def run(options: Options) -> int:
                     report["phases"]["lag"] = lag_json(lag)
                     failed += report["phases"]["lag"]["failures"]
     report["at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    write_results(RESULTS_FILE, report)
-    for failure in failed:
-        log(f"error: {failure}")
-    print_json_line(report)
-    return 1 if failed else 0
+    return finish(RESULTS_FILE, report, failed, label="error")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

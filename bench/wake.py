@@ -45,13 +45,12 @@ from typing import Any
 from bench import dispatch
 from bench.harness.common import (
     RESULTS_DIR,
+    finish,
     fmt_cpu,
     guarded_main,
     log,
     package_versions,
-    print_json_line,
     verdict,
-    write_results,
 )
 from bench.harness.db import (
     add_database_options,
@@ -328,11 +327,7 @@ def run(options: Options) -> int:
         "ok": not failed,
     }
     print_report(smr, base, report)
-    write_results(RESULTS_FILE, report)
-    for text in failed:
-        log(f"check failed: {text}")
-    print_json_line(report)
-    return 1 if failed else 0
+    return finish(RESULTS_FILE, report, failed, label="check failed")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

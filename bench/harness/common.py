@@ -47,6 +47,16 @@ def print_json_line(report: dict[str, Any]) -> None:
     print(json.dumps(report, ensure_ascii=False, separators=(",", ":")), flush=True)
 
 
+def finish(path: Path, report: dict[str, Any], failures: list[str], *, label: str) -> int:
+    """Write ``report`` to ``path``, log each failure (``label: …``), print the report as the
+    last line of stdout; the exit code (1 when something failed)."""
+    write_results(path, report)
+    for failure in failures:
+        log(f"{label}: {failure}")
+    print_json_line(report)
+    return 1 if failures else 0
+
+
 def package_versions(*names: str) -> dict[str, str]:
     found = {}
     for name in names:
