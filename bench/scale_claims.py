@@ -25,9 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest.mock import patch
 
-import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters import build_routes
@@ -198,19 +197,22 @@ async def _drain(claimer: _Claimer) -> None:
 
 
 @contextmanager
-def _captured() -> Iterator[list[tuple[str, Any]]]:
-    """The claim statements (``FOR UPDATE SKIP LOCKED``) sent meanwhile, as asyncpg gets them
-    (the repositories run them on the driver)."""
+def _captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
+    """The claim statements (``FOR UPDATE SKIP LOCKED``) sent meanwhile, with their
+    parameters, as SQLAlchemy hands them to the driver."""
     found: list[tuple[str, Any]] = []
-    fetch = asyncpg.Connection.fetch
 
-    async def recording(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-        if "SKIP LOCKED" in query:
-            found.append((query, args))
-        return await fetch(self, query, *args, **kwargs)
+    def record(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> None:
+        if "SKIP LOCKED" in statement:
+            found.append((statement, parameters))
 
-    with patch.object(asyncpg.Connection, "fetch", recording):
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
         yield found
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def explain_claims(
@@ -223,7 +225,7 @@ async def explain_claims(
     )  # fmt: skip
     feed.start()
     feed.join()
-    with _captured() as statements:
+    with _captured(engine) as statements:
         async with engine.connect() as conn:
             session = AsyncSession(bind=conn)
             await claimer_statements(session, claimer)
