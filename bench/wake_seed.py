@@ -23,6 +23,7 @@ from bench.harness.db import database_of, sqlalchemy_url
 from bench.harness.procfs import CpuMeter, server_meter
 from bench.harness.servers import Server, smr_worker
 from bench.harness.workload import EventFactory
+from bench.process_db import grouped
 from bench.scale_common import bench_settings
 from smr.config import IngestSettings
 from smr.runtime import build_runtime
@@ -292,11 +293,6 @@ async def outcome(dsn: str) -> dict[str, Any]:
     """Runs, deliveries and outbox rows after the worker, counted in SQL."""
     conn = await asyncpg.connect(dsn)
     try:
-
-        async def by_status(table: str) -> dict[str, int]:
-            query = f"SELECT status, count(*) AS n FROM {table} GROUP BY 1"  # noqa: S608
-            return {str(r["status"]): int(r["n"]) for r in await conn.fetch(query)}
-
         rows = await conn.fetchrow(
             """
             SELECT (SELECT count(*) FROM mock_outbox) AS outbox,
@@ -307,8 +303,10 @@ async def outcome(dsn: str) -> dict[str, Any]:
             """
         )
         return {
-            "runs_by_status": await by_status("runs"),
-            "deliveries_by_status": await by_status("deliveries"),
+            "runs_by_status": await grouped(conn, "SELECT status, count(*) FROM runs GROUP BY 1"),
+            "deliveries_by_status": await grouped(
+                conn, "SELECT status, count(*) FROM deliveries GROUP BY 1"
+            ),
             "mock_outbox": int(rows["outbox"]),
             "deliveries_without_outbox_row": int(rows["without_outbox_row"]),
             "runs_with_a_delivery": int(rows["runs_with_delivery"]),
