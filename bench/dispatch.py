@@ -50,6 +50,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bench.harness.common import (
     BenchError,
+    busy_notes,
     guarded_main,
     log,
     package_versions,
@@ -77,7 +78,6 @@ PLAYBOOK_VERSION = "bench00000000000"
 STEP = "steps[0]"
 BASELINE_POOL = (10, 20)  # asyncpg pool bounds; SMR's engine keeps up to 20 connections
 BASELINE_TIMEOUT_S = 600.0
-BUSY_OTHER_CORES = 0.25  # above this, other work on the machine muddies a measurement
 
 # --------------------------------------------------------------------------------------------
 # Options
@@ -624,19 +624,6 @@ def print_report(smr: SmrResult, base: BaselineResult, summary: dict[str, Any]) 
         print(f"note: {note}")
 
 
-def busy_notes(smr: SmrResult, base: BaselineResult) -> list[str]:
-    """Other work on the machine during a timed part makes its figure less reliable."""
-    notes = []
-    for name, cpu in (("SMR", smr.cpu), ("APScheduler", base.cpu)):
-        other = cpu.get("other")
-        if other is not None and other > BUSY_OTHER_CORES:
-            notes.append(
-                f"{name}: {other:.2f} cores were busy with other work on the machine while it "
-                "was timed; the figure is less reliable"
-            )
-    return notes
-
-
 # --------------------------------------------------------------------------------------------
 # Main
 
@@ -682,7 +669,7 @@ def run(options: Options) -> int:
         "rate_pass": smr.deliveries_per_s >= TARGET_DELIVERIES_PER_S,
         "ratio_pass": ratio >= TARGET_RATIO,
         "checks_failed": failures,
-        "notes": busy_notes(smr, base),
+        "notes": busy_notes([("SMR", smr.cpu), ("APScheduler", base.cpu)]),
         "ok": not failures,
     }
     print_report(smr, base, summary)

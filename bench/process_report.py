@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.harness.common import fmt_cpu, verdict
+from bench.harness.common import busy_notes, fmt_cpu, verdict
 from bench.harness.procfs import DB_BACKENDS
 from bench.harness.workload import MATCHING_PLAYBOOK
 from bench.process_db import Activity
@@ -31,16 +31,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 # --------------------------------------------------------------------------------------------
 # Throughput
-
-
-def busy_note(phase: str, cpu: dict[str, float | None] | None) -> list[str]:
-    other = None if cpu is None else cpu.get("other")
-    if other is None or other <= 0.25:
-        return []
-    return [
-        f"{phase}: {other:.2f} cores were busy with other work on the machine; "
-        "the figures are less reliable"
-    ]
 
 
 def throughput_failures(result: ThroughputResult) -> list[str]:
@@ -103,7 +93,7 @@ def print_throughput(result: ThroughputResult, *, cpus: int) -> None:
         f"(target >= {TARGET_EVENTS_PER_S:,.0f})  {verdict(_throughput_pass(result))}"
     )
     print_activity(result.marks.activity, "the worker's")
-    for note in throughput_failures(result) + busy_note("throughput", written):
+    for note in throughput_failures(result) + busy_notes([("throughput", written)]):
         print(f"note: {note}")
     for problem in result.worker_problems[:10]:
         print(f"note: logged: {problem}")
@@ -149,7 +139,7 @@ def throughput_json(result: ThroughputResult, *, cpus: int) -> dict[str, Any]:
         "accept": result.accept.as_json(),
         "stored": result.outcome,
         "logged": result.worker_problems[:10],
-        "notes": busy_note("throughput", written),
+        "notes": busy_notes([("throughput", written)]),
         "failures": throughput_failures(result),
     }
 
@@ -247,7 +237,7 @@ def print_lag(result: LagResult) -> None:
     )
     print(f"memory flat (api and worker): {verdict(summary['memory_flat'])}")
     print_activity(result.activity, "the API's and the worker's")
-    for note in lag_failures(result) + busy_note("lag", result.cpu):
+    for note in lag_failures(result) + busy_notes([("lag", result.cpu)]):
         print(f"note: {note}")
     for problem in result.problems[:10]:
         print(f"note: logged: {problem}")
@@ -318,6 +308,6 @@ def lag_json(result: LagResult) -> dict[str, Any]:
         "smr_events_processed_total": result.processed_metric,
         "stored": result.outcome,
         "logged": result.problems[:10],
-        "notes": busy_note("lag", result.cpu),
+        "notes": busy_notes([("lag", result.cpu)]),
         "failures": lag_failures(result),
     }

@@ -45,7 +45,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.harness.common import guarded_main, log, package_versions, write_results
+from bench.harness.common import busy_notes, guarded_main, log, package_versions, write_results
 from bench.harness.db import create_database, database_dsn, drop_database, sqlalchemy_url
 from bench.scale_claims import ClaimResult, describe, measure_claims
 from bench.scale_common import MIB, Options
@@ -63,7 +63,6 @@ TARGET_WORKER_RSS_MB = 300.0  # MB: 300 * 10**6 bytes
 TARGET_LATENESS_P99_S = 2.0
 TARGET_RUNS_PER_S = 20_000.0
 TARGET_FLAT_MIB = 32.0
-BUSY_OTHER_CORES = 0.25
 
 # --------------------------------------------------------------------------------------------
 # Options
@@ -256,10 +255,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("-" * len(header))
 
 
-def busy_notes(
+def timed_phases(
     claims: ClaimResult | None, worker: WorkerResult | None, fanout: FanoutResult | None
-) -> list[str]:
-    """Other work on the machine while a phase ran makes its figure less reliable."""
+) -> list[tuple[str, dict[str, float | None]]]:
+    """Each phase that ran, with the cores busy meanwhile."""
     phases: list[tuple[str, dict[str, float | None]]] = []
     if claims is not None:
         phases.append(("claim latency", claims.cpu))
@@ -269,15 +268,7 @@ def busy_notes(
         phases += [("fan-out N/10", fanout.small.cpu), ("fan-out N", fanout.full.cpu)]
         if fanout.full.steps is not None:
             phases.append(("steps after fan-out N", fanout.full.steps.cpu))
-    notes = []
-    for name, cpu in phases:
-        other = cpu.get("other")
-        if other is not None and other > BUSY_OTHER_CORES:
-            notes.append(
-                f"{name}: {other:.2f} cores were busy with other work on the machine "
-                f"({os.cpu_count()} CPUs); the figure is less reliable"
-            )
-    return notes
+    return phases
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,7 +335,7 @@ def run(options: Options) -> int:
         "fanout": asdict(fanout) if fanout else None,
         "verdicts": table,
         "checks_failed": failures,
-        "notes": busy_notes(claims, worker, fanout),
+        "notes": busy_notes(timed_phases(claims, worker, fanout)),
         "ok": not failures,
     }
     print_table(table)

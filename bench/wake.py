@@ -45,6 +45,7 @@ from typing import Any
 from bench import dispatch
 from bench.harness.common import (
     RESULTS_DIR,
+    busy_notes,
     finish,
     fmt_cpu,
     guarded_main,
@@ -77,7 +78,6 @@ RESULTS_FILE = RESULTS_DIR / "wake.json"
 TARGET_RUNS_PER_S = 5_000.0
 TARGET_RATIO = 10.0
 Cpu = dict[str, float | None] | None
-BUSY_OTHER_CORES = 0.25  # above this, other work on the machine muddies a measurement
 #: The worker's settings shown (SMR's defaults: the bench sets none of them).
 WORKER_SETTINGS = ("batch_size", "wake_lanes", "dispatch_lanes", "tick_seconds", "lease_seconds")
 
@@ -181,18 +181,6 @@ def summarise(smr: WorkerResult, base: dispatch.BaselineResult) -> dict[str, Any
         "rate_pass": rate >= TARGET_RUNS_PER_S,
         "ratio_pass": ratio >= TARGET_RATIO,
     }
-
-
-def busy_notes(smr: WorkerResult, base: dispatch.BaselineResult) -> list[str]:
-    notes = []
-    for name, cpu in (("SMR", smr.cpu), ("APScheduler", base.cpu)):
-        other = cpu.get("other")
-        if other is not None and other > BUSY_OTHER_CORES:
-            notes.append(
-                f"{name}: {other:.2f} cores were busy with other work on the machine while it "
-                "was timed; the figure is less reliable"
-            )
-    return notes
 
 
 def fmt_s(seconds: float | None) -> str:
@@ -322,7 +310,7 @@ def run(options: Options) -> int:
         "baseline": asdict(base),
         "summary": summarise(smr, base),
         "targets": {"runs_per_s": TARGET_RUNS_PER_S, "ratio": TARGET_RATIO},
-        "notes": busy_notes(smr, base),
+        "notes": busy_notes([("SMR", smr.cpu), ("APScheduler", base.cpu)]),
         "checks_failed": failed,
         "ok": not failed,
     }

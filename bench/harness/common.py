@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
@@ -17,6 +17,8 @@ T = TypeVar("T")
 BENCH_DIR = Path(__file__).resolve().parent.parent
 ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
+#: Cores busy with other work above which a timed figure is less reliable.
+BUSY_OTHER_CORES = 0.25
 
 
 class BenchError(Exception):
@@ -33,6 +35,20 @@ def verdict(ok: bool) -> str:
 
 def fmt_cpu(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def busy_notes(timed: Iterable[tuple[str, Mapping[str, float | None] | None]]) -> list[str]:
+    """For each timed part (a name, the cores busy meanwhile with ``other``, the rest of the
+    machine), a note when other work made its figure less reliable."""
+    notes = []
+    for name, cpu in timed:
+        other = None if cpu is None else cpu.get("other")
+        if other is not None and other > BUSY_OTHER_CORES:
+            notes.append(
+                f"{name}: {other:.2f} cores were busy with other work on the machine while it "
+                "was timed; the figure is less reliable"
+            )
+    return notes
 
 
 def write_results(path: Path, report: dict[str, Any]) -> None:
