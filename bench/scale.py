@@ -7,7 +7,7 @@ One run, on the local PostgreSQL:
    30 days and as many deliveries scheduled in the next 30 days; then VACUUM ANALYZE;
 2. claim latency: a feed inserts ``--due-per-s`` due deliveries and as many due runs per second
    for ``--seconds``; every ``--claim-interval`` this process calls the Dispatcher's and the
-   Waker's claim functions (``repositories.deliveries`` / ``repositories.runs``, batch size and
+   processors' due-run read (``repositories.deliveries`` / ``repositories.runs``, batch size and
    lease as the Settings defaults) and times each transaction; the claim statements, as SMR
    sent them, are shown under EXPLAIN ANALYZE (custom and generic plan);
 3. worker: starts ``smr worker`` (mock channel, latency 0, no quiet hours or caps) on that
@@ -145,7 +145,7 @@ def print_claims(r: ClaimResult) -> None:
     )
     for name, stats, rows in (
         ("deliveries (mark_uncertain + claim_due)", r.delivery_claims, r.rows_per_delivery_claim),
-        ("runs (claim_due)", r.run_claims, r.rows_per_run_claim),
+        ("runs (due, all partitions)", r.run_claims, r.rows_per_run_claim),
     ):
         print(
             f"    {name:<41} n={stats['count']:<5} p50 {stats['p50']:6.1f}  p95 "
@@ -187,7 +187,7 @@ def print_fanout(r: FanoutResult) -> None:
         )
         if f.steps is not None:
             print(
-                f"    {'':>9}  then one worker's waker: {f.steps.runs:,} runs through their "
+                f"    {'':>9}  then one worker's processor: {f.steps.runs:,} runs through their "
                 f"steps, {f.steps.deliveries_due:,} deliveries due, in {f.steps.seconds:.1f}s = "
                 f"{f.steps.runs_per_s:,.0f} runs/s; cpu: {fmt_cpu(f.steps.cpu)}"
             )

@@ -6,10 +6,12 @@ transaction as they do, and times each call including its commit:
 
 * deliveries: ``deliveries.mark_uncertain`` + ``deliveries.claim_due`` (``Dispatcher._claim``
   before its policy lookups);
-* runs: ``runs.claim_due`` (``Waker.tick``).
+* runs: ``runs.due`` over every partition (what a processor's ``Waker`` reads first; due runs
+  are not claimed: the partition's owner alone advances them).
 
-What was claimed is then finished outside the timing (deliveries ``sent``, runs ``completed``),
-as a worker would, so ``sending`` and ``active`` rows stay few. Finally each claim statement,
+What was claimed is then finished outside the timing (deliveries ``sent``, runs ``completed``,
+the runs in the same transaction), as a worker would, so ``sending`` rows and due runs stay
+few. Finally each claim statement,
 captured as SMR sent it, is run again under ``EXPLAIN (ANALYZE, BUFFERS)`` with due rows present
 (in a transaction rolled back), once as planned for these values and once as a generic plan.
 """
@@ -34,9 +36,11 @@ from bench.scale_common import Options, bench_settings, process_meter, summarise
 from bench.scale_due import DueFeed
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
+from smr.eventlog import PARTITIONS
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 
+ALL_PARTITIONS = list(range(PARTITIONS))
 WARMUP_CLAIMS = 5  # the first claims open pool connections and prepare statements
 PHASE = 1
 
@@ -98,11 +102,12 @@ class _Claimer:
         started = time.perf_counter()
         now = datetime.now(UTC)
         async with unit_of_work(self._sessions) as session:
-            runs = await runs_repo.claim_due(session, now=now, lease=self.lease, limit=self.limit)
-        if timings is not None:
-            timings.runs.append(time.perf_counter() - started)
-            timings.run_rows += len(runs)
-        async with unit_of_work(self._sessions) as session:
+            runs = await runs_repo.due(
+                session, partitions=ALL_PARTITIONS, now=now, limit=self.limit
+            )
+            if timings is not None:
+                timings.runs.append(time.perf_counter() - started)
+                timings.run_rows += len(runs)
             await runs_repo.update_runs(session, [_completed(r.id, r.pc) for r in runs])
         return len(runs)
 
@@ -249,7 +254,7 @@ async def claimer_statements(session: AsyncSession, claimer: _Claimer) -> None:
     await deliveries_repo.claim_due(
         session, now=now, lease=lease, limit=limit, resendable=claimer.resendable
     )
-    await runs_repo.claim_due(session, now=now, lease=lease, limit=limit)
+    await runs_repo.due(session, partitions=ALL_PARTITIONS, now=now, limit=limit)
 
 
 async def _explain(engine: AsyncEngine, sql: str, params: Any, *, generic: bool) -> dict[str, Any]:

@@ -10,8 +10,8 @@ Each fan-out runs in a fresh interpreter (``python -m bench.scale_fanout``), so 
 the fan-out alone, not the seeding: it builds the runtime with a clock set a minute before the
 slot, starts it (the playbook version is stored), moves the clock just past the slot and calls
 ``Cron.tick`` until the slot is done, sampling its own RSS every quarter second and after each
-tick. The fan-out only starts the runs (due at once); the child then ticks the waker, as one
-worker would, until every run has taken its steps, and measures that too (the send step makes
+tick. The fan-out only starts the runs (due at once); the child then runs its processor's lanes,
+as one worker would, until every run has taken its steps, and measures that too (the send step makes
 one delivery due per run). It prints its result as JSON on the last line.
 
     .venv/bin/python -m bench.scale_fanout --url URL --playbooks DIR --slot ISO --data-dir DIR
@@ -78,7 +78,7 @@ AUDIENCE_TABLES = ("contacts", "contact_identities")
 
 @dataclass
 class Steps:
-    """The slot's runs taken through their steps by one worker's waker, after the fan-out."""
+    """The slot's runs taken through their steps by one worker's processor, after the fan-out."""
 
     runs: int
     deliveries_due: int
@@ -131,7 +131,7 @@ def _growth(f: Fanout) -> float:
 def first_slot(now: datetime) -> datetime:
     """The Friday 10:00 in Asia/Shanghai two weeks before this week's or last week's (aware
     UTC): it and the slot a week later are both past, so no seeded run or delivery (due from
-    an hour after the seeding on) falls due in the fan-out's clock, and the waker takes only
+    an hour after the seeding on) falls due in the fan-out's clock, and the processor takes only
     the slot's runs."""
     local = now.astimezone(SHANGHAI)
     friday = local.date() - timedelta(days=(local.weekday() - 4) % 7 + 14)
@@ -217,7 +217,7 @@ def _checks(fanout: Fanout, expected: int) -> list[str]:
     steps = fanout.steps
     if steps is not None and (steps.runs, steps.deliveries_due) != (expected, expected):
         failures.append(
-            f"cron slot {fanout.slot_id}: the waker took {steps.runs} runs through their steps "
+            f"cron slot {fanout.slot_id}: the processor took {steps.runs} runs through their steps "
             f"and made {steps.deliveries_due} deliveries due, expected {expected} of each"
         )
     return failures
@@ -250,7 +250,7 @@ def _downsample(series: list[tuple[int, float]], points: int) -> list[tuple[int,
 
 
 async def fan_out(url: str, playbooks: Path, data_dir: Path, slot: datetime) -> dict[str, Any]:
-    """Fire ``slot`` with the real Cron service and measure it, then the waker taking the
+    """Fire ``slot`` with the real Cron service and measure it, then the processor taking the
     runs through their steps (the child's work)."""
     settings = bench_settings(url, playbooks_dir=playbooks, data_dir=data_dir)
     clock = ShiftedClock(slot - timedelta(minutes=1))
@@ -303,17 +303,22 @@ async def fan_out(url: str, playbooks: Path, data_dir: Path, slot: datetime) -> 
 
 
 async def _take_steps(runtime: Runtime) -> Steps:
-    """Tick the waker until no run is due: the fanned-out runs' steps, on this one worker."""
+    """The processor's lanes, side by side, until no run is due: the fanned-out runs' steps,
+    on this one worker."""
     cpu = process_meter(os.getpid(), "worker_process")
-    runs = due = 0
+    processor = runtime.processor
+
+    async def lane(partitions: frozenset[int] | None) -> tuple[int, int]:
+        runs = due = 0
+        while (worked := await processor.once(partitions)).runs:
+            runs, due = runs + worked.runs, due + worked.deliveries_due
+        return runs, due
+
     cpu.start()
     started = time.perf_counter()
-    while True:
-        advanced, made_due = await runtime.waker.tick(max_batches=TICK_BATCHES)
-        runs, due = runs + advanced, due + made_due
-        if not advanced:
-            break
+    lanes = await asyncio.gather(*(lane(partitions) for partitions in processor.lanes))
     seconds = time.perf_counter() - started
+    runs, due = sum(r for r, _ in lanes), sum(d for _, d in lanes)
     rate = round(runs / seconds, 1) if seconds > 0 else 0.0
     return Steps(runs, due, round(seconds, 2), rate, cpu.stop())
 

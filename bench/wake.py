@@ -24,7 +24,7 @@ Targets: at least 5,000 runs/s from the worker's start, and at least 10x the bas
 messages/s. Missing a target does not change the exit code; it is 1 when a check fails or the
 run cannot complete.
 
-    .venv/bin/python bench/wake.py [--runs 50000] [--baseline N] [--wake-lanes 2]
+    .venv/bin/python bench/wake.py [--runs 50000] [--baseline N] [--lanes 2]
         [--database smr_bench_wake]
 """
 
@@ -71,7 +71,7 @@ from bench.wake_seed import (
     worker_failures,
     write_playbooks,
 )
-from smr.config import Settings
+from smr.config import IngestSettings, Settings
 from smr.migrations import upgrade
 
 RESULTS_FILE = RESULTS_DIR / "wake.json"
@@ -79,7 +79,7 @@ TARGET_RUNS_PER_S = 5_000.0
 TARGET_RATIO = 10.0
 Cpu = dict[str, float | None] | None
 #: The worker's settings shown (SMR's defaults: the bench sets none of them).
-WORKER_SETTINGS = ("batch_size", "wake_lanes", "dispatch_lanes", "tick_seconds", "lease_seconds")
+WORKER_SETTINGS = ("batch_size", "dispatch_lanes", "tick_seconds", "lease_seconds")
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Options:
     pg: str
     database: str
     keep_db: bool
-    wake_lanes: int
+    lanes: int
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -118,13 +118,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "--timeout", type=float, default=600.0, help="seconds the worker may take, at most"
     )
     add_database_options(parser, database="smr_bench_wake")
-    wake_lanes = Settings.model_fields["wake_lanes"].default
+    lanes = IngestSettings.model_fields["lanes"].default
     parser.add_argument(
-        "--wake-lanes", type=int, default=wake_lanes, help="the worker's SMR_WAKE_LANES"
+        "--lanes", type=int, default=lanes, help="the worker's SMR_INGEST__LANES (processor lanes)"
     )
     ns = parser.parse_args(argv)
-    if ns.runs < 1 or (ns.baseline is not None and ns.baseline < 1) or ns.wake_lanes < 1:
-        parser.error("--runs, --baseline and --wake-lanes must be at least 1")
+    if ns.runs < 1 or (ns.baseline is not None and ns.baseline < 1) or ns.lanes < 1:
+        parser.error("--runs, --baseline and --lanes must be at least 1")
     if ns.timeout <= 0:
         parser.error("--timeout must be positive")
     check_database_name(parser, ns.database)
@@ -137,7 +137,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         pg=ns.pg,
         database=ns.database,
         keep_db=ns.keep_db,
-        wake_lanes=ns.wake_lanes,
+        lanes=ns.lanes,
     )
 
 
@@ -269,7 +269,7 @@ def setup_of(
         "packages": package_versions("sqlalchemy", "asyncpg", "apscheduler", "psycopg"),
         "worker": {
             **{name: defaults[name].default for name in WORKER_SETTINGS},
-            "wake_lanes": options.wake_lanes,
+            "lanes": options.lanes,
         },
         "seeded": asdict(seeded),
     }
@@ -292,7 +292,7 @@ def run(options: Options) -> int:
             dsn, runs=options.runs, seed=options.seed, playbooks=playbooks, data_dir=data_dir
         )
         mock = {"SMR_MOCK__LATENCY_MS": "0", "SMR_MOCK__FAIL_RATE": "0"}
-        lanes = {"SMR_WAKE_LANES": str(options.wake_lanes)}
+        lanes = {"SMR_INGEST__LANES": str(options.lanes)}
         env = smr_env(dsn, playbooks, data_dir, **mock, **lanes)
         smr = measure_worker(env, dsn=dsn, tmp=tmp, runs=options.runs, timeout=options.timeout)
         base = measure_baseline(options, dsn)

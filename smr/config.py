@@ -100,9 +100,10 @@ class IngestSettings(BaseModel):
 
     #: Accepting answers 429 with Retry-After while more events than this wait to be processed.
     max_backlog: int = Field(default=200_000, ge=1)
-    #: Events a processor takes per transaction.
+    #: Events, and due runs, a processor takes per transaction.
     batch_size: int = Field(default=500, ge=1, le=5000)
-    #: How long a processor owns a partition without renewing (a dead one's pass to the others).
+    #: How long a processor owns a partition without renewing (a dead one's partitions, with
+    #: their events and due runs, pass to the others).
     lease_seconds: float = Field(default=15.0, ge=1)
     #: How often an idle processor looks for events accepted by other processes.
     poll_seconds: float = Field(default=0.1, gt=0)
@@ -134,8 +135,6 @@ class Settings(BaseSettings):
     #: Claim loops per worker, each with its own transaction: while one waits on the database,
     #: another prepares or sends. Three kept two cores busiest in ``bench/dispatch.py``.
     dispatch_lanes: int = Field(default=3, ge=1, le=16)
-    #: Loops per worker that claim and advance due runs, each with its own transactions.
-    wake_lanes: int = Field(default=2, ge=1, le=16)
     lease_seconds: int = Field(default=60, ge=5)
     #: ``smr worker`` serves /healthz and /metrics on this port (none: no HTTP server).
     worker_health_port: int | None = Field(default=None, ge=1, le=65535)

@@ -30,7 +30,6 @@ from smr.services.group_sync import GroupSync
 from smr.services.group_welcome import GroupWelcomeKeeper, declared_in
 from smr.services.moments import MomentEngagementPoll
 from smr.services.processor import Processor
-from smr.services.wakeups import Waker
 from smr.telemetry import Telemetry
 from smr.tokens import Tokens, load_tokens
 
@@ -59,7 +58,6 @@ class Runtime:
     catalog: Catalog
     routes: dict[str, ChannelAdapter]
     dispatcher: Dispatcher
-    waker: Waker
     tokens: Tokens
     cron: Cron
     checker: Checker
@@ -107,9 +105,9 @@ class Runtime:
         return await self.acceptor.accept(events, source=source, bounded=bounded)
 
     async def process_pending(self) -> int:
-        """Process the events waiting in the log, here and now (the processor's ``drain``);
-        how many were processed."""
-        return await self.processor.drain()
+        """Process the events waiting in the log and advance the runs due, here and now (the
+        processor's ``drain``); how many events were processed."""
+        return (await self.processor.drain()).events
 
     def wake(self) -> None:
         """New deliveries are due (ingest just committed): send those on urgent channels at
@@ -230,15 +228,19 @@ class Runtime:
                 log_failure(log, "playbook reload", exc)
 
     async def tick(self) -> None:
-        """One scheduler tick: fire due cron slots, wake due runs, send due deliveries, then
-        check on deliveries a vendor accepted but has not delivered yet. A process whose
-        processor does not run in the background (no ``Ticker``) processes the pending events
-        first."""
+        """One scheduler tick: fire due cron slots, have the processor advance the due runs,
+        send due deliveries, then check on deliveries a vendor accepted but has not delivered
+        yet. A process whose processor does not run in the background (no ``Ticker``)
+        processes the pending events and advances the due runs here, before and after the
+        cron fan-out."""
         with self.telemetry.ticking(self.clock):
             if not self.processor.in_background:
                 await self.processor.drain()
             await self.cron.tick()
-            await self.waker.tick()
+            if self.processor.in_background:
+                self.processor.kick()
+            else:
+                await self.processor.drain()
             await self.dispatcher.tick()
             await self.checker.tick()
             if self.channel_codes is not None:
@@ -296,7 +298,6 @@ def build_runtime(
         clock=clock,
         telemetry=telemetry,
     )
-    waker = Waker(settings, sessions=sessions, catalog=catalog, clock=clock, telemetry=telemetry)
     tokens = load_tokens(settings, generate=generate_tokens)
     cron = Cron(settings, sessions=sessions, catalog=catalog, clock=clock)
     checker = Checker(sessions=sessions, routes=routes, settings=settings, clock=clock)
@@ -332,7 +333,6 @@ def build_runtime(
         catalog,
         routes,
         dispatcher,
-        waker,
         tokens,
         cron,
         checker,

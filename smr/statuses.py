@@ -58,8 +58,11 @@ class AttemptOutcome(StrEnum):
 
 
 class RunStatus(StrEnum):
-    """Where a run stands: ``active`` (being advanced) or ``waiting`` until it ends
-    ``completed``, ``exited`` (an event ended it), ``failed`` or ``cancelled``."""
+    """Where a run stands: ``waiting`` (for its wake time, or due) until it ends
+    ``completed``, ``exited`` (an event ended it), ``failed`` or ``cancelled``. ``active``
+    (a worker held it while advancing it) is no longer set: runs are advanced in one
+    transaction by their partition's processor, and migration 0021 made the last ones
+    waiting. A filter on it finds nothing."""
 
     ACTIVE = "active"
     WAITING = "waiting"

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
-from smr.models import CronSlot, Delivery, Event, Run, TraceEntry, table_of
+from smr.models import Contact, CronSlot, Delivery, Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
-from smr.repositories import Record
-from smr.repositories import _claims as claims
 from smr.repositories._sql import (
     Write,
     any_of,
     dialect_name,
     insert_many,
     is_one_of,
+    one_of,
     update_many,
     write_together,
 )
@@ -155,7 +154,7 @@ def slot_event(slot_id: str, playbook_id: str, slot_at: datetime) -> EventView:
     return EventView(id=slot_id, type="schedule", occurred_at=slot_at, data=data)
 
 
-def trigger_view(run: Run | Record, event: Event | None, slot: CronSlot | None) -> EventView:
+def trigger_view(run: Run | DueRun, event: Event | None, slot: CronSlot | None) -> EventView:
     """What started a run: its event, or the schedule slot that fired it."""
     if event is not None:
         return EventView(
@@ -200,36 +199,64 @@ _RESUMED = ("status", "pc", "wake_at", "lease_until", "ended_at", "end_reason", 
 
 
 async def update_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Write back runs a worker advanced (still holding them, status ``active``)."""
+    """Write back runs a processor advanced (waiting when it read them; one ended meanwhile,
+    by an admin, stays ended)."""
     table = table_of(Run)
-    active = ("status", [RunStatus.ACTIVE])
-    await update_many(session, table, rows, columns=_RESUMED, only_if=active)
+    waiting = ("status", [RunStatus.WAITING])
+    await update_many(session, table, rows, columns=_RESUMED, only_if=waiting)
 
 
-async def claim_due(
-    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
-) -> list[Record]:
-    """Claim active runs whose worker's lease expired (it died before writing its result), then
-    waiting runs whose wake time has come. Claimed runs are ``active`` with a lease; the rows
-    come back with every column of ``runs``."""
-    lost, due = _claim_due()
-    params = {"now": now, "lease_end": now + lease}
-    return await claims.claim_lost_then_due(session, lost, due, params, limit=limit)
+@dataclass(frozen=True)
+class DueRun:
+    """A waiting run whose wake time has come, as the processor advances it."""
+
+    id: str
+    contact_id: str
+    playbook_id: str
+    playbook_version: str
+    trigger_event_id: str | None
+    cron_slot_id: str | None
+    pc: int
+    wake_at: datetime
+    started_at: datetime
 
 
-@cache
-def _claim_due() -> tuple[Update, Update]:
-    table = table_of(Run)
-    values = {
-        "status": RunStatus.ACTIVE,
-        "lease_until": claims.lease_end(),
-        "updated_at": claims.now(),
-    }
-    lost = and_(table.c.status == RunStatus.ACTIVE, table.c.lease_until < claims.now())
-    due = and_(table.c.status == RunStatus.WAITING, table.c.wake_at <= claims.now())
+_DUE_COLUMNS = [getattr(_RUNS.c, f.name) for f in fields(DueRun)]
+
+
+async def due(
+    session: AsyncSession, *, partitions: list[int], now: datetime, limit: int
+) -> list[DueRun]:
+    """Up to ``limit`` waiting runs due at ``now`` whose contacts are in ``partitions``,
+    those due first first. Not locked: the partition's owner is the only one to advance
+    them (an admin may still end one; writing it back then leaves it ended)."""
+    if not partitions:
+        return []
+    stmt = _due(session, partitions, now).order_by(_RUNS.c.wake_at).limit(limit)
+    return [DueRun(**row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def due_one(
+    session: AsyncSession, run_id: str, *, partitions: list[int], now: datetime
+) -> DueRun | None:
+    """The run ``run_id`` if it is still one of ``due``'s."""
+    if not partitions:
+        return None
+    stmt = _due(session, partitions, now).where(_RUNS.c.id == run_id)
+    row = (await session.execute(stmt)).mappings().first()
+    return DueRun(**row) if row else None
+
+
+def _due(session: AsyncSession, partitions: list[int], now: datetime) -> Select[Any]:
+    contacts = table_of(Contact)
     return (
-        claims.claim_statement(table, where=lost, order_by=table.c.lease_until, values=values),
-        claims.claim_statement(table, where=due, order_by=table.c.wake_at, values=values),
+        select(*_DUE_COLUMNS)
+        .join(contacts, contacts.c.id == _RUNS.c.contact_id)
+        .where(
+            _RUNS.c.status == RunStatus.WAITING,
+            _RUNS.c.wake_at <= now,
+            one_of(session, contacts.c.partition, partitions),
+        )
     )
 
 

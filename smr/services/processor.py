@@ -1,16 +1,18 @@
-"""The processor: takes events from the log, in order per contact, and processes them.
+"""The processor: takes events from the log, in order per contact, and processes them; and
+advances the due runs of the same contacts.
 
 One per ``smr serve`` and ``smr worker``. It owns a share of the log's partitions
 (``PartitionOwner``) and works in batches, each one transaction: renew the leases (the
 fence), take the next events of the partitions still held, process them
-(``processing.process``), commit. In the background it works in ``lanes``, each over a fixed
+(``processing.process``), commit; then likewise the due runs of the contacts of those
+partitions (``wakeups.Waker``). In the background it works in ``lanes``, each over a fixed
 part of the partitions (partition number modulo the lanes) with its own transactions, so that
 one lane plans a batch in Python while another's is written by the database; a partition is
-in one lane, so a contact's events still go one at a time, in order. A lane works while there
-is work, then waits for a local accept (``kick``) or the poll interval, which doubles while
-nothing comes (up to a second). A batch that raises is taken again one event at a time, and
-an event that raises alone is marked ``failed`` with the error, so it never holds back the
-rest.
+in one lane, so a contact's events and runs still go one batch at a time, events in order. A
+lane works while there is work, then waits for a local accept or a tick (``kick``) or the
+poll interval, which doubles while nothing comes (up to a second). A batch of events that
+raises is taken again one event at a time, and an event that raises alone is marked
+``failed`` with the error, so it never holds back the rest.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,6 +36,7 @@ from smr.repositories import event_log
 from smr.services.catalog import Catalog
 from smr.services.partition_owner import PartitionOwner
 from smr.services.processing import Processed, process
+from smr.services.wakeups import Fence, Waker
 from smr.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,28 @@ log = logging.getLogger(__name__)
 RETRIES = 5
 #: An idle processor looks for events accepted elsewhere at least this often.
 IDLE_POLL_CAP_SECONDS = 1.0
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Worked:
+    """What a processor did: events processed, runs advanced, and deliveries those runs made
+    due."""
+
+    events: int = 0
+    runs: int = 0
+    deliveries_due: int = 0
+
+    def __add__(self, other: Worked) -> Worked:
+        return Worked(
+            self.events + other.events,
+            self.runs + other.runs,
+            self.deliveries_due + other.deliveries_due,
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.runs)
 
 
 class Processor:
@@ -63,6 +90,13 @@ class Processor:
         self.owner = PartitionOwner(
             sessions, lease=timedelta(seconds=settings.lease_seconds), clock=clock
         )
+        self._waker = Waker(
+            sessions=sessions,
+            catalog=catalog,
+            clock=clock,
+            batch_size=settings.batch_size,
+            telemetry=telemetry,
+        )
         #: The partitions of each lane (``None``: all of them, when there is one lane).
         self.lanes: list[frozenset[int] | None] = (
             [None]
@@ -83,46 +117,52 @@ class Processor:
         return self._started
 
     def kick(self) -> None:
-        """Events were accepted in this process: look at once."""
+        """Events were accepted in this process, or runs may be due (a tick, a cron fan-out):
+        look at once."""
         for kicked in self._kicked:
             kicked.set()
 
-    async def drain(self) -> int:
-        """Process until the partitions held are empty; how many events were processed."""
-        total = 0
+    async def drain(self) -> Worked:
+        """Process events and advance due runs until the partitions held have none left."""
+        total = Worked()
         while made := await self.once():
             total += made
         return total
 
-    async def once(self, lane: frozenset[int] | None = None) -> int:
-        """One batch of the partitions of ``lane`` (or of all); how many events it processed
-        (0: nothing to do)."""
+    async def once(self, lane: frozenset[int] | None = None) -> Worked:
+        """One batch of events and one of due runs, of the partitions of ``lane`` (or of all)."""
         async with contextlib.AsyncExitStack() as turns:
             for turn in self._turns.values() if lane is None else [self._turns[lane]]:
                 await turns.enter_async_context(turn)
             await self._heartbeat()
-            for attempt in range(1, RETRIES + 1):
-                try:
-                    return await self._batch(lane)
-                except Exception as exc:
-                    if is_unavailable(exc):
-                        raise
-                    if is_transient(exc) and attempt < RETRIES:
-                        continue
-                    log.warning("a batch failed; its events are taken again one at a time")
-                    return await self._one_at_a_time(lane)
-        return 0
+            events = await self._events(lane)
+            woken = await _retried(lambda: self._waker.wake(self._fence(lane)))
+        if woken.deliveries_due:
+            self._on_due()
+        return Worked(events, woken.runs, woken.deliveries_due)
+
+    def _fence(self, lane: frozenset[int] | None) -> Fence:
+        return lambda session: self.owner.fence(session, within=lane)
+
+    async def _events(self, lane: frozenset[int] | None) -> int:
+        try:
+            return await _retried(lambda: self._batch(lane))
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            log.warning("a batch failed; its events are taken again one at a time")
+            return await self._one_at_a_time(lane)
 
     async def _heartbeat(self) -> None:
         async with self._beat:
-            if self.owner.due:
-                await self.owner.heartbeat()
+            if self.owner.due:  # two processors' heartbeats at once may deadlock: try again
+                await _retried(self.owner.heartbeat)
 
     async def _batch(self, lane: frozenset[int] | None, *, alone: bool = False) -> int:
         """A batch, or (``alone``) the oldest event by itself, urgent ones not put first."""
         started = time.perf_counter()
         async with unit_of_work(self._sessions) as session:
-            held = await self.owner.fence(session, within=lane)
+            held = await self._fence(lane)(session)
             batch = await event_log.take(
                 session,
                 partitions=held,
@@ -164,7 +204,7 @@ class Processor:
 
     async def _fail_next(self, lane: frozenset[int] | None, error: Exception) -> int:
         async with unit_of_work(self._sessions) as session:
-            held = await self.owner.fence(session, within=lane)
+            held = await self._fence(lane)(session)
             batch = await event_log.take(session, partitions=held, limit=1, urgent_first=False)
             await _mark_failed(session, batch, error=error, now=self._clock())
         for event in batch:
@@ -189,7 +229,7 @@ class Processor:
             except Exception as exc:  # the events stay in the log; try again later
                 if not is_unavailable(exc):
                     log_failure(log, "event processing", exc)
-                    made = 0
+                    made = Worked()
                 else:  # the ticker says so, once, and when it is back
                     await asyncio.sleep(outage.failed())
                     continue
@@ -197,8 +237,11 @@ class Processor:
             if made:
                 idle = self._settings.poll_seconds
                 continue
+            # asyncio.timeout rather than wait_for: on Python 3.11 wait_for loses a cancel
+            # that comes as the kick does, and ``aclose`` would wait for the lane for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(kicked.wait(), idle)
+                async with asyncio.timeout(idle):
+                    await kicked.wait()
             if kicked.is_set():
                 kicked.clear()
                 idle = self._settings.poll_seconds
@@ -223,6 +266,19 @@ class Processor:
         except Exception as exc:  # the leases run out instead (the ticker told of an outage)
             if not is_unavailable(exc):
                 log_failure(log, "giving partitions back", exc)
+
+
+async def _retried(work: Callable[[], Awaitable[T]]) -> T:
+    """``work()``, tried again after a deadlock or a serialization failure (``RETRIES`` in
+    all)."""
+    for attempt in range(1, RETRIES):
+        try:
+            return await work()
+        except Exception as exc:
+            if is_unavailable(exc) or not is_transient(exc):
+                raise
+            log.info("a batch met a transient failure (try %d): %s", attempt, exc)
+    return await work()
 
 
 async def _mark_failed(

@@ -1,9 +1,12 @@
-"""Waking runs: claim the runs that are due (a wait is over, or a cron fan-out started them) and
-advance them to the next wait or the end.
+"""Waking runs: advance the runs that are due (a wait is over, or a cron fan-out started them)
+to their next wait or their end.
 
-Each batch is one transaction: the claim is committed first (with a lease), then the advanced
-state, deliveries and trace are written together. A worker that dies between the two leaves
-``active`` rows whose lease expires; another worker claims and advances them again.
+The processors do it, each for the partitions it holds (``Processor``): a run goes with its
+contact's partition, so the one lane that handles a contact's events also advances its runs,
+one batch at a time. A batch is one transaction that starts with the lane's fence (the
+partition leases renewed) and takes the due runs of the partitions still held, without a
+claim or a lease of its own: a processor that dies mid-batch leaves the runs waiting, and
+the partitions' next owner advances them.
 
 One run never holds back another: a run whose steps raise is failed alone, with the reason in
 its run log; a batch the database refuses is written again run by run, so that only the run
@@ -12,20 +15,19 @@ whose rows cannot be stored fails.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smr.config import Settings
-from smr.db import is_unavailable, unit_of_work
+from smr.db import is_transient, is_unavailable, unit_of_work
 from smr.playbooks import EventView, RunView
-from smr.repositories import Record
 from smr.repositories import cron_slots as cron_repo
 from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
+from smr.repositories.runs import DueRun
 from smr.services import contacts
 from smr.services.catalog import Catalog
 from smr.services.plan import Plan, advance
@@ -34,82 +36,88 @@ from smr.telemetry import ClaimKind, Telemetry
 
 log = logging.getLogger(__name__)
 
-#: A run as its claim returned it: every column of ``runs``.
-ClaimedRun = Record
+#: In a transaction, first: renew the lane's partition leases; the partitions still held.
+Fence = Callable[[AsyncSession], Awaitable[list[int]]]
+
+
+@dataclass(frozen=True)
+class Woken:
+    runs: int = 0
+    deliveries_due: int = 0
 
 
 class Waker:
     def __init__(
         self,
-        settings: Settings,
         *,
         sessions: async_sessionmaker[AsyncSession],
         catalog: Catalog,
         clock: Callable[[], datetime],
-        telemetry: Telemetry | None = None,
+        batch_size: int,
+        telemetry: Telemetry,
     ) -> None:
         self._sessions = sessions
         self._catalog = catalog
-        self._telemetry = telemetry or Telemetry()
         self._clock = clock
-        self._lease = timedelta(seconds=settings.lease_seconds)
-        self._batch_size = settings.batch_size
-        self._lanes = settings.wake_lanes
+        self._batch_size = batch_size
+        self._telemetry = telemetry
 
-    async def tick(self, *, max_batches: int = 20) -> tuple[int, int]:
-        """Advance due runs batch by batch, in ``wake_lanes`` concurrent lanes (each claims its
-        own runs, so one lane plans while another's batch is written); returns (runs advanced,
-        deliveries now due)."""
-        lanes = await asyncio.gather(*(self._lane(max_batches) for _ in range(self._lanes)))
-        return sum(a for a, _ in lanes), sum(d for _, d in lanes)
-
-    async def _lane(self, max_batches: int) -> tuple[int, int]:
-        advanced = due = 0
-        for _ in range(max_batches):
-            async with unit_of_work(self._sessions) as session:
-                with self._telemetry.timed_claim(ClaimKind.RUNS):
-                    runs = await runs_repo.claim_due(
-                        session, now=self._clock(), lease=self._lease, limit=self._batch_size
-                    )
-            if not runs:
-                break
-            due += await self._advance_batch(runs)
-            advanced += len(runs)
-            if len(runs) < self._batch_size:
-                break
-        return advanced, due
-
-    async def _advance_batch(self, runs: Sequence[ClaimedRun]) -> int:
+    async def wake(self, fence: Fence) -> Woken:
+        """Advance one batch of the due runs of the partitions ``fence`` holds. A deadlock or
+        a serialization failure is raised (the caller tries again); any other failure of the
+        batch has its runs advanced one by one."""
+        taken: list[str] = []
         try:
             async with unit_of_work(self._sessions) as session:
-                return await self._advance(session, runs)
+                runs = await self._due(session, fence, limit=self._batch_size)
+                taken = [r.id for r in runs]
+                due = await self._advance(session, runs)
+            return Woken(len(runs), due)
         except Exception as exc:
-            if is_unavailable(exc):
+            if not taken or is_unavailable(exc) or is_transient(exc):
                 raise
-            if len(runs) == 1:  # already alone: it is the one that cannot be written
-                await self._fail_alone(runs[0], exc)
-                return 0
             log.warning(
-                "a batch of %d runs could not be written; writing them one by one", len(runs)
+                "a batch of %d runs could not be written; writing them one by one", len(taken)
             )
-        due = 0
-        for run in runs:
-            due += await self._advance_batch([run])
-        return due
+        woken = [await self._alone(fence, run_id) for run_id in taken]
+        return Woken(sum(w.runs for w in woken), sum(w.deliveries_due for w in woken))
 
-    async def _fail_alone(self, run: ClaimedRun, exc: Exception) -> None:
+    async def _due(self, session: AsyncSession, fence: Fence, *, limit: int) -> list[DueRun]:
+        held = await fence(session)
+        with self._telemetry.timed_claim(ClaimKind.RUNS):
+            return await runs_repo.due(session, partitions=held, now=self._clock(), limit=limit)
+
+    async def _alone(self, fence: Fence, run_id: str) -> Woken:
+        """Advance one run of a batch that failed; fail it when it fails alone."""
+        run: DueRun | None = None
+        try:
+            async with unit_of_work(self._sessions) as session:
+                held = await fence(session)
+                run = await runs_repo.due_one(session, run_id, partitions=held, now=self._clock())
+                due = await self._advance(session, [run] if run else [])
+            return Woken(1 if run else 0, due)
+        except Exception as exc:
+            if is_unavailable(exc) or run is None:
+                raise
+            await self._fail_alone(fence, run, exc)
+            return Woken(1, 0)
+
+    async def _fail_alone(self, fence: Fence, run: DueRun, exc: Exception) -> None:
         log.error("run %s could not be written; it is failed", run.id, exc_info=exc)
         plan = Plan()
         self._fail(plan, run, f"its state could not be stored: {type(exc).__name__}", self._clock())
         try:
             async with unit_of_work(self._sessions) as session:
+                await fence(session)
                 await plan.write(session)
         except Exception as error:  # the other runs of the batch still go on
             if is_unavailable(error):
                 raise
-            log.error("run %s could not be failed either; its lease will expire", run.id)
+            log.error("run %s could not be failed either; it is taken again later", run.id)
 
-    async def _advance(self, session: AsyncSession, runs: Sequence[ClaimedRun]) -> int:
+    async def _advance(self, session: AsyncSession, runs: Sequence[DueRun]) -> int:
+        if not runs:
+            return 0
         now = self._clock()
         states = await contacts.load_states(session, [r.contact_id for r in runs])
         triggers = await events_repo.by_ids(session, [r.trigger_event_id for r in runs])
@@ -134,7 +142,7 @@ class Waker:
     def _resume(
         self,
         plan: Plan,
-        run: ClaimedRun,
+        run: DueRun,
         contact: contacts.ContactState,
         trigger: EventView,
         now: datetime,
@@ -143,9 +151,8 @@ class Waker:
         if playbook is None:
             self._fail(plan, run, f"playbook version {run.playbook_version} is not available", now)
             return
-        woke_at = run.wake_at or now
         if run.pc > 0:  # at 0 the run has not taken a step yet (a cron fan-out started it)
-            plan.note(run.id, now, "wake", planned=woke_at.isoformat())
+            plan.note(run.id, now, "wake", planned=run.wake_at.isoformat())
         state = advance(
             plan,
             self._catalog,
@@ -155,18 +162,18 @@ class Waker:
             event=trigger,
             trigger=trigger,
             contact=contact,
-            now=woke_at,
+            now=run.wake_at,
         )
         plan.updated.append({"id": run.id, **state})
 
     @staticmethod
-    def _fail(plan: Plan, run: ClaimedRun, reason: str, now: datetime) -> None:
+    def _fail(plan: Plan, run: DueRun, reason: str, now: datetime) -> None:
         plan.updated.append(_ended(run, RunStatus.FAILED, reason, now))
         plan.note(run.id, now, "error", reason=reason)
         plan.note(run.id, now, "end", status=RunStatus.FAILED, reason=reason)
 
 
-def _ended(run: ClaimedRun, status: RunStatus, reason: str, now: datetime) -> dict[str, object]:
+def _ended(run: DueRun, status: RunStatus, reason: str, now: datetime) -> dict[str, object]:
     return {
         "id": run.id,
         "status": status,

@@ -1,4 +1,4 @@
-"""The real pipeline (ingest, cron, waker, dispatcher) on a scratch database, in virtual time.
+"""The real pipeline (ingest, processor, cron, dispatcher) on a scratch database, in virtual time.
 
 Nothing here touches the service's database or channels: the scratch SQLite database lives in a
 temporary folder removed afterwards, and every channel is a stand-in that sends nothing.
@@ -41,7 +41,6 @@ from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
 from smr.services.plan import INTERNAL_CHANNELS
 from smr.services.processor import Processor
-from smr.services.wakeups import Waker
 from smr.simulate.groups import sample_groups
 from smr.simulate.timeline import Simulation, read_simulation
 from smr.statuses import SkipReason
@@ -133,7 +132,6 @@ class _Pipeline:
     clock: VirtualClock
     catalog: Catalog
     cron: Cron
-    waker: Waker
     dispatcher: Dispatcher
     acceptor: Acceptor
     processor: Processor
@@ -156,16 +154,13 @@ class _Pipeline:
             groups = sample_groups(catalog.result.playbooks.values())
             await simulation_repo.add_groups(session, groups, now=start)
             await partitions_repo.create(session)
-        local = settings.model_copy(
-            update={"database_url": url, "dispatch_lanes": 1, "wake_lanes": 1}
-        )
+        local = settings.model_copy(update={"database_url": url, "dispatch_lanes": 1})
         declared = capabilities_of(catalog.channels)
         routes: dict[str, ChannelAdapter] = {
             name: SimulatedChannel(declared.get(name, Capabilities()))
             for name in (*catalog.channels, *INTERNAL_CHANNELS)
         }
         cron = Cron(local, sessions=sessions, catalog=catalog, clock=clock)
-        waker = Waker(local, sessions=sessions, catalog=catalog, clock=clock)
         dispatcher = Dispatcher(
             sessions=sessions, routes=routes, catalog=catalog, settings=local, clock=clock
         )
@@ -184,9 +179,7 @@ class _Pipeline:
             clock=clock,
             on_accept=lambda: None,
         )
-        return cls(
-            engine, sessions, clock, catalog, cron, waker, dispatcher, acceptor, processor, start
-        )
+        return cls(engine, sessions, clock, catalog, cron, dispatcher, acceptor, processor, start)
 
     async def run(self, events: Sequence[EventIn], *, until: datetime) -> tuple[str, list[str]]:
         """Ingest each event at its time and tick at every instant something falls due, up to
@@ -230,7 +223,7 @@ class _Pipeline:
                 earliest = await metrics_repo.earliest_due(session)
             wake, due = earliest["runs"], earliest["deliveries"]
             if wake is not None and wake <= now:
-                await self.waker.tick()
+                await self.processor.drain()
             elif due is not None and due <= now:
                 await self.dispatcher.tick()
             else:

@@ -75,7 +75,11 @@ async def test_two_second_wait_sends_the_second_message_after_it(tmp_path: Path)
 async def test_a_service_killed_during_the_wait_sends_the_rest_once_after_restart(
     tmp_path: Path, database_url: str, runtime: Runtime
 ) -> None:
-    env = serve_env(tmp_path, wait="4s", SMR_DATABASE_URL=database_url)
+    # The restarted service takes the killed one's partitions, and the run waiting in one of
+    # them, once their lease runs out.
+    env = serve_env(
+        tmp_path, wait="4s", SMR_DATABASE_URL=database_url, SMR_INGEST__LEASE_SECONDS="3"
+    )
     log = tmp_path / "serve.log"
     port = free_port()
     proc = start(["serve", "--port", str(port)], env=env, log=log)

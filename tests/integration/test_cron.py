@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.db import unit_of_work
+from smr.eventlog import partition_of
 from smr.models import CronSlot, Delivery, Run
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import cron_slots as cron_repo
@@ -22,7 +23,8 @@ from smr.runtime import Runtime, build_runtime
 from smr.services.contacts import ContactState
 from smr.services.cron import Cron
 from smr.services.plan import Plan
-from smr.services.wakeups import Waker
+from smr.services.processor import Processor
+from smr.telemetry import Telemetry
 from tests.conftest import CORE
 from tests.helpers import FakeClock
 
@@ -98,7 +100,7 @@ async def add_contacts(runtime: Runtime, *specs: tuple[str, list[str], int | Non
         state = ContactState.blank(contact_id, now, partition=0)
         state.tags = tags
         state.attributes = {} if level is None else {"level": level}
-        rows.append(state.row(now))
+        rows.append({**state.row(now), "partition": partition_of(contact_id)})
     async with unit_of_work(runtime.sessions) as session:
         assert len(await contacts_repo.insert_contacts(session, rows)) == len(rows)
 
@@ -161,11 +163,12 @@ async def test_a_slot_starts_one_run_per_audience_contact(
     runs = await runs_of(runtime)
     assert sorted(r.contact_id for r in runs) == ["diamond", "member"]
     assert {(r.cron_slot_id, r.trigger_event_id) for r in runs} == {(slot.id, None)}
-    # The fan-out only starts the runs, due now; a worker's waker takes their steps.
+    # The fan-out only starts the runs, due now; the processors take their steps.
     assert {(r.status, r.pc, r.wake_at) for r in runs} == {("waiting", 0, clock())}
     assert await deliveries_of(runtime) == []
 
-    assert await runtime.waker.tick() == (2, 2)
+    woken = await runtime.processor.drain()
+    assert (woken.runs, woken.deliveries_due) == (2, 2)
 
     async with runtime.sessions() as session:
         trace = await runs_repo.trace_of(session, runs[0].id)
@@ -197,8 +200,13 @@ async def test_two_workers_fire_each_slot_once(runtime: Runtime, clock: FakeCloc
             assert sum(r.runs_started for r in reports) == 20
             # Both workers take the runs' steps; single mode would refuse the next slot's
             # runs while these are active.
-            woken = await asyncio.gather(runtime.waker.tick(), other.waker.tick())
-            assert sum(advanced for advanced, _ in woken) == 20
+            processors = [runtime.processor, other.processor]
+            woken = await asyncio.gather(*(p.drain() for p in processors))
+            # What one gave back at its heartbeat (its share halved) the other takes at its next.
+            for processor in processors:
+                await processor.owner.heartbeat()
+            woken += await asyncio.gather(*(p.drain() for p in processors))
+            assert sum(w.runs for w in woken) == 20
     finally:
         await other.aclose()
 
@@ -209,22 +217,42 @@ async def test_two_workers_fire_each_slot_once(runtime: Runtime, clock: FakeCloc
     assert sorted(per_slot) == sorted((s.id, m) for s in slots for m in members)
 
 
-async def test_lanes_of_one_waker_advance_each_run_once(runtime: Runtime, clock: FakeClock) -> None:
+async def test_lanes_of_one_processor_advance_each_run_once(
+    runtime: Runtime, clock: FakeClock
+) -> None:
     await runtime.start()
     members = await add_members(runtime, 20)
     clock.advance(hours=1)
     assert (await runtime.cron.tick()).runs_started == len(members)
-    # Small batches: both lanes claim, several times each, side by side.
-    settings = runtime.settings.model_copy(update={"batch_size": 3, "wake_lanes": 2})
-    waker = Waker(settings, sessions=runtime.sessions, catalog=runtime.catalog, clock=clock)
+    # Small batches: both lanes take due runs, several times each, side by side.
+    settings = runtime.settings.ingest.model_copy(update={"batch_size": 3})
+    processor = Processor(
+        runtime.sessions,
+        catalog=runtime.catalog,
+        settings=settings,
+        clock=clock,
+        telemetry=Telemetry(),
+        on_due=lambda: None,
+        lanes=2,
+    )
+    await processor.owner.heartbeat()
+    assert all(processor.lanes)
 
-    assert await waker.tick() == (len(members), len(members))
+    async def lane(partitions: frozenset[int] | None) -> int:
+        advanced = 0
+        while woken := await processor.once(partitions):
+            advanced += woken.runs
+        return advanced
 
+    by_lane = await asyncio.gather(*(lane(p) for p in processor.lanes))
+
+    assert sum(by_lane) == len(members)
+    assert all(by_lane)  # the members' partitions fall in both lanes
     runs = await runs_of(runtime)
     assert {(r.status, r.contact_id) for r in runs} == {("completed", m) for m in members}
     sent_to = Counter(text.split()[0] for _status, text in await deliveries_of(runtime) if text)
     assert sent_to == Counter(members)
-    assert await waker.tick() == (0, 0)
+    assert not await processor.drain()
 
 
 async def test_fan_out_resumes_from_the_cursor_in_batches(
@@ -320,7 +348,7 @@ async def test_after_downtime_only_the_latest_slot_within_the_grace_fires(
     await add_members(runtime, 3)
     clock.advance(hours=1, minutes=1)
     assert (await runtime.cron.tick()).runs_started == 3
-    assert (await runtime.waker.tick())[0] == 3  # the runs end before the downtime
+    assert (await runtime.processor.drain()).runs == 3  # the runs end before the downtime
 
     clock.advance(hours=3)  # down from 12:01 to 15:01
     report = await runtime.cron.tick()
@@ -406,7 +434,7 @@ async def test_re_entry_rules_apply_to_each_slot(
     for _ in range(2):
         clock.advance(hours=1)
         await runtime.cron.tick()
-        await runtime.waker.tick()  # each run takes its first step: a wait of three hours
+        await runtime.processor.drain()  # each run takes its first step: a wait of three hours
 
     slots = {s.id: n for n, s in enumerate(await slots_of(runtime, playbook_id), start=1)}
     runs = await runs_of(runtime, playbook_id)

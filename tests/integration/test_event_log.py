@@ -136,7 +136,7 @@ async def test_a_contact_added_goes_before_a_backlog_of_orders(small_batches: Ru
     await runtime.ingest(parse_events({"events": orders}), source="api")
     report = await runtime.ingest(parse_events(added("a-1", "wm-new")), source="wecom")
 
-    assert await runtime.processor.once() > 0  # one batch of 50, and the urgent event
+    assert (await runtime.processor.once()).events > 0  # one batch of 50, and the urgent event
 
     async with runtime.sessions() as session:
         welcome = await session.get(Event, report.results[0].event_id)
@@ -250,10 +250,10 @@ async def test_a_lane_takes_only_the_events_of_its_own_partitions(
     assert even | odd == set(range(PARTITIONS))
     assert not even & odd
 
-    assert await processor.once(even) == sum(1 for p in logged if p in even)
+    assert (await processor.once(even)).events == sum(1 for p in logged if p in even)
     async with runtime.sessions() as session:
         left = (await session.scalars(select(EventLogEntry.partition))).all()
     assert sorted(left) == sorted(p for p in logged if p in odd)
-    assert await processor.once(odd) == len(left)
+    assert (await processor.once(odd)).events == len(left)
     assert await count(runtime, EventLogEntry) == 0
     assert await count(runtime, Run) == len(events)

@@ -45,7 +45,7 @@ async def test_a_group_past_its_monthly_quota_gets_no_task(
     )
     clock.advance(hours=1, minutes=1)
     await runtime.cron.tick()
-    await runtime.waker.tick()
+    await runtime.processor.drain()
     async with unit_of_work(runtime.sessions) as session:
         due = {d.contact_id: d for d in await session.scalars(select(Delivery))}
         earlier = due["group:wrA"]

@@ -286,7 +286,7 @@ async def test_deliveries_due_at_the_same_moment_are_claimed_first_come_first_se
     for n in range(6):
         await post(client, handoffs(n, 1))
         clock.advance(milliseconds=1)
-    await runtime.waker.tick()
+    await runtime.processor.drain()
     created = sorted(d.id for d in await deliveries(runtime))
     async with unit_of_work(runtime.sessions) as session:
         for delivery_id in reversed(created):  # the rows move, newest first

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smr.eventlog import PARTITIONS
 from smr.runtime import Runtime, build_runtime
 from smr.services.dispatch import Dispatcher
 from tests.helpers import FakeClock, auth
@@ -98,22 +99,25 @@ async def test_other_channels_become_uncertain_instead_of_resending(
     assert run["trace"][-1]["status"] == "uncertain"
 
 
-async def test_a_run_whose_worker_died_is_taken_over_after_the_lease(
+async def test_a_run_whose_processor_died_is_taken_over_after_the_partition_lease(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
-    from smr.db import unit_of_work
-    from smr.repositories import runs as runs_repo
+    from smr.services.partition_owner import PartitionOwner
 
     await post(client, order("o-1", "A1"))
     await runtime.tick()
+    await runtime.processor.owner.leave()
+    lease = timedelta(seconds=runtime.settings.ingest.lease_seconds)
+    dead = PartitionOwner(runtime.sessions, lease=lease, clock=clock, name="dead")
+    assert len(await dead.heartbeat()) == PARTITIONS  # it holds every partition, then dies
     clock.advance(days=25)
-    async with unit_of_work(runtime.sessions) as session:  # a worker claims it, then dies
-        lease = timedelta(seconds=60)
-        assert await runs_repo.claim_due(session, now=clock(), lease=lease, limit=10)
+    await dead.heartbeat()  # alive when the run falls due
 
     await runtime.tick()
-    assert await outbox_texts(runtime) == ["thanks A1"]  # the lease still holds
-    clock.advance(seconds=61)
+    assert await outbox_texts(runtime) == ["thanks A1"]  # its partition's lease still holds
+    (run,) = await runs(runtime)
+    assert run.status == "waiting"
+    clock.advance(seconds=runtime.settings.ingest.lease_seconds + 1)
     await runtime.tick()
 
     assert await outbox_texts(runtime) == ["thanks A1", "time to rebuy"]

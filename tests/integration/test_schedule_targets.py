@@ -90,7 +90,7 @@ async def test_a_groups_target_runs_once_per_matching_group_and_posts_as_its_own
     clock.advance(hours=1, minutes=1)
 
     report = await runtime.cron.tick()
-    await runtime.waker.tick()
+    await runtime.processor.drain()
 
     runs = await runs_of(runtime, "group-check-in")
     assert [r.contact_id for r in runs] == ["group:wrA", "group:wrB"]
@@ -135,7 +135,7 @@ async def test_a_group_row_follows_the_group_at_each_firing(
         assert group is not None
         group.name, group.owner = "会员一群（新）", "lisi"
         session.add(GroupTag(chat_id="wrA", tag="打卡"))
-    await runtime.waker.tick()  # the first firing's run ends before the next starts
+    await runtime.processor.drain()  # the first firing's run ends before the next starts
     clock.advance(hours=1)
 
     await runtime.cron.tick()
@@ -154,7 +154,7 @@ async def test_once_runs_one_run_per_firing_for_the_corp(
     await runtime.start()
     clock.advance(hours=1, minutes=1)
     await runtime.cron.tick()
-    await runtime.waker.tick()
+    await runtime.processor.drain()
     clock.advance(hours=1)
     await runtime.cron.tick()
 

@@ -269,7 +269,7 @@ async def test_an_awaiting_marketing_send_counts_against_the_frequency_cap(
     await runtime.dispatcher.tick()
 
     clock.advance(hours=1)  # the staff has not confirmed the task yet
-    await runtime.waker.tick()
+    await runtime.processor.drain()
     await runtime.dispatcher.tick()
 
     assert statuses(await deliveries(runtime, "wecom")) == [("awaiting", None)]
@@ -338,7 +338,7 @@ async def test_kf_after_48_hours_is_window_expired(
     )
 
     clock.advance(hours=49)
-    await runtime.waker.tick()
+    await runtime.processor.drain()
     await runtime.dispatcher.tick()
 
     assert statuses(await deliveries(runtime, "wecom_kf")) == [("skipped", "window_expired")]
