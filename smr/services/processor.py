@@ -249,8 +249,9 @@ class Processor:
                 idle = min(max(self._settings.poll_seconds, IDLE_POLL_CAP_SECONDS), idle * 2)
 
     async def aclose(self) -> None:
-        """Stop after the batches in progress and give the partitions back."""
-        if not self._tasks:
+        """Stop after the batches in progress and give the partitions back (also those a
+        ``drain`` took), so that another processor need not wait for their leases to end."""
+        if not self._tasks and not self.owner.held:
             return
         async with contextlib.AsyncExitStack() as turns:
             for turn in self._turns.values():
