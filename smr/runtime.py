@@ -232,15 +232,17 @@ class Runtime:
         send due deliveries, then check on deliveries a vendor accepted but has not delivered
         yet. A process whose processor does not run in the background (no ``Ticker``)
         processes the pending events and advances the due runs here, before and after the
-        cron fan-out."""
+        cron fan-out. A tick does not kick a background processor unless the fan-out started
+        runs: a kick per tick, and a tick per batch that made deliveries due, would have it
+        work in small batches."""
         with self.telemetry.ticking(self.clock):
             if not self.processor.in_background:
                 await self.processor.drain()
-            await self.cron.tick()
-            if self.processor.in_background:
-                self.processor.kick()
-            else:
+            fanned_out = (await self.cron.tick()).runs_started
+            if not self.processor.in_background:
                 await self.processor.drain()
+            elif fanned_out:
+                self.processor.kick()  # otherwise its idle poll finds runs coming due
             await self.dispatcher.tick()
             await self.checker.tick()
             if self.channel_codes is not None:

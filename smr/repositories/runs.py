@@ -219,9 +219,11 @@ class DueRun:
     pc: int
     wake_at: datetime
     started_at: datetime
+    #: Its contact's event log partition.
+    partition: int
 
 
-_DUE_COLUMNS = [getattr(_RUNS.c, f.name) for f in fields(DueRun)]
+_DUE_COLUMNS = [getattr(_RUNS.c, f.name) for f in fields(DueRun) if f.name != "partition"]
 
 
 async def due(
@@ -229,7 +231,8 @@ async def due(
 ) -> list[DueRun]:
     """Up to ``limit`` waiting runs due at ``now`` whose contacts are in ``partitions``,
     those due first first. Not locked: the partition's owner is the only one to advance
-    them (an admin may still end one; writing it back then leaves it ended)."""
+    them (an admin may still end one; writing it back then leaves it ended). A read only:
+    a processor fences its partitions only when some are due."""
     if not partitions:
         return []
     stmt = _due(session, partitions, now).order_by(_RUNS.c.wake_at).limit(limit)
@@ -250,7 +253,7 @@ async def due_one(
 def _due(session: AsyncSession, partitions: list[int], now: datetime) -> Select[Any]:
     contacts = table_of(Contact)
     return (
-        select(*_DUE_COLUMNS)
+        select(*_DUE_COLUMNS, contacts.c.partition)
         .join(contacts, contacts.c.id == _RUNS.c.contact_id)
         .where(
             _RUNS.c.status == RunStatus.WAITING,

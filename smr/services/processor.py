@@ -117,8 +117,7 @@ class Processor:
         return self._started
 
     def kick(self) -> None:
-        """Events were accepted in this process, or runs may be due (a tick, a cron fan-out):
-        look at once."""
+        """Events were accepted in this process, or a cron fan-out started runs: look at once."""
         for kicked in self._kicked:
             kicked.set()
 
@@ -136,7 +135,8 @@ class Processor:
                 await turns.enter_async_context(turn)
             await self._heartbeat()
             events = await self._events(lane)
-            woken = await _retried(lambda: self._waker.wake(self._fence(lane)))
+            held = [p for p in self.owner.held if lane is None or p in lane]
+            woken = await _retried(lambda: self._waker.wake(held, self._fence(lane)))
         if woken.deliveries_due:
             self._on_due()
         return Worked(events, woken.runs, woken.deliveries_due)

@@ -3,10 +3,11 @@ to their next wait or their end.
 
 The processors do it, each for the partitions it holds (``Processor``): a run goes with its
 contact's partition, so the one lane that handles a contact's events also advances its runs,
-one batch at a time. A batch is one transaction that starts with the lane's fence (the
-partition leases renewed) and takes the due runs of the partitions still held, without a
-claim or a lease of its own: a processor that dies mid-batch leaves the runs waiting, and
-the partitions' next owner advances them.
+one batch at a time. A batch is one transaction: it reads the due runs of the lane's
+partitions, and when there are some, fences (renews the lane's partition leases) and
+advances those of the partitions still held, without a claim or a lease of its own: a
+processor that dies mid-batch leaves the runs waiting, and the partitions' next owner
+advances them.
 
 One run never holds back another: a run whose steps raise is failed alone, with the reason in
 its run log; a batch the database refuses is written again run by run, so that only the run
@@ -62,14 +63,14 @@ class Waker:
         self._batch_size = batch_size
         self._telemetry = telemetry
 
-    async def wake(self, fence: Fence) -> Woken:
-        """Advance one batch of the due runs of the partitions ``fence`` holds. A deadlock or
-        a serialization failure is raised (the caller tries again); any other failure of the
-        batch has its runs advanced one by one."""
+    async def wake(self, partitions: list[int], fence: Fence) -> Woken:
+        """Advance one batch of the due runs of ``partitions`` that ``fence`` still holds. A
+        deadlock or a serialization failure is raised (the caller tries again); any other
+        failure of the batch has its runs advanced one by one."""
         taken: list[str] = []
         try:
             async with unit_of_work(self._sessions) as session:
-                runs = await self._due(session, fence, limit=self._batch_size)
+                runs = await self._due(session, partitions, fence)
                 taken = [r.id for r in runs]
                 due = await self._advance(session, runs)
             return Woken(len(runs), due)
@@ -79,20 +80,28 @@ class Waker:
             log.warning(
                 "a batch of %d runs could not be written; writing them one by one", len(taken)
             )
-        woken = [await self._alone(fence, run_id) for run_id in taken]
+        woken = [await self._alone(partitions, fence, run_id) for run_id in taken]
         return Woken(sum(w.runs for w in woken), sum(w.deliveries_due for w in woken))
 
-    async def _due(self, session: AsyncSession, fence: Fence, *, limit: int) -> list[DueRun]:
-        held = await fence(session)
+    async def _due(
+        self, session: AsyncSession, partitions: list[int], fence: Fence
+    ) -> list[DueRun]:
+        """The due runs of ``partitions``, read first (a transaction that finds none writes
+        nothing), then fenced: those of partitions no longer held are left to their owner."""
+        now, limit = self._clock(), self._batch_size
         with self._telemetry.timed_claim(ClaimKind.RUNS):
-            return await runs_repo.due(session, partitions=held, now=self._clock(), limit=limit)
+            runs = await runs_repo.due(session, partitions=partitions, now=now, limit=limit)
+        if not runs:
+            return []
+        held = set(await fence(session))
+        return [r for r in runs if r.partition in held]
 
-    async def _alone(self, fence: Fence, run_id: str) -> Woken:
+    async def _alone(self, partitions: list[int], fence: Fence, run_id: str) -> Woken:
         """Advance one run of a batch that failed; fail it when it fails alone."""
         run: DueRun | None = None
         try:
             async with unit_of_work(self._sessions) as session:
-                held = await fence(session)
+                held = [p for p in await fence(session) if p in partitions]
                 run = await runs_repo.due_one(session, run_id, partitions=held, now=self._clock())
                 due = await self._advance(session, [run] if run else [])
             return Woken(1 if run else 0, due)
