@@ -108,10 +108,12 @@ class Waker:
         except Exception as exc:
             if is_unavailable(exc) or run is None:
                 raise
-            await self._fail_alone(fence, run, exc)
-            return Woken(1, 0)
+            failed = await self._fail_alone(fence, run, exc)
+            # A run that could not even be failed does not count: the lane does not take it
+            # again at once, but after its idle wait.
+            return Woken(1 if failed else 0, 0)
 
-    async def _fail_alone(self, fence: Fence, run: DueRun, exc: Exception) -> None:
+    async def _fail_alone(self, fence: Fence, run: DueRun, exc: Exception) -> bool:
         log.error("run %s could not be written; it is failed", run.id, exc_info=exc)
         plan = Plan()
         self._fail(plan, run, f"its state could not be stored: {type(exc).__name__}", self._clock())
@@ -123,6 +125,8 @@ class Waker:
             if is_unavailable(error):
                 raise
             log.error("run %s could not be failed either; it is taken again later", run.id)
+            return False
+        return True
 
     async def _advance(self, session: AsyncSession, runs: Sequence[DueRun]) -> int:
         if not runs:
