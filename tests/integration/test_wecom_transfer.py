@@ -73,8 +73,14 @@ def playbooks_dir(tmp_path: Path) -> Path:
 async def runtime(
     database_url: str, playbooks_dir: Path, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[Runtime]:
+    # One dispatch lane: customers go in one transfer call only when one batch claims them,
+    # and concurrent lanes may each claim one of two due deliveries.
     settings = make_settings(
-        database_url, playbooks_dir, tmp_path / "data", wecom=fake.with_callbacks()
+        database_url,
+        playbooks_dir,
+        tmp_path / "data",
+        wecom=fake.with_callbacks(),
+        dispatch_lanes=1,
     )
     rt = build_runtime(settings, clock=clock)
     yield rt
