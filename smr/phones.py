@@ -53,7 +53,23 @@ def normalise(phone: str, *, region: str = REGION) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
+#: libphonenumber's own pattern of mainland mobiles (its published metadata): a number that
+#: matches it is a valid number, and one regular expression costs a twentieth of the checks
+#: of every number type ``is_valid_number`` runs through.
+def _mobile_pattern() -> tuple[re.Pattern[str], frozenset[int]]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(REGION)
+    mobile = metadata.mobile if metadata else None
+    if mobile is None or mobile.national_number_pattern is None:
+        raise RuntimeError(f"phonenumbers has no mobile pattern for {REGION}")
+    return re.compile(mobile.national_number_pattern), frozenset(mobile.possible_length or ())
+
+
+_MOBILE_PATTERN, _MOBILE_LENGTHS = _mobile_pattern()
+
+
 def _valid_mainland(digits: str) -> bool:
+    if len(digits) in _MOBILE_LENGTHS and _MOBILE_PATTERN.fullmatch(digits):
+        return True
     return bool(
         phonenumbers.is_valid_number(PhoneNumber(country_code=86, national_number=int(digits)))
     )
