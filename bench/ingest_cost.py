@@ -4,14 +4,16 @@ Request rates on a shared 2-core machine move by a tenth from one run to the nex
 counts repeat to about 0.1 %. This command runs SMR's API app (the one ``bench/ingest.py``
 serves) and, as the baseline in the same run, the bare endpoint (``bench/bare_app.py``), each
 in its own process under ``valgrind --tool=callgrind``, and sends each the same single-event
-requests as ASGI calls straight into the app: no HTTP server, no client, only what the
-application runs (framework, driver, event loop). Instructions are counted over the measured
-requests only, after a warm-up, and printed per request for both, with their ratio.
+requests (or batches: ``--batch 100``) as ASGI calls straight into the app: no HTTP server, no
+client, only what the application runs (framework, driver, event loop). Instructions are
+counted over the measured requests only, after a warm-up, and printed per request (and per
+event, for batches) for both, with their ratio.
 
 The database is PostgreSQL, recreated as ``smr_cost`` (``--pg`` / ``SMR_BENCH_PG`` as in
 ``bench/ingest.py``) with the same 20 playbooks and the same customers. Needs valgrind.
 
     .venv/bin/python bench/ingest_cost.py [--requests 300] [--warmup 500] [--concurrency 4]
+    .venv/bin/python bench/ingest_cost.py --batch 100 --requests 40 --warmup 20
 
 Exit code 0 when both were measured; 1 otherwise. Writes ``bench/results/ingest_cost.json``
 and prints it as JSON on the last line of stdout.
@@ -51,6 +53,7 @@ class Options:
     warmup: int
     concurrency: int
     contacts: int
+    batch: int
     pg: str
     database: str
     seed: int
@@ -65,6 +68,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--warmup", type=int, default=500, help="requests before counting")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--contacts", type=int, default=5000, help="distinct customers")
+    parser.add_argument("--batch", type=int, default=1, help="events per request (1: single)")
     parser.add_argument(
         "--pg",
         default=os.environ.get("SMR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
@@ -73,14 +77,16 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--database", default="smr_cost", help="database, recreated")
     parser.add_argument("--seed", type=int, default=20261123, help="seed of the generated data")
     ns = parser.parse_args(argv)
-    for name in ("requests", "concurrency", "contacts"):
+    for name in ("requests", "concurrency", "contacts", "batch"):
         if getattr(ns, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if ns.warmup < 0:
         parser.error("--warmup must not be negative")
     if not ns.database.replace("_", "").isalnum():
         parser.error("--database must be letters, digits and underscores")
-    return Options(ns.requests, ns.warmup, ns.concurrency, ns.contacts, ns.pg, ns.database, ns.seed)
+    return Options(
+        ns.requests, ns.warmup, ns.concurrency, ns.contacts, ns.batch, ns.pg, ns.database, ns.seed
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,7 +113,7 @@ def _app(target: str) -> tuple[Any, str]:
     if target == "bare":
         from bench.bare_app import app as bare
 
-        return bare, "/events"
+        return bare, "/events/batch" if int(os.environ["COST_BATCH"]) > 1 else "/events"
     from bench.smr_app import create
 
     return create(), "/v1/events"
@@ -202,6 +208,7 @@ def measure(target: str, env: dict[str, str], options: Options, tmp: Path) -> Co
         "COST_WARMUP": str(options.warmup),
         "COST_CONCURRENCY": str(options.concurrency),
         "COST_CONTACTS": str(options.contacts),
+        "COST_BATCH": str(options.batch),
         "COST_SEED": str(options.seed),
     }
     log(f"{target}: starting under callgrind")
@@ -294,6 +301,8 @@ def _report(counts: dict[str, Count], options: Options, version: str) -> dict[st
         "summary": {
             "bare_instructions_per_request": round(bare.per_request),
             "smr_instructions_per_request": round(smr.per_request),
+            "bare_instructions_per_event": round(bare.per_request / options.batch),
+            "smr_instructions_per_event": round(smr.per_request / options.batch),
             "smr_over_bare": round(smr.per_request / bare.per_request, 2),
         },
         "setup": {
@@ -301,6 +310,7 @@ def _report(counts: dict[str, Count], options: Options, version: str) -> dict[st
             "warmup": options.warmup,
             "concurrency": options.concurrency,
             "contacts": options.contacts,
+            "events_per_request": options.batch,
             "python": platform.python_version(),
             "postgres_version": version,
         },
@@ -310,13 +320,17 @@ def _report(counts: dict[str, Count], options: Options, version: str) -> dict[st
 def _print(report: dict[str, Any]) -> None:
     summary, setup = report["summary"], report["setup"]
     print()
+    size = setup["events_per_request"]
+    what = "single-event request" if size == 1 else f"request of {size} events"
     print(
-        f"Instructions per single-event request, counted by callgrind over {setup['requests']} "
+        f"Instructions per {what}, counted by callgrind over {setup['requests']} "
         f"requests after {setup['warmup']}, {setup['concurrency']} in flight, in-process ASGI "
         f"calls (no HTTP server, no client). PostgreSQL {setup['postgres_version']}."
     )
-    print(f"  bare endpoint  {summary['bare_instructions_per_request'] / 1e6:8.3f} M")
-    print(f"  SMR            {summary['smr_instructions_per_request'] / 1e6:8.3f} M")
+    for name, key in (("bare endpoint", "bare"), ("SMR", "smr")):
+        per_request = summary[f"{key}_instructions_per_request"] / 1e6
+        per_event = summary[f"{key}_instructions_per_event"] / 1e6
+        print(f"  {name:13}  {per_request:8.3f} M per request  {per_event:8.3f} M per event")
     print(f"  SMR / bare     {summary['smr_over_bare']:8.2f} x")
 
 
@@ -327,7 +341,8 @@ def child(target: str, signals: Path) -> int:
         contacts=int(os.environ["COST_CONTACTS"]),
         seed=int(os.environ["COST_SEED"]),
     )
-    bodies = factory.singles(int(os.environ["COST_WARMUP"]) + requests)
+    count, size = int(os.environ["COST_WARMUP"]) + requests, int(os.environ["COST_BATCH"])
+    bodies = factory.singles(count) if size == 1 else factory.batches(count, size)
     asyncio.run(serve_and_drive(target, bodies, signals, counted=requests))
     return 0
 

@@ -97,12 +97,17 @@ class Runtime:
         return sorted(c for c, a in self.routes.items() if a.capabilities.urgent)
 
     async def ingest(
-        self, events: list[EventIn], *, source: str, bounded: bool = True
+        self,
+        events: list[EventIn],
+        *,
+        source: str,
+        bounded: bool = True,
+        received: frozenset[int] = frozenset(),
     ) -> IngestReport:
         """Accept events from ``source`` into the log (see ``Acceptor.accept``); the processor
         of this process, if it runs, looks at once."""
         events = annotate(events, self.catalog.channel_codes.current)  # data.channel_code
-        return await self.acceptor.accept(events, source=source, bounded=bounded)
+        return await self.acceptor.accept(events, source=source, bounded=bounded, received=received)
 
     async def process_pending(self) -> int:
         """Process the events waiting in the log and advance the runs due, here and now (the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -11,17 +12,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
-    PrivateAttr,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
-    ValidationInfo,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from smr import phones
-from smr.models import OccurredAtSource
 from smr.playbooks.fields import EVENT_TYPE_PATTERN
 
 IDENTITY_KINDS = ("phone", "wecom_userid", "shop_customer_id")
@@ -35,8 +33,8 @@ MAX_AMOUNT = Decimal(100_000_000)
 MAX_QUANTITY = 10_000
 MAX_ITEMS = 1000
 MAX_ATTRIBUTES = 100
-#: The validation context key of the time an event was received (see ``EventIn``).
-RECEIVED_AT = "received_at"
+#: Where an error lies in a posted body: () for a single event, ("events", 3) in a batch.
+Location = tuple[str | int, ...]
 
 Key = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
@@ -133,34 +131,6 @@ class EventIn(BaseModel):
     occurred_at: AwareTime
     contact: ContactRef
     data: dict[str, Any] = Field(default_factory=dict)
-    _order: OrderData | None = PrivateAttr(default=None)
-    _received: bool = PrivateAttr(default=False)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _received_when_not_sent(
-        cls, data: Any, handler: ModelWrapValidatorHandler[EventIn], info: ValidationInfo
-    ) -> EventIn:
-        """Without ``occurred_at`` (or with null), the time received, when the caller gives it
-        as ``context={RECEIVED_AT: …}`` (as Segment and Customer.io do)."""
-        received = info.context.get(RECEIVED_AT) if info.context else None
-        if received is None or not isinstance(data, dict) or data.get("occurred_at") is not None:
-            return handler(data)
-        event = handler({**data, "occurred_at": received})
-        event._received = True
-        return event
-
-    @property
-    def occurred_at_source(self) -> OccurredAtSource:
-        return "received" if self._received else "sent"
-
-    def order(self) -> OrderData | None:
-        """The order fields of an order event (validated by :func:`parse_events`), read once."""
-        if self.type not in ORDER_TYPES:
-            return None
-        if self._order is None:
-            self._order = OrderData.model_validate(self.data)
-        return self._order
 
 
 class EventBatch(BaseModel):
@@ -169,30 +139,77 @@ class EventBatch(BaseModel):
     events: Annotated[list[EventIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
-def _order_errors(event: EventIn, prefix: tuple[str | int, ...]) -> list[dict[str, Any]]:
-    if event.type not in ORDER_TYPES:
-        return []
+@dataclass(frozen=True)
+class Posted:
+    """Events as posted, validated; ``received``: the positions of those posted without
+    ``occurred_at`` (or with null), which occurred when they were received (as Segment and
+    Customer.io take them)."""
+
+    events: list[EventIn]
+    received: frozenset[int] = frozenset()
+
+
+_ORDERS = TypeAdapter(list[OrderData])
+
+
+def _order_errors(events: list[EventIn], prefixes: list[Location]) -> list[dict[str, Any]]:
+    """The order fields of the order events, validated in one call."""
+    where = [i for i, event in enumerate(events) if event.type in ORDER_TYPES]
     try:
-        event.order()
+        _ORDERS.validate_python([events[i].data for i in where])
     except ValidationError as exc:
-        return [{**e, "loc": (*prefix, "data", *e["loc"])} for e in exc.errors()]
+        return [_under(e, prefixes[where[int(e["loc"][0])]]) for e in exc.errors()]
     return []
 
 
-def parse_events(payload: Any, *, received_at: datetime | None = None) -> list[EventIn]:
-    """One event or ``{"events": [...]}`` → validated events; an event without ``occurred_at``
-    occurred at ``received_at`` when given.
+def _under(error: ErrorDetails, prefix: Location) -> dict[str, Any]:
+    """An error of an order's fields (``loc``: its position, then the field) at its place in
+    the posted body."""
+    return {**error, "loc": (*prefix, "data", *error["loc"][1:])}
+
+
+def parse_events(payload: Any) -> list[EventIn]:
+    """One event or ``{"events": [...]}`` → validated events, each with its ``occurred_at``.
 
     Raises pydantic's ValidationError whose locations are paths into the posted body.
     """
-    context = None if received_at is None else {RECEIVED_AT: received_at}
-    if isinstance(payload, dict) and "events" in payload:
-        events = EventBatch.model_validate(payload, context=context).events
-        prefixes: list[tuple[str | int, ...]] = [("events", i) for i in range(len(events))]
+    return _parse(payload).events
+
+
+def parse_posted(payload: Any, *, received_at: datetime) -> Posted:
+    """``parse_events`` for what callers post themselves: an event without ``occurred_at``
+    occurred at ``received_at``."""
+    return _parse(payload, received_at)
+
+
+def _parse(payload: Any, received_at: datetime | None = None) -> Posted:
+    batch = isinstance(payload, dict) and "events" in payload
+    received: set[int] = set()
+    if received_at is not None:
+        payload = _dated(payload, received_at, received, batch=batch)
+    if batch:
+        events = EventBatch.model_validate(payload).events
+        prefixes: list[Location] = [("events", i) for i in range(len(events))]
     else:
-        events = [EventIn.model_validate(payload, context=context)]
-        prefixes = [()]
-    errors = [e for ev, p in zip(events, prefixes, strict=True) for e in _order_errors(ev, p)]
-    if errors:
+        events, prefixes = [EventIn.model_validate(payload)], [()]
+    if errors := _order_errors(events, prefixes):
         raise ValidationError.from_exception_data("EventIn", errors)  # type: ignore[arg-type]
-    return events
+    return Posted(events, frozenset(received))
+
+
+def _dated(payload: Any, received_at: datetime, received: set[int], *, batch: bool) -> Any:
+    """``payload`` with ``received_at`` as the ``occurred_at`` of each event without one (their
+    positions added to ``received``); what is not an event is left for validation to refuse."""
+
+    def dated(position: int, event: Any) -> Any:
+        if not isinstance(event, dict) or event.get("occurred_at") is not None:
+            return event
+        received.add(position)
+        return {**event, "occurred_at": received_at}
+
+    if not batch:
+        return dated(0, payload)
+    events = payload["events"]
+    if not isinstance(events, list):
+        return payload
+    return {**payload, "events": [dated(i, event) for i, event in enumerate(events)]}

@@ -110,19 +110,25 @@ class Acceptor:
         self._on_accept = on_accept
 
     async def accept(
-        self, events: Sequence[EventIn], *, source: str, bounded: bool = True
+        self,
+        events: Sequence[EventIn],
+        *,
+        source: str,
+        bounded: bool = True,
+        received: frozenset[int] = frozenset(),
     ) -> IngestReport:
         """Append the events not stored yet; repeats (stored before, or twice in ``events``)
         are ``duplicate``. ``bounded``: refuse with Backlogged while the backlog is over its
-        bound (callbacks whose sender will not retry pass False).
+        bound (callbacks whose sender will not retry pass False). ``received``: the positions
+        of events whose ``occurred_at`` is when they were received (``schemas.Posted``).
         """
         if bounded:
             await self._gate()
         now = self._clock()
         fresh: dict[str, Appending] = {}
-        for event in events:
+        for position, event in enumerate(events):
             if event.id not in fresh:
-                fresh[event.id] = _appending(event, now=now)
+                fresh[event.id] = _appending(event, now=now, received=position in received)
         ids = await self._writer.append(list(fresh.values()), source=source, now=now)
         results, seen = [], set()
         for event in events:
@@ -144,7 +150,7 @@ class Acceptor:
             raise Backlogged(retry_after=retry)
 
 
-def _appending(event: EventIn, *, now: datetime) -> Appending:
+def _appending(event: EventIn, *, now: datetime, received: bool) -> Appending:
     identities = event.contact.identities()
     route = fallback_route(event.contact.id, identities)
     return Appending(
@@ -152,7 +158,7 @@ def _appending(event: EventIn, *, now: datetime) -> Appending:
         key=event.id,
         type=event.type,
         occurred_at=event.occurred_at,
-        occurred_at_source=event.occurred_at_source,
+        occurred_at_source="received" if received else "sent",
         contact=event.contact.model_dump(exclude_defaults=True),
         data=event.data,
         route=route,

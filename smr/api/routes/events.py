@@ -12,7 +12,7 @@ from smr.api.deps import AdminOnly, SessionDep, ingest_request
 from smr.api.errors import invalid
 from smr.api.models import EventDetail, IngestAnswer
 from smr.api.openapi import ADMIN, TOKEN, json_body, problems
-from smr.schemas import EventBatch, EventIn, parse_events
+from smr.schemas import EventBatch, EventIn, parse_posted
 from smr.services import runlog
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -28,10 +28,10 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 async def post_events(request: Request) -> JSONResponse:
     runtime, body = await ingest_request(request)
     try:
-        events = parse_events(body, received_at=runtime.clock())
+        posted = parse_posted(body, received_at=runtime.clock())
     except ValidationError as exc:
         raise invalid(exc) from exc
-    report = await runtime.ingest(events, source="api")
+    report = await runtime.ingest(posted.events, source="api", received=posted.received)
     results = [r.as_json() for r in report.results]
     is_batch = isinstance(body, dict) and "events" in body
     # Plain JSON already: answered as is, without a response model to validate it against.
