@@ -96,8 +96,7 @@ class ContactRef(BaseModel):
         return self
 
     def identities(self) -> dict[str, str]:
-        found = {kind: getattr(self, kind) for kind in IDENTITY_KINDS}
-        return {kind: value for kind, value in found.items() if value}
+        return {kind: value for kind in IDENTITY_KINDS if (value := getattr(self, kind))}
 
 
 class OrderItem(BaseModel):

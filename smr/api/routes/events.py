@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from smr.api.deps import AdminOnly, SessionDep, ingest_request
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
     responses={202: {"model": IngestAnswer}, **TOKEN, **problems(413)},
     openapi_extra=json_body(EventIn, EventBatch, description="One event, or a batch."),
 )
-async def post_events(request: Request) -> JSONResponse:
+async def post_events(request: Request) -> Response:
     runtime, body = await ingest_request(request)
     try:
         posted = parse_posted(body, received_at=runtime.clock())
@@ -34,8 +35,10 @@ async def post_events(request: Request) -> JSONResponse:
     report = await runtime.ingest(posted.events, source="api", received=posted.received)
     results = [r.as_json() for r in report.results]
     is_batch = isinstance(body, dict) and "events" in body
-    # Plain JSON already: answered as is, without a response model to validate it against.
-    return JSONResponse({"results": results} if is_batch else results[0], status_code=202)
+    # Plain JSON already: answered as is, without a response model to validate it against
+    # (ids and statuses only: no value orjson would refuse).
+    answer = {"results": results} if is_batch else results[0]
+    return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
 
 
 @router.get(
