@@ -80,7 +80,7 @@ async def insert_new(
     wanted = tuple(returning)
     if dialect_name(session) == "postgresql":
         columns, arrays = _columns_of(table, rows, dialect=session.get_bind().dialect)
-        stmt = _unnest_insert(table, columns, ignore_conflicts=True, returning=wanted)
+        stmt = _bulk_insert(table, columns, ignore_conflicts=True, returning=wanted)
         result = await session.execute(stmt, arrays)
     else:
         result = await session.execute(_sqlite_insert_new(table, wanted), rows)
@@ -99,7 +99,7 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
         return
     if dialect_name(session) == "postgresql":
         names, arrays = _columns_of(table, rows, dialect=session.get_bind().dialect)
-        stmt = _unnest_insert(table, names, ignore_conflicts=False, returning=())
+        stmt = _bulk_insert(table, names, ignore_conflicts=False, returning=())
         await session.execute(stmt, arrays)
     else:
         # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues").
@@ -188,8 +188,8 @@ def _write(
     table: Table, action: str, names: tuple[str, ...], *, prefix: str, single: bool
 ) -> Insert | Update:
     if action == "update":
-        return _unnest_update(table, names[1:], prefix=prefix, single=single)
-    return _unnest_insert(
+        return _bulk_update(table, names[1:], prefix=prefix, single=single)
+    return _bulk_insert(
         table,
         names,
         ignore_conflicts=action == "insert_ignoring",
@@ -208,7 +208,7 @@ def _insert_returning_key(table: Table) -> Insert:
     return insert(table).returning(_key(table))
 
 
-def _unnest_insert(
+def _bulk_insert(
     table: Table,
     columns: tuple[str, ...],
     *,
@@ -237,7 +237,7 @@ def _columns_of(
     dialect: Dialect,
     single: bool = False,
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """The columns to insert and the parameters of ``_unnest_insert`` (``single``: of one row)."""
+    """The columns to insert and the parameters of ``_bulk_insert`` (``single``: of one row)."""
     names, given, defaults = _insert_params(table, tuple(rows[0]), prefix)
     if not single:
         filled = {default.name: value for default, _, value in defaults}
@@ -420,7 +420,7 @@ async def update_many(
     columns, as one statement; ``only_if=(column, values)`` leaves alone the rows whose
     ``column`` holds none of ``values``.
 
-    PostgreSQL joins the table to the rows unnested from one array per column.
+    PostgreSQL joins the table to the rows read from their JSON array.
     """
     if not rows:
         return
@@ -453,10 +453,10 @@ def _update_statement(
             .where(key == bindparam("b_key"), *where)
             .values({**{c: bindparam(c) for c in columns}, **nulls})
         )
-    return _unnest_update(table, columns, where=where, nulls=nulls)
+    return _bulk_update(table, columns, where=where, nulls=nulls)
 
 
-def _unnest_update(
+def _bulk_update(
     table: Table,
     columns: tuple[str, ...],
     *,
