@@ -39,6 +39,9 @@ from smr.db import create_engine, session_factory, unit_of_work
 from smr.eventlog import PARTITIONS
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
+from smr.repositories.rows import RunUpdate
+from smr.services.plan import ended
+from smr.statuses import RunStatus
 
 ALL_PARTITIONS = list(range(PARTITIONS))
 WARMUP_CLAIMS = 5  # the first claims open pool connections and prepare statements
@@ -125,18 +128,8 @@ def _sent(row: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-def _completed(run_id: str, pc: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "id": run_id,
-        "status": "completed",
-        "pc": pc,
-        "wake_at": None,
-        "lease_until": None,
-        "ended_at": now,
-        "end_reason": None,
-        "updated_at": now,
-    }
+def _completed(run_id: str, pc: int) -> RunUpdate:
+    return RunUpdate(id=run_id, state=ended(RunStatus.COMPLETED, datetime.now(UTC), pc=pc))
 
 
 async def measure_claims(url: str, dsn: str, options: Options) -> ClaimResult:

@@ -33,6 +33,7 @@ from smr.repositories._sql import (
     one_of,
     update_many,
 )
+from smr.repositories.rows import NewAttempt
 from smr.statuses import DeliveryStatus
 
 _FINAL_COLUMNS = (
@@ -227,8 +228,8 @@ async def finish(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     )
 
 
-async def insert_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_many(session, table_of(DeliveryAttempt), rows)
+async def insert_attempts(session: AsyncSession, rows: list[NewAttempt]) -> None:
+    await insert_many(session, table_of(DeliveryAttempt), [r.columns() for r in rows])
 
 
 async def get(session: AsyncSession, delivery_id: str) -> Delivery | None:

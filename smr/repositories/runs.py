@@ -24,6 +24,7 @@ from smr.repositories._sql import (
     update_many,
     write_together,
 )
+from smr.repositories.rows import EndedRun, NewDelivery, NewRun, RunUpdate, TraceRow
 from smr.statuses import RunStatus
 
 #: A run not ended yet.
@@ -168,9 +169,9 @@ def trigger_view(run: Run | DueRun, event: Event | None, slot: CronSlot | None) 
 async def insert_started(
     session: AsyncSession,
     *,
-    runs: list[dict[str, Any]],
-    deliveries: list[dict[str, Any]],
-    trace: list[dict[str, Any]],
+    runs: list[NewRun],
+    deliveries: list[NewDelivery],
+    trace: list[TraceRow],
 ) -> None:
     """Insert new runs, deliveries and trace entries (of new or known runs), together: one
     statement on PostgreSQL (see ``_sql.write_together``)."""
@@ -179,31 +180,32 @@ async def insert_started(
 
 def started(
     *,
-    runs: list[dict[str, Any]],
-    deliveries: list[dict[str, Any]],
-    trace: list[dict[str, Any]],
+    runs: list[NewRun],
+    deliveries: list[NewDelivery],
+    trace: list[TraceRow],
 ) -> list[Write]:
     """``insert_started`` as writes, for ``_sql.write_together``."""
     return [
-        Write(table_of(Run), runs),
-        Write(table_of(Delivery), deliveries),
-        Write(table_of(TraceEntry), trace),
+        Write(table_of(Run), [r.columns() for r in runs]),
+        Write(table_of(Delivery), [d.columns() for d in deliveries]),
+        Write(table_of(TraceEntry), [t.columns() for t in trace]),
     ]
 
 
-async def insert_trace(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_many(session, table_of(TraceEntry), rows)
+async def insert_trace(session: AsyncSession, rows: list[TraceRow]) -> None:
+    await insert_many(session, table_of(TraceEntry), [r.columns() for r in rows])
 
 
 _RESUMED = ("status", "pc", "wake_at", "lease_until", "ended_at", "end_reason", "updated_at")
 
 
-async def update_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def update_runs(session: AsyncSession, rows: list[RunUpdate]) -> None:
     """Write back runs a processor advanced (waiting when it read them; one ended meanwhile,
     by an admin, stays ended)."""
     table = table_of(Run)
     waiting = ("status", [RunStatus.WAITING])
-    await update_many(session, table, rows, columns=_RESUMED, only_if=waiting)
+    given = [r.columns() for r in rows]
+    await update_many(session, table, given, columns=_RESUMED, only_if=waiting)
 
 
 @dataclass(frozen=True)
@@ -279,24 +281,28 @@ def _end_statement() -> Update:
     )
 
 
-def _end_params(row: dict[str, Any]) -> dict[str, Any]:
-    return {"b_id": row["id"], **{k: row[k] for k in row if k != "id"}}
+def _end_params(row: EndedRun) -> dict[str, Any]:
+    return {
+        "b_id": row.id,
+        "status": row.status,
+        "end_reason": row.end_reason,
+        "ended_at": row.ended_at,
+    }
 
 
-async def end_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """End active or waiting runs: rows of {id, status, end_reason, ended_at}; a run that has
-    already ended is left as it was."""
+async def end_runs(session: AsyncSession, rows: list[EndedRun]) -> None:
+    """End active or waiting runs; a run that has already ended is left as it was."""
     await update_many(
         session,
         table_of(Run),
-        [{**r, "updated_at": r["ended_at"]} for r in rows],
+        [r.columns() for r in rows],
         columns=("status", "end_reason", "ended_at", "updated_at"),
         only_if=("status", ACTIVE),
         set_null=("wake_at", "lease_until"),
     )
 
 
-async def end_run(session: AsyncSession, row: dict[str, Any]) -> bool:
+async def end_run(session: AsyncSession, row: EndedRun) -> bool:
     """End one run; False when it was no longer active or waiting."""
     stmt = _end_statement().returning(table_of(Run).c.id)
     return (await session.execute(stmt, _end_params(row))).first() is not None

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +35,7 @@ from smr.repositories import Record
 from smr.repositories import awaiting as repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
+from smr.repositories.rows import TraceRow
 from smr.services import addressing
 from smr.services.delivery_state import (
     DeliveryState,
@@ -160,9 +161,7 @@ def _response(answer: Answer) -> str | None:
     return None if answer is None else truncate(answer.response)
 
 
-def _trace(
-    row: Record, final: DeliveryState, response: str | None, *, now: datetime
-) -> dict[str, Any]:
+def _trace(row: Record, final: DeliveryState, response: str | None, *, now: datetime) -> TraceRow:
     detail = {
         "delivery_id": row.id,
         "channel": row.channel,
@@ -172,4 +171,4 @@ def _trace(
         "response": response,
         "vendor_ref": row.vendor_ref,
     }
-    return {"run_id": row.run_id, "at": now, "step": row.step, "kind": "delivery", "detail": detail}
+    return TraceRow(run_id=row.run_id, at=now, step=row.step, kind="delivery", detail=detail)

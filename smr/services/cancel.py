@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.errors import Conflict, NotFound
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
+from smr.repositories.rows import TraceRow
 from smr.services.plan import Plan
 from smr.statuses import DeliveryStatus, RunStatus
 
@@ -55,6 +56,6 @@ async def cancel_run(session: AsyncSession, run_id: str, *, now: datetime) -> Ca
     return CancelledRun(run_id, cancelled)
 
 
-def _cancelled(run_id: str, delivery_id: str, step: str | None, now: datetime) -> dict[str, Any]:
+def _cancelled(run_id: str, delivery_id: str, step: str | None, now: datetime) -> TraceRow:
     detail = {"delivery_id": delivery_id, "status": DeliveryStatus.CANCELLED, "by": "admin"}
-    return {"run_id": run_id, "at": now, "step": step, "kind": "delivery", "detail": detail}
+    return TraceRow(run_id=run_id, at=now, step=step, kind="delivery", detail=detail)

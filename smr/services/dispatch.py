@@ -25,6 +25,7 @@ from smr.repositories import awaiting as awaiting_repo
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as repo
 from smr.repositories import runs as runs_repo
+from smr.repositories.rows import TraceRow
 from smr.services import addressing, policy, ratelimits
 from smr.services.catalog import Catalog
 from smr.services.delivery_state import (
@@ -270,7 +271,7 @@ def _busy(now: datetime) -> policy.Defer:
     return policy.Defer(now, "another claim is sending to this contact; left to the next tick")
 
 
-def _uncertain_trace(d: Record, now: datetime) -> dict[str, Any]:
+def _uncertain_trace(d: Record, now: datetime) -> TraceRow:
     detail = {
         "delivery_id": d.id,
         "channel": d.channel,
@@ -278,4 +279,4 @@ def _uncertain_trace(d: Record, now: datetime) -> dict[str, Any]:
         "attempt": d.attempts,
         "response": "worker lost while sending; channel cannot dedupe a resend",
     }
-    return {"run_id": d.run_id, "at": now, "step": d.step, "kind": "delivery", "detail": detail}
+    return TraceRow(run_id=d.run_id, at=now, step=d.step, kind="delivery", detail=detail)

@@ -33,6 +33,7 @@ from smr.playbooks.policies import STAFF_CHANNEL
 from smr.playbooks.steps.transfer import TRANSFER_CHANNEL
 from smr.repositories import runs as runs_repo
 from smr.repositories._sql import Write
+from smr.repositories.rows import EndedRun, NewDelivery, NewRun, RunState, RunUpdate, TraceRow
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
 from smr.statuses import DeliveryStatus, RunStatus, SkipReason
@@ -95,21 +96,19 @@ def apply_effects(state: ContactState, execution: Execution) -> None:
 class Plan:
     """Rows a batch of decisions produced, written with one statement per table."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    updated: list[dict[str, Any]] = field(default_factory=list)
-    ended: list[dict[str, Any]] = field(default_factory=list)
-    trace: list[dict[str, Any]] = field(default_factory=list)
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[NewRun] = field(default_factory=list)
+    updated: list[RunUpdate] = field(default_factory=list)
+    ended: list[EndedRun] = field(default_factory=list)
+    trace: list[TraceRow] = field(default_factory=list)
+    deliveries: list[NewDelivery] = field(default_factory=list)
 
     def note(
         self, run_id: str, at: datetime, kind: str, step: str | None = None, **detail: Any
     ) -> None:
-        self.trace.append(
-            {"run_id": run_id, "at": at, "step": step, "kind": kind, "detail": detail}
-        )
+        self.trace.append(TraceRow(run_id, at, step, kind, detail))
 
     def end(self, run_id: str, *, status: RunStatus, reason: str, at: datetime) -> None:
-        self.ended.append({"id": run_id, "status": status, "end_reason": reason, "ended_at": at})
+        self.ended.append(EndedRun(id=run_id, status=status, end_reason=reason, ended_at=at))
         self.note(run_id, at, "end", status=status, reason=reason)
 
     def mark(self) -> tuple[int, ...]:
@@ -121,12 +120,12 @@ class Plan:
         for rows, length in zip(self._tables(), mark, strict=True):
             del rows[length:]
 
-    def _tables(self) -> tuple[list[dict[str, Any]], ...]:
+    def _tables(self) -> tuple[list[Any], ...]:
         return (self.runs, self.updated, self.ended, self.trace, self.deliveries)
 
     @property
     def deliveries_due(self) -> int:
-        return sum(1 for d in self.deliveries if d["status"] == DeliveryStatus.SCHEDULED)
+        return sum(1 for d in self.deliveries if d.status == DeliveryStatus.SCHEDULED)
 
     async def write(self, session: AsyncSession) -> None:
         await runs_repo.insert_started(
@@ -156,9 +155,9 @@ def advance(
     trigger: EventView,
     contact: ContactState,
     now: datetime,
-) -> dict[str, Any]:
+) -> RunState:
     """Execute ``run`` from ``pc`` as of ``now`` (for a woken run, the time it meant to wake, so
-    waits do not drift); plan its deliveries and trace; return the run's new state columns."""
+    waits do not drift); plan its deliveries and trace; return the run's new state."""
     tz = catalog.policies.tz
     execution = execute(
         playbook,
@@ -206,62 +205,69 @@ def _delivery(
     run_id: str,
     contact_id: str,
     now: datetime,
-) -> dict[str, Any]:
+) -> NewDelivery:
     skip: SkipReason | None = None
     if effect.error:
         skip = SkipReason.TEMPLATE_ERROR
     elif playbook.spec.delivery == "dry_run":
         skip = SkipReason.DRY_RUN
-    return {
-        "id": new_id("dl", now),
-        "run_id": run_id,
-        "contact_id": contact_id,
-        "playbook_id": playbook.id,
-        "step": effect.step_path,
-        "channel": effect.channel,
-        "category": effect.category,
-        "text": effect.text,
-        "template_code": effect.template_code,
-        "params": dict(effect.params),
-        "attachments": [content.as_json(a) for a in effect.attachments],
-        "status": DeliveryStatus.SKIPPED if skip else DeliveryStatus.SCHEDULED,
-        "skip_reason": skip,
-        "last_error": effect.error,
-        "due_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return NewDelivery(
+        id=new_id("dl", now),
+        run_id=run_id,
+        contact_id=contact_id,
+        playbook_id=playbook.id,
+        step=effect.step_path,
+        channel=effect.channel,
+        category=effect.category,
+        text=effect.text,
+        template_code=effect.template_code,
+        params=dict(effect.params),
+        attachments=[content.as_json(a) for a in effect.attachments],
+        status=DeliveryStatus.SKIPPED if skip else DeliveryStatus.SCHEDULED,
+        skip_reason=skip,
+        last_error=effect.error,
+        due_at=now,
+        created_at=now,
+        updated_at=now,
+    )
 
 
-def waiting(pc: int, wake_at: datetime, now: datetime) -> dict[str, Any]:
-    """A run's state columns while it waits at instruction ``pc`` until ``wake_at``."""
-    return _state(RunStatus.WAITING, now, pc=pc, wake_at=wake_at, ended_at=None)
+def waiting(pc: int, wake_at: datetime, now: datetime) -> RunState:
+    """A run's state while it waits at instruction ``pc`` until ``wake_at``."""
+    return RunState(
+        status=RunStatus.WAITING,
+        pc=pc,
+        wake_at=wake_at,
+        lease_until=None,
+        ended_at=None,
+        end_reason=None,
+        updated_at=now,
+    )
 
 
-def _state(status: RunStatus, now: datetime, **columns: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "status": status,
-        "pc": 0,
-        "wake_at": None,
-        "lease_until": None,
-        "ended_at": now,
-        "end_reason": None,
-        "updated_at": now,
-    }
-    state.update(columns)
-    return state
+def ended(status: RunStatus, now: datetime, *, reason: str | None = None, pc: int = 0) -> RunState:
+    """A run's state once it ended ``now`` with ``status``, at instruction ``pc``."""
+    return RunState(
+        status=status,
+        pc=pc,
+        wake_at=None,
+        lease_until=None,
+        ended_at=now,
+        end_reason=reason,
+        updated_at=now,
+    )
 
 
-def _state_after(plan: Plan, execution: Execution, run_id: str, now: datetime) -> dict[str, Any]:
+def _state_after(plan: Plan, execution: Execution, run_id: str, now: datetime) -> RunState:
     outcome = execution.outcome
     if isinstance(outcome, Waiting):
         return waiting(outcome.pc, outcome.wake_at, now)
     if isinstance(outcome, Failed):
-        state = _state(RunStatus.FAILED, now, end_reason=outcome.reason)
+        state = ended(RunStatus.FAILED, now, reason=outcome.reason)
     elif isinstance(outcome, Stopped):
-        state = _state(RunStatus.COMPLETED, now, end_reason=f"stop at {outcome.step_path}")
+        state = ended(RunStatus.COMPLETED, now, reason=f"stop at {outcome.step_path}")
     else:
         assert isinstance(outcome, Completed)
-        state = _state(RunStatus.COMPLETED, now)
-    plan.note(run_id, now, "end", status=state["status"], reason=state["end_reason"])
+        state = ended(RunStatus.COMPLETED, now)
+    plan.note(run_id, now, "end", status=state.status, reason=state.end_reason)
     return state

@@ -19,6 +19,7 @@ from smr.playbooks import (
     match_exits,
 )
 from smr.repositories import runs as runs_repo
+from smr.repositories.rows import NewRun, RunState
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
 from smr.services.plan import Plan, advance, contact_view, waiting
@@ -63,8 +64,8 @@ class RunPlanner:
         trigger_event_id: str | None,
     ) -> str:
         """Start a run of ``playbook`` for ``contact`` now and advance it to its first wait."""
-        run = self._begin(playbook, contact.id, trigger, trigger_event_id=trigger_event_id)
-        view = RunView(id=run["id"], playbook_id=playbook.id, started_at=self.now)
+        run_id = self._begin(playbook, trigger)
+        view = RunView(id=run_id, playbook_id=playbook.id, started_at=self.now)
         state = advance(
             self.plan,
             self.catalog,
@@ -76,30 +77,35 @@ class RunPlanner:
             contact=contact,
             now=self.now,
         )
-        run.update(state)
-        self._track(run, playbook, trigger)
-        return str(run["id"])
+        self._add(
+            run_id,
+            playbook,
+            contact_id=contact.id,
+            trigger=trigger,
+            state=state,
+            trigger_event_id=trigger_event_id,
+        )
+        return run_id
 
     def start_pending(
         self, playbook: LoadedPlaybook, *, contact_id: str, trigger: EventView, cron_slot_id: str
     ) -> str:
         """Start a run whose steps a worker takes from here: it is due now, at instruction 0.
         A cron fan-out only decides who gets a run; the workers share out the steps."""
-        run = self._begin(playbook, contact_id, trigger, cron_slot_id=cron_slot_id)
-        run.update(waiting(0, self.now, self.now))
-        self._track(run, playbook, trigger)
-        return str(run["id"])
+        run_id = self._begin(playbook, trigger)
+        state = waiting(0, self.now, self.now)
+        self._add(
+            run_id,
+            playbook,
+            contact_id=contact_id,
+            trigger=trigger,
+            state=state,
+            cron_slot_id=cron_slot_id,
+        )
+        return run_id
 
-    def _begin(
-        self,
-        playbook: LoadedPlaybook,
-        contact_id: str,
-        trigger: EventView,
-        *,
-        trigger_event_id: str | None = None,
-        cron_slot_id: str | None = None,
-    ) -> dict[str, Any]:
-        """The new run's row (its state columns still to come) and its ``start`` trace entry."""
+    def _begin(self, playbook: LoadedPlaybook, trigger: EventView) -> str:
+        """A new run's id, after its ``start`` trace entry."""
         run_id = new_id("run", self.now)
         self.plan.note(
             run_id,
@@ -109,26 +115,38 @@ class RunPlanner:
             event_type=trigger.type,
             version=playbook.version,
         )
-        run: dict[str, Any] = {
-            "id": run_id,
-            "contact_id": contact_id,
-            "playbook_id": playbook.id,
-            "playbook_version": playbook.version,
-            "trigger_event_id": trigger_event_id,
-            "cron_slot_id": cron_slot_id,
-            "started_at": self.now,
-        }
-        self.plan.runs.append(run)
-        return run
+        return run_id
 
-    def _track(self, run: dict[str, Any], playbook: LoadedPlaybook, trigger: EventView) -> None:
-        """Re-entry rules and exits see the run from here on, within this batch."""
-        found = self.history.setdefault((run["contact_id"], playbook.id), runs_repo.History())
+    def _add(
+        self,
+        run_id: str,
+        playbook: LoadedPlaybook,
+        *,
+        contact_id: str,
+        trigger: EventView,
+        state: RunState,
+        trigger_event_id: str | None = None,
+        cron_slot_id: str | None = None,
+    ) -> None:
+        """Plan the new run; re-entry rules and exits see it from here on, within this batch."""
+        self.plan.runs.append(
+            NewRun(
+                id=run_id,
+                contact_id=contact_id,
+                playbook_id=playbook.id,
+                playbook_version=playbook.version,
+                trigger_event_id=trigger_event_id,
+                cron_slot_id=cron_slot_id,
+                started_at=self.now,
+                state=state,
+            )
+        )
+        found = self.history.setdefault((contact_id, playbook.id), runs_repo.History())
         found.last_started_at = self.now
-        if run["status"] in runs_repo.ACTIVE:
-            found.active_run_ids.append(run["id"])
-            self.active.setdefault(run["contact_id"], []).append(
-                runs_repo.ActiveRunRow(run["id"], playbook.id, playbook.version, self.now, trigger)
+        if state.status in runs_repo.ACTIVE:
+            found.active_run_ids.append(run_id)
+            self.active.setdefault(contact_id, []).append(
+                runs_repo.ActiveRunRow(run_id, playbook.id, playbook.version, self.now, trigger)
             )
 
     def _history(self, contact_id: str, playbook_id: str) -> RunHistory:

@@ -22,6 +22,7 @@ from smr.channels import (
     SkippedSend,
 )
 from smr.repositories import Record
+from smr.repositories.rows import NewAttempt, TraceRow
 from smr.services.delivery_state import (
     Accepted,
     Deferred,
@@ -176,17 +177,17 @@ def _ms_since(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def attempt_row(outcome: Outcome, now: datetime) -> dict[str, Any]:
-    return {
-        "delivery_id": outcome.delivery.id,
-        "at": now,
-        "outcome": outcome.attempt,
-        "response": outcome.response,
-        "duration_ms": outcome.duration_ms,
-    }
+def attempt_row(outcome: Outcome, now: datetime) -> NewAttempt:
+    return NewAttempt(
+        delivery_id=outcome.delivery.id,
+        at=now,
+        outcome=outcome.attempt,
+        response=outcome.response,
+        duration_ms=outcome.duration_ms,
+    )
 
 
-def trace_row(outcome: Outcome, final: DeliveryState, now: datetime) -> dict[str, Any]:
+def trace_row(outcome: Outcome, final: DeliveryState, now: datetime) -> TraceRow:
     d = outcome.delivery
     detail: dict[str, Any] = {
         "delivery_id": d.id,
@@ -201,7 +202,7 @@ def trace_row(outcome: Outcome, final: DeliveryState, now: datetime) -> dict[str
     kind = "delivery"
     if outcome.rate_limit is not None:
         kind, detail["limit"] = "rate_limited", outcome.rate_limit
-    return {"run_id": d.run_id, "at": now, "step": d.step, "kind": kind, "detail": detail}
+    return TraceRow(run_id=d.run_id, at=now, step=d.step, kind=kind, detail=detail)
 
 
 def truncate(text: str | None) -> str | None:

@@ -33,6 +33,8 @@ from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 from smr.repositories import transfers as repo
+from smr.repositories.rows import NewAttempt, NewDelivery, NewRun, TraceRow
+from smr.services.plan import ended
 from smr.statuses import AttemptOutcome, DeliveryStatus, RunStatus
 
 #: The playbook id of the runs transfers requested through the API belong to.
@@ -92,25 +94,25 @@ async def request(
         raise Conflict(f"{to} is the contact's owner staff already.")
     run_id, delivery_id = new_id("run", now), new_id("dl", now)
     effect = transfer_effect("api.transfer", to=to, message=message, resigned=resigned)
-    delivery: dict[str, Any] = {
-        "id": delivery_id,
-        "run_id": run_id,
-        "contact_id": contact_id,
-        "playbook_id": API_PLAYBOOK,
-        "step": effect.step_path,
-        "channel": effect.channel,
-        "category": effect.category,
-        "text": effect.text,
-        "template_code": None,
-        "params": dict(effect.params),
-        "attachments": [],
-        "status": DeliveryStatus.SCHEDULED,
-        "skip_reason": None,
-        "last_error": None,
-        "due_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+    delivery = NewDelivery(
+        id=delivery_id,
+        run_id=run_id,
+        contact_id=contact_id,
+        playbook_id=API_PLAYBOOK,
+        step=effect.step_path,
+        channel=effect.channel,
+        category=effect.category,
+        text=effect.text,
+        template_code=None,
+        params=dict(effect.params),
+        attachments=[],
+        status=DeliveryStatus.SCHEDULED,
+        skip_reason=None,
+        last_error=None,
+        due_at=now,
+        created_at=now,
+        updated_at=now,
+    )
     await runs_repo.insert_started(
         session,
         runs=[_run(run_id, contact_id, now)],
@@ -120,30 +122,25 @@ async def request(
     return TransferRequested(delivery_id, run_id, owner)
 
 
-def _run(run_id: str, contact_id: str, now: datetime) -> dict[str, Any]:
-    return {
-        "id": run_id,
-        "contact_id": contact_id,
-        "playbook_id": API_PLAYBOOK,
-        "playbook_version": API_VERSION,
-        "trigger_event_id": None,
-        "cron_slot_id": None,
-        "status": RunStatus.COMPLETED,
-        "pc": 0,
-        "wake_at": None,
-        "lease_until": None,
-        "end_reason": "transfer requested through the API",
-        "started_at": now,
-        "ended_at": now,
-        "updated_at": now,
-    }
+def _run(run_id: str, contact_id: str, now: datetime) -> NewRun:
+    state = ended(RunStatus.COMPLETED, now, reason="transfer requested through the API")
+    return NewRun(
+        id=run_id,
+        contact_id=contact_id,
+        playbook_id=API_PLAYBOOK,
+        playbook_version=API_VERSION,
+        trigger_event_id=None,
+        cron_slot_id=None,
+        started_at=now,
+        state=state,
+    )
 
 
-def _trace(run_id: str, step: str, detail: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+def _trace(run_id: str, step: str, detail: dict[str, Any], now: datetime) -> list[TraceRow]:
     end = {"status": RunStatus.COMPLETED, "reason": "transfer requested through the API"}
     return [
-        {"run_id": run_id, "at": now, "step": step, "kind": "send", "detail": detail},
-        {"run_id": run_id, "at": now, "step": None, "kind": "end", "detail": end},
+        TraceRow(run_id=run_id, at=now, step=step, kind="send", detail=detail),
+        TraceRow(run_id=run_id, at=now, step=None, kind="end", detail=end),
     ]
 
 
@@ -177,17 +174,17 @@ def _failed(row: Record, response: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _attempt(row: Record, response: str, now: datetime) -> dict[str, Any]:
-    return {
-        "delivery_id": row.id,
-        "at": now,
-        "outcome": AttemptOutcome.FAILED,
-        "response": response,
-        "duration_ms": 0,
-    }
+def _attempt(row: Record, response: str, now: datetime) -> NewAttempt:
+    return NewAttempt(
+        delivery_id=row.id,
+        at=now,
+        outcome=AttemptOutcome.FAILED,
+        response=response,
+        duration_ms=0,
+    )
 
 
-def _failed_trace(row: Record, response: str, now: datetime) -> dict[str, Any]:
+def _failed_trace(row: Record, response: str, now: datetime) -> TraceRow:
     detail = {
         "delivery_id": row.id,
         "channel": row.channel,
@@ -197,4 +194,4 @@ def _failed_trace(row: Record, response: str, now: datetime) -> dict[str, Any]:
         "response": response,
         "vendor_ref": row.vendor_ref,
     }
-    return {"run_id": row.run_id, "at": now, "step": row.step, "kind": "delivery", "detail": detail}
+    return TraceRow(run_id=row.run_id, at=now, step=row.step, kind="delivery", detail=detail)

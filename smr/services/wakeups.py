@@ -28,10 +28,11 @@ from smr.playbooks import EventView, RunView
 from smr.repositories import cron_slots as cron_repo
 from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
+from smr.repositories.rows import RunUpdate
 from smr.repositories.runs import DueRun
 from smr.services import contacts
 from smr.services.catalog import Catalog
-from smr.services.plan import Plan, advance
+from smr.services.plan import Plan, advance, ended
 from smr.statuses import RunStatus
 from smr.telemetry import ClaimKind, Telemetry
 
@@ -177,23 +178,11 @@ class Waker:
             contact=contact,
             now=run.wake_at,
         )
-        plan.updated.append({"id": run.id, **state})
+        plan.updated.append(RunUpdate(id=run.id, state=state))
 
     @staticmethod
     def _fail(plan: Plan, run: DueRun, reason: str, now: datetime) -> None:
-        plan.updated.append(_ended(run, RunStatus.FAILED, reason, now))
+        state = ended(RunStatus.FAILED, now, reason=reason, pc=run.pc)
+        plan.updated.append(RunUpdate(id=run.id, state=state))
         plan.note(run.id, now, "error", reason=reason)
         plan.note(run.id, now, "end", status=RunStatus.FAILED, reason=reason)
-
-
-def _ended(run: DueRun, status: RunStatus, reason: str, now: datetime) -> dict[str, object]:
-    return {
-        "id": run.id,
-        "status": status,
-        "pc": run.pc,
-        "wake_at": None,
-        "lease_until": None,
-        "ended_at": now,
-        "end_reason": reason,
-        "updated_at": now,
-    }

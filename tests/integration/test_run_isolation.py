@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from smr.api.app import create_app
+from smr.repositories.rows import TraceRow
 from smr.runtime import Runtime, build_runtime
 from smr.services import plan as plan_module
 from smr.services import wakeups
@@ -115,6 +116,11 @@ async def wake_with(
     await runtime.tick()
 
 
+def unstorable(now: datetime) -> TraceRow:
+    """A trace row no database accepts (run_id is NOT NULL)."""
+    return TraceRow(run_id=None, at=now, step=None, kind="x", detail={})  # type: ignore[arg-type]
+
+
 async def test_a_run_that_fails_while_advancing_fails_alone(
     client: httpx.AsyncClient,
     runtime: Runtime,
@@ -147,8 +153,8 @@ async def test_a_batch_the_database_refuses_is_written_run_by_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def poison(plan: plan_module.Plan, playbook: Any, now: datetime) -> None:
-        if playbook.id == "healthy-2":  # a trace row no database accepts (run_id is NOT NULL)
-            plan.trace.append({"run_id": None, "at": now, "step": None, "kind": "x"})
+        if playbook.id == "healthy-2":
+            plan.trace.append(unstorable(now))
 
     await wake_with(poison, client=client, runtime=runtime, clock=clock, monkeypatch=monkeypatch)
 
@@ -178,7 +184,7 @@ async def test_a_run_the_database_refuses_in_a_batch_of_its_own_is_failed_too(
 
             def poison(plan: plan_module.Plan, playbook: Any, now: datetime) -> None:
                 if playbook.id == "healthy-0":
-                    plan.trace.append({"run_id": None, "at": now, "step": None, "kind": "x"})
+                    plan.trace.append(unstorable(now))
 
             await wake_with(
                 poison, client=client, runtime=runtime, clock=clock, monkeypatch=monkeypatch
