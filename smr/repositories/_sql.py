@@ -61,9 +61,10 @@ def _ignoring_conflicts(dialect: str, table: Table) -> Insert:
 
 
 # Bulk writes. PostgreSQL gets one statement whatever the number of rows, planned once, one
-# round trip: the rows travel as one JSON array (``jsonb_to_recordset``), which asyncpg encodes
-# as one text, where an array per column cost it an isinstance check per value (about a sixth
-# of a processor's CPU). SQLite gets an executemany.
+# round trip. Inserted rows travel as one JSON array (``jsonb_to_recordset``), which asyncpg
+# encodes as one text, where an array per column cost it an isinstance check per value (about
+# a sixth of a processor's CPU); updates still take an array per column (``_bulk_update``).
+# SQLite gets an executemany.
 
 
 async def insert_new(
@@ -153,7 +154,9 @@ def _params_of(
         return _columns_of(write.table, write.rows, prefix, dialect=dialect, single=single)
     names = (_key(write.table).name, *write.columns)
     given = [(write.table.c[n], _param(write.table.c[n], prefix)) for n in names]
-    return names, _values(write.table, given, write.rows, prefix, dialect=dialect, single=single)
+    if single:
+        return names, _one_row(given, write.rows[0])
+    return names, _arrays(given, write.rows)
 
 
 async def _write_in_turn(session: AsyncSession, writes: Sequence[Write]) -> None:
@@ -242,28 +245,14 @@ def _columns_of(
     if not single:
         filled = {default.name: value for default, _, value in defaults}
         return names, {_rows_param(table, prefix): _rows_json(table, rows, dialect, filled)}
-    values = _values(table, given, rows, prefix, dialect=dialect, single=True)
+    values = _one_row(given, rows[0])
     for default, param, value in defaults:
         values[param] = _bound(default, value)
     return names, values
 
 
-def _values(
-    table: Table,
-    given: _Given,
-    rows: list[dict[str, Any]],
-    prefix: str,
-    *,
-    dialect: Dialect,
-    single: bool,
-) -> dict[str, Any]:
-    """The parameters of the ``given`` columns of ``rows``: their JSON array (``_rows_json``),
-    or one parameter per column of the one row if ``single``."""
-    if not single:
-        names = {column.name: None for column, _ in given}
-        picked = [{name: row[name] for name in names} for row in rows]
-        return {_rows_param(table, prefix): _rows_json(table, picked, dialect)}
-    row = rows[0]
+def _one_row(given: _Given, row: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of the ``given`` columns of a one-row write, one per column."""
     return {param: _bound(column, row[column.name]) for column, param in given}
 
 
@@ -420,20 +409,20 @@ async def update_many(
     columns, as one statement; ``only_if=(column, values)`` leaves alone the rows whose
     ``column`` holds none of ``values``.
 
-    PostgreSQL joins the table to the rows read from their JSON array.
+    PostgreSQL joins the table to the rows unnested from one array per column (see
+    ``_bulk_update``).
     """
     if not rows:
         return
     key = _key(table).name
     guard = None if only_if is None else (only_if[0], tuple(only_if[1]))
-    bind = session.get_bind()
-    dialect = bind.dialect.name
+    dialect = dialect_name(session)
     stmt = _update_statement(dialect, table, tuple(columns), guard, tuple(set_null))
     if dialect != "postgresql":
         await session.execute(stmt, [{"b_key": r[key], **{c: r[c] for c in columns}} for r in rows])
         return
-    picked = [{name: row[name] for name in (key, *columns)} for row in rows]
-    await session.execute(stmt, {_rows_param(table): _rows_json(table, picked, bind.dialect)})
+    given = [(table.c[name], _param(table.c[name])) for name in (key, *columns)]
+    await session.execute(stmt, _arrays(given, rows))
 
 
 @cache
@@ -465,11 +454,17 @@ def _bulk_update(
     prefix: str = "u",
     single: bool = False,
 ) -> Update:
-    """UPDATE table SET columns FROM (SELECT … FROM jsonb_to_recordset(…)) given WHERE key =
-    given.key; ``single``: one row, SELECT $1, …"""
+    """UPDATE table SET columns FROM (SELECT unnest(…), …) given WHERE key = given.key;
+    ``single``: one row, SELECT $1, …
+
+    Not from a JSON array as inserts are: PostgreSQL estimates ``jsonb_to_recordset`` at 100
+    rows whatever it holds, and joins that many to a table of a few thousand rows by a
+    sequential scan; an ``unnest`` of array parameters, estimated at 10, joins by the key's
+    index."""
     key = _key(table)
-    names = (key.name, *columns)
-    given = select(*_given(table, names, prefix, single)).subquery(f"{prefix}_given")
+    names = [key.name, *columns]
+    unnested = [_unnested(table.c[n], prefix, single).label(n) for n in names]
+    given = select(*unnested).subquery(f"{prefix}_given")
     return (
         update(table)
         .where(key == given.c[key.name], *where)
@@ -490,6 +485,22 @@ def _given(
         .render_derived(name=f"{prefix}_{table.name}_rows", with_types=True)
     )
     return [_read(table.c[name], rows.c[name]).label(name) for name in names]
+
+
+def _unnested(column: Column[Any], prefix: str, single: bool) -> ColumnElement[Any]:
+    """``unnest(:<prefix>_<table>_<column>)``, or the parameter itself when ``single``; JSON
+    travels as text (a JSON list would read as a dimension)."""
+    if single:
+        return _single(column, prefix)
+    name = _param(column, prefix)
+    type_ = Text() if isinstance(column.type, JSON) else column.type
+    values = func.unnest(bindparam(name, type_=ARRAY(type_, dimensions=1)))
+    return cast(values, column.type) if isinstance(column.type, JSON) else values
+
+
+def _arrays(given: _Given, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of ``_unnested`` columns: each column's values (JSON as text)."""
+    return {param: [_bound(column, row[column.name]) for row in rows] for column, param in given}
 
 
 def _recordset_type(column: Column[Any]) -> Any:
