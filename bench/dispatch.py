@@ -64,7 +64,7 @@ from smr.db import create_engine, session_factory, unit_of_work
 from smr.ids import new_id
 from smr.migrations import upgrade
 from smr.models import Contact, ContactIdentity, Delivery, Run, table_of
-from smr.repositories._sql import insert_many
+from smr.repositories._bulk import insert_many
 from smr.runtime import build_runtime
 
 BENCH_DIR = Path(__file__).resolve().parent

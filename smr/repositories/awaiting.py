@@ -18,7 +18,8 @@ from sqlalchemy.sql.dml import Update
 from smr.models import Delivery, DeliveryAttempt, table_of
 from smr.repositories import Record
 from smr.repositories import _claims as claims
-from smr.repositories._sql import one_of, update_many
+from smr.repositories._bulk import update_many
+from smr.repositories._sql import one_of
 from smr.statuses import AttemptOutcome, DeliveryStatus
 
 _CHECKED_COLUMNS = ("status", "skip_reason", "due_at", "sent_at", "last_error", "updated_at")

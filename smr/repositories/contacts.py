@@ -10,15 +10,8 @@ from sqlalchemy import Select, delete, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Contact, ContactIdentity, table_of
-from smr.repositories._sql import (
-    Write,
-    any_of,
-    dialect_name,
-    each_key,
-    insert_new,
-    key_params,
-    one_of,
-)
+from smr.repositories._bulk import Write, insert_new
+from smr.repositories._sql import any_of, dialect_name, each_key, key_params, one_of
 
 Identity = tuple[str, str]
 #: A contact's columns, and its identities (kind → value).
@@ -158,7 +151,7 @@ async def delete_contacts(session: AsyncSession, ids: Iterable[str]) -> None:
         await session.execute(delete(Contact).where(one_of(session, Contact.id, wanted)))
 
 
-# Writes, for ``_sql.write_together``; rows in key order, so concurrent writers cannot deadlock.
+# Writes, for ``_bulk.write_together``; rows in key order, so concurrent writers cannot deadlock.
 
 
 def identities_attached(rows: list[dict[str, str]]) -> Write:

@@ -25,14 +25,8 @@ from sqlalchemy.sql.dml import Update
 from smr.models import Delivery, DeliveryAttempt, table_of
 from smr.repositories import Record
 from smr.repositories import _claims as claims
-from smr.repositories._sql import (
-    any_of,
-    dialect_name,
-    insert_many,
-    is_one_of,
-    one_of,
-    update_many,
-)
+from smr.repositories._bulk import insert_many, update_many
+from smr.repositories._sql import any_of, dialect_name, is_one_of, one_of
 from smr.repositories.rows import NewAttempt
 from smr.statuses import DeliveryStatus
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.eventlog import Backlog, EventStatus, LoggedEvent
 from smr.models import Event, EventLogEntry, table_of
-from smr.repositories._sql import one_of, update_many
+from smr.repositories._bulk import update_many
+from smr.repositories._sql import one_of
 from smr.schemas import ContactRef
 
 #: Urgent events a batch takes at most, before the oldest others.

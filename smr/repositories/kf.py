@@ -16,7 +16,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, Event, WeComKfCursor, table_of
-from smr.repositories._sql import insert_ignoring_conflicts, update_many
+from smr.repositories._bulk import update_many
+from smr.repositories._sql import insert_ignoring_conflicts
 from smr.statuses import DeliveryStatus
 
 #: How many of the contact's newest chat messages are searched for the last kf one.

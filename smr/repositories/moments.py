@@ -20,7 +20,8 @@ from smr.models import (
     MomentTaskStatus,
     table_of,
 )
-from smr.repositories._sql import insert_ignoring_conflicts, insert_new
+from smr.repositories._bulk import insert_new
+from smr.repositories._sql import insert_ignoring_conflicts
 
 _ENGAGEMENTS = table_of(MomentEngagement)
 _TASKS = table_of(MomentTask)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import MockOutbox, table_of
-from smr.repositories._sql import insert_new
+from smr.repositories._bulk import insert_new
 
 
 async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:

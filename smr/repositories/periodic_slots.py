@@ -9,7 +9,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import PeriodicSlot, table_of
-from smr.repositories._sql import insert_new
+from smr.repositories._bulk import insert_new
 
 _SLOTS = table_of(PeriodicSlot)
 

@@ -2,7 +2,7 @@
 decides, ended runs, trace entries, new deliveries and delivery attempts.
 
 Each field is the column of the same name, except a run's ``state``, whose fields are the
-run's state columns. ``columns`` spells out the mapping the bulk writers of ``_sql`` take:
+run's state columns. ``columns`` spells out the mapping the bulk writers of ``_bulk`` take:
 these rows are built for every event, and ``dataclasses.asdict`` (a deep copy of every value)
 would cost more than building them.
 """

@@ -14,16 +14,8 @@ from sqlalchemy.sql.dml import Update
 
 from smr.models import Contact, CronSlot, Delivery, Event, Run, TraceEntry, table_of
 from smr.playbooks import EventView
-from smr.repositories._sql import (
-    Write,
-    any_of,
-    dialect_name,
-    insert_many,
-    is_one_of,
-    one_of,
-    update_many,
-    write_together,
-)
+from smr.repositories._bulk import Write, insert_many, update_many, write_together
+from smr.repositories._sql import any_of, dialect_name, is_one_of, one_of
 from smr.repositories.rows import EndedRun, NewDelivery, NewRun, RunUpdate, TraceRow
 from smr.statuses import RunStatus
 
@@ -174,7 +166,7 @@ async def insert_started(
     trace: list[TraceRow],
 ) -> None:
     """Insert new runs, deliveries and trace entries (of new or known runs), together: one
-    statement on PostgreSQL (see ``_sql.write_together``)."""
+    statement on PostgreSQL (see ``_bulk.write_together``)."""
     await write_together(session, started(runs=runs, deliveries=deliveries, trace=trace))
 
 
@@ -184,7 +176,7 @@ def started(
     deliveries: list[NewDelivery],
     trace: list[TraceRow],
 ) -> list[Write]:
-    """``insert_started`` as writes, for ``_sql.write_together``."""
+    """``insert_started`` as writes, for ``_bulk.write_together``."""
     return [
         Write(table_of(Run), [r.columns() for r in runs]),
         Write(table_of(Delivery), [d.columns() for d in deliveries]),

@@ -27,7 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, SendHit, table_of
-from smr.repositories._sql import any_of, dialect_name, insert_many
+from smr.repositories._bulk import insert_many
+from smr.repositories._sql import any_of, dialect_name
 from smr.statuses import DeliveryStatus
 
 #: A delivery in these states may still go, so the slot it reserved stays reserved.

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.channels import Address
 from smr.models import Contact, ContactIdentity, Group, GroupStatus, GroupTag, table_of
-from smr.repositories._sql import insert_new, one_of, update_many
+from smr.repositories._bulk import insert_new, update_many
+from smr.repositories._sql import one_of
 from smr.subjects import CORP_ID, GROUP_PREFIX, ContactKind, group_contact_id
 
 _CONTACTS = table_of(Contact)

@@ -14,7 +14,7 @@ from smr.ids import new_id
 from smr.playbooks.context import GroupView
 from smr.repositories import contacts as repo
 from smr.repositories import group_reads
-from smr.repositories._sql import Write, write_together
+from smr.repositories._bulk import Write, write_together
 from smr.schemas import ContactRef, OrderData
 
 Identity = tuple[str, str]

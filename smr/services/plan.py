@@ -32,7 +32,7 @@ from smr.playbooks import (
 from smr.playbooks.policies import STAFF_CHANNEL
 from smr.playbooks.steps.transfer import TRANSFER_CHANNEL
 from smr.repositories import runs as runs_repo
-from smr.repositories._sql import Write
+from smr.repositories._bulk import Write
 from smr.repositories.rows import EndedRun, NewDelivery, NewRun, RunState, RunUpdate, TraceRow
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
@@ -134,7 +134,7 @@ class Plan:
         await self.write_changes(session)
 
     def inserts(self) -> list[Write]:
-        """The new runs, deliveries and trace entries, for ``_sql.write_together``."""
+        """The new runs, deliveries and trace entries, for ``_bulk.write_together``."""
         return runs_repo.started(runs=self.runs, deliveries=self.deliveries, trace=self.trace)
 
     async def write_changes(self, session: AsyncSession) -> None:

@@ -20,7 +20,7 @@ from smr.eventlog import LoggedEvent
 from smr.playbooks import EventView
 from smr.repositories import event_log
 from smr.repositories import runs as runs_repo
-from smr.repositories._sql import write_together
+from smr.repositories._bulk import write_together
 from smr.schemas import ORDER_TYPES, OrderData
 from smr.services import contacts
 from smr.services.catalog import Catalog, EventRules

@@ -15,7 +15,7 @@ from smr.db import unit_of_work
 from smr.models import Contact, Run, table_of
 from smr.repositories import contacts as repo
 from smr.repositories import runs as runs_repo
-from smr.repositories._sql import Write, insert_many, write_together
+from smr.repositories._bulk import Write, insert_many, write_together
 from smr.repositories.contacts import Identity
 from smr.repositories.runs import Watched
 from smr.runtime import Runtime

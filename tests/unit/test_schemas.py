@@ -54,7 +54,7 @@ def test_events_posted_without_a_time_occurred_when_received() -> None:
         RECEIVED,
     ]
     single = parse_posted(undated, received_at=RECEIVED)
-    assert (single.received, single.events[0].occurred_at) == ({0}, RECEIVED)
+    assert (single.received, single.events[0].occurred_at) == (frozenset({0}), RECEIVED)
 
 
 def test_without_a_received_time_an_event_needs_its_own() -> None:
