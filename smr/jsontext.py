@@ -8,21 +8,19 @@ the API's instructions with ``json.dumps``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 
-def dumps(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
+def dumps(value: Any) -> str:
     """``value`` as JSON text that reads back as ``json.loads(json.dumps(value))`` does.
 
     Keys that are not strings become strings, as with ``json.dumps``. What orjson refuses
     and ``json`` takes (integers beyond 64 bits, lone surrogates) goes through ``json``;
-    what neither takes raises TypeError. ``default`` turns what JSON has no type for into
-    what it has, as with both (orjson writes times in RFC 3339 itself).
+    what neither takes raises TypeError.
     """
     try:
-        return orjson.dumps(value, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except orjson.JSONEncodeError:
-        return json.dumps(value, default=default)
+        return json.dumps(value)

@@ -1,18 +1,18 @@
 """Bulk writes: many rows in one statement, whatever their number.
 
-PostgreSQL gets one statement, planned once, one round trip. Inserted rows travel as one JSON
-array (``jsonb_to_recordset``), which asyncpg encodes as one text, where an array per column
-cost it an isinstance check per value (about a sixth of a processor's CPU); each value is bound
-as its column's type binds it (aware UTC times, enum values). Updates take an array per column
-(see ``_bulk_update``). SQLite gets an executemany.
+PostgreSQL gets one statement over arrays, one per column (``unnest``), whatever the number of
+rows: planned once, one round trip. SQLite gets an executemany.
+
+Not a JSON array of rows (``jsonb_to_recordset``), as an append of events is: measured in the
+processors, it saved asyncpg's check of every array value but cost PostgreSQL a fifth more CPU
+per event, and PostgreSQL estimates it at 100 rows whatever it holds, so an UPDATE joined by it
+scanned a table of a few thousand rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from functools import cache
 from typing import Any, Literal
 
@@ -25,7 +25,6 @@ from sqlalchemy import (
     Text,
     bindparam,
     cast,
-    column,
     func,
     insert,
     literal_column,
@@ -33,11 +32,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert, Update
-from sqlalchemy.types import TypeDecorator
 
 from smr import jsontext
 from smr.repositories._sql import _ignoring_conflicts, _key, dialect_name, is_one_of
@@ -56,7 +53,7 @@ async def insert_new(
         return []
     wanted = tuple(returning)
     if dialect_name(session) == "postgresql":
-        columns, params = _columns_of(table, rows, dialect=session.get_bind().dialect)
+        columns, params = _columns_of(table, rows)
         stmt = _bulk_insert(table, columns, ignore_conflicts=True, returning=wanted)
         result = await session.execute(stmt, params)
     else:
@@ -75,7 +72,7 @@ async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, 
     if not rows:
         return
     if dialect_name(session) == "postgresql":
-        names, params = _columns_of(table, rows, dialect=session.get_bind().dialect)
+        names, params = _columns_of(table, rows)
         stmt = _bulk_insert(table, names, ignore_conflicts=False, returning=())
         await session.execute(stmt, params)
     else:
@@ -105,8 +102,7 @@ async def write_together(session: AsyncSession, writes: Sequence[Write]) -> None
     writes = [w for w in writes if w.rows]
     if not writes:
         return
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
+    if dialect_name(session) != "postgresql":
         await _write_in_turn(session, writes)
         return
     shapes: list[_Shape] = []
@@ -116,18 +112,18 @@ async def write_together(session: AsyncSession, writes: Sequence[Write]) -> None
         # knows it is one row (an UPDATE joined to an array of unknown length may be planned as
         # a sequential scan).
         single = len(write.rows) == 1
-        names, values = _params_of(write, f"w{index}", dialect=dialect, single=single)
+        names, values = _params_of(write, f"w{index}", single=single)
         params.update(values)
         shapes.append((write.table, write.action, names, single))
     await session.execute(_written_together(tuple(shapes)), params)
 
 
 def _params_of(
-    write: Write, prefix: str, *, dialect: Dialect, single: bool
+    write: Write, prefix: str, *, single: bool
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The columns ``write`` sets (an update's key first) and its parameters."""
     if write.action != "update":
-        return _columns_of(write.table, write.rows, prefix, dialect=dialect, single=single)
+        return _columns_of(write.table, write.rows, prefix, single=single)
     names = (_key(write.table).name, *write.columns)
     given = [(write.table.c[n], _param(write.table.c[n], prefix)) for n in names]
     if single:
@@ -193,9 +189,9 @@ def _bulk_insert(
     only_if: ColumnElement[bool] | None = None,
     single: bool = False,
 ) -> Insert:
-    """INSERT INTO table (columns) SELECT … FROM jsonb_to_recordset(…) [WHERE only_if] [ON
-    CONFLICT DO NOTHING]; ``single``: one row, SELECT $1, …"""
-    given = select(*_given(table, columns, prefix, single))
+    """INSERT INTO table (columns) SELECT unnest(…), … [WHERE only_if] [ON CONFLICT DO
+    NOTHING]; ``single``: one row, SELECT $1, …"""
+    given = select(*(_unnested(table.c[name], prefix, single).label(name) for name in columns))
     if only_if is not None:
         given = given.where(only_if)
     stmt = postgresql.insert(table).from_select(list(columns), given, include_defaults=False)
@@ -205,61 +201,20 @@ def _bulk_insert(
 
 
 def _columns_of(
-    table: Table,
-    rows: list[dict[str, Any]],
-    prefix: str = "u",
-    *,
-    dialect: Dialect,
-    single: bool = False,
+    table: Table, rows: list[dict[str, Any]], prefix: str = "u", *, single: bool = False
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The columns to insert and the parameters of ``_bulk_insert`` (``single``: of one row)."""
     names, given, defaults = _insert_params(table, tuple(rows[0]), prefix)
-    if not single:
-        filled = {default.name: value for default, _, value in defaults}
-        return names, {_rows_param(table, prefix): _rows_json(table, rows, dialect, filled)}
-    values = _one_row(given, rows[0])
+    values = _one_row(given, rows[0]) if single else _arrays(given, rows)
     for default, param, value in defaults:
-        values[param] = _bound(default, value)
+        bound = _bound(default, value)
+        values[param] = bound if single else [bound] * len(rows)
     return names, values
 
 
 def _one_row(given: _Given, row: dict[str, Any]) -> dict[str, Any]:
     """The parameters of the ``given`` columns of a one-row write, one per column."""
     return {param: _bound(column, row[column.name]) for column, param in given}
-
-
-def _rows_json(
-    table: Table,
-    rows: list[dict[str, Any]],
-    dialect: Dialect,
-    filled: dict[str, Any] | None = None,
-) -> str:
-    """``rows`` (each with the ``filled`` values too) as the JSON text ``jsonb_to_recordset``
-    reads, each value as its column's type binds it (aware UTC times, enum values); times in
-    RFC 3339, decimals as their text (read back exactly), JSON columns as they are."""
-    if filled:
-        rows = [{**row, **filled} for row in rows]
-    if bound := _decorated(table, tuple(rows[0])):
-        rows = [dict(row) for row in rows] if not filled else rows
-        for row in rows:
-            for name, type_ in bound:
-                row[name] = type_.process_bind_param(row[name], dialect)
-    return jsontext.dumps(rows, default=_plain)
-
-
-@cache
-def _decorated(table: Table, names: tuple[str, ...]) -> list[tuple[str, TypeDecorator[Any]]]:
-    """The columns among ``names`` whose type checks or converts what it binds."""
-    found = [(name, table.c[name].type) for name in names]
-    return [(name, type_) for name, type_ in found if isinstance(type_, TypeDecorator)]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not a value a bulk write takes")
 
 
 _Given = list[tuple[Column[Any], str]]
@@ -353,13 +308,9 @@ def _bulk_update(
     prefix: str = "u",
     single: bool = False,
 ) -> Update:
-    """UPDATE table SET columns FROM (SELECT unnest(…), …) given WHERE key = given.key;
-    ``single``: one row, SELECT $1, …
-
-    Not from a JSON array as inserts are: PostgreSQL estimates ``jsonb_to_recordset`` at 100
-    rows whatever it holds, and joins that many to a table of a few thousand rows by a
-    sequential scan; an ``unnest`` of array parameters, estimated at 10, joins by the key's
-    index."""
+    """UPDATE table SET columns FROM (SELECT unnest(…), …) given WHERE key = given.key (an
+    ``unnest`` of array parameters is estimated at 10 rows: joined by the key's index);
+    ``single``: one row, SELECT $1, …"""
     key = _key(table)
     names = [key.name, *columns]
     unnested = [_unnested(table.c[n], prefix, single).label(n) for n in names]
@@ -369,21 +320,6 @@ def _bulk_update(
         .where(key == given.c[key.name], *where)
         .values({**{c: given.c[c] for c in columns}, **(nulls or {})})
     )
-
-
-def _given(
-    table: Table, names: Sequence[str], prefix: str, single: bool
-) -> list[ColumnElement[Any]]:
-    """The values of the columns ``names`` of the rows given: the columns of their
-    ``jsonb_to_recordset``, or one parameter each (``single``)."""
-    if single:
-        return [_single(table.c[name], prefix).label(name) for name in names]
-    rows = (
-        func.jsonb_to_recordset(cast(bindparam(_rows_param(table, prefix), type_=Text()), JSONB))
-        .table_valued(*(column(name, _recordset_type(table.c[name])) for name in names))
-        .render_derived(name=f"{prefix}_{table.name}_rows", with_types=True)
-    )
-    return [_read(table.c[name], rows.c[name]).label(name) for name in names]
 
 
 def _unnested(column: Column[Any], prefix: str, single: bool) -> ColumnElement[Any]:
@@ -402,18 +338,6 @@ def _arrays(given: _Given, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {param: [_bound(column, row[column.name]) for row in rows] for column, param in given}
 
 
-def _recordset_type(column: Column[Any]) -> Any:
-    return JSONB() if isinstance(column.type, JSON) else column.type
-
-
-def _read(column: Column[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A JSON column's null stays the JSON value null, as SQLAlchemy writes None (the
-    recordset reads it as SQL NULL)."""
-    if isinstance(column.type, JSON):
-        return func.coalesce(value, literal_column("'null'::jsonb", JSONB))
-    return value
-
-
 def _single(column: Column[Any], prefix: str) -> ColumnElement[Any]:
     """The parameter of ``column`` in a one-row write; JSON travels as text."""
     name = _param(column, prefix)
@@ -424,10 +348,6 @@ def _single(column: Column[Any], prefix: str) -> ColumnElement[Any]:
 
 def _param(column: Column[Any], prefix: str = "u") -> str:
     return f"{prefix}_{column.table.name}_{column.name}"
-
-
-def _rows_param(table: Table, prefix: str = "u") -> str:
-    return f"{prefix}_{table.name}_rows"
 
 
 def _bound(column: Column[Any], value: Any) -> Any:
