@@ -29,6 +29,17 @@ class RunState:
     end_reason: str | None
     updated_at: datetime
 
+    def columns(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "pc": self.pc,
+            "wake_at": self.wake_at,
+            "lease_until": self.lease_until,
+            "ended_at": self.ended_at,
+            "end_reason": self.end_reason,
+            "updated_at": self.updated_at,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class NewRun:
@@ -44,7 +55,6 @@ class NewRun:
     state: RunState
 
     def columns(self) -> dict[str, Any]:
-        state = self.state
         return {
             "id": self.id,
             "contact_id": self.contact_id,
@@ -53,13 +63,7 @@ class NewRun:
             "trigger_event_id": self.trigger_event_id,
             "cron_slot_id": self.cron_slot_id,
             "started_at": self.started_at,
-            "status": state.status,
-            "pc": state.pc,
-            "wake_at": state.wake_at,
-            "lease_until": state.lease_until,
-            "ended_at": state.ended_at,
-            "end_reason": state.end_reason,
-            "updated_at": state.updated_at,
+            **self.state.columns(),
         }
 
 
@@ -71,17 +75,7 @@ class RunUpdate:
     state: RunState
 
     def columns(self) -> dict[str, Any]:
-        state = self.state
-        return {
-            "id": self.id,
-            "status": state.status,
-            "pc": state.pc,
-            "wake_at": state.wake_at,
-            "lease_until": state.lease_until,
-            "ended_at": state.ended_at,
-            "end_reason": state.end_reason,
-            "updated_at": state.updated_at,
-        }
+        return {"id": self.id, **self.state.columns()}
 
 
 @dataclass(frozen=True, slots=True)
