@@ -188,7 +188,7 @@ def print_fanout(r: FanoutResult) -> None:
         if f.steps is not None:
             print(
                 f"    {'':>9}  then one worker's processor: {f.steps.runs:,} runs through their "
-                f"steps, {f.steps.deliveries_due:,} deliveries due, in {f.steps.seconds:.1f}s = "
+                f"steps and sends, {f.steps.dispatched:,} deliveries, in {f.steps.seconds:.1f}s = "
                 f"{f.steps.runs_per_s:,.0f} runs/s; cpu: {fmt_cpu(f.steps.cpu)}"
             )
     series = "  ".join(f"{runs // 1000}k:{mib:.0f}" for runs, mib in r.full.series)

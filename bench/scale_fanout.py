@@ -81,7 +81,7 @@ class Steps:
     """The slot's runs taken through their steps by one worker's processor, after the fan-out."""
 
     runs: int
-    deliveries_due: int
+    dispatched: int
     seconds: float
     runs_per_s: float
     cpu: dict[str, float | None]
@@ -215,10 +215,10 @@ def _checks(fanout: Fanout, expected: int) -> list[str]:
             f"{fanout.slot_runs_started} counted by the slot, expected {expected}"
         )
     steps = fanout.steps
-    if steps is not None and (steps.runs, steps.deliveries_due) != (expected, expected):
+    if steps is not None and (steps.runs, steps.dispatched) != (expected, expected):
         failures.append(
             f"cron slot {fanout.slot_id}: the processor took {steps.runs} runs through their steps "
-            f"and made {steps.deliveries_due} deliveries due, expected {expected} of each"
+            f"and sent {steps.dispatched} deliveries, expected {expected} of each"
         )
     return failures
 
@@ -311,7 +311,7 @@ async def _take_steps(runtime: Runtime) -> Steps:
     async def lane(partitions: frozenset[int] | None) -> tuple[int, int]:
         runs = due = 0
         while (worked := await processor.once(partitions)).runs:
-            runs, due = runs + worked.runs, due + worked.deliveries_due
+            runs, due = runs + worked.runs, due + worked.dispatched
         return runs, due
 
     cpu.start()

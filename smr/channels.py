@@ -78,7 +78,6 @@ class Capabilities:
       go again (otherwise the delivery becomes ``uncertain``);
     - ``confirmed_by_staff``: the vendor makes a task a staff member confirms (WeCom 群发); one
       task per distinct text, so a text personalised per customer makes one task each;
-    - ``urgent``: cannot wait for the next tick (WeCom's welcome code is valid 20 s);
     - ``target``: whom the sends reach (``Target``);
     - ``attachments``: the kinds of attachment it can send (none for an SMS; no mini-program
       card on Moments): ``check`` warns about others.
@@ -88,7 +87,6 @@ class Capabilities:
     uses: frozenset[Address] = frozenset()
     idempotent: bool = False
     confirmed_by_staff: bool = False
-    urgent: bool = False
     target: Target = Target.CONTACT
     attachments: frozenset[Kind] = frozenset(Kind)
 

@@ -70,8 +70,6 @@ class Runtime:
     gauge: BacklogGauge
     #: This process's own measurements (latencies, sends, the ticker's heartbeat).
     telemetry: Telemetry = field(default_factory=Telemetry)
-    #: Called by ``wake``: the ticker's hook to tick now rather than at the next interval.
-    on_wake: Callable[[], None] = lambda: None
     #: Customer groups kept in step with WeCom (the daily sync, the callbacks' fetches).
     groups: GroupSync | None = None
     #: The declared channel codes (渠道活码) kept in step with WeCom, in the background.
@@ -82,19 +80,11 @@ class Runtime:
     moments: MomentEngagementPoll | None = None
     _watch: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
-    _urgent: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
-    _urgent_again: bool = field(default=False, init=False, repr=False)
     _pulls: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _versions_stored: bool = field(default=False, init=False, repr=False)
 
     def describe_routes(self) -> dict[str, str]:
         return {channel: adapter.name for channel, adapter in sorted(self.routes.items())}
-
-    @functools.cached_property  # the routes are fixed when the runtime is built
-    def urgent_channels(self) -> list[str]:
-        """Channels whose adapter cannot wait for the next tick (``urgent``: WeCom's welcome,
-        valid 20 s). With none configured, ``wake`` only wakes the ticker."""
-        return sorted(c for c, a in self.routes.items() if a.capabilities.urgent)
 
     async def ingest(
         self,
@@ -113,26 +103,6 @@ class Runtime:
         """Process the events waiting in the log and advance the runs due, here and now (the
         processor's ``drain``); how many events were processed."""
         return (await self.processor.drain()).events
-
-    def wake(self) -> None:
-        """New deliveries are due (ingest just committed): send those on urgent channels at
-        once, in this process, and have the ticker tick now for the rest."""
-        if self.urgent_channels:
-            if self._urgent is None or self._urgent.done():
-                self._urgent = asyncio.create_task(self._send_urgent(), name="urgent-dispatch")
-            else:
-                self._urgent_again = True  # the running pass may have claimed before the commit
-        self.on_wake()
-
-    async def _send_urgent(self) -> None:
-        again = True
-        while again:
-            self._urgent_again = False
-            try:
-                await self.dispatcher.tick_channels(self.urgent_channels)
-            except Exception as exc:  # the rows stay claimable; the next tick sends them
-                log_failure(log, "urgent dispatch", exc)
-            again = self._urgent_again
 
     def pull_kf(self, *, token: str, open_kfid: str) -> bool:
         """Pull the 微信客服 messages a callback announced, in the background (the callback
@@ -176,9 +146,9 @@ class Runtime:
             return None
 
     async def settle(self) -> None:
-        """Wait for the urgent sends, kf pulls and group fetches started in the background."""
-        while self._pulls or (self._urgent is not None and not self._urgent.done()):
-            await asyncio.gather(*self._pulls, *([self._urgent] if self._urgent else []))
+        """Wait for the kf pulls and group fetches started in the background."""
+        while self._pulls:
+            await asyncio.gather(*self._pulls)
         if self.groups is not None:
             await self.groups.settle()
         if self.moments is not None:
@@ -318,7 +288,7 @@ def build_runtime(
         settings=settings.ingest,
         clock=clock,
         telemetry=telemetry,
-        on_due=lambda: runtime.wake(),
+        sender=dispatcher,
         lanes=1 if one_writer_at_a_time(settings.effective_database_url) else settings.ingest.lanes,
     )
     acceptor = Acceptor(

@@ -21,8 +21,6 @@ class Ticker:
         self._runtime = runtime
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._ticking = asyncio.Lock()
-        #: Woken during a tick: tick again as soon as it ends.
-        self._again = False
         #: The waits between ticks while the database cannot be reached.
         self.backoff = Backoff(first=1.0, cap=30.0)
         # A line per tick is noise; the run log and our own logs say what each tick did.
@@ -40,26 +38,11 @@ class Ticker:
         )
         self._scheduler.start()
         self._runtime.processor.start()
-        self._runtime.on_wake = self.wake
         self._runtime.telemetry.heartbeat.start(self._runtime.clock())
-
-    def wake(self) -> None:
-        """Run the dispatcher now rather than at the next interval (new deliveries are due);
-        during a tick, right after it (the tick may have claimed before they were written)."""
-        if self._ticking.locked():
-            self._again = True
-            return
-        self._tick_now()
-
-    def _tick_now(self) -> None:
-        job = self._scheduler.get_job(DISPATCH_JOB)
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
 
     async def stop(self) -> None:
         """Stop ticking and wait for a tick in progress to finish, so nothing is cut off
         mid-transaction when the engine closes."""
-        self._runtime.on_wake = lambda: None
         self._runtime.telemetry.heartbeat.stop()
         if self._scheduler.running:
             self._scheduler.pause()  # no new tick; the one in progress finishes
@@ -70,7 +53,6 @@ class Ticker:
 
     async def _dispatch(self) -> None:
         async with self._ticking:
-            self._again = False
             try:
                 await self._runtime.tick()
             except Exception as exc:  # a failed tick must not stop the ticker; rows stay claimable
@@ -79,14 +61,11 @@ class Ticker:
                     return
                 self._back_off(exc)
                 return
-        if self._again:
-            self._tick_now()
         if failures := self.backoff.succeeded():
             log.warning("database reachable again after %d failed ticks; ticking resumed", failures)
 
     def _back_off(self, exc: Exception) -> None:
-        """The database is gone: tick again after a growing wait, not at every interval (a
-        ``wake`` ticks at once: an event was just stored, so the database is back)."""
+        """The database is gone: tick again after a growing wait, not at every interval."""
         delay = self.backoff.failed()
         if self.backoff.failures == 1:
             log.warning(

@@ -93,15 +93,14 @@ def text_of(message: OutboundMessage, limit: int) -> str:
 class WeComWelcome(WeComChannel):
     """send_welcome_msg with the welcome code of the contact.added event that started the run.
 
-    The code is single use and valid 20 s, so these sends take the priority path (``urgent``):
-    dispatched right after the event is stored, not at the next tick. A resend after a lost
-    worker is pointless past the window, hence not idempotent (the row becomes uncertain).
+    The code is single use and valid 20 s: contact.added events are processed first, and the
+    processor sends the welcome right after its batch commits (as every delivery due at once),
+    not at the next tick. A resend after a lost worker is pointless past the window, hence not
+    idempotent (the row becomes uncertain).
     """
 
     name: ClassVar[str] = "wecom.welcome"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        needs=frozenset({Address.WELCOME_CODE}), urgent=True
-    )
+    capabilities: ClassVar[Capabilities] = Capabilities(needs=frozenset({Address.WELCOME_CODE}))
 
     async def profile(self, *, external_userid: str, staff: str | None) -> ContactProfile:
         """externalcontact/get, with the same 客户联系 secret (see ``contacts``)."""

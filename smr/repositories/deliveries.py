@@ -98,30 +98,6 @@ def _claim_due(dialect: str) -> tuple[Update, Update]:
     )
 
 
-async def claim_due_on(
-    session: AsyncSession,
-    *,
-    channels: Collection[str],
-    now: datetime,
-    lease: timedelta,
-    limit: int,
-) -> list[Record]:
-    """Like ``claim_due``, for scheduled deliveries of ``channels`` only: for sends that
-    cannot wait for the next tick."""
-    if not channels:
-        return []
-    stmt = _claim_due_on(dialect_name(session))
-    params = {"now": now, "lease_end": now + lease, "channels": list(channels)}
-    return await claims.claim(session, stmt, params, limit=limit)
-
-
-@cache
-def _claim_due_on(dialect: str) -> Update:
-    table = table_of(Delivery)
-    due = and_(_due(table), any_of(dialect, table.c.channel, "channels"))
-    return _claim_statement(table, where=due, order_by=_queue(table))
-
-
 def _queue(table: Table) -> tuple[ColumnElement[Any], ...]:
     """The order due deliveries are claimed in: by due time, then by id (ids sort by creation
     time), so that deliveries due at the same moment go first come, first served on every

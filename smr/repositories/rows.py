@@ -9,7 +9,7 @@ would cost more than building them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -120,7 +120,9 @@ class TraceRow:
 
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
-    """A delivery to insert: ``scheduled`` from ``due_at``, or ``skipped`` at once."""
+    """A delivery to insert: ``scheduled`` from ``due_at``, ``skipped`` at once, or, due
+    already, ``sending`` under a lease until ``lease_until`` (claimed by the process that
+    writes it, which sends it once the row is committed: ``claimed``)."""
 
     id: str
     run_id: str
@@ -139,6 +141,15 @@ class NewDelivery:
     due_at: datetime
     created_at: datetime
     updated_at: datetime
+    lease_until: datetime | None = None
+    #: Claims so far: a delivery written ``sending`` was claimed once.
+    attempts: int = 0
+
+    def claimed(self, *, lease_until: datetime) -> NewDelivery:
+        """This delivery, written ``sending`` under a lease: claimed as a claim would."""
+        return replace(
+            self, status=DeliveryStatus.SENDING, lease_until=lease_until, attempts=self.attempts + 1
+        )
 
     def columns(self) -> dict[str, Any]:
         return {
@@ -159,6 +170,8 @@ class NewDelivery:
             "due_at": self.due_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "lease_until": self.lease_until,
+            "attempts": self.attempts,
         }
 
 

@@ -2,7 +2,9 @@
 channel, and record every outcome.
 
 Claims and bookkeeping are batched: one claim statement (plus the gate's lookups), concurrent
-sends, then one statement per table for the results.
+sends, then one statement per table for the results. Deliveries due as they are made are
+claimed by the processor that writes them, which has them gated in its transaction (``gate``)
+and sent after its commit (``send``), as a claim's, without the claim.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,7 +47,6 @@ MAX_CONCURRENT_SENDS = 50
 #: How often a dispatcher deletes the rate limits' hits no window reaches any more.
 SWEEP_EVERY = timedelta(minutes=1)
 VENDOR_REF_LIMIT = 128
-Claim = Callable[[AsyncSession, datetime, timedelta], Awaitable[Sequence[Record]]]
 
 
 @dataclass(frozen=True)
@@ -91,23 +91,28 @@ class Dispatcher:
         were handled."""
         await self._sweep()
         lanes = max(1, self._settings.dispatch_lanes)
-        handled = await asyncio.gather(
-            *(self._lane(max_batches, self._claim_due) for _ in range(lanes))
-        )
+        handled = await asyncio.gather(*(self._lane(max_batches) for _ in range(lanes)))
         return sum(handled)
 
-    async def tick_channels(self, channels: Collection[str], *, max_batches: int = 20) -> int:
-        """Send what is due on ``channels`` only, now (one lane): for channels whose vendor
-        accepts a message only for seconds after its trigger (WeCom's welcome code). Safe
-        alongside a regular tick: each claims its own rows."""
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed delivery is held: after that, it is the next claim's (a channel
+        that dedupes resends it) or ``uncertain`` (one that cannot)."""
+        return timedelta(seconds=self._settings.lease_seconds)
 
-        async def claim(session: AsyncSession, now: datetime, lease: timedelta) -> Any:
-            limit = self._settings.batch_size
-            return await repo.claim_due_on(
-                session, channels=channels, now=now, lease=lease, limit=limit
-            )
+    async def gate(self, session: AsyncSession, rows: Sequence[Record]) -> list[Claimed]:
+        """The policy gate, in ``session``'s transaction, for deliveries written claimed in it
+        (``sending`` under a lease): what a claim does with the rows it takes. ``send`` them
+        once the transaction commits."""
+        return await self._gate(session, rows, self._clock()) if rows else []
 
-        return await self._lane(max_batches, claim)
+    async def send(self, batch: Sequence[Claimed]) -> int:
+        """Send and record what ``gate`` passed, its transaction committed; how many were
+        handled."""
+        if not batch:
+            return 0
+        await self._record(await self._handle_all(list(batch)))
+        return len(batch)
 
     async def _sweep(self) -> None:
         """At most once a ``SWEEP_EVERY``: delete the rate limits' hits older than the longest
@@ -120,10 +125,10 @@ class Dispatcher:
         async with unit_of_work(self._sessions) as session:
             await ratelimits.sweep(session, limits=limits, now=now)
 
-    async def _lane(self, max_batches: int, claim_rows: Claim) -> int:
+    async def _lane(self, max_batches: int) -> int:
         handled = 0
         for _ in range(max_batches):
-            batch = await self._claim(claim_rows)
+            batch = await self._claim()
             if not batch:
                 break
             await self._record(await self._handle_all(batch))
@@ -132,23 +137,20 @@ class Dispatcher:
                 break
         return handled
 
-    async def _claim(self, claim_rows: Claim) -> list[Claimed]:
+    async def _claim(self) -> list[Claimed]:
         now = self._clock()
-        lease = timedelta(seconds=self._settings.lease_seconds)
         async with unit_of_work(self._sessions) as session:
             with self._telemetry.timed_claim(ClaimKind.DELIVERIES):
-                rows = await claim_rows(session, now, lease)
+                rows = await self._claim_due(session, now)
             return await self._gate(session, rows, now)
 
-    async def _claim_due(
-        self, session: AsyncSession, now: datetime, lease: timedelta
-    ) -> Sequence[Record]:
+    async def _claim_due(self, session: AsyncSession, now: datetime) -> Sequence[Record]:
         lost = await repo.mark_uncertain(session, now=now, resendable=self._resendable)
         await runs_repo.insert_trace(session, [_uncertain_trace(d, now) for d in lost])
         return await repo.claim_due(
             session,
             now=now,
-            lease=lease,
+            lease=self.lease,
             limit=self._settings.batch_size,
             resendable=self._resendable,
         )

@@ -31,6 +31,7 @@ from smr.playbooks import (
 )
 from smr.playbooks.policies import STAFF_CHANNEL
 from smr.playbooks.steps.transfer import TRANSFER_CHANNEL
+from smr.repositories import Record
 from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import Write
 from smr.repositories.rows import EndedRun, NewDelivery, NewRun, RunState, RunUpdate, TraceRow
@@ -123,9 +124,17 @@ class Plan:
     def _tables(self) -> tuple[list[Any], ...]:
         return (self.runs, self.updated, self.ended, self.trace, self.deliveries)
 
-    @property
-    def deliveries_due(self) -> int:
-        return sum(1 for d in self.deliveries if d.status == DeliveryStatus.SCHEDULED)
+    def claim_due(self, *, now: datetime, lease_until: datetime) -> list[Record]:
+        """Claim the deliveries planned due by ``now``: they are written ``sending`` under a
+        lease until ``lease_until``, for the caller to send once they are committed (a
+        dispatcher's claim would move them so). Returns them as a claim does."""
+        claimed = []
+        for index, delivery in enumerate(self.deliveries):
+            if delivery.status == DeliveryStatus.SCHEDULED and delivery.due_at <= now:
+                self.deliveries[index] = delivery.claimed(lease_until=lease_until)
+                columns = self.deliveries[index].columns()
+                claimed.append(Record(**columns, sent_at=None, vendor_ref=None))
+        return claimed
 
     async def write(self, session: AsyncSession) -> None:
         await runs_repo.insert_started(

@@ -4,41 +4,72 @@ For the events of a batch (several contacts, in the order they were accepted): r
 event's contact (new contacts take the event's partition), evaluate the playbooks (the pure
 engine, through ``RunPlanner``), and write the contacts, runs, deliveries, trace and the
 events' evaluations, and take the events out of the log, in the caller's transaction: an
-event's effects and its "processed" mark commit together, or neither does.
+event's effects and its "processed" mark commit together, or neither does. Deliveries due at
+once are written claimed (``Plan.claim_due``) and pass the policy gate in the same
+transaction, as a claim's would, for the caller to send after the commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.eventlog import LoggedEvent
 from smr.playbooks import EventView
-from smr.repositories import event_log
+from smr.repositories import Record, event_log
 from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import write_together
 from smr.schemas import ORDER_TYPES, OrderData
 from smr.services import contacts
 from smr.services.catalog import Catalog, EventRules
+from smr.services.dispatch import Claimed
 from smr.services.runs import RunPlanner
+
+
+class Sender(Protocol):
+    """Sends deliveries claimed as they were written (the dispatcher)."""
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed delivery is held before another worker may take it over."""
+        ...
+
+    async def gate(self, session: AsyncSession, rows: Sequence[Record]) -> list[Claimed]:
+        """The policy gate for ``rows``, claimed in ``session``'s transaction."""
+        ...
+
+    async def send(self, batch: Sequence[Claimed]) -> int:
+        """Send and record what ``gate`` passed, committed; how many were handled."""
+        ...
 
 
 @dataclass(frozen=True)
 class Processed:
-    events: int
-    deliveries_due: int
+    events: int = 0
+    #: The deliveries due at once, written claimed and gated: the caller sends them after the
+    #: commit (``Sender.send``).
+    gated: list[Claimed] = field(default_factory=list)
+
+    def __add__(self, other: Processed) -> Processed:
+        return Processed(self.events + other.events, self.gated + other.gated)
 
 
 async def process(
-    session: AsyncSession, batch: Sequence[LoggedEvent], *, catalog: Catalog, now: datetime
+    session: AsyncSession,
+    batch: Sequence[LoggedEvent],
+    *,
+    catalog: Catalog,
+    now: datetime,
+    sender: Sender,
 ) -> Processed:
-    """Process ``batch`` (in ``seq`` order) in ``session``'s transaction."""
+    """Process ``batch`` (in ``seq`` order) in ``session``'s transaction; deliveries due at
+    once are claimed for ``sender.lease`` and gated by ``sender``."""
     if not batch:
-        return Processed(events=0, deliveries_due=0)
+        return Processed()
     types = {e.type for e in batch}
     rules = [catalog.rules_for(t) for t in types]
     exiting = catalog.exiting_on(types)
@@ -47,10 +78,12 @@ async def process(
     watched = _watched(rules, now=min(e.received_at for e in batch))
     planner = await _planner(session, states, watched, exiting, catalog=catalog, now=now)
     rows = [_apply(e, s, planner, now=now) for e, s in zip(batch, states, strict=True)]
+    claimed = planner.plan.claim_due(now=now, lease_until=now + sender.lease)
     await write_together(session, [*contacts.writes(states, now=now), *planner.plan.inserts()])
     await planner.plan.write_changes(session)
     await event_log.finish(session, rows, seqs=[e.seq for e in batch])
-    return Processed(events=len(batch), deliveries_due=planner.plan.deliveries_due)
+    gated = await sender.gate(session, claimed)
+    return Processed(events=len(batch), gated=gated)
 
 
 def _watched(rules: list[EventRules], *, now: datetime) -> runs_repo.Watched:

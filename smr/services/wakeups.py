@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,7 +32,9 @@ from smr.repositories.rows import RunUpdate
 from smr.repositories.runs import DueRun
 from smr.services import contacts
 from smr.services.catalog import Catalog
+from smr.services.dispatch import Claimed
 from smr.services.plan import Plan, advance, ended
+from smr.services.processing import Sender
 from smr.statuses import RunStatus
 from smr.telemetry import ClaimKind, Telemetry
 
@@ -45,7 +47,9 @@ Fence = Callable[[AsyncSession], Awaitable[list[int]]]
 @dataclass(frozen=True)
 class Woken:
     runs: int = 0
-    deliveries_due: int = 0
+    #: The deliveries due at once, written claimed and gated: the caller sends them after
+    #: the commit (``Sender.send``).
+    gated: list[Claimed] = field(default_factory=list)
 
 
 class Waker:
@@ -56,9 +60,13 @@ class Waker:
         catalog: Catalog,
         clock: Callable[[], datetime],
         batch_size: int,
+        sender: Sender,
         telemetry: Telemetry,
     ) -> None:
+        """``sender``: claims the deliveries due at once for its lease, and gates them (see
+        ``Woken``)."""
         self._sessions = sessions
+        self._sender = sender
         self._catalog = catalog
         self._clock = clock
         self._batch_size = batch_size
@@ -73,8 +81,8 @@ class Waker:
             async with unit_of_work(self._sessions) as session:
                 runs = await self._due(session, partitions, fence)
                 taken = [r.id for r in runs]
-                due = await self._advance(session, runs)
-            return Woken(len(runs), due)
+                gated = await self._advance(session, runs)
+            return Woken(len(runs), gated)
         except Exception as exc:
             if not taken or is_unavailable(exc) or is_transient(exc):
                 raise
@@ -82,7 +90,7 @@ class Waker:
                 "a batch of %d runs could not be written; writing them one by one", len(taken)
             )
         woken = [await self._alone(partitions, fence, run_id) for run_id in taken]
-        return Woken(sum(w.runs for w in woken), sum(w.deliveries_due for w in woken))
+        return Woken(sum(w.runs for w in woken), [d for w in woken for d in w.gated])
 
     async def _due(
         self, session: AsyncSession, partitions: list[int], fence: Fence
@@ -104,15 +112,15 @@ class Waker:
             async with unit_of_work(self._sessions) as session:
                 held = [p for p in await fence(session) if p in partitions]
                 run = await runs_repo.due_one(session, run_id, partitions=held, now=self._clock())
-                due = await self._advance(session, [run] if run else [])
-            return Woken(1 if run else 0, due)
+                gated = await self._advance(session, [run] if run else [])
+            return Woken(1 if run else 0, gated)
         except Exception as exc:
             if is_unavailable(exc) or run is None:
                 raise
             failed = await self._fail_alone(fence, run, exc)
             # A run that could not even be failed does not count: the lane does not take it
             # again at once, but after its idle wait.
-            return Woken(1 if failed else 0, 0)
+            return Woken(1 if failed else 0)
 
     async def _fail_alone(self, fence: Fence, run: DueRun, exc: Exception) -> bool:
         log.error("run %s could not be written; it is failed", run.id, exc_info=exc)
@@ -129,9 +137,9 @@ class Waker:
             return False
         return True
 
-    async def _advance(self, session: AsyncSession, runs: Sequence[DueRun]) -> int:
+    async def _advance(self, session: AsyncSession, runs: Sequence[DueRun]) -> list[Claimed]:
         if not runs:
-            return 0
+            return []
         now = self._clock()
         states = await contacts.load_states(session, [r.contact_id for r in runs])
         triggers = await events_repo.by_ids(session, [r.trigger_event_id for r in runs])
@@ -149,9 +157,10 @@ class Waker:
                 log.exception("run %s failed while advancing", run.id)
                 plan.undo(mark)
                 self._fail(plan, run, f"internal error: {type(exc).__name__}: {exc}"[:500], now)
+        claimed = plan.claim_due(now=now, lease_until=now + self._sender.lease)
         await contacts.write_back(session, list(states.values()), now=now)
         await plan.write(session)
-        return plan.deliveries_due
+        return await self._sender.gate(session, claimed)
 
     def _resume(
         self,

@@ -170,7 +170,7 @@ class _Pipeline:
             settings=local.ingest,
             clock=clock,
             telemetry=Telemetry(),
-            on_due=lambda: None,  # the pipeline ticks itself
+            sender=dispatcher,
         )
         acceptor = Acceptor(
             SessionLogWriter(sessions),

@@ -9,9 +9,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smr.channels import RetriableSendError
 from smr.repositories import metrics as metrics_repo
 from smr.runtime import Runtime
 from tests.helpers import INGEST, FakeClock, auth, order_event
+from tests.integration.test_dispatch import ScriptedAdapter, route_all
 
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"]*",?)*\})? -?[0-9.e+]+$')
 
@@ -33,6 +35,8 @@ async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
 async def test_metrics_count_rows_by_status_and_how_late_the_oldest_due_row_is(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
+    # Its first try, as the order is processed, fails: due again at once (no jitter drawn).
+    route_all(runtime, ScriptedAdapter(RetriableSendError("503")), draw=lambda: 0.0)
     await client.post("/v1/events", json=order_event("o-1"), headers=auth(INGEST))
     clock.advance(seconds=30)
 

@@ -71,6 +71,7 @@ async def test_database_outage_then_recovery_loses_nothing_and_sends_nothing_twi
         SMR_TICK_SECONDS="0.2",
         SMR_LEASE_SECONDS="5",
         SMR_BATCH_SIZE="5",
+        SMR_INGEST__BATCH_SIZE="5",  # the processor sends what each batch of 5 made due
         SMR_MOCK__LATENCY_MS="300",  # one "vendor call" per batch: rows stay in flight a while
     )
     port = free_port()

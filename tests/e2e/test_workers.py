@@ -1,5 +1,6 @@
-"""Three `smr worker` processes on one PostgreSQL: 3,000 due deliveries and a cron playbook
-firing every minute over 200 members. Every delivery is sent once, every slot fires once."""
+"""Three `smr worker` processes on one PostgreSQL: 3,000 orders to process, each making a
+delivery due, and a cron playbook firing every minute over 200 members. Every delivery is sent
+once, every slot fires once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from smr.models import Contact, CronSlot, Delivery, DeliveryAttempt, PlaybookVersion, Run
+from smr.models import (
+    Contact,
+    CronSlot,
+    Delivery,
+    DeliveryAttempt,
+    EventLogEntry,
+    PlaybookVersion,
+    Run,
+)
 from smr.playbooks import load_text
 from smr.runtime import Runtime
 from tests.conftest import CORE
@@ -49,9 +58,13 @@ async def scalar(runtime: Runtime, stmt: object) -> int:
 
 
 async def test_three_workers_send_each_delivery_and_fire_each_slot_once(
-    client: httpx.AsyncClient, runtime: Runtime, playbooks_dir: Path, tmp_path: Path
+    client: httpx.AsyncClient,
+    accepting_client: httpx.AsyncClient,
+    runtime: Runtime,
+    playbooks_dir: Path,
+    tmp_path: Path,
 ) -> None:
-    await _seed(client, runtime, playbooks_dir)
+    await _seed(client, accepting_client, runtime, playbooks_dir)
     env = smr_env(
         SMR_DATABASE_URL=runtime.settings.effective_database_url,
         SMR_PLAYBOOKS_DIR=str(playbooks_dir),
@@ -108,18 +121,32 @@ async def test_three_workers_send_each_delivery_and_fire_each_slot_once(
     assert sent_orders == DELIVERIES
 
 
-async def _seed(client: httpx.AsyncClient, runtime: Runtime, playbooks_dir: Path) -> None:
+async def _seed(
+    client: httpx.AsyncClient,
+    accepting_client: httpx.AsyncClient,
+    runtime: Runtime,
+    playbooks_dir: Path,
+) -> None:
+    """The members, processed here (an event no playbook listens to), and the orders, left in
+    the log for the workers."""
+    members = [
+        {"id": f"m-{i}", "type": "member.joined", "contact": {"phone": f"139{i:08d}"}, "data": {}}
+        for i in range(MEMBERS)
+    ]
+    response = await client.post("/v1/events", json={"events": members}, headers=auth(INGEST))
+    assert response.status_code == 202
     for first in range(0, DELIVERIES, 1000):
         keys = range(first, first + 1000)
         batch = [order_event(f"o-{i}", phone=f"138{i:08d}") for i in keys]
-        response = await client.post("/v1/events", json={"events": batch}, headers=auth(INGEST))
+        response = await accepting_client.post(
+            "/v1/events", json={"events": batch}, headers=auth(INGEST)
+        )
         assert response.status_code == 202
     now = datetime.now(UTC)
     playbook, errors = load_text(MEMBER_DAY, filename="member-minute.yaml", channels=["mock"])
     assert playbook is not None, errors
     async with runtime.sessions() as session, session.begin():
-        members = select(Contact.id).order_by(Contact.id).limit(MEMBERS).scalar_subquery()
-        await session.execute(update(Contact).where(Contact.id.in_(members)).values(tags=["会员"]))
+        await session.execute(update(Contact).values(tags=["会员"]))  # the members alone so far
         # Known for ten minutes, so the latest minute fires at once instead of next minute.
         session.add(
             PlaybookVersion(
@@ -133,7 +160,8 @@ async def _seed(client: httpx.AsyncClient, runtime: Runtime, playbooks_dir: Path
 
 
 async def _settled(runtime: Runtime, settled: set[str]) -> bool:
-    """True once a slot is done and nothing is pending or due; `settled` gets the done slots."""
+    """True once a slot is done and nothing is waiting in the log, pending or due; `settled`
+    gets the done slots."""
     async with runtime.sessions() as session:
         done = set(await session.scalars(select(CronSlot.id).where(CronSlot.status == "done")))
     pending = await scalar(
@@ -142,7 +170,8 @@ async def _settled(runtime: Runtime, settled: set[str]) -> bool:
     open_deliveries = await scalar(
         runtime, select(func.count()).where(Delivery.status.in_(["scheduled", "sending"]))
     )
-    if done and pending == 0 and open_deliveries == 0:
+    logged = await scalar(runtime, select(func.count()).select_from(EventLogEntry))
+    if done and pending == 0 and open_deliveries == 0 and logged == 0:
         settled.update(done)
         return True
     return False

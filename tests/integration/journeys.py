@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, MockOutbox, Run
+from smr.repositories import Record
 from smr.runtime import Runtime
+from smr.schemas import parse_events
+from smr.services.dispatch import Claimed, Dispatcher
+from smr.services.processor import Processor
 from tests.helpers import INGEST, auth
 
 POLICIES = """\
@@ -122,3 +129,41 @@ async def outbox_texts(runtime: Runtime) -> list[str | None]:
     async with runtime.sessions() as session:
         rows = await session.scalars(select(MockOutbox).order_by(MockOutbox.sent_at))
         return [r.text for r in rows]
+
+
+class DiesBeforeSending:
+    """The runtime's dispatcher, as the sender of a processor killed right after its batch
+    committed: the deliveries due at once are stored claimed (``sending`` under a lease) and
+    gated, and nothing was sent."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    @property
+    def lease(self) -> timedelta:
+        return self._dispatcher.lease
+
+    async def gate(self, session: AsyncSession, rows: Sequence[Record]) -> list[Claimed]:
+        return await self._dispatcher.gate(session, rows)
+
+    async def send(self, batch: Sequence[Claimed]) -> int:
+        assert batch
+        return 0
+
+
+async def process_without_sending(runtime: Runtime, body: dict[str, Any]) -> None:
+    """Accept ``body``'s events and process them as a worker would that dies before it sends
+    what they made due (``DiesBeforeSending``); its partitions pass on, as when their lease
+    ends."""
+    events = parse_events(body)
+    await runtime.ingest(events, source="api")
+    processor = Processor(
+        runtime.sessions,
+        catalog=runtime.catalog,
+        settings=runtime.settings.ingest,
+        clock=runtime.clock,
+        telemetry=runtime.telemetry,
+        sender=DiesBeforeSending(runtime.dispatcher),
+    )
+    assert (await processor.drain()).events == len(events)
+    await processor.owner.leave()

@@ -168,7 +168,7 @@ async def test_a_slot_starts_one_run_per_audience_contact(
     assert await deliveries_of(runtime) == []
 
     woken = await runtime.processor.drain()
-    assert (woken.runs, woken.deliveries_due) == (2, 2)
+    assert (woken.runs, woken.dispatched) == (2, 2)  # the sends went out with the steps
 
     async with runtime.sessions() as session:
         trace = await runs_repo.trace_of(session, runs[0].id)
@@ -176,10 +176,11 @@ async def test_a_slot_starts_one_run_per_audience_contact(
         ("start", slot.id),
         ("send", None),
         ("end", None),
+        ("delivery", None),
     ]
     assert sorted(await deliveries_of(runtime)) == [
-        ("scheduled", "diamond 2026-11-23T04:00:00+00:00"),
-        ("scheduled", "member 2026-11-23T04:00:00+00:00"),
+        ("sent", "diamond 2026-11-23T04:00:00+00:00"),
+        ("sent", "member 2026-11-23T04:00:00+00:00"),
     ]
 
     again = await runtime.cron.tick()
@@ -232,7 +233,7 @@ async def test_lanes_of_one_processor_advance_each_run_once(
         settings=settings,
         clock=clock,
         telemetry=Telemetry(),
-        on_due=lambda: None,
+        sender=runtime.dispatcher,
         lanes=2,
     )
     await processor.owner.heartbeat()

@@ -22,7 +22,9 @@ from smr.channels import (
 from smr.models import Delivery, DeliveryAttempt, MockOutbox
 from smr.runtime import Runtime
 from smr.services.dispatch import Dispatcher
+from smr.services.processor import Processor
 from smr.statuses import SkipReason
+from smr.telemetry import Telemetry
 from tests.helpers import INGEST, FakeClock, auth, order_event
 
 
@@ -48,17 +50,33 @@ class ScriptedAdapter:
 
 
 def route_all(
-    runtime: Runtime, adapter: ScriptedAdapter, *, draw: Callable[[], float] = random.random
+    runtime: Runtime,
+    adapter: ScriptedAdapter,
+    *,
+    draw: Callable[[], float] = random.random,
+    telemetry: Telemetry | None = None,
 ) -> Dispatcher:
+    """A dispatcher sending every channel through ``adapter``, and the runtime's processor
+    sending through it what the events it processes make due at once."""
     routes = dict.fromkeys(runtime.routes, adapter)
-    return Dispatcher(
+    dispatcher = Dispatcher(
         sessions=runtime.sessions,
         routes=routes,
         catalog=runtime.catalog,
         settings=runtime.settings,
         clock=runtime.clock,
+        telemetry=telemetry,
         draw=draw,
     )
+    runtime.processor = Processor(
+        runtime.sessions,
+        catalog=runtime.catalog,
+        settings=runtime.settings.ingest,
+        clock=runtime.clock,
+        telemetry=runtime.telemetry,
+        sender=dispatcher,
+    )
+    return dispatcher
 
 
 async def only_delivery(runtime: Runtime) -> Delivery:
@@ -74,9 +92,7 @@ async def post_order(client: httpx.AsyncClient) -> None:
 async def test_mock_send_lands_in_outbox_and_run_log(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    await post_order(client)
-
-    assert await runtime.dispatcher.tick() == 1
+    await post_order(client)  # processed, and its thank-you sent at once
 
     outbox = (await client.get("/v1/mock/outbox", headers=auth())).json()["items"]
     assert [m["text"] for m in outbox] == ["小王，感谢您在某某旗舰店下单（订单 order-o-1，¥99）！"]
@@ -101,9 +117,8 @@ async def test_retriable_failures_back_off_then_send(
 ) -> None:
     adapter = ScriptedAdapter(RetriableSendError("429 busy"), RetriableSendError("502"))
     dispatcher = route_all(runtime, adapter, draw=lambda: 0.75)  # the jitter drawn
-    await post_order(client)
+    await post_order(client)  # the first try, as the order is processed
 
-    assert await dispatcher.tick() == 1
     first_retry = await only_delivery(runtime)
     assert first_retry.status == "scheduled"
     base = runtime.settings.retry_base_seconds
@@ -141,11 +156,10 @@ async def test_retries_spread_with_full_jitter_from_a_seeded_draw(
 ) -> None:
     """Deliveries that failed together come back spread over [0, base·2^(n−1)), not at once;
     the draws are the seeded generator's, so the times are known in advance."""
-    await post_orders(client, 20)
     failures = [RetriableSendError("503") for _ in range(20)]
-    dispatcher = route_all(runtime, ScriptedAdapter(*failures), draw=random.Random(18).random)
+    route_all(runtime, ScriptedAdapter(*failures), draw=random.Random(18).random)
 
-    await dispatcher.tick()
+    await post_orders(client, 20)  # the first tries, as the orders are processed
 
     base = runtime.settings.retry_base_seconds
     delays = await retry_delays(runtime)
@@ -166,11 +180,10 @@ async def test_retries_spread_with_full_jitter_from_a_seeded_draw(
 async def test_a_vendors_retry_after_is_a_floor(
     client: httpx.AsyncClient, runtime: Runtime, retry_after: float, draw: float, expected: float
 ) -> None:
-    await post_order(client)
     failure = RetriableSendError("45009 busy", retry_after=retry_after)
-    dispatcher = route_all(runtime, ScriptedAdapter(failure), draw=lambda: draw)
+    route_all(runtime, ScriptedAdapter(failure), draw=lambda: draw)
 
-    await dispatcher.tick()
+    await post_order(client)
 
     assert await retry_delays(runtime) == [expected]
 
@@ -180,11 +193,11 @@ async def test_retries_stop_at_max_attempts_with_last_vendor_answer(
 ) -> None:
     failures = [RetriableSendError(f"503 try {i}") for i in range(runtime.settings.max_attempts)]
     dispatcher = route_all(runtime, ScriptedAdapter(*failures))
-    await post_order(client)
+    await post_order(client)  # the first try
 
-    for _ in range(runtime.settings.max_attempts):
-        await dispatcher.tick()
+    for _ in range(runtime.settings.max_attempts - 1):
         clock.advance(seconds=runtime.settings.retry_cap_seconds)
+        await dispatcher.tick()
 
     failed = await only_delivery(runtime)
     assert failed.status == "failed"
@@ -206,20 +219,29 @@ async def test_permanent_and_skipped_are_final(
     status: str,
     reason: str | None,
 ) -> None:
-    dispatcher = route_all(runtime, ScriptedAdapter(error))
-    await post_order(client)
+    route_all(runtime, ScriptedAdapter(error))
 
-    await dispatcher.tick()
+    await post_order(client)
 
     delivery = await only_delivery(runtime)
     assert (delivery.status, delivery.skip_reason, delivery.attempts) == (status, reason, 1)
 
 
-async def test_concurrent_dispatchers_never_send_a_delivery_twice(
-    client: httpx.AsyncClient, runtime: Runtime
+async def due_again(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock, count: int
 ) -> None:
-    batch = {"events": [order_event(f"o-{i}", phone=f"1380000{i:04d}") for i in range(120)]}
-    assert (await client.post("/v1/events", json=batch, headers=auth(INGEST))).status_code == 202
+    """``count`` deliveries ``scheduled`` and due, for claims to take: their first tries, as
+    their orders were processed, failed and were put back."""
+    route_all(runtime, ScriptedAdapter(*(RetriableSendError("503") for _ in range(count))))
+    await post_orders(client, count)
+    assert len(await retry_delays(runtime)) == count
+    clock.advance(seconds=runtime.settings.retry_cap_seconds)
+
+
+async def test_concurrent_dispatchers_never_send_a_delivery_twice(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    await due_again(client, runtime, clock, 120)
     adapters = [ScriptedAdapter(), ScriptedAdapter(), ScriptedAdapter()]
 
     await asyncio.gather(*(route_all(runtime, a).tick() for a in adapters))
@@ -230,8 +252,7 @@ async def test_concurrent_dispatchers_never_send_a_delivery_twice(
 
 
 async def test_mock_outbox_dedupes_a_resend(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    await post_order(client)
-    await runtime.dispatcher.tick()
+    await post_order(client)  # sent as it is processed
     delivery = await only_delivery(runtime)
     mock = runtime.routes["mock"]
     message = OutboundMessage(
@@ -250,14 +271,15 @@ async def test_mock_outbox_dedupes_a_resend(client: httpx.AsyncClient, runtime: 
         assert await session.scalar(select(func.count()).select_from(MockOutbox)) == 1
 
 
-async def test_a_claim_takes_at_most_its_limit(client: httpx.AsyncClient, runtime: Runtime) -> None:
+async def test_a_claim_takes_at_most_its_limit(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
     from datetime import timedelta
 
     from smr.db import unit_of_work
     from smr.repositories import deliveries as repo
 
-    batch = {"events": [order_event(f"o-{i}", phone=f"1380000{i:04d}") for i in range(50)]}
-    assert (await client.post("/v1/events", json=batch, headers=auth(INGEST))).status_code == 202
+    await due_again(client, runtime, clock, 50)
 
     async with unit_of_work(runtime.sessions) as session:
         first = await repo.claim_due(
@@ -270,3 +292,23 @@ async def test_a_claim_takes_at_most_its_limit(client: httpx.AsyncClient, runtim
     assert len(first) == 10
     assert len(second) == 40
     assert not {r.id for r in first} & {r.id for r in second}
+
+
+async def test_a_delivery_due_as_it_is_made_is_sent_by_its_processor_without_a_claim(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smr.repositories import deliveries as repo
+
+    async def no_claim(*_: object, **__: object) -> None:
+        raise AssertionError("a delivery due as it is made is written claimed")
+
+    monkeypatch.setattr(repo, "claim_due", no_claim)
+
+    await post_order(client)
+
+    delivery = await only_delivery(runtime)
+    assert (delivery.status, delivery.attempts, delivery.sent_at) == ("sent", 1, runtime.clock())
+    assert delivery.lease_until is None
+    async with runtime.sessions() as session:
+        outcomes = (await session.scalars(select(DeliveryAttempt.outcome))).all()
+    assert outcomes == ["sent"]

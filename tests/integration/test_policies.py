@@ -8,12 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smr.channels import RetriableSendError
 from smr.db import unit_of_work
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.runtime import Runtime
 from tests.helpers import FakeClock
 from tests.integration.journeys import deliveries, event, post, write_playbooks
+from tests.integration.test_dispatch import ScriptedAdapter, route_all
 
 
 @pytest.fixture
@@ -123,6 +125,8 @@ async def test_a_claim_in_flight_holds_its_contact_so_the_cap_counts_it(
     """Another worker has claimed one of a contact's marketing deliveries and not committed
     yet: a claim meanwhile leaves the contact's other one for later, and then, after that
     commit, caps it by the first."""
+    # The first try of each, as its event is processed, fails: scheduled for claims.
+    route_all(runtime, ScriptedAdapter(*(RetriableSendError("503") for _ in range(3))))
     for key, text, phone in [
         ("m-1", "wecom-marketing", "13800000000"),
         ("m-2", "sms-marketing", "13800000000"),
@@ -130,6 +134,7 @@ async def test_a_claim_in_flight_holds_its_contact_so_the_cap_counts_it(
     ]:
         await say(client, key, text, phone=phone)
         clock.advance(seconds=1)
+    clock.advance(seconds=runtime.settings.retry_cap_seconds)
     first = (await deliveries(runtime))[0]
 
     async with unit_of_work(runtime.sessions) as other_worker:

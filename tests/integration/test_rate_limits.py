@@ -14,14 +14,17 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text, update
 
+from smr.channels import RetriableSendError
 from smr.db import unit_of_work
 from smr.models import Delivery, SendHit, TraceEntry
 from smr.repositories import deliveries as deliveries_repo
 from smr.runtime import Runtime, build_runtime
+from smr.schemas import parse_events
 from smr.services import addressing, policy, ratelimits
 from tests.conftest import make_settings
 from tests.helpers import FakeClock, auth
 from tests.integration.journeys import deliveries, post
+from tests.integration.test_dispatch import ScriptedAdapter, route_all
 
 POLICIES = """\
 timezone: Asia/Shanghai
@@ -158,14 +161,15 @@ async def test_what_waits_in_one_batch_is_spread_over_the_windows_to_come(
 async def test_what_waits_goes_in_the_slot_it_reserved_first_come_first_served(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
-    """300 handoffs to one staff member, 30 a minute, claimed 50 at a time: every claim
-    queues behind the slots reserved before it, so each one held back has one
-    ``rate_limited`` entry and goes in the slot it names, 30 a minute, in the order they came
-    (one lane: concurrent lanes queue their batches in the order they take the window)."""
+    """300 handoffs to one staff member, 30 a minute, in ten posts of 30, each sent as it is
+    processed: each batch queues behind the slots reserved before it, so each one held back
+    has one ``rate_limited`` entry and goes in the slot it names (its tick claims 50 at a
+    time), 30 a minute, in the order they came (one lane: concurrent lanes queue their
+    batches in the order they take the window)."""
+    start = clock.now
     for chunk in range(10):
         await post(client, handoffs(30 * chunk, 30))
         clock.advance(milliseconds=1)
-    start = clock.now
 
     for m in range(11):
         clock.now = start + timedelta(minutes=m)
@@ -251,15 +255,35 @@ async def lock_waited_for(runtime: Runtime) -> None:
         await asyncio.sleep(0.01)
 
 
+async def failed_first_tries(runtime: Runtime, tmp_path: Path, body: dict[str, Any]) -> None:
+    """``body``'s handoffs processed by another worker, whose policies set no rate limit and
+    whose first try of each failed: ``scheduled`` again, due at once, and no send counted."""
+    folder = tmp_path / "no-limits"
+    folder.mkdir()
+    (folder / "policies.yaml").write_text("timezone: Asia/Shanghai\n", encoding="utf-8")
+    (folder / "handoff.yaml").write_text(HANDOFF, encoding="utf-8")
+    settings = runtime.settings.model_copy(update={"playbooks_dir": folder})
+    other = build_runtime(settings, clock=runtime.clock)
+    try:
+        events = parse_events(body)
+        failures = [RetriableSendError("503") for _ in events]
+        route_all(other, ScriptedAdapter(*failures), draw=lambda: 0.0)  # no jitter: due now
+        await other.ingest(events, source="api")
+        assert await other.process_pending() == len(events)
+        await other.processor.owner.leave()
+    finally:
+        await other.aclose()
+
+
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 async def test_the_limit_holds_across_workers(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock, tmp_path: Path
 ) -> None:
     """Another worker has let 20 through the gate and not committed yet: a claim meanwhile
     waits for it, then counts its 20 and lets 10 through, not 30."""
-    await post(client, handoffs(0, 35))
+    await failed_first_tries(runtime, tmp_path, handoffs(0, 35))
     limits = ratelimits.limits_of(runtime.routes, runtime.catalog.policies)
     now, lease = clock(), timedelta(seconds=60)
 
@@ -283,10 +307,11 @@ async def test_the_limit_holds_across_workers(
 async def test_deliveries_due_at_the_same_moment_are_claimed_first_come_first_served(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
+    failures = [RetriableSendError("503") for _ in range(6)]
+    route_all(runtime, ScriptedAdapter(*failures))  # scheduled again, to claims
     for n in range(6):
         await post(client, handoffs(n, 1))
         clock.advance(milliseconds=1)
-    await runtime.processor.drain()
     created = sorted(d.id for d in await deliveries(runtime))
     async with unit_of_work(runtime.sessions) as session:
         for delivery_id in reversed(created):  # the rows move, newest first

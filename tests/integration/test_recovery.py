@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from smr.channels import RetriableSendError
 from smr.eventlog import PARTITIONS
 from smr.runtime import Runtime, build_runtime
 from smr.services.dispatch import Dispatcher
@@ -18,10 +20,11 @@ from tests.integration.journeys import (
     order,
     outbox_texts,
     post,
+    process_without_sending,
     runs,
     write_playbooks,
 )
-from tests.integration.test_dispatch import ScriptedAdapter
+from tests.integration.test_dispatch import ScriptedAdapter, route_all
 
 
 @pytest.fixture
@@ -29,23 +32,17 @@ def playbooks_dir(tmp_path: Path) -> Path:
     return write_playbooks(tmp_path / "playbooks")
 
 
-async def crash_mid_send(runtime: Runtime) -> None:
-    """Claim every due delivery as a worker would, then die before sending."""
-    from smr.db import unit_of_work
-    from smr.repositories import deliveries as repo
-
-    async with unit_of_work(runtime.sessions) as session:
-        claimed = await repo.claim_due(
-            session, now=runtime.clock(), lease=timedelta(seconds=60), limit=100, resendable=[]
-        )
-    assert claimed
+async def crash_mid_send(runtime: Runtime, event: dict[str, Any]) -> None:
+    """Process ``event`` as a worker would, then die before sending what it made due."""
+    await process_without_sending(runtime, event)
+    (delivery,) = await deliveries(runtime)
+    assert (delivery.status, delivery.attempts) == ("sending", 1)
 
 
 async def test_idempotent_channel_is_resent_once_after_the_lease(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
-    await post(client, order("o-1", "A1"))
-    await crash_mid_send(runtime)
+    await crash_mid_send(runtime, order("o-1", "A1"))
 
     assert await runtime.dispatcher.tick() == 0  # the lease still holds
     clock.advance(seconds=61)
@@ -59,8 +56,7 @@ async def test_idempotent_channel_is_resent_once_after_the_lease(
 async def test_a_resend_after_the_lease_is_skipped_when_the_run_exited_meanwhile(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
-    await post(client, order("o-1", "A1"))
-    await crash_mid_send(runtime)
+    await crash_mid_send(runtime, order("o-1", "A1"))
     await post(client, order("r-1", "A1", refund=True))  # ends the run; its send is in flight
     clock.advance(seconds=61)
 
@@ -84,8 +80,7 @@ async def test_other_channels_become_uncertain_instead_of_resending(
         settings=runtime.settings,
         clock=clock,
     )
-    await post(client, order("o-1", "A1"))
-    await crash_mid_send(runtime)
+    await crash_mid_send(runtime, order("o-1", "A1"))
     clock.advance(seconds=61)
 
     await dispatcher.tick()
@@ -156,10 +151,12 @@ async def test_restart_between_wait_and_send_sends_once_with_the_started_version
 
 
 async def test_cancel_delivery_only_while_scheduled(
-    client: httpx.AsyncClient, runtime: Runtime
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
-    await post(client, order("o-1", "A1"))
+    route_all(runtime, ScriptedAdapter(RetriableSendError("503")))
+    await post(client, order("o-1", "A1"))  # its first try failed: scheduled for another
     (first,) = await deliveries(runtime)
+    assert first.status == "scheduled"
 
     cancelled = await client.post(f"/v1/deliveries/{first.id}/cancel", headers=auth())
     again = await client.post(f"/v1/deliveries/{first.id}/cancel", headers=auth())
@@ -169,6 +166,7 @@ async def test_cancel_delivery_only_while_scheduled(
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
     assert missing.status_code == 404
+    clock.advance(seconds=runtime.settings.retry_cap_seconds)
     assert await runtime.dispatcher.tick() == 0
     run = (await client.get(f"/v1/runs/{first.run_id}", headers=auth())).json()
     assert run["trace"][-1] == {**run["trace"][-1], "status": "cancelled", "by": "admin"}

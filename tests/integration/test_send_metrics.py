@@ -6,10 +6,9 @@ import httpx
 
 from smr.channels import PermanentSendError, RetriableSendError
 from smr.runtime import Runtime
-from smr.services.dispatch import Dispatcher
 from smr.telemetry import Telemetry
 from tests.helpers import INGEST, FakeClock, auth, order_event
-from tests.integration.test_dispatch import ScriptedAdapter
+from tests.integration.test_dispatch import ScriptedAdapter, route_all
 
 
 async def test_sends_are_counted_per_channel_and_outcome(
@@ -17,24 +16,16 @@ async def test_sends_are_counted_per_channel_and_outcome(
 ) -> None:
     adapter = ScriptedAdapter(RetriableSendError("429 busy"), PermanentSendError("40003"))
     telemetry = Telemetry()
-    dispatcher = Dispatcher(
-        sessions=runtime.sessions,
-        routes=dict.fromkeys(runtime.routes, adapter),
-        catalog=runtime.catalog,
-        settings=runtime.settings,
-        clock=runtime.clock,
-        telemetry=telemetry,
-    )
+    dispatcher = route_all(runtime, adapter, telemetry=telemetry)
     value = telemetry.registry.get_sample_value
     await client.post("/v1/events", json=order_event("o-1"), headers=auth(INGEST))
 
-    await dispatcher.tick()  # 429: retried later
+    # Sent as the order was processed: 429, retried later.
     assert value("smr_sends_total", {"channel": "wecom", "outcome": "retry"}) == 1
 
     clock.advance(seconds=runtime.settings.retry_base_seconds)
     await dispatcher.tick()  # 40003: failed for good
-    await client.post("/v1/events", json=order_event("o-2"), headers=auth(INGEST))
-    await dispatcher.tick()  # sent
+    await client.post("/v1/events", json=order_event("o-2"), headers=auth(INGEST))  # sent
 
     assert {
         outcome: value("smr_sends_total", {"channel": "wecom", "outcome": outcome})

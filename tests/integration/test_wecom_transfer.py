@@ -190,14 +190,23 @@ async def test_listed_staff_need_no_owner_and_the_owner_notice_is_skipped_withou
 
 
 async def test_a_transfer_awaits_transfer_result_then_the_takeover_owns_the_contact(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock, respx_mock: respx.MockRouter
+    client: httpx.AsyncClient,
+    accepting_client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FakeClock,
+    respx_mock: respx.MockRouter,
 ) -> None:
     transfer, results = transfer_routes(
         respx_mock, result(2, "wm-1", "wm-2"), result(1, "wm-1", "wm-2")
     )
-    ids = [await post_event(client, f"v-{n}", "vip.assigned", clock, customer(n)) for n in (1, 2)]
-
-    await runtime.dispatcher.tick()
+    accepted = []
+    for n in (1, 2):
+        body = {"id": f"v-{n}", "type": "vip.assigned", "contact": customer(n)}
+        response = await accepting_client.post("/v1/events", json=body, headers=auth(INGEST))
+        assert response.status_code == 202
+        accepted.append(response.json())
+    await runtime.process_pending()  # one batch, whose sends go out together as it commits
+    ids = [await contact_of(client, body) for body in accepted]
 
     # One call for both customers: same handover, takeover and message.
     assert transfer.call_count == 1
