@@ -252,6 +252,13 @@ class Delivery(Base):
         Index("ix_deliveries_status_due_at_id", "status", "due_at", "id"),
         # Also how the frequency caps find a contact's deliveries.
         Index("ix_deliveries_contact_id_id", "contact_id", "id"),
+        # Deliveries in flight past their lease (a lost worker's), oldest lease first.
+        Index(
+            "ix_deliveries_sending_lease_until",
+            "lease_until",
+            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("status = 'sending'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal_column,
     not_,
     or_,
     select,
@@ -51,13 +52,19 @@ async def mark_uncertain(
     return claims.records(result.mappings())
 
 
+def _in_flight(table: Table) -> ColumnElement[bool]:
+    """``sending``, written into the statement: only a literal lets the planner use the
+    partial index of the rows in flight (``ix_deliveries_sending_lease_until``)."""
+    return table.c.status == literal_column(f"'{DeliveryStatus.SENDING}'")
+
+
 @cache
 def _mark_uncertain(dialect: str) -> Update:
     table = table_of(Delivery)
     return (
         update(table)
         .where(
-            table.c.status == DeliveryStatus.SENDING,
+            _in_flight(table),
             table.c.lease_until < claims.now(),
             not_(any_of(dialect, table.c.channel, "resendable")),
         )
@@ -88,7 +95,7 @@ async def claim_due(
 def _claim_due(dialect: str) -> tuple[Update, Update]:
     table = table_of(Delivery)
     lost = and_(
-        table.c.status == DeliveryStatus.SENDING,
+        _in_flight(table),
         table.c.lease_until < claims.now(),
         any_of(dialect, table.c.channel, "resendable"),
     )

@@ -38,7 +38,7 @@ from smr.services.delivery_state import (
 )
 from smr.services.retries import Retries
 from smr.services.sending import Outcome, attempt_row, send_batch, send_one, trace_row
-from smr.statuses import DeliveryStatus
+from smr.statuses import DeliveryStatus, RunStatus
 from smr.telemetry import ClaimKind, Telemetry
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,18 @@ class Dispatcher:
         that dedupes resends it) or ``uncertain`` (one that cannot)."""
         return timedelta(seconds=self._settings.lease_seconds)
 
-    async def gate(self, session: AsyncSession, rows: Sequence[Record]) -> list[Claimed]:
+    async def gate(
+        self,
+        session: AsyncSession,
+        rows: Sequence[Record],
+        *,
+        known: Mapping[str, RunStatus] | None = None,
+    ) -> list[Claimed]:
         """The policy gate, in ``session``'s transaction, for deliveries written claimed in it
         (``sending`` under a lease): what a claim does with the rows it takes. ``send`` them
-        once the transaction commits."""
-        return await self._gate(session, rows, self._clock()) if rows else []
+        once the transaction commits. ``known``: the statuses of runs this transaction
+        started (nobody else can have ended them), not read again."""
+        return await self._gate(session, rows, self._clock(), known=known) if rows else []
 
     async def send(self, batch: Sequence[Claimed]) -> int:
         """Send and record what ``gate`` passed, its transaction committed; how many were
@@ -156,12 +163,19 @@ class Dispatcher:
         )
 
     async def _gate(
-        self, session: AsyncSession, rows: Sequence[Record], now: datetime
+        self,
+        session: AsyncSession,
+        rows: Sequence[Record],
+        now: datetime,
+        *,
+        known: Mapping[str, RunStatus] | None = None,
     ) -> list[Claimed]:
         limits = ratelimits.limits_of(self._routes, self._catalog.policies)
         addressed = self._addressed | ratelimits.by_staff(limits)
         recipients = await addressing.recipients(session, rows, addressed=addressed)
-        statuses = await runs_repo.statuses(session, [r.run_id for r in rows])
+        known = known or {}
+        unknown = [r.run_id for r in rows if r.run_id not in known]
+        statuses = {**known, **await runs_repo.statuses(session, unknown)}
         # Opt-outs and caps concern marketing only.
         marketing = [r.contact_id for r in rows if r.category == "marketing"]
         policies = self._catalog.policies

@@ -136,6 +136,17 @@ class Plan:
                 claimed.append(Record(**columns, sent_at=None, vendor_ref=None))
         return claimed
 
+    def started_statuses(self) -> dict[str, RunStatus]:
+        """The status each run this plan starts is left in (ended, if an exit ended it)."""
+        statuses = {r.id: r.state.status for r in self.runs}
+        for update in self.updated:
+            if update.id in statuses:
+                statuses[update.id] = update.state.status
+        for end in self.ended:
+            if end.id in statuses:
+                statuses[end.id] = end.status
+        return statuses
+
     async def write(self, session: AsyncSession) -> None:
         await runs_repo.insert_started(
             session, runs=self.runs, deliveries=self.deliveries, trace=self.trace

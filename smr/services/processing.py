@@ -11,7 +11,7 @@ transaction, as a claim's would, for the caller to send after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ from smr.services import contacts
 from smr.services.catalog import Catalog, EventRules
 from smr.services.dispatch import Claimed
 from smr.services.runs import RunPlanner
+from smr.statuses import RunStatus
 
 
 class Sender(Protocol):
@@ -38,8 +39,15 @@ class Sender(Protocol):
         """How long a claimed delivery is held before another worker may take it over."""
         ...
 
-    async def gate(self, session: AsyncSession, rows: Sequence[Record]) -> list[Claimed]:
-        """The policy gate for ``rows``, claimed in ``session``'s transaction."""
+    async def gate(
+        self,
+        session: AsyncSession,
+        rows: Sequence[Record],
+        *,
+        known: Mapping[str, RunStatus] | None = None,
+    ) -> list[Claimed]:
+        """The policy gate for ``rows``, claimed in ``session``'s transaction (``known``: the
+        statuses of the runs it started)."""
         ...
 
     async def send(self, batch: Sequence[Claimed]) -> int:
@@ -82,7 +90,7 @@ async def process(
     await write_together(session, [*contacts.writes(states, now=now), *planner.plan.inserts()])
     await planner.plan.write_changes(session)
     await event_log.finish(session, rows, seqs=[e.seq for e in batch])
-    gated = await sender.gate(session, claimed)
+    gated = await sender.gate(session, claimed, known=planner.plan.started_statuses())
     return Processed(events=len(batch), gated=gated)
 
 

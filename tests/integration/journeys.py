@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from smr.runtime import Runtime
 from smr.schemas import parse_events
 from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.processor import Processor
+from smr.statuses import RunStatus
 from tests.helpers import INGEST, auth
 
 POLICIES = """\
@@ -143,8 +144,14 @@ class DiesBeforeSending:
     def lease(self) -> timedelta:
         return self._dispatcher.lease
 
-    async def gate(self, session: AsyncSession, rows: Sequence[Record]) -> list[Claimed]:
-        return await self._dispatcher.gate(session, rows)
+    async def gate(
+        self,
+        session: AsyncSession,
+        rows: Sequence[Record],
+        *,
+        known: Mapping[str, RunStatus] | None = None,
+    ) -> list[Claimed]:
+        return await self._dispatcher.gate(session, rows, known=known)
 
     async def send(self, batch: Sequence[Claimed]) -> int:
         assert batch

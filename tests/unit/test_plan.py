@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from smr.repositories.rows import NewDelivery
 from smr.services.plan import Plan
-from smr.statuses import DeliveryStatus, SkipReason
+from smr.statuses import DeliveryStatus, RunStatus, SkipReason
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 LEASE_END = NOW + timedelta(seconds=60)
@@ -68,3 +68,21 @@ def test_a_plan_with_nothing_due_claims_nothing() -> None:
 
     assert plan.claim_due(now=NOW, lease_until=LEASE_END) == []
     assert plan.deliveries[0].status == DeliveryStatus.SCHEDULED
+
+
+def test_the_runs_a_plan_starts_are_known_in_the_state_they_are_left_in() -> None:
+    from smr.repositories.rows import EndedRun, NewRun
+    from smr.services.plan import waiting
+
+    def started(run_id: str) -> NewRun:
+        state = waiting(1, NOW + timedelta(days=1), NOW)
+        return NewRun(run_id, "ct-1", "pb", "v1", "ev-1", None, NOW, state)
+
+    plan = Plan()
+    plan.runs = [started("waits"), started("exits")]
+    plan.ended = [
+        EndedRun(id="exits", status=RunStatus.EXITED, end_reason="refunded", ended_at=NOW),
+        EndedRun(id="known-before", status=RunStatus.EXITED, end_reason="x", ended_at=NOW),
+    ]
+
+    assert plan.started_statuses() == {"waits": RunStatus.WAITING, "exits": RunStatus.EXITED}
