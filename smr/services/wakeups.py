@@ -7,7 +7,8 @@ one batch at a time. A batch is one transaction: it reads the due runs of the la
 partitions, and when there are some, fences (renews the lane's partition leases) and
 advances those of the partitions still held, without a claim or a lease of its own: a
 processor that dies mid-batch leaves the runs waiting, and the partitions' next owner
-advances them.
+advances them. The deliveries a batch makes due at once are written claimed and gated in the
+same transaction (``Woken.gated``), for the processor to send after the commit.
 
 One run never holds back another: a run whose steps raise is failed alone, with the reason in
 its run log; a batch the database refuses is written again run by run, so that only the run
