@@ -196,15 +196,14 @@ async def _drain(claimer: _Claimer) -> None:
 
 @contextmanager
 def _captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    """The claim statements (``FOR UPDATE SKIP LOCKED``) sent meanwhile, with their
-    parameters, as SQLAlchemy hands them to the driver."""
+    """The statements sent meanwhile, with their parameters, as SQLAlchemy hands them to the
+    driver."""
     found: list[tuple[str, Any]] = []
 
     def record(
         _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
     ) -> None:
-        if "SKIP LOCKED" in statement:
-            found.append((statement, parameters))
+        found.append((statement, parameters))
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
@@ -228,8 +227,12 @@ async def explain_claims(
             session = AsyncSession(bind=conn)
             await claimer_statements(session, claimer)
             await conn.rollback()
-    # The second statement of each claim is the due one (the first takes expired leases).
-    wanted = {"deliveries": statements[1], "runs": statements[3]}
+    # The deliveries' claim is two statements (``FOR UPDATE SKIP LOCKED``), the second the due
+    # one (the first takes expired leases); due runs are read without a claim (a processor
+    # advances those of the partitions it holds).
+    claims = [s for s in statements if "SKIP LOCKED" in s[0]]
+    runs = [s for s in statements if "FROM runs" in s[0]]
+    wanted = {"deliveries": claims[1], "runs": runs[-1]}
     plans = {}
     for name, (sql, params) in wanted.items():
         plans[name] = {
