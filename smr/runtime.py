@@ -288,7 +288,7 @@ def build_runtime(
         settings=settings.ingest,
         clock=clock,
         telemetry=telemetry,
-        sender=dispatcher,
+        dispatcher=dispatcher,
         lanes=1 if one_writer_at_a_time(settings.effective_database_url) else settings.ingest.lanes,
     )
     acceptor = Acceptor(

@@ -11,55 +11,30 @@ transaction, as a claim's would, for the caller to send after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.eventlog import LoggedEvent
 from smr.playbooks import EventView
-from smr.repositories import Record, event_log
+from smr.repositories import event_log
 from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import write_together
 from smr.schemas import ORDER_TYPES, OrderData
 from smr.services import contacts
 from smr.services.catalog import Catalog, EventRules
-from smr.services.dispatch import Claimed
+from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.runs import RunPlanner
-from smr.statuses import RunStatus
-
-
-class Sender(Protocol):
-    """Sends deliveries claimed as they were written (the dispatcher)."""
-
-    @property
-    def lease(self) -> timedelta:
-        """How long a claimed delivery is held before another worker may take it over."""
-        ...
-
-    async def gate(
-        self,
-        session: AsyncSession,
-        rows: Sequence[Record],
-        *,
-        known: Mapping[str, RunStatus] | None = None,
-    ) -> list[Claimed]:
-        """The policy gate for ``rows``, claimed in ``session``'s transaction (``known``: the
-        statuses of the runs it started)."""
-        ...
-
-    async def send(self, batch: Sequence[Claimed]) -> int:
-        """Send and record what ``gate`` passed, committed; how many were handled."""
-        ...
 
 
 @dataclass(frozen=True)
 class Processed:
     events: int = 0
     #: The deliveries due at once, written claimed and gated: the caller sends them after the
-    #: commit (``Sender.send``).
+    #: commit (``Dispatcher.send``).
     gated: list[Claimed] = field(default_factory=list)
 
     def __add__(self, other: Processed) -> Processed:
@@ -72,10 +47,10 @@ async def process(
     *,
     catalog: Catalog,
     now: datetime,
-    sender: Sender,
+    dispatcher: Dispatcher,
 ) -> Processed:
     """Process ``batch`` (in ``seq`` order) in ``session``'s transaction; deliveries due at
-    once are claimed for ``sender.lease`` and gated by ``sender``."""
+    once are claimed for the ``dispatcher``'s lease and pass its gate."""
     if not batch:
         return Processed()
     types = {e.type for e in batch}
@@ -86,11 +61,11 @@ async def process(
     watched = _watched(rules, now=min(e.received_at for e in batch))
     planner = await _planner(session, states, watched, exiting, catalog=catalog, now=now)
     rows = [_apply(e, s, planner, now=now) for e, s in zip(batch, states, strict=True)]
-    claimed = planner.plan.claim_due(now=now, lease_until=now + sender.lease)
+    claimed = planner.plan.claim_due(now=now, lease_until=now + dispatcher.lease)
     await write_together(session, [*contacts.writes(states, now=now), *planner.plan.inserts()])
     await planner.plan.write_changes(session)
     await event_log.finish(session, rows, seqs=[e.seq for e in batch])
-    gated = await sender.gate(session, claimed, known=planner.plan.started_statuses())
+    gated = await dispatcher.gate(session, claimed, known=planner.plan.started_statuses())
     return Processed(events=len(batch), gated=gated)
 
 

@@ -6,7 +6,7 @@ One per ``smr serve`` and ``smr worker``. It owns a share of the log's partition
 fence), take the next events of the partitions still held, process them
 (``processing.process``), commit; then likewise the due runs of the contacts of those
 partitions (``wakeups.Waker``). The deliveries a batch made due at once are written claimed,
-and the processor has them sent (``Sender``) right after the commit, before its next batch:
+and the processor has the dispatcher send them right after the commit, before its next batch:
 no claim, no wait for a tick (a welcome goes out within WeCom's 20 s). In the background it
 works in ``lanes``, each over a fixed part of the partitions (partition number modulo the
 lanes) with its own transactions, so that one lane plans a batch in Python while another's is
@@ -36,9 +36,9 @@ from smr.db import is_transient, is_unavailable, log_failure, unit_of_work
 from smr.eventlog import PARTITIONS, EventStatus, LoggedEvent
 from smr.repositories import event_log
 from smr.services.catalog import Catalog
-from smr.services.dispatch import Claimed
+from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.partition_owner import PartitionOwner
-from smr.services.processing import Processed, Sender, process
+from smr.services.processing import Processed, process
 from smr.services.wakeups import Fence, Waker
 from smr.telemetry import Telemetry
 
@@ -80,7 +80,7 @@ class Processor:
         settings: IngestSettings,
         clock: Callable[[], datetime],
         telemetry: Telemetry,
-        sender: Sender,
+        dispatcher: Dispatcher,
         lanes: int = 1,
     ) -> None:
         self._sessions = sessions
@@ -88,7 +88,7 @@ class Processor:
         self._settings = settings
         self._clock = clock
         self._telemetry = telemetry
-        self._sender = sender
+        self._dispatcher = dispatcher
         self.owner = PartitionOwner(
             sessions, lease=timedelta(seconds=settings.lease_seconds), clock=clock
         )
@@ -97,7 +97,7 @@ class Processor:
             catalog=catalog,
             clock=clock,
             batch_size=settings.batch_size,
-            sender=sender,
+            dispatcher=dispatcher,
             telemetry=telemetry,
         )
         #: The partitions of each lane (``None``: all of them, when there is one lane).
@@ -152,7 +152,7 @@ class Processor:
         if not gated:
             return 0
         try:
-            return await self._sender.send(gated)
+            return await self._dispatcher.send(gated)
         except Exception as exc:
             if not is_unavailable(exc):  # the ticker says when the database is gone, once
                 log_failure(log, "sending the deliveries a batch made due", exc)
@@ -184,7 +184,11 @@ class Processor:
                 urgent_first=not alone,
             )
             done = await process(
-                session, batch, catalog=self._catalog, now=self._clock(), sender=self._sender
+                session,
+                batch,
+                catalog=self._catalog,
+                now=self._clock(),
+                dispatcher=self._dispatcher,
             )
         if done.events:
             self._telemetry.batch.observe(time.perf_counter() - started)

@@ -33,9 +33,8 @@ from smr.repositories.rows import RunUpdate
 from smr.repositories.runs import DueRun
 from smr.services import contacts
 from smr.services.catalog import Catalog
-from smr.services.dispatch import Claimed
+from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.plan import Plan, advance, ended
-from smr.services.processing import Sender
 from smr.statuses import RunStatus
 from smr.telemetry import ClaimKind, Telemetry
 
@@ -49,7 +48,7 @@ Fence = Callable[[AsyncSession], Awaitable[list[int]]]
 class Woken:
     runs: int = 0
     #: The deliveries due at once, written claimed and gated: the caller sends them after
-    #: the commit (``Sender.send``).
+    #: the commit (``Dispatcher.send``).
     gated: list[Claimed] = field(default_factory=list)
 
 
@@ -61,13 +60,13 @@ class Waker:
         catalog: Catalog,
         clock: Callable[[], datetime],
         batch_size: int,
-        sender: Sender,
+        dispatcher: Dispatcher,
         telemetry: Telemetry,
     ) -> None:
-        """``sender``: claims the deliveries due at once for its lease, and gates them (see
-        ``Woken``)."""
+        """``dispatcher``: its lease is the one the deliveries due at once are claimed for,
+        and its gate the one they pass (see ``Woken``)."""
         self._sessions = sessions
-        self._sender = sender
+        self._dispatcher = dispatcher
         self._catalog = catalog
         self._clock = clock
         self._batch_size = batch_size
@@ -158,10 +157,10 @@ class Waker:
                 log.exception("run %s failed while advancing", run.id)
                 plan.undo(mark)
                 self._fail(plan, run, f"internal error: {type(exc).__name__}: {exc}"[:500], now)
-        claimed = plan.claim_due(now=now, lease_until=now + self._sender.lease)
+        claimed = plan.claim_due(now=now, lease_until=now + self._dispatcher.lease)
         await contacts.write_back(session, list(states.values()), now=now)
         await plan.write(session)
-        return await self._sender.gate(session, claimed)
+        return await self._dispatcher.gate(session, claimed)
 
     def _resume(
         self,

@@ -170,7 +170,7 @@ class _Pipeline:
             settings=local.ingest,
             clock=clock,
             telemetry=Telemetry(),
-            sender=dispatcher,
+            dispatcher=dispatcher,
         )
         acceptor = Acceptor(
             SessionLogWriter(sessions),

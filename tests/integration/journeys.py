@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Delivery, MockOutbox, Run
-from smr.repositories import Record
 from smr.runtime import Runtime
 from smr.schemas import parse_events
 from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.processor import Processor
-from smr.statuses import RunStatus
 from tests.helpers import INGEST, auth
 
 POLICIES = """\
@@ -132,30 +128,27 @@ async def outbox_texts(runtime: Runtime) -> list[str | None]:
         return [r.text for r in rows]
 
 
-class DiesBeforeSending:
-    """The runtime's dispatcher, as the sender of a processor killed right after its batch
-    committed: the deliveries due at once are stored claimed (``sending`` under a lease) and
-    gated, and nothing was sent."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self._dispatcher = dispatcher
-
-    @property
-    def lease(self) -> timedelta:
-        return self._dispatcher.lease
-
-    async def gate(
-        self,
-        session: AsyncSession,
-        rows: Sequence[Record],
-        *,
-        known: Mapping[str, RunStatus] | None = None,
-    ) -> list[Claimed]:
-        return await self._dispatcher.gate(session, rows, known=known)
+class DiesBeforeSending(Dispatcher):
+    """The dispatcher of a processor killed right after its batch committed: the deliveries
+    due at once are stored claimed (``sending`` under a lease) and gated, and nothing was
+    sent."""
 
     async def send(self, batch: Sequence[Claimed]) -> int:
         assert batch
         return 0
+
+
+def dispatching_through(runtime: Runtime, dispatcher: Dispatcher) -> Processor:
+    """A processor for ``runtime``'s log whose deliveries due at once ``dispatcher`` gates and
+    sends."""
+    return Processor(
+        runtime.sessions,
+        catalog=runtime.catalog,
+        settings=runtime.settings.ingest,
+        clock=runtime.clock,
+        telemetry=runtime.telemetry,
+        dispatcher=dispatcher,
+    )
 
 
 async def process_without_sending(runtime: Runtime, body: dict[str, Any]) -> None:
@@ -164,13 +157,13 @@ async def process_without_sending(runtime: Runtime, body: dict[str, Any]) -> Non
     ends."""
     events = parse_events(body)
     await runtime.ingest(events, source="api")
-    processor = Processor(
-        runtime.sessions,
+    dies = DiesBeforeSending(
+        sessions=runtime.sessions,
+        routes=runtime.routes,
         catalog=runtime.catalog,
-        settings=runtime.settings.ingest,
+        settings=runtime.settings,
         clock=runtime.clock,
-        telemetry=runtime.telemetry,
-        sender=DiesBeforeSending(runtime.dispatcher),
     )
+    processor = dispatching_through(runtime, dies)
     assert (await processor.drain()).events == len(events)
     await processor.owner.leave()

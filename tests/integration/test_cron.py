@@ -233,7 +233,7 @@ async def test_lanes_of_one_processor_advance_each_run_once(
         settings=settings,
         clock=clock,
         telemetry=Telemetry(),
-        sender=runtime.dispatcher,
+        dispatcher=runtime.dispatcher,
         lanes=2,
     )
     await processor.owner.heartbeat()

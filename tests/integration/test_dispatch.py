@@ -22,10 +22,10 @@ from smr.channels import (
 from smr.models import Delivery, DeliveryAttempt, MockOutbox
 from smr.runtime import Runtime
 from smr.services.dispatch import Dispatcher
-from smr.services.processor import Processor
 from smr.statuses import SkipReason
 from smr.telemetry import Telemetry
 from tests.helpers import INGEST, FakeClock, auth, order_event
+from tests.integration.journeys import dispatching_through
 
 
 class ScriptedAdapter:
@@ -68,14 +68,7 @@ def route_all(
         telemetry=telemetry,
         draw=draw,
     )
-    runtime.processor = Processor(
-        runtime.sessions,
-        catalog=runtime.catalog,
-        settings=runtime.settings.ingest,
-        clock=runtime.clock,
-        telemetry=runtime.telemetry,
-        sender=dispatcher,
-    )
+    runtime.processor = dispatching_through(runtime, dispatcher)
     return dispatcher
 
 

@@ -241,7 +241,7 @@ async def test_a_lane_takes_only_the_events_of_its_own_partitions(
         settings=runtime.settings.ingest,
         clock=clock,
         telemetry=runtime.telemetry,
-        sender=runtime.dispatcher,
+        dispatcher=runtime.dispatcher,
         lanes=2,
     )
     even, odd = processor.lanes
