@@ -44,11 +44,13 @@ from bench.harness.common import (
     package_versions,
 )
 from bench.harness.db import (
+    AUTOVACUUM_OFF,
     add_database_options,
     check_database_name,
     create_database,
     database_dsn,
     dropped_afterwards,
+    server_settings,
 )
 from bench.harness.servers import Server, smr_env
 from bench.harness.workload import PLAYBOOK_COUNT, write_playbooks
@@ -215,6 +217,7 @@ def setup_of(options: Options) -> dict[str, Any]:
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "packages": package_versions("sqlalchemy", "asyncpg", "fastapi", "uvicorn"),
+        "server": asyncio.run(server_settings(options.pg)),
     }
 
 
@@ -236,6 +239,9 @@ def run(options: Options) -> int:
                     lag = run_lag(options, tmp)
                     print_lag(lag)
                     report["phases"]["lag"] = lag_json(lag)
+                    if setup["server"].get("autovacuum") == "off":
+                        print(f"note: {AUTOVACUUM_OFF}")
+                        report["phases"]["lag"]["notes"].append(AUTOVACUUM_OFF)
                     failed += report["phases"]["lag"]["failures"]
     report["at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return finish(RESULTS_FILE, report, failed, label="error")

@@ -46,11 +46,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness.common import busy_notes, guarded_main, log, package_versions, write_results
-from bench.harness.db import create_database, database_dsn, drop_database, sqlalchemy_url
+from bench.harness.db import (
+    create_database,
+    database_dsn,
+    drop_database,
+    server_settings,
+    sqlalchemy_url,
+)
 from bench.scale_claims import ClaimResult, describe, measure_claims
 from bench.scale_common import MIB, Options
 from bench.scale_fanout import FanoutResult, measure_fanout
-from bench.scale_seed import seed_base, server_settings, vacuum_analyze
+from bench.scale_seed import seed_base, vacuum_analyze
 from bench.scale_worker import WorkerResult, measure_worker
 from smr.migrations import upgrade
 

@@ -93,20 +93,6 @@ def run_id(n: int) -> str:
 # Database
 
 
-async def server_settings(dsn: str) -> dict[str, str]:
-    """Server settings that shape the figures (memory, vacuum, durability)."""
-    names = ("shared_buffers", "work_mem", "autovacuum", "synchronous_commit", "jit")
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT name, current_setting(name) AS value FROM pg_settings WHERE name = ANY($1)",
-            list(names),
-        )
-    finally:
-        await conn.close()
-    return {str(r["name"]): str(r["value"]) for r in rows}
-
-
 async def vacuum_analyze(dsn: str, tables: Iterable[str]) -> None:
     """VACUUM ANALYZE, as autovacuum would after a bulk load (the server may have it off)."""
     conn = await asyncpg.connect(dsn)

@@ -108,3 +108,23 @@ async def count_rows(conn: asyncpg.Connection, table: str) -> int | str:
         return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))  # noqa: S608
     except asyncpg.PostgresError as exc:
         return f"unavailable: {exc}"
+
+
+async def server_settings(dsn: str) -> dict[str, str]:
+    """Server settings that shape the figures (memory, vacuum, durability)."""
+    names = ("shared_buffers", "work_mem", "autovacuum", "synchronous_commit", "jit")
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT name, current_setting(name) AS value FROM pg_settings WHERE name = ANY($1)",
+            list(names),
+        )
+    finally:
+        await conn.close()
+    return {str(r["name"]): str(r["value"]) for r in rows}
+
+
+AUTOVACUUM_OFF = (
+    "autovacuum is off on this server: the tables are neither vacuumed nor analysed while the "
+    "run goes on, so what each statement reads grows with the run (a production server runs it)"
+)
