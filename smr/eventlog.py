@@ -28,11 +28,13 @@ URGENT_TYPES = frozenset({"contact.added"})
 class EventStatus(StrEnum):
     """``pending``: accepted, in the log; ``processed``: its effects are written;
     ``failed``: processing it raised, alone, and it was taken out of the log with the error as
-    its evaluation (one bad event never holds back its partition)."""
+    its evaluation (one bad event never holds back its partition); ``erased``: its contact was
+    erased (PIPL), so nothing was done with it, and what it said is not kept."""
 
     PENDING = "pending"
     PROCESSED = "processed"
     FAILED = "failed"
+    ERASED = "erased"
 
 
 def partition_of(key: str) -> int:

@@ -532,7 +532,11 @@ class MomentEngagement(Base):
     (``moment:<moment_id>:<staff>:<external_userid>:<kind>:<create_time>``)."""
 
     __tablename__ = "moment_engagements"
-    __table_args__ = (Index("ix_moment_engagements_moment_id_kind", "moment_id", "kind"),)
+    __table_args__ = (
+        Index("ix_moment_engagements_moment_id_kind", "moment_id", "kind"),
+        # A person's, when they are erased.
+        Index("ix_moment_engagements_external_userid", "external_userid"),
+    )
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     moment_id: Mapped[str] = mapped_column(String(128))

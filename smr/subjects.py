@@ -1,6 +1,7 @@
 """Who a contact row — and so a run — is for."""
 
 from enum import StrEnum
+from typing import Literal
 
 
 class ContactKind(StrEnum):
@@ -11,7 +12,12 @@ class ContactKind(StrEnum):
     GROUP = "group"
     #: the one row ``corp``: runs of ``once`` schedule playbooks (Moments posts).
     CORP = "corp"
+    #: a person erased at their request (PIPL): what remains keeps counts, names nobody.
+    ERASED = "erased"
 
+
+#: Whom a run can be for: an erased person has none.
+Subject = Literal[ContactKind.PERSON, ContactKind.GROUP, ContactKind.CORP]
 
 CORP_ID = "corp"
 GROUP_PREFIX = "group:"

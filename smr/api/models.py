@@ -178,7 +178,7 @@ class ContactGroup(BaseModel):
     tags: list[str]
 
 
-class ContactDetail(BaseModel):
+class ContactProfile(BaseModel):
     id: str
     name: str | None
     identities: dict[str, str]
@@ -188,6 +188,14 @@ class ContactDetail(BaseModel):
     stats: ContactStats
     created_at: Timestamp | None
     updated_at: Timestamp | None
+    erased: bool = Field(
+        default=False,
+        description="Erased at the person's request (DELETE /v1/contacts/{id}): what remains "
+        "keeps counts and names nobody.",
+    )
+
+
+class ContactDetail(ContactProfile):
     active_runs: list[RunSummary]
     groups: list[ContactGroup] = Field(description="The customer groups it is a member of.")
     owner_staff: str | None = Field(
@@ -195,6 +203,52 @@ class ContactDetail(BaseModel):
         description="The staff member (WeCom userid) who owns the contact: its wecom_owner "
         "attribute, else null.",
     )
+
+
+class ErasedCounts(BaseModel):
+    """Rows an erasure emptied or removed, table by table."""
+
+    identities: int
+    events: int = Field(description="Events emptied of their data, contact and key.")
+    pending_events: int = Field(description="Events taken out of the log, never processed.")
+    pending_marked: int
+    runs_stopped: int = Field(description="Waiting runs cancelled.")
+    runs: int = Field(description="Runs kept, for counts.")
+    trace_entries: int
+    deliveries: int = Field(description="Deliveries emptied of their text and parameters.")
+    deliveries_cancelled: int = Field(description="Scheduled deliveries cancelled.")
+    deliveries_in_flight: int = Field(
+        description="Deliveries a channel was sending as the erasure came: not recalled."
+    )
+    attempts: int
+    outbox: int
+    group_memberships: int
+    moment_engagements: int
+    contact: int
+
+
+class ContactErased(BaseModel):
+    """A person erased (PIPL Art. 47), or found erased before."""
+
+    id: str
+    status: Literal["erased", "already_erased"]
+    erased_at: Timestamp
+    erased: ErasedCounts | None = Field(
+        default=None, description="What this request erased (absent when already erased)."
+    )
+
+
+class ContactExport(BaseModel):
+    """All SMR holds about a person (PIPL Art. 45), as stored."""
+
+    exported_at: Timestamp
+    contact: ContactProfile
+    events: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+    deliveries: list[dict[str, Any]]
+    outbox: list[dict[str, Any]]
+    group_memberships: list[dict[str, Any]]
+    moment_engagements: list[dict[str, Any]]
 
 
 class TransferAccepted(BaseModel):

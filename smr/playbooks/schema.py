@@ -22,7 +22,7 @@ from smr.playbooks.fields import (
 from smr.playbooks.group_welcome import GroupWelcome
 from smr.playbooks.steps import STEPS
 from smr.playbooks.strict import StrictModel
-from smr.subjects import ContactKind
+from smr.subjects import ContactKind, Subject
 
 TRIGGER_KEYS = ("event", "schedule")
 #: The YAML key of each step kind, ``if`` included.
@@ -98,7 +98,7 @@ class ScheduleTrigger(StrictModel):
         return self
 
     @property
-    def subject(self) -> ContactKind:
+    def subject(self) -> Subject:
         if self.once:
             return ContactKind.CORP
         return ContactKind.GROUP if self.groups is not None else ContactKind.PERSON

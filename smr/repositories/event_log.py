@@ -108,6 +108,11 @@ def _logged(row: Row[Any]) -> LoggedEvent:
 _FINISHED = ("contact_id", "evaluations", "status", "processed_at")
 
 
+class LogMoved(Exception):
+    """Entries a batch read left the log before it marked them: an erasure took them out
+    (``smr.repositories.personal_data``). The batch is rolled back and taken again."""
+
+
 async def finish(
     session: AsyncSession,
     processed: Sequence[dict[str, Any]],
@@ -116,11 +121,16 @@ async def finish(
     status: EventStatus = EventStatus.PROCESSED,
 ) -> None:
     """Mark events processed (each row: ``id``, ``contact_id``, ``evaluations``,
-    ``processed_at``), or ``status``, and take their entries (``seqs``) out of the log."""
+    ``processed_at``), or ``status`` (a row's own ``status`` first), and take their entries
+    (``seqs``) out of the log.
+
+    Raises ``LogMoved`` when some of the entries are no longer there."""
     if not processed:
         return
-    rows = [{**row, "status": status} for row in processed]
+    rows = [{"status": status, **row} for row in processed]
     await update_many(session, table_of(Event), rows, columns=_FINISHED)
-    await session.execute(
+    taken: Any = await session.execute(  # a DELETE's CursorResult
         delete(EventLogEntry).where(one_of(session, EventLogEntry.seq, list(seqs)))
     )
+    if taken.rowcount != len(seqs):
+        raise LogMoved(f"{len(seqs) - taken.rowcount} of {len(seqs)} entries left the log")

@@ -16,6 +16,7 @@ from smr.repositories import contacts as repo
 from smr.repositories import group_reads
 from smr.repositories._bulk import Write, write_together
 from smr.schemas import ContactRef, OrderData
+from smr.subjects import ContactKind
 
 Identity = tuple[str, str]
 Owners = dict[Identity, str]
@@ -47,6 +48,8 @@ class ContactState:
     groups: list[GroupView] = field(default_factory=list, compare=False)
     #: A new contact's event log partition: its first event's (``smr.eventlog``); stored once.
     partition: int = field(default=0, compare=False)
+    #: Erased at the person's request (``smr.services.privacy``): events change nothing of it.
+    erased: bool = field(default=False, compare=False)
     #: The stored columns as loaded, to write back only contacts a batch changed.
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -82,6 +85,7 @@ class ContactState:
             created_at=row["created_at"],
             monthly_spend=dict(row["monthly_spend"]),
             identities=identities,
+            erased=row["kind"] == ContactKind.ERASED,
         )
 
     @classmethod
@@ -111,7 +115,10 @@ class ContactState:
         )
 
     def absorb(self, ref: ContactRef, *, identities: dict[str, str]) -> None:
-        """Take the event's name and attributes, and the given identities we did not know."""
+        """Take the event's name and attributes, and the given identities we did not know
+        (none of it when the contact is erased)."""
+        if self.erased:
+            return
         if ref.name:
             self.name = ref.name
         self.attributes.update(ref.attributes)

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.eventlog import LoggedEvent
+from smr.eventlog import EventStatus, LoggedEvent
 from smr.playbooks import EventView
-from smr.repositories import event_log
+from smr.repositories import event_log, personal_data
 from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import write_together
 from smr.schemas import ORDER_TYPES, OrderData
@@ -65,6 +65,8 @@ async def process(
     await write_together(session, [*contacts.writes(states, now=now), *planner.plan.inserts()])
     await planner.plan.write_changes(session)
     await event_log.finish(session, rows, seqs=[e.seq for e in batch])
+    erased = [row["id"] for row in rows if row.get("status") == EventStatus.ERASED]
+    await personal_data.blank_events(session, erased)
     gated = await dispatcher.gate(session, claimed, known=planner.plan.started_statuses())
     return Processed(events=len(batch), gated=gated)
 
@@ -99,7 +101,16 @@ async def _planner(
 def _apply(
     event: LoggedEvent, state: contacts.ContactState, planner: RunPlanner, *, now: datetime
 ) -> dict[str, Any]:
-    """The event's effects on its contact and runs; its processed row."""
+    """The event's effects on its contact and runs; its processed row. The events of an erased
+    contact have none (their content is dropped: ``personal_data.blank_events``)."""
+    if state.erased:
+        return {
+            "id": event.id,
+            "contact_id": state.id,
+            "evaluations": [],
+            "processed_at": now,
+            "status": EventStatus.ERASED,
+        }
     if event.type in ORDER_TYPES:
         order = OrderData.model_validate(event.data)  # validated when accepted
         month = event.occurred_at.astimezone(planner.catalog.policies.tz).strftime("%Y-%m")

@@ -205,15 +205,15 @@ class Processor:
         return made
 
     async def _alone(self, lane: frozenset[int] | None) -> Processed:
-        """The oldest event by itself: processed, or marked failed when it raises (a deadlock
-        or a serialization failure is tried again first)."""
+        """The oldest event by itself: processed, or marked failed when it raises (what
+        ``_retryable`` says is tried again first)."""
         for attempt in range(1, RETRIES + 1):
             try:
                 return await self._batch(lane, alone=True)
             except Exception as exc:
                 if is_unavailable(exc):
                     raise
-                if not is_transient(exc) or attempt == RETRIES:
+                if not _retryable(exc) or attempt == RETRIES:
                     return await self._fail_next(lane, exc)
         return Processed()
 
@@ -284,14 +284,19 @@ class Processor:
                 log_failure(log, "giving partitions back", exc)
 
 
+def _retryable(exc: Exception) -> bool:
+    """A deadlock, a serialization failure, or entries gone from the log (an erasure)."""
+    return is_transient(exc) or isinstance(exc, event_log.LogMoved)
+
+
 async def _retried(work: Callable[[], Awaitable[T]]) -> T:
-    """``work()``, tried again after a deadlock or a serialization failure (``RETRIES`` in
-    all)."""
+    """``work()``, tried again after a failure that a retry can succeed after (``_retryable``;
+    ``RETRIES`` in all)."""
     for attempt in range(1, RETRIES):
         try:
             return await work()
         except Exception as exc:
-            if is_unavailable(exc) or not is_transient(exc):
+            if is_unavailable(exc) or not _retryable(exc):
                 raise
             log.info("a batch met a transient failure (try %d): %s", attempt, exc)
     return await work()

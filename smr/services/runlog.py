@@ -13,6 +13,7 @@ from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
+from smr.subjects import ContactKind
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -56,11 +57,11 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
     }
 
 
-def _trace_json(t: TraceEntry) -> dict[str, Any]:
+def trace_json(t: TraceEntry) -> dict[str, Any]:
     return {"at": _iso(t.at), "step": t.step, "kind": t.kind, **t.detail}
 
 
-def _attempt_json(a: DeliveryAttempt) -> dict[str, Any]:
+def attempt_json(a: DeliveryAttempt) -> dict[str, Any]:
     return {"at": _iso(a.at), "outcome": a.outcome, "response": a.response, "ms": a.duration_ms}
 
 
@@ -81,6 +82,7 @@ def contact_json(c: Contact, identities: dict[str, str]) -> dict[str, Any]:
         },
         "created_at": _iso(c.created_at),
         "updated_at": _iso(c.updated_at),
+        "erased": c.kind == ContactKind.ERASED,
     }
 
 
@@ -114,10 +116,10 @@ async def run_detail(session: AsyncSession, run_id: str) -> dict[str, Any]:
     deliveries = await deliveries_repo.of_run(session, run_id)
     attempts: dict[str, list[dict[str, Any]]] = {d.id: [] for d in deliveries}
     for attempt in await deliveries_repo.attempts_of(session, list(attempts)):
-        attempts[attempt.delivery_id].append(_attempt_json(attempt))
+        attempts[attempt.delivery_id].append(attempt_json(attempt))
     return {
         **run_json(run),
-        "trace": [_trace_json(t) for t in await runs_repo.trace_of(session, run_id)],
+        "trace": [trace_json(t) for t in await runs_repo.trace_of(session, run_id)],
         "deliveries": [{**delivery_json(d), "attempt_log": attempts[d.id]} for d in deliveries],
     }
 

@@ -1,23 +1,25 @@
 """GET /v1/contacts/{id} and GET /v1/contacts?phone=… | wecom_userid=… | shop_customer_id=…;
-POST /v1/contacts/{id}/transfer (客户继承, see ``smr.services.transfers``)."""
+POST /v1/contacts/{id}/transfer (客户继承, see ``smr.services.transfers``); a person's copy of
+their data, GET /v1/contacts/{id}/export, and its erasure, DELETE /v1/contacts/{id} (PIPL, see
+``smr.services.privacy``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr import phones
 from smr.api.deps import AdminOnly, JsonBody, RuntimeDep, SessionDep
 from smr.api.errors import invalid
-from smr.api.models import ContactDetail, TransferAccepted
+from smr.api.models import ContactDetail, ContactErased, ContactExport, TransferAccepted
 from smr.api.openapi import ADMIN, json_body, problems
 from smr.errors import InvalidInput
 from smr.playbooks.steps.notify import StaffUserId
 from smr.playbooks.steps.transfer import TransferMessage
-from smr.services import groups, runlog, transfers
+from smr.services import groups, privacy, runlog, transfers
 from smr.statuses import DeliveryStatus
 
 router = APIRouter(
@@ -59,6 +61,30 @@ def _stored_phone(phone: str) -> str:
 @router.get("/{contact_id}", response_model=ContactDetail, responses=problems(404))
 async def get_contact(contact_id: str, session: SessionDep) -> dict[str, Any]:
     return await _with_groups(session, await runlog.contact_detail(session, contact_id))
+
+
+@router.get("/{contact_id}/export", response_model=ContactExport, responses=problems(404, 409))
+async def export_contact(
+    contact_id: str, session: SessionDep, runtime: RuntimeDep, response: Response
+) -> dict[str, Any]:
+    """All SMR holds about the person (PIPL Art. 45): profile, identities, events with what
+    they said, runs with their trace, deliveries with their text and vendor answers, outbox
+    rows, group memberships and Moments engagements. Served as a file to keep."""
+    found = await privacy.export(session, contact_id, now=runtime.clock())
+    # Not the id in the name: a shop's own contact id may hold any character.
+    response.headers["Content-Disposition"] = 'attachment; filename="contact-export.json"'
+    return found
+
+
+@router.delete("/{contact_id}", response_model=ContactErased, responses=problems(404, 409))
+async def erase_contact(
+    contact_id: str, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Erase the person (PIPL Art. 47): identities, profile, group memberships and Moments
+    engagements removed; events, trace, deliveries, vendor answers and outbox rows emptied,
+    kept for counts; waiting runs and scheduled deliveries cancelled; events still waiting to
+    be processed dropped. Asked again, it answers ``already_erased``."""
+    return await privacy.erase(session, contact_id, now=runtime.clock())
 
 
 class TransferIn(BaseModel):
