@@ -114,6 +114,24 @@ class IngestSettings(BaseModel):
     pool_size: int = Field(default=20, ge=1, le=200)
 
 
+class RetentionSettings(BaseModel):
+    """Days each kind of row is kept (``SMR_RETENTION__…``); unset keeps them for ever. Older
+    rows are pruned every hour, in batches, each its own short transaction."""
+
+    #: Processed events (their runs keep their other rows; an event a waiting run started is
+    #: kept until the run ends). A source that sends an event again after this many days
+    #: makes a new one: keep it longer than any source's resend window.
+    events_days: int | None = Field(default=None, ge=1)
+    #: Run log entries (``GET /v1/runs/{id}``'s ``trace``).
+    trace_days: int | None = Field(default=None, ge=1)
+    #: Send attempts with the vendors' answers.
+    attempts_days: int | None = Field(default=None, ge=1)
+    #: What the mock channel sent.
+    outbox_days: int | None = Field(default=None, ge=1)
+    #: Rows deleted per transaction.
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SMR_",
@@ -151,6 +169,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     channel_routes: dict[str, str] = Field(default_factory=dict)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     mock: MockSettings = Field(default_factory=MockSettings)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)

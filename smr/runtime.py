@@ -30,6 +30,7 @@ from smr.services.group_sync import GroupSync
 from smr.services.group_welcome import GroupWelcomeKeeper, declared_in
 from smr.services.moments import MomentEngagementPoll
 from smr.services.processor import Processor
+from smr.services.retention import Pruner
 from smr.telemetry import Telemetry
 from smr.tokens import Tokens, load_tokens
 
@@ -78,6 +79,8 @@ class Runtime:
     group_welcome: GroupWelcomeKeeper | None = None
     #: Likes and comments on the corp's Moments, polled every half hour as events.
     moments: MomentEngagementPoll | None = None
+    #: Rows past their retention, pruned every hour.
+    pruner: Pruner | None = None
     _watch: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
     _pulls: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
@@ -153,6 +156,8 @@ class Runtime:
             await self.groups.settle()
         if self.moments is not None:
             await self.moments.settle()
+        if self.pruner is not None:
+            await self.pruner.settle()
 
     async def start(self) -> None:
         """Store the loaded playbook versions (runs refer to them by content hash) and start
@@ -228,6 +233,8 @@ class Runtime:
                 await self.groups.tick()  # never raises
             if self.moments is not None:
                 await self.moments.tick()  # never raises
+            if self.pruner is not None:
+                await self.pruner.tick()  # never raises
 
     async def aclose(self) -> None:
         if self._watch is not None:
@@ -243,6 +250,8 @@ class Runtime:
             await self.group_welcome.aclose()
         if self.moments is not None:
             await self.moments.aclose()
+        if self.pruner is not None:
+            await self.pruner.aclose()
         await self.processor.aclose()
         await self.settle()
         await self.writer.aclose()
@@ -321,6 +330,7 @@ def build_runtime(
         telemetry=telemetry,
         groups=groups,
         channel_codes=codes,
+        pruner=Pruner(settings.retention, sessions=sessions, clock=clock),
     )
     runtime.moments = MomentEngagementPoll(
         build_moment_records(settings.wecom),
