@@ -120,6 +120,19 @@ class OrderData(BaseModel):
 
 
 ORDER_TYPES = frozenset({"order.paid", "order.refunded"})
+CONSENTED = "contact.consented"
+
+
+class ConsentData(BaseModel):
+    """What a ``contact.consented`` event must carry: the channel the customer agreed to receive
+    marketing on, where they agreed, and (to show it later) the words they agreed to."""
+
+    model_config = ConfigDict(extra="allow")
+
+    channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
+    source: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    wording: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    campaign: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
 class EventIn(BaseModel):
@@ -148,21 +161,30 @@ class Posted:
     received: frozenset[int] = frozenset()
 
 
-_ORDERS = TypeAdapter(list[OrderData])
+#: The event types whose ``data`` has fields SMR reads, and their models (each checked in one
+#: call per batch).
+_TYPED_DATA: tuple[tuple[frozenset[str], TypeAdapter[Any]], ...] = (
+    (ORDER_TYPES, TypeAdapter(list[OrderData])),
+    (frozenset({CONSENTED}), TypeAdapter(list[ConsentData])),
+)
 
 
-def _order_errors(events: list[EventIn], prefixes: list[Location]) -> list[dict[str, Any]]:
-    """The order fields of the order events, validated in one call."""
-    where = [i for i, event in enumerate(events) if event.type in ORDER_TYPES]
-    try:
-        _ORDERS.validate_python([events[i].data for i in where])
-    except ValidationError as exc:
-        return [_under(e, prefixes[where[int(e["loc"][0])]]) for e in exc.errors()]
-    return []
+def _data_errors(events: list[EventIn], prefixes: list[Location]) -> list[dict[str, Any]]:
+    """The fields SMR reads of the events' data (orders, consents), validated."""
+    errors: list[dict[str, Any]] = []
+    for types, adapter in _TYPED_DATA:
+        where = [i for i, event in enumerate(events) if event.type in types]
+        if not where:
+            continue
+        try:
+            adapter.validate_python([events[i].data for i in where])
+        except ValidationError as exc:
+            errors += [_under(e, prefixes[where[int(e["loc"][0])]]) for e in exc.errors()]
+    return errors
 
 
 def _under(error: ErrorDetails, prefix: Location) -> dict[str, Any]:
-    """An error of an order's fields (``loc``: its position, then the field) at its place in
+    """An error of an event's data (``loc``: its position, then the field) at its place in
     the posted body."""
     return {**error, "loc": (*prefix, "data", *error["loc"][1:])}
 
@@ -191,7 +213,7 @@ def _parse(payload: Any, received_at: datetime | None = None) -> Posted:
         prefixes: list[Location] = [("events", i) for i in range(len(events))]
     else:
         events, prefixes = [EventIn.model_validate(payload)], [()]
-    if errors := _order_errors(events, prefixes):
+    if errors := _data_errors(events, prefixes):
         raise ValidationError.from_exception_data("EventIn", errors)  # type: ignore[arg-type]
     return Posted(events, frozenset(received))
 

@@ -43,6 +43,8 @@ class SkipReason(StrEnum):
     QUOTA_EXHAUSTED = "quota_exhausted"
     DRY_RUN = "dry_run"
     DUPLICATE = "duplicate"
+    #: Marketing on a channel ``policies.yaml`` requires consent for, and none recorded.
+    NO_CONSENT = "no_consent"
 
 
 class AttemptOutcome(StrEnum):

@@ -61,6 +61,19 @@ def order_event(
     }
 
 
+def consent_event(
+    key: str, *, phone: str = "13800000000", channel: str = "sms", source: str = "小程序注册页"
+) -> dict[str, Any]:
+    """The customer agreed to marketing on ``channel`` (as a shop posts it)."""
+    return {
+        "id": key,
+        "type": "contact.consented",
+        "occurred_at": "2026-11-20T10:00:00+08:00",
+        "contact": {"phone": phone},
+        "data": {"channel": channel, "source": source, "wording": "同意接收优惠活动短信"},
+    }
+
+
 def keeping_up(runtime: Runtime) -> dict[str, list[Callable[[httpx.Response], Awaitable[None]]]]:
     """httpx event hooks that process the events accepted so far after each answer (as a
     worker would, shortly after), before the test reads on."""

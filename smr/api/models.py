@@ -185,6 +185,11 @@ class ContactProfile(BaseModel):
     tags: list[Any]
     attributes: dict[str, Any]
     opted_out: list[Any]
+    consents: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Marketing consent per channel, as given (contact.consented): "
+        "at, source, wording, campaign, event_id.",
+    )
     stats: ContactStats
     created_at: Timestamp | None
     updated_at: Timestamp | None

@@ -32,6 +32,7 @@ CANONICAL_EVENT_TYPES = (
     "group.joined",
     "group.left",
     "contact.unsubscribed",
+    "contact.consented",
     "contact.edited",
     "sms.replied",
     "moment.liked",

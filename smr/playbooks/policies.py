@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from smr.channels import RateKey, SendRate
-from smr.playbooks.fields import ClockTime, Duration, NonEmptyText
+from smr.playbooks.fields import ChannelName, ClockTime, Duration, NonEmptyText
 from smr.playbooks.strict import StrictModel
 
 #: The channel ``notify_staff`` steps go out on (WeCom ``message/send``); a rate limit may name it.
@@ -59,6 +59,9 @@ class Policies(StrictModel):
     quiet_hours: QuietHours | None = None
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
     on_cap: Literal["skip", "defer"] = "skip"
+    #: Channels on which marketing needs the customer's recorded consent (``contact.consented``):
+    #: China's rules for commercial SMS forbid marketing SMS without it.
+    require_consent: list[ChannelName] = Field(default_factory=lambda: ["sms"])
     #: Channels listed here take these limits instead of the ones their adapter declares.
     rate_limits: list[RateLimit] = Field(default_factory=list)
     vars: dict[str, Any] = Field(default_factory=dict)

@@ -138,6 +138,11 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
         "timezone": ("Timezone · 时区", "IANA name, e.g. Asia/Shanghai. 时区。"),
         "quiet_hours": ("Quiet hours · 免打扰", "No marketing messages inside. 免打扰时段。"),
         "frequency_caps": ("Frequency caps · 频次上限", "Limits per contact. 每人发送上限。"),
+        "require_consent": (
+            "Require consent · 需客户同意",
+            "Channels whose marketing needs the customer's recorded consent (contact.consented); "
+            "default [sms]. 这些渠道的营销消息需客户同意后才发，默认短信。",
+        ),
         "on_cap": (
             "On cap · 超限处理",
             "skip drops a capped message; defer sends it later. skip 丢弃，defer 延后。",

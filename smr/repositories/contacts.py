@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -29,6 +30,7 @@ _UPDATABLE = (
     "tags",
     "attributes",
     "opted_out",
+    "consents",
     "orders",
     "total_spent",
     "first_order_at",
@@ -176,10 +178,23 @@ async def get(session: AsyncSession, contact_id: str) -> Contact | None:
     return await session.get(Contact, contact_id)
 
 
-async def opt_outs(
+@dataclass(frozen=True)
+class Permissions:
+    """What a contact allows of marketing: the channels it opted out of ("*": all), and those
+    it consented to."""
+
+    opted_out: list[str]
+    consented: frozenset[str]
+
+
+#: Of a contact not read (a service delivery's): no opt-out, no consent.
+NOTHING_ALLOWED = Permissions([], frozenset())
+
+
+async def permissions(
     session: AsyncSession, ids: Iterable[str], *, hold: bool = False
-) -> dict[str, list[str]]:
-    """contact id → the channels it opted out of ("*": all marketing).
+) -> dict[str, Permissions]:
+    """contact id → what it allows of marketing.
 
     ``hold``: also lock the contacts until the transaction ends, passing over those another
     transaction holds (PostgreSQL: FOR NO KEY UPDATE SKIP LOCKED, in id order); those are
@@ -187,15 +202,17 @@ async def opt_outs(
     wanted = list(set(ids))
     if not wanted:
         return {}
-    rows = await session.execute(_opt_outs(dialect_name(session), hold=hold), {"ids": wanted})
-    return {row.id: list(row.opted_out) for row in rows}
+    stmt = _permissions(dialect_name(session), hold=hold)
+    return {
+        row.id: Permissions(list(row.opted_out), frozenset(row.consents))
+        for row in await session.execute(stmt, {"ids": wanted})
+    }
 
 
 @cache
-def _opt_outs(dialect: str, *, hold: bool) -> Select[Any]:
-    stmt = select(_CONTACTS.c.id, _CONTACTS.c.opted_out).where(
-        any_of(dialect, _CONTACTS.c.id, "ids")
-    )
+def _permissions(dialect: str, *, hold: bool) -> Select[Any]:
+    columns = (_CONTACTS.c.id, _CONTACTS.c.opted_out, _CONTACTS.c.consents)
+    stmt = select(*columns).where(any_of(dialect, _CONTACTS.c.id, "ids"))
     if hold:
         stmt = stmt.order_by(_CONTACTS.c.id).with_for_update(skip_locked=True, key_share=True)
     return stmt

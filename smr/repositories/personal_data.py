@@ -202,7 +202,13 @@ def _erasures(
         "contact": update(Contact)
         .where(Contact.id == cid)
         .values(
-            kind=ContactKind.ERASED, name=None, tags=[], attributes={}, opted_out=[], updated_at=now
+            kind=ContactKind.ERASED,
+            name=None,
+            tags=[],
+            attributes={},
+            opted_out=[],
+            consents={},
+            updated_at=now,
         ),
     }
 

@@ -15,7 +15,7 @@ from smr.playbooks.context import GroupView
 from smr.repositories import contacts as repo
 from smr.repositories import group_reads
 from smr.repositories._bulk import Write, write_together
-from smr.schemas import ContactRef, OrderData
+from smr.schemas import ConsentData, ContactRef, OrderData
 from smr.subjects import ContactKind
 
 Identity = tuple[str, str]
@@ -39,6 +39,8 @@ class ContactState:
     last_order_at: datetime | None
     created_at: datetime
     monthly_spend: dict[str, str] = field(default_factory=dict)
+    #: Marketing consent per channel (``consent``).
+    consents: dict[str, Any] = field(default_factory=dict)
     identities: dict[str, str] = field(default_factory=dict)
     #: Created by this batch (``resolve`` inserted it as ``blank`` made it).
     is_new: bool = False
@@ -84,6 +86,7 @@ class ContactState:
             last_order_at=row["last_order_at"],
             created_at=row["created_at"],
             monthly_spend=dict(row["monthly_spend"]),
+            consents=dict(row["consents"]),
             identities=identities,
             erased=row["kind"] == ContactKind.ERASED,
         )
@@ -148,10 +151,29 @@ class ContactState:
             del self.monthly_spend[old]
 
     def opt_out(self, channel: object) -> None:
-        """Stop marketing on one channel, or on all ("*") when none is named."""
+        """Stop marketing on one channel, or on all ("*") when none is named: the consent
+        given for it, if any, is withdrawn."""
         scope = str(channel) if channel else "*"
         if scope not in self.opted_out:
             self.opted_out.append(scope)
+        self.consents = (
+            {} if scope == "*" else {k: v for k, v in self.consents.items() if k != scope}
+        )
+
+    def consent(self, consent: ConsentData, *, at: datetime, event_id: str) -> None:
+        """Record the customer's consent to marketing on ``consent.channel`` (the latest one
+        given); an opt-out of that channel is lifted (one of all marketing stays)."""
+        self.consents = {
+            **self.consents,
+            consent.channel: {
+                "at": at.isoformat(),
+                "source": consent.source,
+                "wording": consent.wording,
+                "campaign": consent.campaign,
+                "event_id": event_id,
+            },
+        }
+        self.opted_out = [scope for scope in self.opted_out if scope != consent.channel]
 
     def row(self, now: datetime) -> dict[str, Any]:
         return {
@@ -160,6 +182,7 @@ class ContactState:
             "tags": self.tags,
             "attributes": self.attributes,
             "opted_out": self.opted_out,
+            "consents": self.consents,
             "orders": self.orders,
             "total_spent": self.total_spent,
             "first_order_at": self.first_order_at,

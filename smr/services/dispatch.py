@@ -176,15 +176,15 @@ class Dispatcher:
         known = known or {}
         unknown = [r.run_id for r in rows if r.run_id not in known]
         statuses = {**known, **await runs_repo.statuses(session, unknown)}
-        # Opt-outs and caps concern marketing only.
+        # Opt-outs, consents and caps concern marketing only.
         marketing = [r.contact_id for r in rows if r.category == "marketing"]
         policies = self._catalog.policies
         # With caps, this claim holds its marketing contacts until it commits, so that the
         # sends it reads next include what another lane or worker claimed for them; a contact
         # another claim holds now is left to the next tick (``busy``).
         capped = bool(policies.frequency_caps)
-        opted_out = await contacts_repo.opt_outs(session, marketing, hold=capped)
-        busy = set(marketing) - opted_out.keys() if capped else set()
+        allowed = await contacts_repo.permissions(session, marketing, hold=capped)
+        busy = set(marketing) - allowed.keys() if capped else set()
         sent = await repo.sent_marketing(
             session,
             contact_ids=marketing,
@@ -201,7 +201,8 @@ class Dispatcher:
                 channel=row.channel,
                 category=row.category,
                 run_status=statuses.get(row.run_id),
-                opted_out=opted_out.get(row.contact_id, []),
+                opted_out=allowed.get(row.contact_id, contacts_repo.NOTHING_ALLOWED).opted_out,
+                consented=allowed.get(row.contact_id, contacts_repo.NOTHING_ALLOWED).consented,
                 sent_marketing=sent.get(row.contact_id, []),
                 policies=policies,
                 now=now,

@@ -8,7 +8,7 @@ Moments post, which notifies nobody, is neither.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -47,13 +47,15 @@ def decide(
     category: str,
     run_status: RunStatus | None,
     opted_out: Sequence[str],
+    consented: Collection[str] = frozenset(),
     sent_marketing: Sequence[datetime],
     policies: Policies,
     now: datetime,
     target: Target = Target.CONTACT,
 ) -> Decision:
-    """What to do with one due delivery on a channel reaching ``target``. ``sent_marketing``
-    are the contact's sent marketing deliveries (any channel) within the longest cap period."""
+    """What to do with one due delivery on a channel reaching ``target``. ``consented``: the
+    channels the contact consented to marketing on; ``sent_marketing`` are the contact's sent
+    marketing deliveries (any channel) within the longest cap period."""
     if run_status in ENDED_RUN:
         return Skip(SkipReason.EXITED, f"run {run_status}")
     if category != "marketing":
@@ -61,6 +63,12 @@ def decide(
     if "*" in opted_out or channel in opted_out:
         scope = "all marketing" if "*" in opted_out else channel
         return Skip(SkipReason.OPTED_OUT, f"contact opted out of {scope}")
+    if (
+        target is Target.CONTACT
+        and channel in policies.require_consent
+        and channel not in consented
+    ):
+        return Skip(SkipReason.NO_CONSENT, f"no consent to marketing on {channel} recorded")
     if target is Target.CORP:
         return Send()
     if policies.quiet_hours and (end := quiet_until(now, policies.quiet_hours, policies.tz)):

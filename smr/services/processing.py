@@ -23,7 +23,7 @@ from smr.playbooks import EventView
 from smr.repositories import event_log, personal_data
 from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import write_together
-from smr.schemas import ORDER_TYPES, OrderData
+from smr.schemas import CONSENTED, ORDER_TYPES, ConsentData, OrderData
 from smr.services import contacts
 from smr.services.catalog import Catalog, EventRules
 from smr.services.dispatch import Claimed, Dispatcher
@@ -117,6 +117,9 @@ def _apply(
         state.apply_order(event.type, order, event.occurred_at, month=month)
     if event.type == "contact.unsubscribed":
         state.opt_out(event.data.get("channel"))
+    if event.type == CONSENTED:
+        consent = ConsentData.model_validate(event.data)  # validated when accepted
+        state.consent(consent, at=event.occurred_at, event_id=event.id)
     view = EventView(id=event.id, type=event.type, occurred_at=event.occurred_at, data=event.data)
     # An event is judged as of when it was received, however long it waited in the log:
     # waits, cooldowns and quiet hours count from there, as they would have without a backlog.

@@ -73,6 +73,7 @@ def contact_json(c: Contact, identities: dict[str, str]) -> dict[str, Any]:
         "tags": c.tags,
         "attributes": c.attributes,
         "opted_out": c.opted_out,
+        "consents": c.consents,
         "stats": {
             "orders": c.orders,
             "total_spent": str(c.total_spent),

@@ -13,7 +13,7 @@ from smr.db import unit_of_work
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.runtime import Runtime
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, auth, consent_event
 from tests.integration.journeys import deliveries, event, post, write_playbooks
 from tests.integration.test_dispatch import ScriptedAdapter, route_all
 
@@ -54,6 +54,7 @@ async def test_quiet_hours_hold_marketing_but_not_service(
 async def test_cap_skip_counts_across_channels_and_playbooks(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
 ) -> None:
+    await post(client, consent_event("c-1"))
     await say(client, "m-1", "wecom-marketing")
     await runtime.tick()
     clock.advance(hours=1)
@@ -74,6 +75,7 @@ async def test_cap_defer_waits_for_the_window(
     write_playbooks(playbooks_dir, on_cap="defer")
     runtime.catalog.reload()
     first_sent = clock.now
+    await post(client, consent_event("c-1"))
     await say(client, "m-1", "wecom-marketing")
     await runtime.tick()
     clock.advance(hours=2)
@@ -127,6 +129,7 @@ async def test_a_claim_in_flight_holds_its_contact_so_the_cap_counts_it(
     commit, caps it by the first."""
     # The first try of each, as its event is processed, fails: scheduled for claims.
     route_all(runtime, ScriptedAdapter(*(RetriableSendError("503") for _ in range(3))))
+    await post(client, consent_event("c-1"))
     for key, text, phone in [
         ("m-1", "wecom-marketing", "13800000000"),
         ("m-2", "sms-marketing", "13800000000"),
@@ -144,10 +147,65 @@ async def test_a_claim_in_flight_holds_its_contact_so_the_cap_counts_it(
         )
         assert [d.id for d in held] == [first.id]
         # … and passed it through the gate, which holds its contact until the claim commits.
-        assert await contacts_repo.opt_outs(other_worker, [first.contact_id], hold=True)
+        assert await contacts_repo.permissions(other_worker, [first.contact_id], hold=True)
         await runtime.dispatcher.tick()
         assert await outcome(runtime, "sms marketing") == [("scheduled", None)]
     await runtime.dispatcher.tick()
 
     assert await outcome(runtime, "sms marketing") == [("skipped", "frequency_capped")]
     assert await outcome(runtime, "wecom marketing") == [("sending", None), ("sent", None)]
+
+
+async def test_marketing_sms_needs_a_recorded_consent_and_service_sms_does_not(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    await say(client, "m-1", "sms-marketing")
+    await say(client, "m-2", "sms-service")
+    await say(client, "m-3", "wecom-marketing", phone="13900000000")  # no consent needed there
+
+    await runtime.tick()
+
+    assert await outcome(runtime, "sms marketing") == [("skipped", "no_consent")]
+    assert await outcome(runtime, "sms service") == [("sent", None)]
+    assert await outcome(runtime, "wecom marketing") == [("sent", None)]
+
+
+async def test_a_consent_lets_marketing_sms_go_an_opt_out_withdraws_it_and_a_new_one_lifts_that(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    await post(client, consent_event("c-1"))
+    await say(client, "m-1", "sms-marketing")
+    await runtime.tick()
+    clock.advance(days=1)
+    await post(client, event("u-1", "contact.unsubscribed", channel="sms"))
+    await say(client, "m-2", "sms-marketing")
+    await runtime.tick()
+    clock.advance(days=1)
+    again = await post(client, consent_event("c-2", source="会员日活动页"))
+    await say(client, "m-3", "sms-marketing")
+
+    await runtime.tick()
+
+    assert await outcome(runtime, "sms marketing") == [
+        ("sent", None),
+        ("skipped", "opted_out"),
+        ("sent", None),
+    ]
+    found = await client.get("/v1/contacts", params={"phone": "13800000000"}, headers=auth())
+    contact = found.json()
+    assert contact["opted_out"] == []
+    assert contact["consents"]["sms"]["event_id"] == again["event_id"]
+    assert contact["consents"]["sms"]["source"] == "会员日活动页"
+
+
+async def test_policies_can_require_consent_on_no_channel(
+    client: httpx.AsyncClient, runtime: Runtime, playbooks_dir: Path
+) -> None:
+    policies = playbooks_dir / "policies.yaml"
+    policies.write_text(policies.read_text() + "require_consent: []\n")
+    runtime.catalog.reload()
+
+    await say(client, "m-1", "sms-marketing")
+    await runtime.tick()
+
+    assert await outcome(runtime, "sms marketing") == [("sent", None)]

@@ -20,7 +20,7 @@ from smr.runtime import Runtime
 from smr.services.processing import process
 from smr.statuses import DeliveryStatus, RunStatus
 from tests.conftest import CORE
-from tests.helpers import INGEST, FakeClock, auth, contact_of, order_event
+from tests.helpers import INGEST, FakeClock, auth, consent_event, contact_of, order_event
 
 PHONE = "13812345678"
 NAME = "李小红"
@@ -60,6 +60,9 @@ def her_order(key: str, **extra: Any) -> dict[str, Any]:
 
 
 async def ordered(client: httpx.AsyncClient, *keys: str) -> str:
+    """Her orders, after she agreed to marketing SMS (the care playbook's first message)."""
+    consent = consent_event(f"consent-{keys[0]}", phone=PHONE, source=f"注册页-{NAME}")
+    assert (await client.post("/v1/events", json=consent, headers=auth(INGEST))).is_success
     contact_id = ""
     for key in keys:
         answer = await client.post("/v1/events", json=her_order(key), headers=auth(INGEST))
@@ -94,9 +97,10 @@ async def test_the_export_holds_everything_stored_about_the_person(
     assert export["contact"]["identities"] == {"phone": PHONE}
     assert export["contact"]["attributes"] == {"城市": "杭州", "称呼": f"{NAME}女士"}
     assert export["contact"]["stats"]["orders"] == 2
-    assert [e["key"] for e in export["events"]] == ["o-1", "o-2"]
-    assert export["events"][0]["contact"]["name"] == NAME
-    assert export["events"][0]["data"]["order_id"] == "order-o-1"
+    assert export["contact"]["consents"]["sms"]["source"] == f"注册页-{NAME}"
+    assert [e["key"] for e in export["events"]] == ["consent-o-1", "o-1", "o-2"]
+    assert export["events"][1]["contact"]["name"] == NAME
+    assert export["events"][1]["data"]["order_id"] == "order-o-1"
     assert sorted(r["playbook"] for r in export["runs"]) == sorted(["order-thank-you", "care"] * 2)
     assert all(r["trace"] for r in export["runs"])
     texts = [d["text"] for d in export["deliveries"]]
@@ -120,7 +124,7 @@ async def test_an_erased_person_is_named_by_no_row_and_the_counts_stay(
     assert body["status"] == "erased"
     erased = body["erased"]
     assert erased["identities"] == 1
-    assert erased["events"] == 2
+    assert erased["events"] == 3  # her consent and two orders
     assert erased["runs"] == 4
     assert erased["runs_stopped"] == 2  # the two care runs, waiting three days
     assert erased["deliveries_cancelled"] == 2  # the SMS waiting for the quiet hours to end
@@ -130,6 +134,7 @@ async def test_an_erased_person_is_named_by_no_row_and_the_counts_stay(
     contact = (await client.get(f"/v1/contacts/{contact_id}", headers=auth())).json()
     assert contact["erased"] is True
     assert (contact["name"], contact["identities"], contact["attributes"]) == (None, {}, {})
+    assert contact["consents"] == {}
     assert (contact["stats"]["orders"], contact["stats"]["total_spent"]) == (2, "240.00")
     assert contact["active_runs"] == []
     async with runtime.sessions() as session:

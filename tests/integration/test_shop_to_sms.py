@@ -26,7 +26,7 @@ from smr.models import Delivery, Event, Run
 from smr.runtime import Runtime, build_runtime
 from tests.adapters import sms_fake
 from tests.conftest import BUNDLED, make_settings
-from tests.helpers import FakeClock
+from tests.helpers import INGEST, FakeClock, auth, consent_event
 
 SHOPIFY_SECRET = "shpss_test_secret"
 SMS_TOKEN = "sms-push-token"
@@ -128,6 +128,9 @@ async def test_shopify_orders_drive_sms_reminders_refunds_and_opt_outs(
     client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock, respx_mock: respx.MockRouter
 ) -> None:
     send_sms = sms_fake.aliyun_route(respx_mock).mock(return_value=sms_fake.aliyun_ok())
+    for who in ("A", "B"):  # agreed to marketing SMS when they signed up
+        consent = consent_event(f"consent-{who}", phone=CUSTOMERS[who])
+        assert (await client.post("/v1/events", json=consent, headers=auth(INGEST))).is_success
     orders = {who: paid_order(who, clock) for who in CUSTOMERS}
     for who, order in orders.items():
         answer = await shopify(client, "orders/paid", order, f"wh-paid-{who}")

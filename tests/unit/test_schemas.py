@@ -40,6 +40,24 @@ def test_an_order_error_is_located_at_its_event_among_events_of_other_types() ->
     ]
 
 
+def test_consent_and_order_errors_are_located_at_their_events() -> None:
+    batch = {
+        "events": [
+            event("a", "contact.consented", channel="sms", source="注册页"),
+            event("b", "contact.consented", channel="SMS!", wording="x" * 2001),
+            event("c", order_id="o-1", total="lots"),
+        ]
+    }
+    with pytest.raises(ValidationError) as caught:
+        parse_events(batch)
+    assert sorted((e["loc"], e["type"]) for e in caught.value.errors()) == [
+        (("events", 1, "data", "channel"), "string_pattern_mismatch"),
+        (("events", 1, "data", "source"), "missing"),
+        (("events", 1, "data", "wording"), "string_too_long"),
+        (("events", 2, "data", "total"), "decimal_parsing"),
+    ]
+
+
 def test_events_posted_without_a_time_occurred_when_received() -> None:
     undated, null = event("b", order_id="o-2", total=1), event("c", order_id="o-3", total=1)
     del undated["occurred_at"]
