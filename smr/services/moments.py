@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.channels import RetriableSendError, SendError
-from smr.db import log_failure, unit_of_work
+from smr.db import unit_of_work
 from smr.models import MomentEngagementKind
 from smr.repositories import moments as repo
 from smr.repositories.moments import Engagement, Origin
@@ -127,16 +127,8 @@ class MomentEngagementPoll:
             return
         slot = slot_of(self._clock())
         if await self._slots.take(slot):
-            self._tasks.spawn(self._polled(slot), f"moments-poll-{slot:%Y%m%d%H%M}")
-
-    async def _polled(self, slot: datetime) -> None:
-        try:
-            await self.poll()
-        except asyncio.CancelledError:  # shutting down: another worker may poll this slot
-            await asyncio.shield(self._slots.give_back(slot))
-            raise
-        except Exception as exc:  # the next slot polls again
-            log_failure(log, "moments engagement poll", exc)
+            polled = self._slots.run(slot, self.poll, name="moments engagement poll")
+            self._tasks.spawn(polled, f"moments-poll-{slot:%Y%m%d%H%M}")
 
     async def poll(self) -> PollReport:
         """Read the engagement of the last ``days``' moments and ingest it. Raises SendError

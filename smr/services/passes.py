@@ -136,6 +136,19 @@ class Slots:
         self._seen = slot
         return won
 
+    async def run(
+        self, slot: datetime, work: Callable[[], Awaitable[object]], *, name: str
+    ) -> None:
+        """Run ``work`` for ``slot`` (taken). A failure is logged: the next slot runs again. A
+        cancellation (shutting down) gives the slot back, for another worker to run it."""
+        try:
+            await work()
+        except asyncio.CancelledError:
+            await asyncio.shield(self.give_back(slot))
+            raise
+        except Exception as exc:
+            log_failure(log, name, exc)
+
     async def give_back(self, slot: datetime) -> None:
         """Release a slot whose run did not finish, so a later tick (of any worker) runs it."""
         self._seen = None

@@ -11,7 +11,6 @@ hour prunes again. A tick never raises.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.config import RetentionSettings
-from smr.db import log_failure, unit_of_work
+from smr.db import unit_of_work
 from smr.repositories import retention as repo
 from smr.repositories.retention import Aging
 from smr.services.passes import Slots, Spawned
@@ -60,16 +59,8 @@ class Pruner:
         now = self._clock().astimezone(UTC)
         slot = now.replace(minute=0, second=0, microsecond=0)
         if await self._slots.take(slot):
-            self._tasks.spawn(self._pruned(slot), f"retention-{slot:%Y%m%d%H}")
-
-    async def _pruned(self, slot: datetime) -> None:
-        try:
-            await self.prune()
-        except asyncio.CancelledError:  # shutting down: another worker may prune this hour
-            await asyncio.shield(self._slots.give_back(slot))
-            raise
-        except Exception as exc:
-            log_failure(log, "retention pass", exc)
+            pruned = self._slots.run(slot, self.prune, name="retention pass")
+            self._tasks.spawn(pruned, f"retention-{slot:%Y%m%d%H}")
 
     async def prune(self) -> dict[str, int]:
         """Prune every table with a retention, to the end; rows deleted per table. Raises a
