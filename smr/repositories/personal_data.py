@@ -93,7 +93,10 @@ async def identities(session: AsyncSession, contact_id: str) -> dict[str, str]:
 async def rows_of(session: AsyncSession, contact: Contact) -> PersonalRows:
     """Every row stored about ``contact`` (events pending in the log included)."""
     known = await identities(session, contact.id)
-    pending = select(EventLogEntry.event_id).where(_routed_to(contact.id, known))
+    # The ids, not a subquery: an OR with a subquery would be a scan of every event.
+    pending = list(
+        await session.scalars(select(EventLogEntry.event_id).where(_routed_to(contact.id, known)))
+    )
     events = or_(Event.contact_id == contact.id, Event.id.in_(pending))
     runs = Run.contact_id == contact.id
     deliveries = Delivery.contact_id == contact.id
