@@ -113,6 +113,8 @@ class Contact(Base):
     #: Marketing consent per channel, as the customer gave it (``contact.consented``):
     #: ``{"sms": {"at", "source", "wording", "campaign", "event_id"}}``.
     consents: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    #: What the contact bought, by SKU and by category (``smr.services.purchases``).
+    purchases: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     orders: Mapped[int] = mapped_column(Integer, default=0)
     total_spent: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=Decimal(0))
     first_order_at: Mapped[datetime | None]

@@ -190,6 +190,11 @@ class ContactProfile(BaseModel):
         description="Marketing consent per channel, as given (contact.consented): "
         "at, source, wording, campaign, event_id.",
     )
+    purchases: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What it bought: {skus: {sku: {name, category, orders, quantity, refunded, "
+        "first, last}}, categories: {…}}; quantity is net of refunds.",
+    )
     stats: ContactStats
     created_at: Timestamp | None
     updated_at: Timestamp | None

@@ -64,6 +64,23 @@ class ContactStats:
 
 @template_view
 @dataclass(frozen=True)
+class Bought:
+    """What a contact bought of one SKU (``contact.products``) or one category
+    (``contact.categories``): paid orders that held it, units net of refunds, units refunded,
+    when first and last bought."""
+
+    orders: int
+    quantity: int
+    refunded: int
+    first_bought_at: datetime
+    last_bought_at: datetime
+    days_since_last_bought: int
+    name: str | None = None
+    category: str | None = None
+
+
+@template_view
+@dataclass(frozen=True)
 class GroupView:
     """A WeCom customer group a contact is a member of."""
 
@@ -83,6 +100,14 @@ class ContactView:
     identities: dict[str, str] = field(default_factory=dict)
     stats: ContactStats = field(default_factory=ContactStats)
     groups: list[GroupView] = field(default_factory=list)
+    #: SKU → what the contact bought of it; category → likewise (``smr.services.purchases``).
+    products: dict[str, Bought] = field(default_factory=dict)
+    categories: dict[str, Bought] = field(default_factory=dict)
+    #: When the contact was first known to SMR.
+    added_at: datetime | None = None
+    #: Marketing: channels opted out of ("*": all), channels consented to.
+    opted_out: list[str] = field(default_factory=list)
+    consented: list[str] = field(default_factory=list)
 
 
 @template_view

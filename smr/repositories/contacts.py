@@ -31,6 +31,7 @@ _UPDATABLE = (
     "attributes",
     "opted_out",
     "consents",
+    "purchases",
     "orders",
     "total_spent",
     "first_order_at",

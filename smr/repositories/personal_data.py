@@ -211,6 +211,7 @@ def _erasures(
             attributes={},
             opted_out=[],
             consents={},
+            purchases={},
             updated_at=now,
         ),
     }

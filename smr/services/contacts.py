@@ -16,6 +16,7 @@ from smr.repositories import contacts as repo
 from smr.repositories import group_reads
 from smr.repositories._bulk import Write, write_together
 from smr.schemas import ConsentData, ContactRef, OrderData
+from smr.services import purchases as purchase_history
 from smr.subjects import ContactKind
 
 Identity = tuple[str, str]
@@ -41,6 +42,8 @@ class ContactState:
     monthly_spend: dict[str, str] = field(default_factory=dict)
     #: Marketing consent per channel (``consent``).
     consents: dict[str, Any] = field(default_factory=dict)
+    #: What it bought, by SKU and category (``smr.services.purchases``).
+    purchases: purchase_history.Purchases = field(default_factory=dict)
     identities: dict[str, str] = field(default_factory=dict)
     #: Created by this batch (``resolve`` inserted it as ``blank`` made it).
     is_new: bool = False
@@ -87,6 +90,7 @@ class ContactState:
             created_at=row["created_at"],
             monthly_spend=dict(row["monthly_spend"]),
             consents=dict(row["consents"]),
+            purchases=dict(row["purchases"]),
             identities=identities,
             erased=row["kind"] == ContactKind.ERASED,
         )
@@ -133,14 +137,17 @@ class ContactState:
     def apply_order(
         self, event_type: str, order: OrderData, occurred_at: datetime, *, month: str
     ) -> None:
-        """Count a paid order or take back a refund; ``month`` is the event's local "YYYY-MM"."""
+        """Count a paid order or take back a refund, in the stats and the purchase history;
+        ``month`` is the event's local "YYYY-MM"."""
         if event_type == "order.paid":
+            self.purchases = purchase_history.paid(self.purchases, order, occurred_at)
             self.orders += 1
             self.total_spent += order.total
             self.first_order_at = min(filter(None, (self.first_order_at, occurred_at)))
             self.last_order_at = max(filter(None, (self.last_order_at, occurred_at)))
             self._add_spend(month, order.total)
         elif event_type == "order.refunded":
+            self.purchases = purchase_history.refunded(self.purchases, order)
             self.total_spent = max(Decimal(0), self.total_spent - order.total)
             self._add_spend(month, -order.total)
 
@@ -183,6 +190,7 @@ class ContactState:
             "attributes": self.attributes,
             "opted_out": self.opted_out,
             "consents": self.consents,
+            "purchases": self.purchases,
             "orders": self.orders,
             "total_spent": self.total_spent,
             "first_order_at": self.first_order_at,

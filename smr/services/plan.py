@@ -35,6 +35,7 @@ from smr.repositories import Record
 from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import Write
 from smr.repositories.rows import EndedRun, NewDelivery, NewRun, RunState, RunUpdate, TraceRow
+from smr.services import purchases
 from smr.services.catalog import Catalog
 from smr.services.contacts import ContactState
 from smr.statuses import DeliveryStatus, RunStatus, SkipReason
@@ -60,6 +61,7 @@ def contact_view(state: ContactState, now: datetime, tz: tzinfo) -> ContactView:
         spend_last_month=Decimal(spend.get(last_month, "0")),
         monthly_spend={month: Decimal(amount) for month, amount in spend.items()},
     )
+    products, categories = purchases.views(state.purchases, now)
     return ContactView(
         id=state.id,
         name=state.name,
@@ -68,6 +70,11 @@ def contact_view(state: ContactState, now: datetime, tz: tzinfo) -> ContactView:
         identities=dict(state.identities),
         stats=stats,
         groups=list(state.groups),
+        products=products,
+        categories=categories,
+        added_at=state.created_at,
+        opted_out=list(state.opted_out),
+        consented=sorted(state.consents),
     )
 
 

@@ -74,6 +74,7 @@ def contact_json(c: Contact, identities: dict[str, str]) -> dict[str, Any]:
         "attributes": c.attributes,
         "opted_out": c.opted_out,
         "consents": c.consents,
+        "purchases": c.purchases,
         "stats": {
             "orders": c.orders,
             "total_spent": str(c.total_spent),
