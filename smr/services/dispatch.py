@@ -197,12 +197,13 @@ class Dispatcher:
             if row.category == "marketing" and row.contact_id in busy:
                 claimed.append(Claimed(row, recipients[row.id], _busy(now)))
                 continue
+            permits = allowed.get(row.contact_id, contacts_repo.NOTHING_ALLOWED)
             decision = policy.decide(
                 channel=row.channel,
                 category=row.category,
                 run_status=statuses.get(row.run_id),
-                opted_out=allowed.get(row.contact_id, contacts_repo.NOTHING_ALLOWED).opted_out,
-                consented=allowed.get(row.contact_id, contacts_repo.NOTHING_ALLOWED).consented,
+                opted_out=permits.opted_out,
+                consented=permits.consented,
                 sent_marketing=sent.get(row.contact_id, []),
                 policies=policies,
                 now=now,

@@ -33,13 +33,14 @@ Purchases = dict[str, dict[str, dict[str, Any]]]
 def paid(purchases: Purchases, order: OrderData, at: datetime) -> Purchases:
     """``purchases`` with a paid order counted (a new dict: the stored one is compared)."""
     skus, categories = _units(order.items)
+    first_line = {item.sku: item for item in reversed(order.items)}  # each SKU's first line
     when = at.isoformat()
     result = {
         "skus": {**purchases.get("skus", {})},
         "categories": {**purchases.get("categories", {})},
     }
     for sku, quantity in skus.items():
-        item = next(i for i in order.items if i.sku == sku)
+        item = first_line[sku]
         record = _bought(result["skus"].get(sku), quantity, when)
         if item.name:
             record["name"] = item.name
