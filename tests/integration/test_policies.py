@@ -136,7 +136,8 @@ async def test_a_claim_in_flight_holds_its_contact_so_the_cap_counts_it(
         ("m-3", "wecom-marketing", "13900000000"),  # someone else
     ]:
         await say(client, key, text, phone=phone)
-        clock.advance(seconds=1)
+        # Past the first retry's jittered wait, so the retries come due in this order.
+        clock.advance(seconds=runtime.settings.retry_base_seconds + 1)
     clock.advance(seconds=runtime.settings.retry_cap_seconds)
     first = (await deliveries(runtime))[0]
 
