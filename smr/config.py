@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from smr.inbound.wecom.crypto import aes_key_bytes
 from smr.inbound.wecom.errors import InvalidAesKey
+from smr.subjects import IDENTITY_KINDS, IdentityKind
 
 DEFAULT_DATA_DIR = Path("data")
 
@@ -168,6 +169,11 @@ class Settings(BaseSettings):
     #: ``text`` lines, or ``json``: one object a line with the request, event, run and delivery ids.
     log_format: Literal["text", "json"] = "text"
     channel_routes: dict[str, str] = Field(default_factory=dict)
+    #: The identity kinds that make two contacts one person when an event names both (see
+    #: ``smr.services.merging``); comma-separated, empty: contacts never merge.
+    merge_by: Annotated[list[IdentityKind], NoDecode] = Field(
+        default_factory=lambda: list(IDENTITY_KINDS)
+    )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     mock: MockSettings = Field(default_factory=MockSettings)
@@ -176,6 +182,13 @@ class Settings(BaseSettings):
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
     _split = field_validator("admin_tokens", "ingest_tokens", mode="before")(_split_tokens)
+
+    @field_validator("merge_by", mode="before")
+    @classmethod
+    def _kinds(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [kind.strip() for kind in value.split(",") if kind.strip()]
+        return value
 
     @property
     def effective_database_url(self) -> str:

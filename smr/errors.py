@@ -1,6 +1,7 @@
 """The SMR error tree. Each class's docstring is its default message; each knows its HTTP status.
 
 SmrError
+├── Merged              308  the contact was merged into another (Location: the survivor)
 ├── InvalidInput        422  a body or query that does not validate (carries field errors)
 ├── Unauthorized        401  no or unknown bearer token
 ├── Forbidden           403  a valid token without the role the route needs
@@ -28,6 +29,18 @@ class SmrError(Exception):
         self.detail = detail or (self.__doc__ or self.title).strip()
         self.errors = errors or []
         super().__init__(self.detail)
+
+
+class Merged(SmrError):
+    """This contact was merged into another, the same person: its id now finds that one."""
+
+    status = 308
+    title = "Merged"
+
+    def __init__(self, contact_id: str, *, into: str) -> None:
+        super().__init__(f"Contact {contact_id} was merged into {into}.")
+        self.contact_id = contact_id
+        self.into = into
 
 
 class InvalidInput(SmrError):

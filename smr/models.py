@@ -101,6 +101,14 @@ class Base(DeclarativeBase):
 
 class Contact(Base):
     __tablename__ = "contacts"
+    __table_args__ = (
+        Index(
+            "ix_contacts_merged_into",
+            "merged_into",
+            postgresql_where=text("merged_into IS NOT NULL"),
+            sqlite_where=text("merged_into IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(
@@ -125,6 +133,28 @@ class Contact(Base):
     updated_at: Mapped[datetime]
     #: The event log partition of its events, for life (``smr.eventlog``).
     partition: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    #: A merged contact's survivor (kind ``merged``): the contact its id now finds.
+    merged_into: Mapped[str | None] = mapped_column(String(64))
+
+
+class ContactMerge(Base):
+    """A contact merged into another (``smr.services.merging``): by which identity kinds, on
+    which event (none for an import), and how many rows of each table moved."""
+
+    __tablename__ = "contact_merges"
+    __table_args__ = (
+        Index("ix_contact_merges_survivor_id", "survivor_id"),
+        Index("ix_contact_merges_merged_id", "merged_id", unique=True),
+        Index("ix_contact_merges_event_id", "event_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    survivor_id: Mapped[str] = mapped_column(String(64))
+    merged_id: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(32))
+    by: Mapped[list[Any]]
+    moved: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
 
 
 class ContactIdentity(Base):

@@ -299,6 +299,7 @@ def build_runtime(
         telemetry=telemetry,
         dispatcher=dispatcher,
         lanes=1 if one_writer_at_a_time(settings.effective_database_url) else settings.ingest.lanes,
+        merge_by=settings.merge_by,
     )
     acceptor = Acceptor(
         writer,

@@ -21,8 +21,8 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from smr import phones
 from smr.playbooks.fields import EVENT_TYPE_PATTERN
+from smr.subjects import IDENTITY_KINDS
 
-IDENTITY_KINDS = ("phone", "wecom_userid", "shop_customer_id")
 MAX_BATCH = 1000
 #: The bounds of what an event may carry (the README's "Bounds" table). Times: so that any wait
 #: measured from them (at most ``smr.playbooks.timespec.MAX_DURATION``) stays representable.

@@ -1,7 +1,7 @@
 """Who a contact row — and so a run — is for."""
 
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, get_args
 
 
 class ContactKind(StrEnum):
@@ -14,6 +14,8 @@ class ContactKind(StrEnum):
     CORP = "corp"
     #: a person erased at their request (PIPL): what remains keeps counts, names nobody.
     ERASED = "erased"
+    #: a person merged into another (``merged_into``): its id finds the survivor.
+    MERGED = "merged"
 
 
 #: Whom a run can be for: an erased person has none.
@@ -25,3 +27,9 @@ GROUP_PREFIX = "group:"
 
 def group_contact_id(chat_id: str) -> str:
     return f"{GROUP_PREFIX}{chat_id}"
+
+
+#: The kinds of identity a person is known by (``smr.schemas.ContactRef``), in the order an
+#: event's identities are tried.
+IdentityKind = Literal["phone", "wecom_userid", "shop_customer_id"]
+IDENTITY_KINDS: tuple[IdentityKind, ...] = get_args(IdentityKind)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,7 @@ from smr.db import DATABASE_ERRORS, describe, is_unavailable
 from smr.errors import (
     DatabaseUnavailable,
     InvalidInput,
+    Merged,
     SmrError,
     Unauthorized,
     field_errors,
@@ -42,7 +44,18 @@ async def _smr_error(request: Request, exc: Exception) -> JSONResponse:
         response.headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         response.headers["WWW-Authenticate"] = challenge(request)
+    if isinstance(exc, Merged):
+        response.headers["Location"] = _moved(request, exc)
     return response
+
+
+def _moved(request: Request, exc: Merged) -> str:
+    """The request's path and query, the merged contact's id segment now the survivor's."""
+    segments = request.url.path.split("/")
+    at = [unquote(segment) for segment in segments].index(exc.contact_id)
+    segments[at] = quote(exc.into, safe="")
+    query = f"?{request.url.query}" if request.url.query else ""
+    return "/".join(segments) + query
 
 
 def challenge(request: Request) -> str:

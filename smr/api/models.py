@@ -142,6 +142,17 @@ class DeliveryCancelled(BaseModel):
     status: Literal[DeliveryStatus.CANCELLED]
 
 
+class ContactMergeOut(BaseModel):
+    """A contact merged into another, the same person (``SMR_MERGE_BY``)."""
+
+    merged: str = Field(description="The merged contact's id: it now answers 308 to `into`.")
+    into: str
+    by: list[str] = Field(description="The identity kinds (or `id`) that linked them.")
+    event_id: str | None
+    at: Timestamp
+    moved: dict[str, int] = Field(description="Rows moved to the survivor, table by table.")
+
+
 class EventDetail(BaseModel):
     id: str
     source: str
@@ -159,6 +170,9 @@ class EventDetail(BaseModel):
     data: dict[str, Any]
     evaluations: list[Any]
     runs: list[RunSummary]
+    merges: list[ContactMergeOut] = Field(
+        default_factory=list, description="The contacts this event showed to be one person."
+    )
 
 
 class ContactStats(BaseModel):
@@ -207,6 +221,9 @@ class ContactProfile(BaseModel):
 
 class ContactDetail(ContactProfile):
     active_runs: list[RunSummary]
+    merged_from: list[ContactMergeOut] = Field(
+        default_factory=list, description="The contacts merged into this one, oldest first."
+    )
     groups: list[ContactGroup] = Field(description="The customer groups it is a member of.")
     owner_staff: str | None = Field(
         default=None,
@@ -259,6 +276,9 @@ class ContactExport(BaseModel):
     outbox: list[dict[str, Any]]
     group_memberships: list[dict[str, Any]]
     moment_engagements: list[dict[str, Any]]
+    merged_from: list[ContactMergeOut] = Field(
+        default_factory=list, description="The contacts merged into this one."
+    )
 
 
 class TransferAccepted(BaseModel):

@@ -67,6 +67,8 @@ def _body(content: dict[str, Any], description: str) -> dict[str, Any]:
 
 #: What each problem status means, for the document.
 MEANINGS = {
+    308: "The contact was merged into another (the same person): `Location` is the same "
+    "request for the contact that survived.",
     400: "The request cannot be read.",
     401: "No or unknown bearer token, or a signature that does not verify.",
     403: "The token may not use this route, or the callback is for another corp.",
@@ -77,6 +79,7 @@ MEANINGS = {
     503: "The database cannot be reached now; retry after `Retry-After` seconds.",
 }
 HEADERS = {
+    308: {"Location": {"description": "The survivor's URL.", "schema": {"type": "string"}}},
     401: {"WWW-Authenticate": {"description": 'Bearer realm="smr"', "schema": {"type": "string"}}},
     503: {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
 }

@@ -33,7 +33,7 @@ from smr.repositories import runs as runs_repo
 from smr.repositories import subjects as subjects_repo
 from smr.services import contacts
 from smr.services.catalog import Catalog
-from smr.services.contacts import ContactState
+from smr.services.contact_state import ContactState
 from smr.services.plan import Plan, contact_view
 from smr.services.runs import RunPlanner
 from smr.statuses import RunStatus

@@ -1,12 +1,11 @@
-"""Contact resolution and the in-memory state a batch of events works on."""
+"""Contact resolution: which contact each event is about, found, created or merged."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,197 +14,36 @@ from smr.playbooks.context import GroupView
 from smr.repositories import contacts as repo
 from smr.repositories import group_reads
 from smr.repositories._bulk import Write, write_together
-from smr.schemas import ConsentData, ContactRef, OrderData
-from smr.services import purchases as purchase_history
+from smr.schemas import ContactRef
+from smr.services.contact_state import ContactState
 from smr.subjects import ContactKind
+
+__all__ = ["ContactState", "HasContact", "Merger", "resolve"]
 
 Identity = tuple[str, str]
 Owners = dict[Identity, str]
-#: How many calendar months of spend a contact keeps.
-SPEND_MONTHS = 13
+#: How many merges deep a merged contact's id is followed to its survivor (each merge points
+#: its tombstones at the new survivor, so one is enough unless merges race).
+MAX_HOPS = 8
 
 
-@dataclass
-class ContactState:
-    """A contact as a batch of events changes it; written back once at the end."""
+class Merger(Protocol):
+    """Merges the contacts an event links (``smr.services.merging``)."""
 
-    id: str
-    name: str | None
-    tags: list[str]
-    attributes: dict[str, Any]
-    opted_out: list[str]
-    orders: int
-    total_spent: Decimal
-    first_order_at: datetime | None
-    last_order_at: datetime | None
-    created_at: datetime
-    monthly_spend: dict[str, str] = field(default_factory=dict)
-    #: Marketing consent per channel (``consent``).
-    consents: dict[str, Any] = field(default_factory=dict)
-    #: What it bought, by SKU and category (``smr.services.purchases``).
-    purchases: purchase_history.Purchases = field(default_factory=dict)
-    identities: dict[str, str] = field(default_factory=dict)
-    #: Created by this batch (``resolve`` inserted it as ``blank`` made it).
-    is_new: bool = False
-    #: Identities it gained in this batch (``writes`` attaches them).
-    new_identities: dict[str, str] = field(default_factory=dict)
-    #: The WeCom customer groups it is a member of (``contact.groups``; see ``with_groups``).
-    groups: list[GroupView] = field(default_factory=list, compare=False)
-    #: A new contact's event log partition: its first event's (``smr.eventlog``); stored once.
-    partition: int = field(default=0, compare=False)
-    #: Erased at the person's request (``smr.services.privacy``): events change nothing of it.
-    erased: bool = field(default=False, compare=False)
-    #: The stored columns as loaded, to write back only contacts a batch changed.
-    _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    def links(self, kind: str) -> bool:
+        """Whether an identity of ``kind`` held by another contact makes it the same person."""
+        ...
 
-    def __post_init__(self) -> None:
-        self._loaded = self._columns()
-
-    def _columns(self) -> dict[str, Any]:
-        # The stored columns, each list and dict copied (the other values are immutable):
-        # steps replace attribute values, they never edit them in place.
-        return {name: _shallow_copy(value) for name, value in self.row(self.created_at).items()}
-
-    @property
-    def claims(self) -> list[Identity]:
-        """A new contact's identities as it was created (it owns them once they land)."""
-        return [(k, v) for k, v in self.identities.items() if k not in self.new_identities]
-
-    @property
-    def changed(self) -> bool:
-        return self._columns() != self._loaded
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any], identities: dict[str, str]) -> ContactState:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            tags=list(row["tags"]),
-            attributes=dict(row["attributes"]),
-            opted_out=list(row["opted_out"]),
-            orders=row["orders"],
-            total_spent=Decimal(row["total_spent"]),
-            first_order_at=row["first_order_at"],
-            last_order_at=row["last_order_at"],
-            created_at=row["created_at"],
-            monthly_spend=dict(row["monthly_spend"]),
-            consents=dict(row["consents"]),
-            purchases=dict(row["purchases"]),
-            identities=identities,
-            erased=row["kind"] == ContactKind.ERASED,
-        )
-
-    @classmethod
-    def blank(
-        cls,
-        contact_id: str,
-        now: datetime,
+    async def merge(
+        self,
+        session: AsyncSession,
+        survivor: ContactState,
+        merged: ContactState,
         *,
-        partition: int,
-        identities: dict[str, str] | None = None,
-    ) -> ContactState:
-        """A contact created now, as it reads back from the database."""
-        return cls(
-            id=contact_id,
-            name=None,
-            tags=[],
-            attributes={},
-            opted_out=[],
-            orders=0,
-            total_spent=Decimal("0.00"),  # the column's scale
-            first_order_at=None,
-            last_order_at=None,
-            created_at=now,
-            identities=dict(identities or {}),
-            is_new=True,
-            partition=partition,
-        )
-
-    def absorb(self, ref: ContactRef, *, identities: dict[str, str]) -> None:
-        """Take the event's name and attributes, and the given identities we did not know
-        (none of it when the contact is erased)."""
-        if self.erased:
-            return
-        if ref.name:
-            self.name = ref.name
-        self.attributes.update(ref.attributes)
-        for kind, value in identities.items():
-            if kind not in self.identities:
-                self.identities[kind] = value
-                self.new_identities[kind] = value
-
-    def apply_order(
-        self, event_type: str, order: OrderData, occurred_at: datetime, *, month: str
-    ) -> None:
-        """Count a paid order or take back a refund, in the stats and the purchase history;
-        ``month`` is the event's local "YYYY-MM"."""
-        if event_type == "order.paid":
-            self.purchases = purchase_history.paid(self.purchases, order, occurred_at)
-            self.orders += 1
-            self.total_spent += order.total
-            self.first_order_at = min(filter(None, (self.first_order_at, occurred_at)))
-            self.last_order_at = max(filter(None, (self.last_order_at, occurred_at)))
-            self._add_spend(month, order.total)
-        elif event_type == "order.refunded":
-            self.purchases = purchase_history.refunded(self.purchases, order)
-            self.total_spent = max(Decimal(0), self.total_spent - order.total)
-            self._add_spend(month, -order.total)
-
-    def _add_spend(self, month: str, amount: Decimal) -> None:
-        spent = max(Decimal(0), Decimal(self.monthly_spend.get(month, "0")) + amount)
-        self.monthly_spend[month] = str(spent)
-        for old in sorted(self.monthly_spend)[:-SPEND_MONTHS]:
-            del self.monthly_spend[old]
-
-    def opt_out(self, channel: object) -> None:
-        """Stop marketing on one channel, or on all ("*") when none is named: the consent
-        given for it, if any, is withdrawn."""
-        scope = str(channel) if channel else "*"
-        if scope not in self.opted_out:
-            self.opted_out.append(scope)
-        self.consents = (
-            {} if scope == "*" else {k: v for k, v in self.consents.items() if k != scope}
-        )
-
-    def consent(self, consent: ConsentData, *, at: datetime, event_id: str) -> None:
-        """Record the customer's consent to marketing on ``consent.channel`` (the latest one
-        given); an opt-out of that channel is lifted (one of all marketing stays)."""
-        self.consents = {
-            **self.consents,
-            consent.channel: {
-                "at": at.isoformat(),
-                "source": consent.source,
-                "wording": consent.wording,
-                "campaign": consent.campaign,
-                "event_id": event_id,
-            },
-        }
-        self.opted_out = [scope for scope in self.opted_out if scope != consent.channel]
-
-    def row(self, now: datetime) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "tags": self.tags,
-            "attributes": self.attributes,
-            "opted_out": self.opted_out,
-            "consents": self.consents,
-            "purchases": self.purchases,
-            "orders": self.orders,
-            "total_spent": self.total_spent,
-            "first_order_at": self.first_order_at,
-            "last_order_at": self.last_order_at,
-            "monthly_spend": self.monthly_spend,
-            "created_at": self.created_at,
-            "updated_at": now,
-        }
-
-
-def _shallow_copy(value: Any) -> Any:
-    """``copy.copy`` for a column's value, without its generic dispatch."""
-    if isinstance(value, list | dict):
-        return value.copy()
-    return value
+        by: Sequence[str],
+        event_id: str | None,
+        now: datetime,
+    ) -> None: ...
 
 
 class HasContact(Protocol):
@@ -218,9 +56,16 @@ class HasContact(Protocol):
     @property
     def partition(self) -> int: ...
 
+    @property
+    def id(self) -> str: ...
+
 
 async def resolve(
-    session: AsyncSession, events: Sequence[HasContact], *, now: datetime
+    session: AsyncSession,
+    events: Sequence[HasContact],
+    *,
+    now: datetime,
+    merger: Merger | None = None,
 ) -> list[ContactState]:
     """The contact of each event, by its explicit id or any identity; new contacts as needed.
 
@@ -231,12 +76,20 @@ async def resolve(
     locked and used instead. So a customer whose first events arrive concurrently ends up as
     one contact. Contacts shared by several events are the same ContactState object, so
     changes made while handling one event are seen by the next; ``writes`` writes them back.
+
+    A merged contact's id finds its survivor. With a ``merger``, the contacts an event links
+    by identities of the kinds it ``links`` (or by its id and such an identity) are merged
+    into the oldest of them first, and the event is about the survivor; an event is about
+    the contact its linking identities find before the one its others find.
     """
-    refs = [_Ref(e.contact, e.contact.identities(), e.partition) for e in events]
+    refs = [_Ref.of(e, merger) for e in events]
     asked = {pair for ref in refs for pair in ref.identities.items()}
     ids = {ref.id for ref in refs if ref.id}
     states = await _find(session, ids=ids, identities=asked)
+    await _follow_merged(session, states)
     owners = _owners(states.values(), asked)
+    if merger is not None:
+        await _merge_linked(session, refs, owners, states, merger, now=now)
     created = _add_missing(refs, owners, states, now=now)
     if created:
         await _claim(session, created, owners, states, explicit=ids, now=now)
@@ -247,15 +100,90 @@ async def resolve(
 
 @dataclass(frozen=True)
 class _Ref:
-    """An event's contact, with its identities read once."""
+    """An event's contact, with its identities read once (those that link first)."""
 
     contact: ContactRef
     identities: dict[str, str]
     partition: int
+    event_id: str
+
+    @classmethod
+    def of(cls, event: HasContact, merger: Merger | None) -> _Ref:
+        pairs = list(event.contact.identities().items())
+        if merger is not None:
+            pairs.sort(key=lambda pair: not merger.links(pair[0]))
+        return cls(event.contact, dict(pairs), event.partition, event.id)
 
     @property
     def id(self) -> str | None:
         return self.contact.id
+
+
+async def _follow_merged(session: AsyncSession, states: dict[str, ContactState]) -> None:
+    """Have each merged contact's id find its survivor (loaded and locked as it is now)."""
+    for _ in range(MAX_HOPS):
+        merged = {cid: s.merged_into for cid, s in states.items() if s.id == cid and s.merged_into}
+        if not merged:
+            return
+        states.update(await _find(session, ids=set(merged.values()) - states.keys()))
+        for cid, survivor in merged.items():
+            states[cid] = states[survivor]
+
+
+async def _merge_linked(
+    session: AsyncSession,
+    refs: Sequence[_Ref],
+    owners: Owners,
+    states: dict[str, ContactState],
+    merger: Merger,
+    *,
+    now: datetime,
+) -> None:
+    """Merge the contacts each event links (see ``resolve``) into the oldest of them."""
+    for group, by, event_id in _linked_groups(refs, owners, states, merger):
+        people = sorted((states[cid] for cid in group), key=lambda s: (s.created_at, s.id))
+        survivor = people[0]
+        for merged in people[1:]:
+            await merger.merge(session, survivor, merged, by=by, event_id=event_id, now=now)
+            for cid, state in list(states.items()):
+                if state is merged:
+                    states[cid] = survivor
+            for pair, owner in owners.items():
+                if owner == merged.id:
+                    owners[pair] = survivor.id
+
+
+def _linked_groups(
+    refs: Sequence[_Ref], owners: Owners, states: dict[str, ContactState], merger: Merger
+) -> list[tuple[set[str], list[str], str]]:
+    """The sets of people the events link, each with the identity kinds that linked them and
+    the first event that did."""
+    groups: list[tuple[set[str], list[str], str]] = []
+    for ref in refs:
+        links = [
+            (kind, states[cid].id)
+            for kind, cid in _links(ref, owners, merger)
+            if cid in states and states[cid].kind == ContactKind.PERSON
+        ]
+        linked = {cid for _, cid in links}
+        if len(linked) < 2:
+            continue
+        joined = [g for g in groups if g[0] & linked]
+        group = linked.union(*(g[0] for g in joined))
+        by = sorted({kind for kind, _ in links}.union(*(g[1] for g in joined)))
+        event_id = joined[0][2] if joined else ref.event_id
+        groups = [g for g in groups if g not in joined] + [(group, by, event_id)]
+    return groups
+
+
+def _links(ref: _Ref, owners: Owners, merger: Merger) -> Iterable[tuple[str, str]]:
+    """(kind, contact id) for the contacts ``ref`` names: by its id, and by each identity of
+    a kind that links."""
+    if ref.id:
+        yield "id", ref.id
+    for pair in ref.identities.items():
+        if merger.links(pair[0]) and pair in owners:
+            yield pair[0], owners[pair]
 
 
 async def load_states(

@@ -37,7 +37,7 @@ from smr.repositories._bulk import Write
 from smr.repositories.rows import EndedRun, NewDelivery, NewRun, RunState, RunUpdate, TraceRow
 from smr.services import purchases
 from smr.services.catalog import Catalog
-from smr.services.contacts import ContactState
+from smr.services.contact_state import ContactState
 from smr.statuses import DeliveryStatus, RunStatus, SkipReason
 
 #: Where tag steps on tags mapped to WeCom corp tags go: externalcontact/mark_tag.

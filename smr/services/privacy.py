@@ -27,8 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smr.errors import Conflict, NotFound
 from smr.models import Contact, Event, GroupMember, MockOutbox, MomentEngagement
 from smr.repositories import contacts as contacts_repo
+from smr.repositories import merges as merges_repo
 from smr.repositories import personal_data
-from smr.services.runlog import attempt_json, contact_json, delivery_json, run_json, trace_json
+from smr.services.runlog import (
+    attempt_json,
+    contact_json,
+    delivery_json,
+    merge_json,
+    run_json,
+    trace_json,
+)
 from smr.subjects import ContactKind
 
 log = logging.getLogger(__name__)
@@ -58,6 +66,7 @@ async def export(session: AsyncSession, contact_id: str, *, now: datetime) -> di
         "outbox": [_outbox_json(o) for o in rows.outbox],
         "group_memberships": [_member_json(m) for m in rows.group_memberships],
         "moment_engagements": [_engagement_json(m) for m in rows.moment_engagements],
+        "merged_from": [merge_json(m) for m in await merges_repo.of_contact(session, contact.id)],
     }
 
 

@@ -11,7 +11,7 @@ transaction, as a claim's would, for the caller to send after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,9 @@ from smr.schemas import CONSENTED, ORDER_TYPES, ConsentData, OrderData
 from smr.services import contacts
 from smr.services.catalog import Catalog, EventRules
 from smr.services.dispatch import Claimed, Dispatcher
+from smr.services.merging import Merger
 from smr.services.runs import RunPlanner
+from smr.subjects import IDENTITY_KINDS
 
 
 @dataclass(frozen=True)
@@ -48,15 +50,18 @@ async def process(
     catalog: Catalog,
     now: datetime,
     dispatcher: Dispatcher,
+    merge_by: Collection[str] = IDENTITY_KINDS,
 ) -> Processed:
     """Process ``batch`` (in ``seq`` order) in ``session``'s transaction; deliveries due at
-    once are claimed for the ``dispatcher``'s lease and pass its gate."""
+    once are claimed for the ``dispatcher``'s lease and pass its gate. Contacts an event
+    links by identities of the kinds ``merge_by`` are merged (``smr.services.merging``)."""
     if not batch:
         return Processed()
     types = {e.type for e in batch}
     rules = [catalog.rules_for(t) for t in types]
     exiting = catalog.exiting_on(types)
-    states = await contacts.resolve(session, batch, now=now)
+    merger = Merger(by=merge_by, catalog=catalog)
+    states = await contacts.resolve(session, batch, now=now, merger=merger)
     # The history the re-entry rules look at, as of the earliest event judged (see _apply).
     watched = _watched(rules, now=min(e.received_at for e in batch))
     planner = await _planner(session, states, watched, exiting, catalog=catalog, now=now)

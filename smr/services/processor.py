@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -40,6 +40,7 @@ from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.partition_owner import PartitionOwner
 from smr.services.processing import Processed, process
 from smr.services.wakeups import Fence, Waker
+from smr.subjects import IDENTITY_KINDS
 from smr.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,16 @@ class Processor:
         telemetry: Telemetry,
         dispatcher: Dispatcher,
         lanes: int = 1,
+        merge_by: Collection[str] = IDENTITY_KINDS,
     ) -> None:
+        """``merge_by``: the identity kinds that merge contacts (``smr.services.merging``)."""
         self._sessions = sessions
         self._catalog = catalog
         self._settings = settings
         self._clock = clock
         self._telemetry = telemetry
         self._dispatcher = dispatcher
+        self._merge_by = frozenset(merge_by)
         self.owner = PartitionOwner(
             sessions, lease=timedelta(seconds=settings.lease_seconds), clock=clock
         )
@@ -189,6 +193,7 @@ class Processor:
                 catalog=self._catalog,
                 now=self._clock(),
                 dispatcher=self._dispatcher,
+                merge_by=self._merge_by,
             )
         if done.events:
             self._telemetry.batch.observe(time.perf_counter() - started)

@@ -69,6 +69,32 @@ def refunded(purchases: Purchases, order: OrderData) -> Purchases:
     return result
 
 
+def combined(purchases: Purchases, other: Purchases) -> Purchases:
+    """Two histories of one person as one (a merge): each SKU's and category's counts added
+    up, first and last bought the earliest and latest; names and categories from
+    ``purchases`` first."""
+    result: Purchases = {}
+    for kind, most in (("skus", MAX_SKUS), ("categories", MAX_CATEGORIES)):
+        records = dict(purchases.get(kind, {}))
+        for key, theirs in other.get(kind, {}).items():
+            mine = records.get(key)
+            records[key] = theirs if mine is None else _added(mine, theirs)
+        result[kind] = _latest(records, most)
+    return result
+
+
+def _added(mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **theirs,
+        **mine,
+        "orders": mine["orders"] + theirs["orders"],
+        "quantity": mine["quantity"] + theirs["quantity"],
+        "refunded": mine["refunded"] + theirs["refunded"],
+        "first": min(mine["first"], theirs["first"], key=datetime.fromisoformat),
+        "last": max(mine["last"], theirs["last"], key=datetime.fromisoformat),
+    }
+
+
 def views(purchases: Purchases, now: datetime) -> tuple[dict[str, Bought], dict[str, Bought]]:
     """``contact.products`` and ``contact.categories``."""
     return (

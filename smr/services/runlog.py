@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.errors import NotFound
-from smr.models import Contact, Delivery, DeliveryAttempt, Event, Run, TraceEntry
+from smr.models import Contact, ContactMerge, Delivery, DeliveryAttempt, Event, Run, TraceEntry
 from smr.repositories import contacts as contacts_repo
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import events as events_repo
+from smr.repositories import merges as merges_repo
 from smr.repositories import runs as runs_repo
 from smr.subjects import ContactKind
 
@@ -65,6 +66,17 @@ def attempt_json(a: DeliveryAttempt) -> dict[str, Any]:
     return {"at": _iso(a.at), "outcome": a.outcome, "response": a.response, "ms": a.duration_ms}
 
 
+def merge_json(m: ContactMerge) -> dict[str, Any]:
+    return {
+        "merged": m.merged_id,
+        "into": m.survivor_id,
+        "by": m.by,
+        "event_id": m.event_id,
+        "at": _iso(m.at),
+        "moved": m.moved,
+    }
+
+
 def contact_json(c: Contact, identities: dict[str, str]) -> dict[str, Any]:
     return {
         "id": c.id,
@@ -108,6 +120,7 @@ async def event_detail(session: AsyncSession, event_id: str) -> dict[str, Any]:
         "data": event.data,
         "evaluations": event.evaluations,
         "runs": [run_json(r) for r in runs],
+        "merges": [merge_json(m) for m in await merges_repo.of_event(session, event_id)],
     }
 
 
@@ -135,6 +148,7 @@ async def contact_detail(session: AsyncSession, contact_id: str) -> dict[str, An
     return {
         **contact_json(contact, identities[contact_id]),
         "active_runs": [run_json(r) for r in active],
+        "merged_from": [merge_json(m) for m in await merges_repo.of_contact(session, contact_id)],
     }
 
 

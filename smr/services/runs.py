@@ -21,7 +21,7 @@ from smr.playbooks import (
 from smr.repositories import runs as runs_repo
 from smr.repositories.rows import NewRun, RunState
 from smr.services.catalog import Catalog
-from smr.services.contacts import ContactState
+from smr.services.contact_state import ContactState
 from smr.services.plan import Plan, advance, contact_view, waiting
 from smr.statuses import RunStatus
 

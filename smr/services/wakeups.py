@@ -143,8 +143,9 @@ class Waker:
         now = self._clock()
         states = await contacts.load_states(session, [r.contact_id for r in runs])
         # Contacts are locked from here: one erased since its runs were read has them
-        # cancelled already (``smr.services.privacy``).
-        runs = [r for r in runs if not states[r.contact_id].erased]
+        # cancelled already (``smr.services.privacy``); one merged since has given them to
+        # its survivor, whose partition's turn it is to advance them (``smr.services.merging``).
+        runs = [r for r in runs if not states[r.contact_id].gone]
         triggers = await events_repo.by_ids(session, [r.trigger_event_id for r in runs])
         slots = await cron_repo.by_ids(session, [r.cron_slot_id for r in runs])
         await self._catalog.recall_versions(session, {r.playbook_version for r in runs})

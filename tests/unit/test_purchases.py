@@ -86,3 +86,20 @@ def test_a_category_that_is_not_a_short_text_is_left_out() -> None:
 
     assert history["categories"] == {}
     assert sorted(history["skus"]) == ["A", "B", "C"]
+
+
+def test_two_histories_of_one_person_combine_by_sku_and_category() -> None:
+    later = DAY0 + timedelta(days=9)
+    mine = purchases.paid({}, order(("WASH", 2, "洁面"), ("TONER", 1, None)), later)
+    theirs = purchases.paid({}, order(("WASH", 1, None), ("MASK", 3, "面膜")), DAY0)
+    theirs = purchases.refunded(theirs, order(("WASH", 1, None)))
+    before = copy.deepcopy((mine, theirs))
+
+    products, categories = purchases.views(purchases.combined(mine, theirs), later)
+
+    assert (mine, theirs) == before  # neither is changed in place
+    wash = products["WASH"]
+    assert (wash.orders, wash.quantity, wash.refunded) == (2, 2, 1)
+    assert (wash.first_bought_at, wash.last_bought_at, wash.category) == (DAY0, later, "洁面")
+    assert sorted(products) == ["MASK", "TONER", "WASH"]
+    assert (categories["面膜"].quantity, categories["洁面"].quantity) == (3, 2)

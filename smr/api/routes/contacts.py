@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,15 +16,26 @@ from smr.api.deps import AdminOnly, JsonBody, RuntimeDep, SessionDep
 from smr.api.errors import invalid
 from smr.api.models import ContactDetail, ContactErased, ContactExport, TransferAccepted
 from smr.api.openapi import ADMIN, json_body, problems
-from smr.errors import InvalidInput
+from smr.errors import InvalidInput, Merged
 from smr.playbooks.steps.notify import StaffUserId
 from smr.playbooks.steps.transfer import TransferMessage
-from smr.services import groups, privacy, runlog, transfers
+from smr.services import groups, merging, privacy, runlog, transfers
 from smr.statuses import DeliveryStatus
 
 router = APIRouter(
     prefix="/v1/contacts", tags=["contacts"], dependencies=[AdminOnly], responses=ADMIN
 )
+
+
+async def _not_merged(contact_id: str, session: SessionDep) -> None:
+    """A merged contact's id answers 308 to the same path of its survivor."""
+    survivor = await merging.survivor_of(session, contact_id)
+    if survivor is not None:
+        raise Merged(contact_id, into=survivor)
+
+
+#: The routes of one contact: a merged contact's redirect to its survivor.
+ONE_CONTACT = [Depends(_not_merged)]
 
 
 @router.get("", response_model=ContactDetail, responses=problems(404))
@@ -58,12 +69,22 @@ def _stored_phone(phone: str) -> str:
         raise InvalidInput("The phone to look up is not a phone number.", errors=errors) from None
 
 
-@router.get("/{contact_id}", response_model=ContactDetail, responses=problems(404))
+@router.get(
+    "/{contact_id}",
+    response_model=ContactDetail,
+    responses=problems(308, 404),
+    dependencies=ONE_CONTACT,
+)
 async def get_contact(contact_id: str, session: SessionDep) -> dict[str, Any]:
     return await _with_groups(session, await runlog.contact_detail(session, contact_id))
 
 
-@router.get("/{contact_id}/export", response_model=ContactExport, responses=problems(404, 409))
+@router.get(
+    "/{contact_id}/export",
+    response_model=ContactExport,
+    responses=problems(308, 404, 409),
+    dependencies=ONE_CONTACT,
+)
 async def export_contact(
     contact_id: str, session: SessionDep, runtime: RuntimeDep, response: Response
 ) -> dict[str, Any]:
@@ -76,7 +97,12 @@ async def export_contact(
     return found
 
 
-@router.delete("/{contact_id}", response_model=ContactErased, responses=problems(404, 409))
+@router.delete(
+    "/{contact_id}",
+    response_model=ContactErased,
+    responses=problems(308, 404, 409),
+    dependencies=ONE_CONTACT,
+)
 async def erase_contact(
     contact_id: str, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -103,7 +129,8 @@ class TransferIn(BaseModel):
     "/{contact_id}/transfer",
     status_code=202,
     response_model=TransferAccepted,
-    responses=problems(404, 409, 413),
+    responses=problems(308, 404, 409, 413),
+    dependencies=ONE_CONTACT,
     openapi_extra=json_body(TransferIn),
 )
 async def transfer_contact(

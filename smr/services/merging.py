@@ -1,0 +1,132 @@
+"""One profile per person: contacts an event shows to be the same person become one.
+
+An event links two contacts when it names identities each of them holds (a WeCom customer's
+remark mobile is the phone a shop's orders came with; an order carries both a phone and a
+shop customer id), or names one by its id and an identity of the other. Only identities of
+the kinds ``SMR_MERGE_BY`` lists link (a shop whose customers share a household phone leaves
+``phone`` out). The processor merges them as it resolves the event's contact
+(``smr.services.contacts.resolve``), in the event's transaction, with both contacts locked:
+
+- the oldest contact survives; the others merge into it and stay as tombstones (kind
+  ``merged``) whose id finds the survivor (the API answers 308 to it);
+- the survivor takes in their tags, attributes it lacks, stats, monthly spend, purchase
+  history, opt-outs and consents (``ContactState.take_in``);
+- their identities, events, runs (so re-entry rules and cooldowns count them), deliveries
+  (so frequency caps count them), outbox rows and group memberships move to the survivor;
+- where both had a run of the same playbook going, the playbook's mode decides: ``single``
+  keeps the older run, ``restart`` the newer, ``parallel`` both; the other ends
+  (``exited``), and every run that moved notes the merge in its run log;
+- the merge is recorded (``contact_merges``): ``GET /v1/contacts/{id}`` lists it, and
+  ``GET /v1/events/{id}`` shows the merges the event made.
+
+Events of the merged contact still in the log are processed for the survivor when their
+partition's turn comes (their identities, or the tombstone's id, find it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.ids import new_id
+from smr.repositories import merges as repo
+from smr.repositories import runs as runs_repo
+from smr.services.catalog import Catalog
+from smr.services.contact_state import ContactState
+from smr.services.plan import Plan
+from smr.statuses import RunStatus
+
+log = logging.getLogger(__name__)
+
+
+async def survivor_of(session: AsyncSession, contact_id: str) -> str | None:
+    """The contact a merged contact's id finds now; None if it was not merged."""
+    return await repo.survivor_of(session, contact_id)
+
+
+class Merger:
+    """Merges contacts, linked by identities of the kinds ``by``."""
+
+    def __init__(self, *, by: Collection[str], catalog: Catalog) -> None:
+        self._by = frozenset(by)
+        self._catalog = catalog
+
+    def links(self, kind: str) -> bool:
+        """Whether an identity of ``kind`` held by another contact makes it the same person."""
+        return kind in self._by
+
+    async def merge(
+        self,
+        session: AsyncSession,
+        survivor: ContactState,
+        merged: ContactState,
+        *,
+        by: Sequence[str],
+        event_id: str | None,
+        now: datetime,
+    ) -> None:
+        """Merge ``merged`` into ``survivor`` (both locked), in the caller's transaction;
+        ``by``: the identity kinds that linked them, ``event_id``: the event that did."""
+        runs = await repo.active_runs(session, [survivor.id, merged.id])
+        survivor.take_in(merged)
+        rows = await repo.move(session, merged=merged.id, survivor=survivor.id, now=now)
+        plan = Plan()
+        ended = {r.id for r in self._end_doubles(plan, runs, merged, survivor, now=now)}
+        for run in runs:
+            if run.contact_id == merged.id and run.id not in ended:
+                moved = {"merged": merged.id, "into": survivor.id, "event_id": event_id}
+                plan.note(run.id, now, "merge", **moved)
+        await runs_repo.end_runs(session, plan.ended)
+        await runs_repo.insert_trace(session, plan.trace)
+        row = {
+            "id": new_id("mg", now),
+            "survivor_id": survivor.id,
+            "merged_id": merged.id,
+            "event_id": event_id,
+            "by": list(by),
+            "moved": {**rows, "runs_ended": len(ended)},
+            "at": now,
+        }
+        await repo.record(session, [row])
+        log.info("contact %s merged into %s by %s", merged.id, survivor.id, ", ".join(by))
+
+    def _end_doubles(
+        self,
+        plan: Plan,
+        runs: list[repo.ActiveRun],
+        merged: ContactState,
+        survivor: ContactState,
+        *,
+        now: datetime,
+    ) -> Iterator[repo.ActiveRun]:
+        """End the runs the playbooks' modes do not let go on side by side (yields them)."""
+        for mode, kept, others in self._doubles(runs):
+            for run in others:
+                reason = (
+                    f"contact {merged.id} merged into {survivor.id}: "
+                    f"run {kept.id} goes on (mode {mode})"
+                )
+                plan.end(run.id, status=RunStatus.EXITED, reason=reason, at=now)
+                yield run
+
+    def _doubles(
+        self, runs: list[repo.ActiveRun]
+    ) -> Iterator[tuple[str, repo.ActiveRun, list[repo.ActiveRun]]]:
+        """For each playbook both contacts have runs of (``runs``: oldest first) whose mode
+        lets one go on: the mode, the run kept, and the others."""
+        by_playbook: dict[str, list[repo.ActiveRun]] = {}
+        for run in runs:
+            by_playbook.setdefault(run.playbook_id, []).append(run)
+        for group in by_playbook.values():
+            if len({r.contact_id for r in group}) < 2:
+                continue
+            newest = group[-1]
+            playbook = self._catalog.for_run(newest.playbook_id, newest.version)
+            mode = playbook.spec.mode if playbook else "parallel"
+            if mode == "single":
+                yield mode, group[0], group[1:]
+            elif mode == "restart":
+                yield mode, newest, group[:-1]
