@@ -101,6 +101,19 @@ class Capabilities:
         return sorted(a for a in self.needs if not recipient.get(a))
 
 
+def reaching(channels: Mapping[str, Capabilities], addresses: Collection[str]) -> list[str]:
+    """The channels that reach a contact with these ``addresses`` (its identity kinds, and
+    ``owner_staff`` when it has one) wherever a run is: those reaching contacts that need
+    nothing a trigger alone carries, and nothing the contact lacks."""
+    return sorted(
+        name
+        for name, caps in channels.items()
+        if caps.target == Target.CONTACT
+        and not caps.needs & TRIGGER_ADDRESSES.keys()
+        and caps.needs <= set(addresses)
+    )
+
+
 def capabilities_of(channels: Collection[str]) -> Mapping[str, Capabilities]:
     """What each channel declares, given a table of them; bare names declare nothing."""
     if isinstance(channels, Mapping):

@@ -127,6 +127,9 @@ class Contact(Base):
     total_spent: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=Decimal(0))
     first_order_at: Mapped[datetime | None]
     last_order_at: Mapped[datetime | None]
+    #: When its latest event of any kind, and its latest chat message, happened.
+    last_seen_at: Mapped[datetime | None]
+    last_message_at: Mapped[datetime | None]
     #: Spend per calendar month in the policies' timezone, ``{"2026-11": "199.00"}``.
     monthly_spend: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime]
@@ -258,6 +261,8 @@ class Run(Base):
     playbook_version: Mapped[str] = mapped_column(String(16))
     trigger_event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"))
     cron_slot_id: Mapped[str | None] = mapped_column(ForeignKey("cron_slots.id"))
+    #: The item of ``trigger.each`` it is for (``run.item``).
+    item: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[RunStatus] = mapped_column(EnumText(RunStatus, 16))
     pc: Mapped[int] = mapped_column(Integer, default=0)
     wake_at: Mapped[datetime | None]

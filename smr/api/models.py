@@ -82,6 +82,9 @@ class RunSummary(BaseModel):
     playbook: str
     version: str
     trigger_event_id: str | None
+    item: str | None = Field(
+        default=None, description="The item of the playbook's trigger.each this run is for."
+    )
     status: RunStatus
     end_reason: str | None
     wake_at: Timestamp | None
@@ -210,6 +213,12 @@ class ContactProfile(BaseModel):
         "first, last}}, categories: {…}}; quantity is net of refunds.",
     )
     stats: ContactStats
+    last_seen_at: Timestamp | None = Field(
+        default=None, description="When its latest event of any kind happened."
+    )
+    last_message_at: Timestamp | None = Field(
+        default=None, description="When its latest chat.message happened."
+    )
     created_at: Timestamp | None
     updated_at: Timestamp | None
     erased: bool = Field(

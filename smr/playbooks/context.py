@@ -77,6 +77,9 @@ class Bought:
     days_since_last_bought: int
     name: str | None = None
     category: str | None = None
+    #: When its supply runs out, and the whole days left until then (SKUs with a use cycle).
+    runs_out_at: datetime | None = None
+    days_left: int | None = None
 
 
 @template_view
@@ -108,6 +111,11 @@ class ContactView:
     #: Marketing: channels opted out of ("*": all), channels consented to.
     opted_out: list[str] = field(default_factory=list)
     consented: list[str] = field(default_factory=list)
+    #: When its latest event of any kind, and its latest chat message, happened.
+    last_seen_at: datetime | None = None
+    last_message_at: datetime | None = None
+    #: The channels its identities reach (opt-outs aside: see ``opted_out``).
+    channels: list[str] = field(default_factory=list)
 
 
 @template_view
@@ -116,6 +124,8 @@ class RunView:
     id: str | int
     playbook_id: str
     started_at: datetime
+    #: The item of ``trigger.each`` this run is for (none without ``each``).
+    item: str | None = None
 
 
 def build_context(

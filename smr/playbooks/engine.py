@@ -17,6 +17,10 @@ from smr.playbooks.expressions import Expression, TemplateRuntimeError
 from smr.playbooks.loader import LoadedPlaybook
 from smr.playbooks.timespec import format_duration
 
+#: Runs one start of a ``trigger.each`` playbook makes at most, and the longest item kept.
+MAX_ITEMS = 50
+MAX_ITEM = 200
+
 __all__ = [
     "ActiveRun",
     "Evaluation",
@@ -36,6 +40,8 @@ class Outcome(StrEnum):
     CONDITION_ERROR = "condition_error"
     REFUSED_MODE = "refused_mode"
     REFUSED_COOLDOWN = "refused_cooldown"
+    #: ``trigger.each`` gave no item: no run.
+    NO_ITEMS = "no_items"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class Evaluation:
     outcome: Outcome
     detail: str | None = None
     ends_runs: list[str | int] = field(default_factory=list)
+    #: With ``trigger.each``: one run starts per item.
+    items: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class ActiveRun:
     playbook_id: str
     trigger: EventView
     started_at: datetime
+    item: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,9 @@ def match_exits(
         playbook = playbooks.get(run.playbook_id)
         if playbook is None:
             continue
-        view = RunView(id=run.run_id, playbook_id=run.playbook_id, started_at=run.started_at)
+        view = RunView(
+            id=run.run_id, playbook_id=run.playbook_id, started_at=run.started_at, item=run.item
+        )
         context = build_context(
             contact=contact, event=event, trigger=run.trigger, run=view, now=now, vars=vars
         )
@@ -133,8 +144,32 @@ def _evaluate(
     refusal = refusal or _reentry_refusal(playbook, history, now=now)
     if refusal is not None:
         return Evaluation(playbook.id, playbook.version, refusal[0], refusal[1])
+    items: list[str] = []
+    if playbook.each is not None:
+        found = _items(playbook.each, context)
+        if isinstance(found, tuple):
+            return Evaluation(playbook.id, playbook.version, *found)
+        items = found
     ends = list(history.active_run_ids) if playbook.spec.mode == "restart" else []
-    return Evaluation(playbook.id, playbook.version, Outcome.STARTED, ends_runs=ends)
+    return Evaluation(playbook.id, playbook.version, Outcome.STARTED, ends_runs=ends, items=items)
+
+
+def _items(each: Expression, context: Mapping[str, Any]) -> list[str] | tuple[Outcome, str]:
+    """The distinct items of ``trigger.each`` (as text, at most ``MAX_ITEMS``), or why none."""
+    try:
+        value = each.evaluate(context)
+    except TemplateRuntimeError as exc:
+        return Outcome.CONDITION_ERROR, f"each: {each.source}: {exc.message}"
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        return (
+            Outcome.CONDITION_ERROR,
+            f"each: {each.source} is a {type(value).__name__}, not a list",
+        )
+    items = [str(v) for v in value if isinstance(v, str | int | float) and not isinstance(v, bool)]
+    unique = [i for i in dict.fromkeys(items) if 0 < len(i) <= MAX_ITEM][:MAX_ITEMS]
+    if not unique:
+        return Outcome.NO_ITEMS, f"each: {each.source} gave no item"
+    return unique
 
 
 Refusal = tuple[Outcome, str] | None

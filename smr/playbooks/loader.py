@@ -60,6 +60,8 @@ class LoadedPlaybook:
     keywords: tuple[str, ...]
     exits: tuple[CompiledExit, ...]
     listens_to: frozenset[str]
+    #: ``trigger.each``: the items a start makes one run each for.
+    each: Expression | None = None
 
     @property
     def id(self) -> str:
@@ -356,7 +358,13 @@ def _compile(spec: Playbook, *, text: str, filename: str) -> LoadedPlaybook:
         keywords=keywords,
         exits=exits,
         listens_to=frozenset(events) | {rule.event for rule in exits},
+        each=_each(spec.trigger),
     )
+
+
+def _each(trigger: EventTrigger | ScheduleTrigger) -> Expression | None:
+    each = trigger.each if isinstance(trigger, EventTrigger) else None
+    return compile_expression(each) if each else None
 
 
 def _subject(trigger: EventTrigger | ScheduleTrigger) -> ContactKind:

@@ -2,10 +2,10 @@
 ``vars`` and the WeCom corp tags that SMR tags are mirrored to."""
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError, field_validator
 
 from smr.channels import RateKey, SendRate
 from smr.playbooks.fields import ChannelName, ClockTime, Duration, NonEmptyText
@@ -54,6 +54,16 @@ class RateLimit(StrictModel):
         return SendRate(max=self.max, per=self.per, key=self.key)
 
 
+#: The var that says how long a unit of each SKU lasts (``Policies.use_cycle_days``).
+CYCLES = "use_cycle_days"
+_CYCLE_DAYS = TypeAdapter(
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=200)],
+        Annotated[float, Field(gt=0, le=3650)],
+    ]
+)
+
+
 class Policies(StrictModel):
     timezone: str = "Asia/Shanghai"
     quiet_hours: QuietHours | None = None
@@ -68,6 +78,26 @@ class Policies(StrictModel):
     #: SMR tag → WeCom corp tag id (``et…``, from get_corp_tag_list). A ``tag`` step that adds or
     #: removes a mapped tag also marks it on the customer in WeCom (externalcontact/mark_tag).
     wecom_tags: dict[str, NonEmptyText] = Field(default_factory=dict)
+
+    @field_validator("vars")
+    @classmethod
+    def _use_cycles(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if CYCLES in value:
+            try:
+                _CYCLE_DAYS.validate_python(value[CYCLES])
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in (CYCLES, *first["loc"]))
+                raise ValueError(
+                    f"{where}: {first['msg']} (the days a unit of the SKU lasts)"
+                ) from None
+        return value
+
+    @property
+    def use_cycle_days(self) -> dict[str, float]:
+        """SKU → days one unit lasts (``vars.use_cycle_days``): purchase history counts each
+        SKU's supply by it (``contact.products[sku].runs_out_at``)."""
+        return dict(self.vars.get(CYCLES, {}))
 
     @field_validator("timezone")
     @classmethod

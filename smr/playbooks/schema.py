@@ -44,6 +44,8 @@ class EventTrigger(StrictModel):
     event: Annotated[EventTypes, Field(examples=list(CANONICAL_EVENT_TYPES))]
     condition: ExpressionText | None = Field(default=None, alias="if")
     keywords: list[NonEmptyText] = Field(default_factory=list)
+    #: One run per item of this list (``run.item``), e.g. per cycle SKU of an order.
+    each: ExpressionText | None = None
 
     @property
     def events(self) -> tuple[str, ...]:
@@ -178,6 +180,15 @@ class Playbook(StrictModel):
     steps: list[Step] = Field(min_length=1)
     exit_on: list[ExitRule] = Field(default_factory=list)
     group_welcome: GroupWelcome | None = None
+
+    @model_validator(mode="after")
+    def _each_runs_side_by_side(self) -> "Playbook":
+        if isinstance(self.trigger, EventTrigger) and self.trigger.each and self.mode != "parallel":
+            raise ValueError(
+                "trigger.each starts a run per item, side by side: it needs mode: parallel "
+                '(end an item\'s older run with exit_on, e.g. if: "run.item in event.skus")'
+            )
+        return self
 
 
 UNION_TAGS = (

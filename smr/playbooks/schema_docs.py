@@ -95,6 +95,11 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
             "Keywords · 关键词",
             "Any of these in the chat text (case-insensitive). 聊天内容包含任一关键词。",
         ),
+        "each": (
+            "Each · 逐项",
+            "A list expression: one run per item (run.item); needs mode: parallel. "
+            "列表表达式：每一项开始一个运行（run.item），需要 mode: parallel。",
+        ),
     },
     "ScheduleTrigger": {
         "schedule": ("Schedule · 定时", "When to fire. 触发时间。"),

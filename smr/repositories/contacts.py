@@ -36,6 +36,8 @@ _UPDATABLE = (
     "total_spent",
     "first_order_at",
     "last_order_at",
+    "last_seen_at",
+    "last_message_at",
     "monthly_spend",
     "updated_at",
 )

@@ -92,6 +92,8 @@ def _moves(merged: str, survivor: str, *, now: datetime) -> dict[str, Any]:
             total_spent=Decimal(0),
             first_order_at=None,
             last_order_at=None,
+            last_seen_at=None,
+            last_message_at=None,
             monthly_spend={},
             updated_at=now,
         ),

@@ -212,6 +212,8 @@ def _erasures(
             opted_out=[],
             consents={},
             purchases={},
+            last_seen_at=None,
+            last_message_at=None,
             updated_at=now,
         ),
     }

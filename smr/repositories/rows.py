@@ -53,6 +53,7 @@ class NewRun:
     cron_slot_id: str | None
     started_at: datetime
     state: RunState
+    item: str | None = None
 
     def columns(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ class NewRun:
             "playbook_version": self.playbook_version,
             "trigger_event_id": self.trigger_event_id,
             "cron_slot_id": self.cron_slot_id,
+            "item": self.item,
             "started_at": self.started_at,
             **self.state.columns(),
         }

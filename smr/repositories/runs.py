@@ -34,6 +34,7 @@ class ActiveRunRow:
     version: str
     started_at: datetime
     trigger: EventView
+    item: str | None = None
 
 
 @dataclass
@@ -125,6 +126,7 @@ async def active_with_triggers(
                 run.playbook_version,
                 run.started_at,
                 trigger_view(run, event, slot),
+                run.item,
             )
         )
     return found
@@ -213,6 +215,7 @@ class DueRun:
     pc: int
     wake_at: datetime
     started_at: datetime
+    item: str | None
     #: Its contact's event log partition.
     partition: int
 

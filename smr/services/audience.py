@@ -86,7 +86,7 @@ class Selection:
         if contact is None:
             return CONTACT_GONE
         context = build_context(
-            contact=contact_view(contact, self.now, self.catalog.policies.tz),
+            contact=contact_view(contact, self.now, self.catalog),
             event=self.trigger,
             trigger=self.trigger,
             run=None,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.channel_codes import ChannelCodes, code_files
+from smr.channels import capabilities_of, reaching
 from smr.playbooks import (
     LoadedPlaybook,
     LoadResult,
@@ -114,6 +115,7 @@ class Catalog:
     channel_codes: ChannelCodes = field(default_factory=ChannelCodes)
     _by_event: dict[str, list[LoadedPlaybook]] = field(default_factory=dict)
     _rules: dict[str, EventRules] = field(default_factory=dict)
+    _reaching: dict[frozenset[str], list[str]] = field(default_factory=dict)
     _fingerprint: Fingerprint | None = None
 
     @classmethod
@@ -188,6 +190,14 @@ class Catalog:
 
     def triggered_by(self, event_type: str) -> list[LoadedPlaybook]:
         return self._by_event.get(event_type, [])
+
+    def reaching(self, addresses: frozenset[str]) -> list[str]:
+        """The playbook channels that reach a contact addressed by ``addresses`` (see
+        ``smr.channels.reaching``)."""
+        found = self._reaching.get(addresses)
+        if found is None:
+            found = self._reaching[addresses] = reaching(capabilities_of(self.channels), addresses)
+        return list(found)
 
     def version(self, version: str) -> LoadedPlaybook | None:
         return self.versions.get(version)

@@ -15,6 +15,8 @@ from smr.services import purchases as purchase_history
 from smr.subjects import ContactKind
 
 Identity = tuple[str, str]
+#: The event type whose time is a contact's ``last_message_at``.
+CHAT_MESSAGE = "chat.message"
 #: How many calendar months of spend a contact keeps.
 SPEND_MONTHS = 13
 
@@ -33,6 +35,8 @@ class ContactState:
     first_order_at: datetime | None
     last_order_at: datetime | None
     created_at: datetime
+    last_seen_at: datetime | None = None
+    last_message_at: datetime | None = None
     monthly_spend: dict[str, str] = field(default_factory=dict)
     #: Marketing consent per channel (``consent``).
     consents: dict[str, Any] = field(default_factory=dict)
@@ -91,6 +95,8 @@ class ContactState:
             first_order_at=row["first_order_at"],
             last_order_at=row["last_order_at"],
             created_at=row["created_at"],
+            last_seen_at=row["last_seen_at"],
+            last_message_at=row["last_message_at"],
             monthly_spend=dict(row["monthly_spend"]),
             consents=dict(row["consents"]),
             purchases=dict(row["purchases"]),
@@ -150,9 +156,10 @@ class ContactState:
         self.orders += other.orders
         self.total_spent += other.total_spent
         firsts = (self.first_order_at, other.first_order_at)
-        lasts = (self.last_order_at, other.last_order_at)
         self.first_order_at = min(filter(None, firsts), default=None)
-        self.last_order_at = max(filter(None, lasts), default=None)
+        self.last_order_at = _latest(self.last_order_at, other.last_order_at)
+        self.last_seen_at = _latest(self.last_seen_at, other.last_seen_at)
+        self.last_message_at = _latest(self.last_message_at, other.last_message_at)
         for month, amount in other.monthly_spend.items():
             self._add_spend(month, Decimal(amount))
         self.purchases = purchase_history.combined(self.purchases, other.purchases)
@@ -167,20 +174,34 @@ class ContactState:
         chats = {g.chat_id for g in self.groups}
         self.groups = self.groups + [g for g in other.groups if g.chat_id not in chats]
 
+    def seen(self, event_type: str, occurred_at: datetime) -> None:
+        """An event of the contact's happened at ``occurred_at`` (a chat message's is also its
+        latest message, when it is the latest)."""
+        self.last_seen_at = _latest(self.last_seen_at, occurred_at)
+        if event_type == CHAT_MESSAGE:
+            self.last_message_at = _latest(self.last_message_at, occurred_at)
+
     def apply_order(
-        self, event_type: str, order: OrderData, occurred_at: datetime, *, month: str
+        self,
+        event_type: str,
+        order: OrderData,
+        occurred_at: datetime,
+        *,
+        month: str,
+        cycles: Mapping[str, float] = purchase_history.EMPTY,
     ) -> None:
         """Count a paid order or take back a refund, in the stats and the purchase history;
-        ``month`` is the event's local "YYYY-MM"."""
+        ``month`` is the event's local "YYYY-MM", ``cycles`` the days a unit of each SKU
+        lasts (for its supply)."""
         if event_type == "order.paid":
-            self.purchases = purchase_history.paid(self.purchases, order, occurred_at)
+            self.purchases = purchase_history.paid(self.purchases, order, occurred_at, cycles)
             self.orders += 1
             self.total_spent += order.total
             self.first_order_at = min(filter(None, (self.first_order_at, occurred_at)))
             self.last_order_at = max(filter(None, (self.last_order_at, occurred_at)))
             self._add_spend(month, order.total)
         elif event_type == "order.refunded":
-            self.purchases = purchase_history.refunded(self.purchases, order)
+            self.purchases = purchase_history.refunded(self.purchases, order, cycles)
             self.total_spent = max(Decimal(0), self.total_spent - order.total)
             self._add_spend(month, -order.total)
 
@@ -228,10 +249,16 @@ class ContactState:
             "total_spent": self.total_spent,
             "first_order_at": self.first_order_at,
             "last_order_at": self.last_order_at,
+            "last_seen_at": self.last_seen_at,
+            "last_message_at": self.last_message_at,
             "monthly_spend": self.monthly_spend,
             "created_at": self.created_at,
             "updated_at": now,
         }
+
+
+def _latest(known: datetime | None, other: datetime | None) -> datetime | None:
+    return max(filter(None, (known, other)), default=None)
 
 
 def _at(consent: Mapping[str, Any]) -> datetime:

@@ -12,6 +12,7 @@ from typing import Any, assert_never
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr import content
+from smr.channels import Address
 from smr.ids import new_id
 from smr.playbooks import (
     Completed,
@@ -36,6 +37,7 @@ from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import Write
 from smr.repositories.rows import EndedRun, NewDelivery, NewRun, RunState, RunUpdate, TraceRow
 from smr.services import purchases
+from smr.services.addressing import OWNER_ATTRIBUTE
 from smr.services.catalog import Catalog
 from smr.services.contact_state import ContactState
 from smr.statuses import DeliveryStatus, RunStatus, SkipReason
@@ -46,8 +48,10 @@ TAG_CHANNEL = "wecom_tag"
 INTERNAL_CHANNELS = (STAFF_CHANNEL, TAG_CHANNEL, TRANSFER_CHANNEL)
 
 
-def contact_view(state: ContactState, now: datetime, tz: tzinfo) -> ContactView:
-    """The contact as templates see it; month figures are calendar months in ``tz``."""
+def contact_view(state: ContactState, now: datetime, catalog: Catalog) -> ContactView:
+    """The contact as templates see it; month figures are calendar months in the policies'
+    timezone."""
+    tz = catalog.policies.tz
     last = state.last_order_at
     this_month, last_month = _months(now, tz)
     spend = state.monthly_spend
@@ -75,7 +79,16 @@ def contact_view(state: ContactState, now: datetime, tz: tzinfo) -> ContactView:
         added_at=state.created_at,
         opted_out=list(state.opted_out),
         consented=sorted(state.consents),
+        last_seen_at=state.last_seen_at,
+        last_message_at=state.last_message_at,
+        channels=catalog.reaching(_addresses(state)),
     )
+
+
+def _addresses(state: ContactState) -> frozenset[str]:
+    """What channels may address the contact by: its identity kinds, and its owner staff."""
+    owner = (Address.OWNER_STAFF,) if state.attributes.get(OWNER_ATTRIBUTE) else ()
+    return frozenset((*state.identities, *owner))
 
 
 @lru_cache(maxsize=16)  # a batch of events shares one ``now``
@@ -189,7 +202,7 @@ def advance(
     execution = execute(
         playbook,
         pc=pc,
-        contact=contact_view(contact, now, tz),
+        contact=contact_view(contact, now, catalog),
         event=event,
         trigger=trigger,
         run=run,

@@ -116,10 +116,13 @@ def _apply(
             "processed_at": now,
             "status": EventStatus.ERASED,
         }
+    state.seen(event.type, event.occurred_at)
     if event.type in ORDER_TYPES:
         order = OrderData.model_validate(event.data)  # validated when accepted
-        month = event.occurred_at.astimezone(planner.catalog.policies.tz).strftime("%Y-%m")
-        state.apply_order(event.type, order, event.occurred_at, month=month)
+        policies = planner.catalog.policies
+        month = event.occurred_at.astimezone(policies.tz).strftime("%Y-%m")
+        cycles = policies.use_cycle_days
+        state.apply_order(event.type, order, event.occurred_at, month=month, cycles=cycles)
     if event.type == "contact.unsubscribed":
         state.opt_out(event.data.get("channel"))
     if event.type == CONSENTED:

@@ -8,7 +8,9 @@ Stored on the contact (``contacts.purchases``) as JSON::
      "categories": {"洁面": {"orders", "quantity", "refunded", "first", "last"}}}
 
 ``orders``: paid orders that held it; ``quantity``: units bought, net of refunds; ``refunded``:
-units refunded; ``first`` / ``last``: when it was first and last bought (ISO time). A category
+units refunded; ``first`` / ``last``: when it was first and last bought (ISO time); for a SKU
+whose use cycle is known (``vars.use_cycle_days``), ``runs_out``: when its supply runs out,
+each purchase adding its units' days to what was left of the last one. A category
 comes from an order item's ``category``, when the shop sends one. A contact keeps its
 ``MAX_SKUS`` most recently bought SKUs and ``MAX_CATEGORIES`` categories.
 """
@@ -16,7 +18,9 @@ comes from an order item's ``category``, when the shop sends one. A contact keep
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from smr.playbooks.context import Bought
@@ -28,10 +32,17 @@ MAX_CATEGORIES = 100
 MAX_CATEGORY = 64
 
 Purchases = dict[str, dict[str, dict[str, Any]]]
+EMPTY: Mapping[str, float] = MappingProxyType({})
 
 
-def paid(purchases: Purchases, order: OrderData, at: datetime) -> Purchases:
-    """``purchases`` with a paid order counted (a new dict: the stored one is compared)."""
+def paid(
+    purchases: Purchases,
+    order: OrderData,
+    at: datetime,
+    cycles: Mapping[str, float] = EMPTY,
+) -> Purchases:
+    """``purchases`` with a paid order counted (a new dict: the stored one is compared);
+    ``cycles``: SKU → days a unit lasts, for the supply of those SKUs."""
     skus, categories = _units(order.items)
     first_line = {item.sku: item for item in reversed(order.items)}  # each SKU's first line
     when = at.isoformat()
@@ -41,7 +52,10 @@ def paid(purchases: Purchases, order: OrderData, at: datetime) -> Purchases:
     }
     for sku, quantity in skus.items():
         item = first_line[sku]
-        record = _bought(result["skus"].get(sku), quantity, when)
+        before = result["skus"].get(sku)
+        record = _bought(before, quantity, when)
+        if sku in cycles:
+            record["runs_out"] = _supplied(before, at, days=cycles[sku] * quantity)
         if item.name:
             record["name"] = item.name
         if category := _category(item):
@@ -54,8 +68,11 @@ def paid(purchases: Purchases, order: OrderData, at: datetime) -> Purchases:
     return result
 
 
-def refunded(purchases: Purchases, order: OrderData) -> Purchases:
-    """``purchases`` with a refund's items taken back (what was never counted is left)."""
+def refunded(
+    purchases: Purchases, order: OrderData, cycles: Mapping[str, float] = EMPTY
+) -> Purchases:
+    """``purchases`` with a refund's items taken back (what was never counted is left), and
+    their supply (``cycles``, as ``paid``) shortened, never to before the last purchase."""
     skus, categories = _units(order.items)
     result = {kind: dict(purchases.get(kind, {})) for kind in ("skus", "categories")}
     for kind, units in (("skus", skus), ("categories", categories)):
@@ -65,6 +82,8 @@ def refunded(purchases: Purchases, order: OrderData) -> Purchases:
                 taken = min(quantity, record["quantity"])
                 record["quantity"] -= taken
                 record["refunded"] += taken
+                if kind == "skus" and key in cycles and "runs_out" in record:
+                    record["runs_out"] = _shortened(record, days=cycles[key] * taken)
                 result[kind][key] = record
     return result
 
@@ -84,7 +103,10 @@ def combined(purchases: Purchases, other: Purchases) -> Purchases:
 
 
 def _added(mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    supplies = [r["runs_out"] for r in (mine, theirs) if "runs_out" in r]
+    longest = {"runs_out": max(supplies, key=datetime.fromisoformat)} if supplies else {}
     return {
+        **longest,
         **theirs,
         **mine,
         "orders": mine["orders"] + theirs["orders"],
@@ -133,6 +155,18 @@ def _bought(record: dict[str, Any] | None, quantity: int, when: str) -> dict[str
     }
 
 
+def _supplied(before: dict[str, Any] | None, at: datetime, *, days: float) -> str:
+    """When the supply runs out once ``days`` more are bought at ``at``: what is left of the
+    last supply carries over."""
+    left = datetime.fromisoformat(before["runs_out"]) if before and "runs_out" in before else at
+    return (max(left, at) + timedelta(days=days)).isoformat()
+
+
+def _shortened(record: dict[str, Any], *, days: float) -> str:
+    runs_out = datetime.fromisoformat(record["runs_out"]) - timedelta(days=days)
+    return max(runs_out, datetime.fromisoformat(record["last"])).isoformat()
+
+
 def _latest(records: dict[str, dict[str, Any]], most: int) -> dict[str, dict[str, Any]]:
     if len(records) <= most:
         return records
@@ -142,6 +176,7 @@ def _latest(records: dict[str, dict[str, Any]], most: int) -> dict[str, dict[str
 
 def _view(record: dict[str, Any], now: datetime) -> Bought:
     last = datetime.fromisoformat(record["last"])
+    runs_out = datetime.fromisoformat(record["runs_out"]) if "runs_out" in record else None
     return Bought(
         orders=record["orders"],
         quantity=record["quantity"],
@@ -151,4 +186,6 @@ def _view(record: dict[str, Any], now: datetime) -> Bought:
         days_since_last_bought=(now - last).days,
         name=record.get("name"),
         category=record.get("category"),
+        runs_out_at=runs_out,
+        days_left=max(0, (runs_out - now).days) if runs_out else None,
     )

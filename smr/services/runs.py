@@ -46,7 +46,7 @@ class RunPlanner:
             return []
         evaluations = evaluate_event(
             event,
-            contact_view(contact, self.now, self.catalog.policies.tz),
+            contact_view(contact, self.now, self.catalog),
             playbooks,
             history={p.id: self._history(contact.id, p.id) for p in playbooks},
             now=self.now.astimezone(self.catalog.policies.tz),
@@ -62,10 +62,12 @@ class RunPlanner:
         contact: ContactState,
         trigger: EventView,
         trigger_event_id: str | None,
+        item: str | None = None,
     ) -> str:
-        """Start a run of ``playbook`` for ``contact`` now and advance it to its first wait."""
+        """Start a run of ``playbook`` for ``contact`` now (for ``item`` of its
+        ``trigger.each``) and advance it to its first wait."""
         run_id = self._begin(playbook, trigger)
-        view = RunView(id=run_id, playbook_id=playbook.id, started_at=self.now)
+        view = RunView(id=run_id, playbook_id=playbook.id, started_at=self.now, item=item)
         state = advance(
             self.plan,
             self.catalog,
@@ -84,6 +86,7 @@ class RunPlanner:
             trigger=trigger,
             state=state,
             trigger_event_id=trigger_event_id,
+            item=item,
         )
         return run_id
 
@@ -127,6 +130,7 @@ class RunPlanner:
         state: RunState,
         trigger_event_id: str | None = None,
         cron_slot_id: str | None = None,
+        item: str | None = None,
     ) -> None:
         """Plan the new run; re-entry rules and exits see it from here on, within this batch."""
         self.plan.runs.append(
@@ -139,6 +143,7 @@ class RunPlanner:
                 cron_slot_id=cron_slot_id,
                 started_at=self.now,
                 state=state,
+                item=item,
             )
         )
         found = self.history.setdefault((contact_id, playbook.id), runs_repo.History())
@@ -146,7 +151,9 @@ class RunPlanner:
         if state.status in runs_repo.ACTIVE:
             found.active_run_ids.append(run_id)
             self.active.setdefault(contact_id, []).append(
-                runs_repo.ActiveRunRow(run_id, playbook.id, playbook.version, self.now, trigger)
+                runs_repo.ActiveRunRow(
+                    run_id, playbook.id, playbook.version, self.now, trigger, item
+                )
             )
 
     def _history(self, contact_id: str, playbook_id: str) -> RunHistory:
@@ -171,22 +178,31 @@ class RunPlanner:
         if evaluation.outcome == Outcome.STARTED:
             for old in evaluation.ends_runs:
                 self._end(contact.id, str(old), reason=f"restarted by event {event.id}")
-            record["run_id"] = self.start(
-                playbook, contact=contact, trigger=event, trigger_event_id=event.id
-            )
+            if evaluation.items:
+                record["items"] = evaluation.items
+                record["run_ids"] = [
+                    self.start(
+                        playbook, contact=contact, trigger=event, trigger_event_id=event.id, item=i
+                    )
+                    for i in evaluation.items
+                ]
+            else:
+                record["run_id"] = self.start(
+                    playbook, contact=contact, trigger=event, trigger_event_id=event.id
+                )
         return record
 
     def _exits(self, event: EventView, contact: ContactState) -> None:
         runs = self.active.get(contact.id)
         if not runs:
             return
-        view = contact_view(contact, self.now, self.catalog.policies.tz)
+        view = contact_view(contact, self.now, self.catalog)
         local_now = self.now.astimezone(self.catalog.policies.tz)
         for run in list(runs):
             playbook = self.catalog.for_run(run.playbook_id, run.version)
             if playbook is None or event.type not in playbook.listens_to:
                 continue
-            active = ActiveRun(run.id, run.playbook_id, run.trigger, run.started_at)
+            active = ActiveRun(run.id, run.playbook_id, run.trigger, run.started_at, run.item)
             for match in match_exits(
                 event,
                 view,

@@ -184,7 +184,9 @@ class Waker:
             plan,
             self._catalog,
             playbook,
-            run=RunView(id=run.id, playbook_id=run.playbook_id, started_at=run.started_at),
+            run=RunView(
+                id=run.id, playbook_id=run.playbook_id, started_at=run.started_at, item=run.item
+            ),
             pc=run.pc,
             event=trigger,
             trigger=trigger,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx
@@ -192,7 +193,7 @@ async def test_spend_is_kept_per_local_calendar_month(
 
     async with runtime.sessions() as session:
         states = await load_states(session, [contact["id"]])
-    stats = contact_view(states[contact["id"]], clock.now, runtime.catalog.policies.tz).stats
+    stats = contact_view(states[contact["id"]], clock.now, runtime.catalog).stats
     assert (stats.spend_last_month, stats.spend_this_month) == (Decimal(300), Decimal(50))
 
 
@@ -203,11 +204,11 @@ async def test_a_contacts_updated_at_moves_only_when_an_event_changes_it(
         async with runtime.sessions() as session:
             return await session.scalar(select(Contact.updated_at))
 
-    def chat(key: str, text: str) -> dict[str, object]:
+    def chat(key: str, text: str, *, ago: timedelta = timedelta(0)) -> dict[str, object]:
         return {
             "id": key,
             "type": "chat.message",
-            "occurred_at": clock.now.isoformat(),
+            "occurred_at": (clock.now - ago).isoformat(),
             "contact": {"phone": "13800000000", "name": "小王"},
             "data": {"text": text},
         }
@@ -216,8 +217,10 @@ async def test_a_contacts_updated_at_moves_only_when_an_event_changes_it(
     first = await updated_at()
 
     clock.advance(minutes=5)
-    await client.post("/v1/events", json=chat("c-2", "在吗"), headers=auth(INGEST))
-    assert await updated_at() == first  # same name, no playbook acted: unchanged
+    # Written before the first (so not the latest message), the same name, no playbook acted.
+    older = chat("c-2", "在吗", ago=timedelta(minutes=10))
+    await client.post("/v1/events", json=older, headers=auth(INGEST))
+    assert await updated_at() == first
 
     clock.advance(minutes=5)
     await client.post("/v1/events", json=chat("c-3", "价格多少"), headers=auth(INGEST))

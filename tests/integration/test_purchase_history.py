@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from smr.models import Delivery
+from smr.models import Delivery, Run
 from smr.runtime import Runtime
 from tests.conftest import CORE
-from tests.helpers import INGEST, auth, contact_of, order_event
+from tests.helpers import INGEST, FakeClock, auth, contact_of, order_event
 
 NOTE = """
 id: product-note
@@ -76,3 +76,69 @@ async def test_orders_and_refunds_make_the_history_templates_read(
     assert wash["first"].startswith("2026-11-03T")
     assert wash["last"].startswith("2026-11-09T")
     assert contact["purchases"]["categories"]["洁面"]["quantity"] == 2
+
+
+CYCLE = """
+id: cycle
+name: 周期提醒
+mode: parallel
+trigger:
+  event: order.paid
+  each: "event.skus | select('in', vars.use_cycle_days) | list"
+steps:
+  - wait: "{{ contact.products[run.item].days_left }}d"
+  - send: {channel: mock, category: service, text: "{{ run.item }} 用完了"}
+exit_on:
+  - event: order.paid
+    if: "run.item in event.skus"
+"""
+
+
+async def test_each_cycle_sku_gets_its_own_run_and_a_rebuy_carries_the_days_left(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock, playbooks_dir: Path
+) -> None:
+    policies = playbooks_dir / "policies.yaml"
+    text = policies.read_text(encoding="utf-8").replace(
+        "vars:\n", "vars:\n  use_cycle_days: {FACE-WASH: 25, TONER: 30}\n", 1
+    )
+    policies.write_text(text, encoding="utf-8")
+    (playbooks_dir / "cycle.yaml").write_text(CYCLE.lstrip(), encoding="utf-8")
+    runtime.catalog.reload()
+    assert runtime.catalog.errors == []
+    first = bought("o-1", 23, 1)
+    first["data"]["items"].append({"sku": "TONER", "name": "爽肤水", "quantity": 1})
+    first["occurred_at"] = clock.now.isoformat()
+    await client.post("/v1/events", json=first, headers=auth(INGEST))
+    clock.advance(days=10)
+    again = bought("o-2", 23, 1)  # the cleanser again, 15 days before it runs out
+    again["occurred_at"] = clock.now.isoformat()
+    answer = await client.post("/v1/events", json=again, headers=auth(INGEST))
+
+    async with runtime.sessions() as session:
+        stmt = select(Run.item, Run.status).where(Run.playbook_id == "cycle")
+        runs = (await session.execute(stmt)).all()
+    assert sorted((item, status) for item, status in runs) == [
+        ("FACE-WASH", "exited"),
+        ("FACE-WASH", "waiting"),
+        ("TONER", "waiting"),
+    ]
+    clock.advance(days=20)  # day 30: the toner is out
+    await runtime.tick()
+    assert await outbox(client) == ["TONER 用完了"]
+    clock.advance(days=19)  # day 49: 15 days left on day 10, and 25 more
+    await runtime.tick()
+    assert await outbox(client) == ["TONER 用完了"]
+    clock.advance(days=1)  # day 50
+    await runtime.tick()
+    assert await outbox(client) == ["TONER 用完了", "FACE-WASH 用完了"]
+    contact = (
+        await client.get(f"/v1/contacts/{await contact_of(client, answer.json())}", headers=auth())
+    ).json()
+    assert contact["purchases"]["skus"]["FACE-WASH"]["runs_out"] == "2027-01-12T03:00:00+00:00"
+
+
+async def outbox(client: httpx.AsyncClient) -> list[str]:
+    """The reminders the mock channel sent, oldest first."""
+    found = await client.get("/v1/mock/outbox", headers=auth())
+    sent = [(m["sent_at"], m["text"]) for m in found.json()["items"]]
+    return [text for _, text in sorted(sent) if "用完了" in text]

@@ -201,13 +201,14 @@ async def test_repurchase_reminder_waits_the_use_cycle_times_quantity() -> None:
     assert "洗面奶差不多用完啦" in str(rows[0][2])
 
 
-async def test_repurchase_restarts_on_a_new_order_and_ends_on_a_refund() -> None:
+async def test_a_rebuy_before_it_runs_out_adds_the_leftover_days_and_a_refund_ends_it() -> None:
+    # One bottle lasts 25 days: 15 are left on 12-03, so the second runs out on 01-12.
     again = await run(
         order("2026-11-23 10:00", total=99, order_id="o-1"),
         order("2026-12-03 10:00", total=99, order_id="o-2"),
-        days=40,
+        days=51,
     )
-    assert times(sends(again, "repurchase-reminder")) == [("2026-12-28 10:00", "sent")]
+    assert times(sends(again, "repurchase-reminder")) == [("2027-01-12 10:00", "sent")]
 
     refunded = await run(
         order("2026-11-23 10:00", total=99, order_id="o-1"),
@@ -437,3 +438,23 @@ async def test_moments_calendar_posts_once_for_the_corp_at_each_golden_hour() ->
     # The corp's runs, one per slot, not the customer's.
     posts = [e for e in sim.timeline if e.playbook == "moments-calendar" and e.kind == "start"]
     assert len(posts) == 4
+
+
+async def test_each_cycle_sku_of_one_order_is_reminded_when_it_runs_out() -> None:
+    items = [
+        {"sku": "FACE-WASH", "name": "洗面奶", "quantity": 1},
+        {"sku": "TONER", "name": "爽肤水", "quantity": 2},
+        {"sku": "OTHER", "name": "赠品", "quantity": 1},
+    ]
+    both = event(
+        "order.paid", "2026-11-23 10:00", contact=ALICE, order_id="o-1", total=300, items=items
+    )
+    # The toner is bought again while one bottle's month is still left.
+    toner = order("2026-12-23 10:00", total=100, sku="TONER", order_id="o-2")
+
+    sim = await run(both, toner, days=100)
+
+    rows = sends(sim, "repurchase-reminder")
+    assert times(rows) == [("2026-12-18 10:00", "sent"), ("2027-02-21 10:00", "sent")]
+    assert "洗面奶差不多用完啦" in str(rows[0][2])
+    assert "TONER差不多用完啦" in str(rows[1][2])  # the name on the latest order line

@@ -103,3 +103,29 @@ def test_two_histories_of_one_person_combine_by_sku_and_category() -> None:
     assert (wash.first_bought_at, wash.last_bought_at, wash.category) == (DAY0, later, "洁面")
     assert sorted(products) == ["MASK", "TONER", "WASH"]
     assert (categories["面膜"].quantity, categories["洁面"].quantity) == (3, 2)
+
+
+def test_a_supply_runs_out_by_the_use_cycle_and_a_rebuy_adds_to_what_is_left() -> None:
+    cycles = {"WASH": 25}
+    history = purchases.paid({}, order(("WASH", 2, None), ("MASK", 1, None)), DAY0, cycles)
+    rebuy = DAY0 + timedelta(days=30)  # 20 of the 50 days left
+    history = purchases.paid(history, order(("WASH", 1, None)), rebuy, cycles)
+
+    products, _ = purchases.views(history, rebuy)
+
+    assert products["WASH"].runs_out_at == DAY0 + timedelta(days=75)
+    assert products["WASH"].days_left == 45
+    assert (products["MASK"].runs_out_at, products["MASK"].days_left) == (None, None)
+    history = purchases.refunded(history, order(("WASH", 1, None)), cycles)
+    assert purchases.views(history, rebuy)[0]["WASH"].runs_out_at == DAY0 + timedelta(days=50)
+    later = DAY0 + timedelta(days=90)
+    assert purchases.views(history, later)[0]["WASH"].days_left == 0
+
+
+def test_a_supply_that_ran_out_starts_again_at_the_rebuy() -> None:
+    cycles = {"WASH": 25}
+    history = purchases.paid({}, order(("WASH", 1, None)), DAY0, cycles)
+    rebuy = DAY0 + timedelta(days=40)
+    history = purchases.paid(history, order(("WASH", 1, None)), rebuy, cycles)
+
+    assert purchases.views(history, rebuy)[0]["WASH"].runs_out_at == rebuy + timedelta(days=25)

@@ -8,9 +8,16 @@ from smr.playbooks import (
     Outcome,
     RunHistory,
     evaluate_event,
+    load_text,
     match_exits,
 )
-from tests.unit.playbooks.playbook_support import NOW, load_playbook, make_contact, make_event
+from tests.unit.playbooks.playbook_support import (
+    CHANNELS,
+    NOW,
+    load_playbook,
+    make_contact,
+    make_event,
+)
 
 
 def _playbook(pb_id: str, trigger: str, **top: str) -> LoadedPlaybook:
@@ -186,3 +193,53 @@ def test_match_exits(
     )
     assert [(m.run_id, m.rule_index) for m in matches] == expected
     assert all(m.detail.startswith(f"exit_on[{m.rule_index}]") for m in matches)
+
+
+@pytest.mark.parametrize(
+    ("each", "items", "outcome", "detail"),
+    [
+        ("event.skus", ["A", "B"], Outcome.STARTED, None),
+        # Duplicates go, numbers become text, anything else is not an item.
+        ("['A', 'A', 7, none, {'x': 1}, true]", ["A", "7"], Outcome.STARTED, None),
+        (
+            "event.skus | select('in', ['Z'])",
+            [],
+            Outcome.NO_ITEMS,
+            "each: event.skus | select('in', ['Z']) gave no item",
+        ),
+        ("'A'", [], Outcome.CONDITION_ERROR, "each: 'A' is a str, not a list"),
+        (
+            "event.data.nope",
+            [],
+            Outcome.CONDITION_ERROR,
+            "each: event.data.nope: 'dict object' has no attribute 'nope'",
+        ),
+    ],
+)
+def test_trigger_each_gives_one_run_per_item(
+    each: str, items: list[str], outcome: Outcome, detail: str | None
+) -> None:
+    playbook = _playbook("pb", f'{{event: order.paid, each: "{each}"}}', mode="parallel")
+    event = make_event(items=[{"sku": "A"}, {"sku": "B"}, {"sku": "A"}])
+
+    [evaluation] = evaluate_event(event, make_contact(), [playbook], history={}, now=NOW, vars={})
+
+    assert (evaluation.outcome, evaluation.items, evaluation.detail) == (outcome, items, detail)
+
+
+def test_trigger_each_gives_at_most_fifty_runs() -> None:
+    playbook = _playbook("pb", '{event: order.paid, each: "event.skus"}', mode="parallel")
+    event = make_event(items=[{"sku": f"S{i}"} for i in range(80)])
+
+    [evaluation] = evaluate_event(event, make_contact(), [playbook], history={}, now=NOW, vars={})
+
+    assert evaluation.items == [f"S{i}" for i in range(50)]
+
+
+def test_trigger_each_needs_mode_parallel() -> None:
+    text = 'id: pb\nname: n\ntrigger: {event: order.paid, each: "event.skus"}\nsteps: [stop: {}]\n'
+    _, errors = load_text(text, filename="pb.yaml", channels=CHANNELS)
+    assert [e.message for e in errors] == [
+        "trigger.each starts a run per item, side by side: it needs mode: parallel "
+        '(end an item\'s older run with exit_on, e.g. if: "run.item in event.skus")'
+    ]

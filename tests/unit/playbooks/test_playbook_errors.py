@@ -234,6 +234,18 @@ def test_problems_point_at_the_field_in_plain_words(text: str, expected: list[Pr
             [(1, 24, "frequency_caps[0].max", "expected a whole number, got text 'many'")],
         ),
         ("on_cap: skp\n", [(1, 9, "on_cap", "must be one of: skip, defer (did you mean 'skip'?)")]),
+        (
+            "vars:\n  use_cycle_days: {FACE-WASH: 25, TONER: 0}\n",
+            [
+                (
+                    2,
+                    3,
+                    "vars",
+                    "use_cycle_days.TONER: Input should be greater than 0 "
+                    "(the days a unit of the SKU lasts)",
+                )
+            ],
+        ),
     ],
 )
 def test_policies_problems(text: str, expected: list[Problem]) -> None:
