@@ -120,21 +120,26 @@ def playbooks_check(
 ) -> None:
     """Validate every playbook; print `file:line:col: message` per problem; exit 1 on errors."""
     from adapters import PLAYBOOK_CHANNELS
+    from smr import segments
     from smr.channel_codes import check_path
     from smr.playbooks import LoadResult, load_path
 
     configured = Settings().playbooks_dir
-    codes = check_path(path or configured)  # channel codes: a folder's, or one code file
+    target = path or configured
+    codes = check_path(target)  # channel codes: a folder's, or one code file
+    defined = segments.check_path(target)  # segments: a folder's, or one segment file
     result = LoadResult()
-    if codes is None or (path or configured).is_dir():
-        result = load_path(path or configured, channels=PLAYBOOK_CHANNELS, policies_dir=configured)
-    errors = [*result.errors, *(codes.errors if codes else [])]
+    if target.is_dir() or (codes is None and defined is None):
+        result = load_path(target, channels=PLAYBOOK_CHANNELS, policies_dir=configured)
+    errors = [*result.errors, *(codes.errors if codes else []), *(defined[1] if defined else [])]
     for error in errors:
         typer.echo(error.format(), err=True)
     failed = [e for e in errors if e.severity == "error"]
     typer.echo(f"{len(result.playbooks)} playbooks valid, {len(failed)} errors")
     if codes is not None:
         typer.echo(f"{codes.codes} channel codes valid")
+    if defined is not None:
+        typer.echo(f"{defined[0]} segments valid")
     raise typer.Exit(1 if failed else 0)
 
 

@@ -123,6 +123,8 @@ class Contact(Base):
     consents: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     #: What the contact bought, by SKU and by category (``smr.services.purchases``).
     purchases: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    #: The segments it is in (``smr.services.segments``), as ``segment_members`` holds them.
+    segments: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
     orders: Mapped[int] = mapped_column(Integer, default=0)
     total_spent: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=Decimal(0))
     first_order_at: Mapped[datetime | None]
@@ -158,6 +160,27 @@ class ContactMerge(Base):
     by: Mapped[list[Any]]
     moved: Mapped[dict[str, Any]]
     at: Mapped[datetime]
+
+
+class SegmentMember(Base):
+    """A customer in a segment, since when (``smr.services.segments``)."""
+
+    __tablename__ = "segment_members"
+    __table_args__ = (Index("ix_segment_members_contact_id", "contact_id"),)
+
+    segment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[datetime]
+
+
+class SegmentVersion(Base):
+    """The definition of a segment whose members were last filled in whole."""
+
+    __tablename__ = "segment_versions"
+
+    segment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(16))
+    filled_at: Mapped[datetime]
 
 
 class ContactIdentity(Base):

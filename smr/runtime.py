@@ -31,6 +31,7 @@ from smr.services.group_welcome import GroupWelcomeKeeper, declared_in
 from smr.services.moments import MomentEngagementPoll
 from smr.services.processor import Processor
 from smr.services.retention import Pruner
+from smr.services.segments import Refresher
 from smr.telemetry import Telemetry
 from smr.tokens import Tokens, load_tokens
 
@@ -81,6 +82,8 @@ class Runtime:
     moments: MomentEngagementPoll | None = None
     #: Rows past their retention, pruned every hour.
     pruner: Pruner | None = None
+    #: Every customer's segments evaluated again: hourly, and when a definition changes.
+    segments: Refresher | None = None
     _watch: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
     _pulls: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
@@ -158,6 +161,8 @@ class Runtime:
             await self.moments.settle()
         if self.pruner is not None:
             await self.pruner.settle()
+        if self.segments is not None:
+            await self.segments.settle()
 
     async def start(self) -> None:
         """Store the loaded playbook versions (runs refer to them by content hash) and start
@@ -235,6 +240,8 @@ class Runtime:
                 await self.moments.tick()  # never raises
             if self.pruner is not None:
                 await self.pruner.tick()  # never raises
+            if self.segments is not None:
+                await self.segments.tick()  # never raises
 
     async def aclose(self) -> None:
         if self._watch is not None:
@@ -252,6 +259,8 @@ class Runtime:
             await self.moments.aclose()
         if self.pruner is not None:
             await self.pruner.aclose()
+        if self.segments is not None:
+            await self.segments.aclose()
         await self.processor.aclose()
         await self.settle()
         await self.writer.aclose()
@@ -332,6 +341,9 @@ def build_runtime(
         groups=groups,
         channel_codes=codes,
         pruner=Pruner(settings.retention, sessions=sessions, clock=clock),
+        segments=Refresher(
+            catalog=catalog, sessions=sessions, clock=clock, batch_size=settings.batch_size
+        ),
     )
     runtime.moments = MomentEngagementPoll(
         build_moment_records(settings.wecom),

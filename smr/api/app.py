@@ -24,6 +24,7 @@ from smr.api.routes import (
     outbox,
     playbooks,
     runs,
+    segments,
     webhooks,
     wecom,
 )
@@ -77,6 +78,7 @@ def create_app(runtime: Runtime, *, with_ticker: bool = False) -> FastAPI:
     app.include_router(channel_codes.router)
     app.include_router(group_welcome.router)
     app.include_router(moments.router)
+    app.include_router(segments.router)
     app.include_router(simulate_routes.router)
     openapi.install(app)
     return app

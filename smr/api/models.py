@@ -212,6 +212,9 @@ class ContactProfile(BaseModel):
         description="What it bought: {skus: {sku: {name, category, orders, quantity, refunded, "
         "first, last}}, categories: {…}}; quantity is net of refunds.",
     )
+    segments: list[str] = Field(
+        default_factory=list, description="The segments it is in (segments/ in the playbooks)."
+    )
     stats: ContactStats
     last_seen_at: Timestamp | None = Field(
         default=None, description="When its latest event of any kind happened."
@@ -260,6 +263,7 @@ class ErasedCounts(BaseModel):
     outbox: int
     group_memberships: int
     moment_engagements: int
+    segment_memberships: int = 0
     contact: int
 
 
@@ -557,3 +561,37 @@ class GroupWelcomeTemplateOut(BaseModel):
 class GroupWelcomeTemplateList(BaseModel):
     wecom: bool = Field(description="Whether WeCom is configured to keep the templates.")
     templates: list[GroupWelcomeTemplateOut]
+
+
+# Segments ---------------------------------------------------------------------------------
+
+
+class SegmentDetail(BaseModel):
+    """A segment defined in the playbooks folder's segments/, with its members now."""
+
+    id: str
+    description: str | None
+    file: str
+    version: str
+    tags_any: list[str]
+    tags_none: list[str]
+    condition: str | None = Field(alias="if", description="The condition over contact, now, vars.")
+    members: int = Field(description="Customers in the segment now.")
+    filled: bool = Field(
+        description="Whether this definition's members were filled in whole: until then, "
+        "entries and exits are not posted as events (a new definition messages nobody)."
+    )
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class SegmentList(BaseModel):
+    segments: list[SegmentDetail]
+    errors: list[PlaybookProblem] = Field(description="Problems in the segment files.")
+
+
+class SegmentMemberOut(BaseModel):
+    id: str
+    name: str | None
+    tags: list[Any]
+    since: Timestamp = Field(description="Since when the customer is in the segment.")

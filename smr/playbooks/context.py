@@ -116,6 +116,8 @@ class ContactView:
     last_message_at: datetime | None = None
     #: The channels its identities reach (opt-outs aside: see ``opted_out``).
     channels: list[str] = field(default_factory=list)
+    #: The segments it is in (``'钻粉' in contact.segments``).
+    segments: list[str] = field(default_factory=list)
 
 
 @template_view

@@ -94,7 +94,7 @@ def evaluate_event(
     context = build_context(
         contact=contact, event=event, trigger=event, run=None, now=now, vars=vars
     )
-    listening = [p for p in playbooks if p.spec.enabled and event.type in p.trigger_events]
+    listening = [p for p in playbooks if p.spec.enabled and p.triggered(event.type, event.data)]
     return [
         _evaluate(p, event=event, context=context, history=history.get(p.id, RunHistory()), now=now)
         for p in sorted(listening, key=lambda p: p.id)

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    StringConstraints,
     ValidationInfo,
     WithJsonSchema,
 )
@@ -38,9 +39,14 @@ CANONICAL_EVENT_TYPES = (
     "moment.liked",
     "moment.commented",
     "contact.transfer_failed",
+    "segment.entered",
+    "segment.exited",
 )
 EVENT_TYPE_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 PLAYBOOK_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+#: How playbooks name a segment (``audience: {segment: 钻粉}``): any text without spaces,
+#: quotes, slashes or backslashes (it goes in a URL and in an expression), up to 64 characters.
+SEGMENT_ID_PATTERN = r"^[^\s'\"/\\]{1,64}$"
 #: A WeCom staff userid: '|' separates userids in message/send's touser, so none holds one.
 STAFF_USERID_PATTERN = r"^[^|\s]+$"
 STAFF_TAG_PATTERN = r"^[0-9]{1,64}$"
@@ -191,3 +197,6 @@ ChannelName = Annotated[
     _text_schema("One of the channels configured here. 已配置的渠道。", "wecom", "sms"),
 ]
 NonEmptyText = Annotated[str, Field(min_length=1)]
+
+
+SegmentId = Annotated[str, StringConstraints(pattern=SEGMENT_ID_PATTERN)]

@@ -5,7 +5,7 @@ A broken file never stops the others from loading: it is skipped and its errors 
 
 import hashlib
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,14 @@ class LoadedPlaybook:
     listens_to: frozenset[str]
     #: ``trigger.each``: the items a start makes one run each for.
     each: Expression | None = None
+    #: ``trigger.segment``: the segment whose entries (or exits) start a run.
+    segment: str | None = None
+
+    def triggered(self, event_type: str, data: Mapping[str, Any]) -> bool:
+        """Whether an event of this type and data may start a run (its segment's, if any)."""
+        if event_type not in self.trigger_events:
+            return False
+        return self.segment is None or data.get("segment") == self.segment
 
     @property
     def id(self) -> str:
@@ -359,6 +367,7 @@ def _compile(spec: Playbook, *, text: str, filename: str) -> LoadedPlaybook:
         exits=exits,
         listens_to=frozenset(events) | {rule.event for rule in exits},
         each=_each(spec.trigger),
+        segment=spec.trigger.segment if isinstance(spec.trigger, EventTrigger) else None,
     )
 
 

@@ -18,6 +18,7 @@ from smr.playbooks.fields import (
     ExpressionText,
     NonEmptyText,
     PlaybookId,
+    SegmentId,
 )
 from smr.playbooks.group_welcome import GroupWelcome
 from smr.playbooks.steps import STEPS
@@ -39,21 +40,39 @@ EventTypes = Annotated[
 
 class EventTrigger(StrictModel):
     """``event`` names one event type, or several (``[moment.liked, moment.commented]``): any
-    of them starts a run."""
+    of them starts a run. Or ``segment`` names a segment, and a customer entering it (``on:
+    entered``) or leaving it (``on: exited``) starts a run (the ``segment.entered`` and
+    ``segment.exited`` events SMR posts as memberships change)."""
 
-    event: Annotated[EventTypes, Field(examples=list(CANONICAL_EVENT_TYPES))]
+    event: Annotated[EventTypes | None, Field(examples=list(CANONICAL_EVENT_TYPES))] = None
+    segment: SegmentId | None = None
+    on: Literal["entered", "exited"] = "entered"
     condition: ExpressionText | None = Field(default=None, alias="if")
     keywords: list[NonEmptyText] = Field(default_factory=list)
     #: One run per item of this list (``run.item``), e.g. per cycle SKU of an order.
     each: ExpressionText | None = None
 
+    @model_validator(mode="after")
+    def _event_or_segment(self) -> "EventTrigger":
+        if self.event is not None and self.segment is not None:
+            raise ValueError("a trigger names an event or a segment, not both")
+        if self.event is None and self.segment is None:
+            raise ValueError("trigger needs 'event', 'segment' or 'schedule'")
+        if "on" in self.model_fields_set and self.segment is None:
+            raise ValueError("on: entered or exited goes with segment")
+        return self
+
     @property
     def events(self) -> tuple[str, ...]:
-        listed = [self.event] if isinstance(self.event, str) else self.event
+        if self.segment is not None:
+            return (f"segment.{self.on}",)
+        listed = [self.event] if isinstance(self.event, str) else (self.event or [])
         return tuple(dict.fromkeys(listed))
 
 
 class Audience(StrictModel):
+    #: Only the customers in this segment (``segments/``).
+    segment: SegmentId | None = None
     tags_any: list[NonEmptyText] = Field(default_factory=list)
     tags_none: list[NonEmptyText] = Field(default_factory=list)
     condition: ExpressionText | None = Field(default=None, alias="if")
@@ -150,7 +169,9 @@ def _trigger_kind(value: Any) -> str | None:
         return "trigger:event" if isinstance(value, EventTrigger) else "trigger:schedule"
     if isinstance(value, dict) and "schedule" in value:
         return "trigger:schedule"
-    return "trigger:event" if isinstance(value, dict) and "event" in value else None
+    if isinstance(value, dict) and ("event" in value or "segment" in value):
+        return "trigger:event"
+    return None
 
 
 Trigger = Annotated[
@@ -159,7 +180,7 @@ Trigger = Annotated[
     Discriminator(
         _trigger_kind,
         custom_error_type="bad_trigger",
-        custom_error_message="trigger needs either 'event' or 'schedule'",
+        custom_error_message="trigger needs 'event', 'segment' or 'schedule'",
     ),
 ]
 

@@ -95,6 +95,12 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
             "Keywords · 关键词",
             "Any of these in the chat text (case-insensitive). 聊天内容包含任一关键词。",
         ),
+        "segment": (
+            "Segment · 分层",
+            "Start a run when a customer enters (or leaves) this segment. "
+            "客户进入（或离开）这个分层时开始运行。",
+        ),
+        "on": ("On · 时机", "entered (default) or exited. 进入（默认）或离开。"),
         "each": (
             "Each · 逐项",
             "A list expression: one run per item (run.item); needs mode: parallel. "
@@ -123,6 +129,10 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
         "tags_none": ("Has none of · 不含群标签", "Skip groups with any of these tags. 排除。"),
     },
     "Audience": {
+        "segment": (
+            "Segment · 分层",
+            "Only the customers in this segment (segments/). 只发给这个分层里的客户。",
+        ),
         "tags_any": (
             "Has any tag · 含任一标签",
             "Contacts with at least one of these tags. 任一。",

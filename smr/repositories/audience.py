@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import type_coerce
 
-from smr.models import Contact
+from smr.models import Contact, SegmentMember
 from smr.repositories._sql import dialect_name
 from smr.subjects import ContactKind
 
@@ -21,9 +21,11 @@ async def page_ids(
     limit: int,
     tags_any: Sequence[str] = (),
     tags_none: Sequence[str] = (),
+    segment: str | None = None,
 ) -> list[str]:
     """Ids of up to ``limit`` customers (contacts of kind person) after ``after`` (in id order)
-    that carry at least one of ``tags_any`` (when given) and none of ``tags_none``."""
+    that carry at least one of ``tags_any`` (when given) and none of ``tags_none``, in
+    ``segment`` (when given)."""
     stmt = (
         select(Contact.id)
         .where(Contact.kind == ContactKind.PERSON)
@@ -36,6 +38,11 @@ async def page_ids(
         stmt = stmt.where(_has_any_tag(session, list(tags_any), name="tags_any"))
     if tags_none:
         stmt = stmt.where(not_(_has_any_tag(session, list(tags_none), name="tags_none")))
+    if segment is not None:
+        member = select(1).where(
+            SegmentMember.segment_id == segment, SegmentMember.contact_id == Contact.id
+        )
+        stmt = stmt.where(exists(member))
     return list((await session.scalars(stmt)).all())
 
 

@@ -32,6 +32,7 @@ _UPDATABLE = (
     "opted_out",
     "consents",
     "purchases",
+    "segments",
     "orders",
     "total_spent",
     "first_order_at",

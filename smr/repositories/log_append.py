@@ -317,3 +317,55 @@ def _rows(events: Sequence[Appending]) -> str:
             for position, e in enumerate(events)
         ]
     )
+
+
+#: The source of the events SMR posts itself (``Posted``).
+OWN_SOURCE = "smr"
+
+
+@dataclass(frozen=True)
+class Posted:
+    """An event SMR posts itself for a contact it knows (a segment entry or exit), to be
+    processed like any other, after the events before it in the contact's partition."""
+
+    id: str
+    type: str
+    contact_id: str
+    partition: int
+    data: dict[str, Any]
+
+
+async def post_own(session: AsyncSession, events: Sequence[Posted], *, now: datetime) -> None:
+    """Append ``events`` to the log in the caller's transaction (they commit with what made
+    them)."""
+    if not events:
+        return
+    rows: list[dict[str, Any]] = [
+        {
+            "id": e.id,
+            "source": OWN_SOURCE,
+            "key": e.id,
+            "type": e.type,
+            "occurred_at": now,
+            "occurred_at_source": "sent",
+            "received_at": now,
+            "contact_id": None,
+            "contact": {"id": e.contact_id},
+            "data": e.data,
+            "evaluations": [],
+            "status": EventStatus.PENDING,
+        }
+        for e in events
+    ]
+    await session.execute(insert(Event), rows)
+    entries = [
+        {
+            "event_id": e.id,
+            "partition": e.partition,
+            "route": e.contact_id,
+            "urgent": False,
+            "received_at": now,
+        }
+        for e in events
+    ]
+    await session.execute(insert(EventLogEntry), entries)

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import (
@@ -21,6 +21,7 @@ from smr.models import (
     GroupMember,
     MockOutbox,
     Run,
+    SegmentMember,
     table_of,
 )
 from smr.repositories._bulk import insert_many
@@ -74,6 +75,8 @@ def _moves(merged: str, survivor: str, *, now: datetime) -> dict[str, Any]:
         "deliveries": moving(Delivery.contact_id),
         "outbox": moving(MockOutbox.contact_id),
         "group_memberships": moving(GroupMember.contact_id),
+        # Its memberships go: the survivor's are evaluated again with what it took in.
+        "segment_memberships": delete(SegmentMember).where(SegmentMember.contact_id == merged),
         # Earlier merges into this one now name the survivor: one hop finds it.
         "merges": moving(ContactMerge.survivor_id),
         "tombstones": moving(Contact.merged_into),
@@ -88,6 +91,7 @@ def _moves(merged: str, survivor: str, *, now: datetime) -> dict[str, Any]:
             opted_out=[],
             consents={},
             purchases={},
+            segments=[],
             orders=0,
             total_spent=Decimal(0),
             first_order_at=None,

@@ -27,6 +27,7 @@ from smr.models import (
     MockOutbox,
     MomentEngagement,
     Run,
+    SegmentMember,
     TraceEntry,
 )
 from smr.repositories.contacts import identities_of
@@ -73,6 +74,7 @@ class Erased:
     outbox: int
     group_memberships: int
     moment_engagements: int
+    segment_memberships: int
     #: The events taken out of the log, marked ``erased`` (as ``pending_events`` counts them).
     pending_marked: int
     #: The tombstone (1).
@@ -174,6 +176,7 @@ def _erasures(
         "identities": delete(ContactIdentity).where(ContactIdentity.contact_id == cid),
         "group_memberships": delete(GroupMember).where(_member(cid, known)),
         "moment_engagements": delete(MomentEngagement).where(_engaged(known)),
+        "segment_memberships": delete(SegmentMember).where(SegmentMember.contact_id == cid),
         "events": _blank_events(or_(Event.contact_id == cid, Event.id.in_(pending))),
         "pending_marked": update(Event)
         .where(Event.id.in_(pending))
@@ -212,6 +215,7 @@ def _erasures(
             opted_out=[],
             consents={},
             purchases={},
+            segments=[],
             last_seen_at=None,
             last_message_at=None,
             updated_at=now,

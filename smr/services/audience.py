@@ -149,6 +149,7 @@ async def _subjects(
                 limit=limit,
                 tags_any=trigger.audience.tags_any,
                 tags_none=trigger.audience.tags_none,
+                segment=trigger.audience.segment,
             )
         case ContactKind.GROUP:
             assert trigger.groups is not None

@@ -24,6 +24,7 @@ from smr.playbooks import (
 )
 from smr.playbooks.loader import POLICIES_FILES
 from smr.repositories import playbook_versions as versions_repo
+from smr.segments import Segments, segment_files
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ Fingerprint = tuple[tuple[str, int, int], ...]
 def fingerprint_of(directory: Path) -> Fingerprint | None:
     """Name, size and modification time of every YAML file: cheap to poll."""
     try:
-        files = sorted(directory.iterdir()) + code_files(directory)
+        files = sorted(directory.iterdir()) + code_files(directory) + segment_files(directory)
     except OSError:
         return None
     stats = []
@@ -113,6 +114,8 @@ class Catalog:
     kept: frozenset[str] = frozenset()
     #: The channel codes declared in the folder's channel_codes/ (see smr.channel_codes).
     channel_codes: ChannelCodes = field(default_factory=ChannelCodes)
+    #: The segments defined in the folder's segments/ (see smr.segments).
+    segments: Segments = field(default_factory=Segments)
     _by_event: dict[str, list[LoadedPlaybook]] = field(default_factory=dict)
     _rules: dict[str, EventRules] = field(default_factory=dict)
     _reaching: dict[frozenset[str], list[str]] = field(default_factory=dict)
@@ -134,6 +137,7 @@ class Catalog:
         fingerprint = fingerprint_of(self.directory)
         fresh = load_directory(self.directory, channels=self.channels)
         fresh.errors.extend(self.channel_codes.reload(self.directory))
+        fresh.errors.extend(self.segments.reload(self.directory))
         return fresh, fingerprint
 
     def changed_on_disk(self) -> bool:

@@ -42,6 +42,8 @@ class ContactState:
     consents: dict[str, Any] = field(default_factory=dict)
     #: What it bought, by SKU and category (``smr.services.purchases``).
     purchases: purchase_history.Purchases = field(default_factory=dict)
+    #: The segments it is in (``smr.services.segments``).
+    segments: list[str] = field(default_factory=list)
     identities: dict[str, str] = field(default_factory=dict)
     #: Created by this batch (``resolve`` inserted it as ``blank`` made it).
     is_new: bool = False
@@ -100,10 +102,12 @@ class ContactState:
             monthly_spend=dict(row["monthly_spend"]),
             consents=dict(row["consents"]),
             purchases=dict(row["purchases"]),
+            segments=list(row["segments"]),
             identities=identities,
             erased=row["kind"] == ContactKind.ERASED,
             kind=row["kind"],
             merged_into=row["merged_into"],
+            partition=row["partition"],
         )
 
     @classmethod
@@ -245,6 +249,7 @@ class ContactState:
             "opted_out": self.opted_out,
             "consents": self.consents,
             "purchases": self.purchases,
+            "segments": self.segments,
             "orders": self.orders,
             "total_spent": self.total_spent,
             "first_order_at": self.first_order_at,

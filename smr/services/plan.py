@@ -82,6 +82,7 @@ def contact_view(state: ContactState, now: datetime, catalog: Catalog) -> Contac
         last_seen_at=state.last_seen_at,
         last_message_at=state.last_message_at,
         channels=catalog.reaching(_addresses(state)),
+        segments=list(state.segments),
     )
 
 

@@ -24,7 +24,7 @@ from smr.repositories import event_log, personal_data
 from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import write_together
 from smr.schemas import CONSENTED, ORDER_TYPES, ConsentData, OrderData
-from smr.services import contacts
+from smr.services import contacts, segments
 from smr.services.catalog import Catalog, EventRules
 from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.merging import Merger
@@ -66,8 +66,11 @@ async def process(
     watched = _watched(rules, now=min(e.received_at for e in batch))
     planner = await _planner(session, states, watched, exiting, catalog=catalog, now=now)
     rows = [_apply(e, s, planner, now=now) for e, s in zip(batch, states, strict=True)]
+    filled = await segments.filled(session, catalog)
+    moves = segments.reassess(states, catalog, now=now, filled=filled)
     claimed = planner.plan.claim_due(now=now, lease_until=now + dispatcher.lease)
     await write_together(session, [*contacts.writes(states, now=now), *planner.plan.inserts()])
+    await segments.write(session, moves, now=now)
     await planner.plan.write_changes(session)
     await event_log.finish(session, rows, seqs=[e.seq for e in batch])
     erased = [row["id"] for row in rows if row.get("status") == EventStatus.ERASED]

@@ -88,6 +88,7 @@ def contact_json(c: Contact, identities: dict[str, str]) -> dict[str, Any]:
         "opted_out": c.opted_out,
         "consents": c.consents,
         "purchases": c.purchases,
+        "segments": c.segments,
         "stats": {
             "orders": c.orders,
             "total_spent": str(c.total_spent),

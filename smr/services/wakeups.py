@@ -31,7 +31,7 @@ from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
 from smr.repositories.rows import RunUpdate
 from smr.repositories.runs import DueRun
-from smr.services import contacts
+from smr.services import contacts, segments
 from smr.services.catalog import Catalog
 from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.plan import Plan, advance, ended
@@ -161,9 +161,12 @@ class Waker:
                 log.exception("run %s failed while advancing", run.id)
                 plan.undo(mark)
                 self._fail(plan, run, f"internal error: {type(exc).__name__}: {exc}"[:500], now)
+        filled = await segments.filled(session, self._catalog)
+        moves = segments.reassess(states.values(), self._catalog, now=now, filled=filled)
         claimed = plan.claim_due(now=now, lease_until=now + self._dispatcher.lease)
         await contacts.write_back(session, list(states.values()), now=now)
         await plan.write(session)
+        await segments.write(session, moves, now=now)
         return await self._dispatcher.gate(session, claimed)
 
     def _resume(

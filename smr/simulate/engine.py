@@ -32,6 +32,7 @@ from smr.models import Base
 from smr.repositories import events as events_repo
 from smr.repositories import metrics as metrics_repo
 from smr.repositories import partitions as partitions_repo
+from smr.repositories import segments as segments_repo
 from smr.repositories import simulation as simulation_repo
 from smr.repositories.log_append import SessionLogWriter
 from smr.schemas import EventIn
@@ -154,6 +155,12 @@ class _Pipeline:
             groups = sample_groups(catalog.result.playbooks.values())
             await simulation_repo.add_groups(session, groups, now=start)
             await partitions_repo.create(session)
+            # The simulated customer's segment entries and exits start playbooks at once:
+            # there is no earlier customer base to fill without posting.
+            current = catalog.segments.current
+            await segments_repo.mark_filled(
+                session, {sid: s.version for sid, s in current.items()}, now=start
+            )
         local = settings.model_copy(update={"database_url": url, "dispatch_lanes": 1})
         declared = capabilities_of(catalog.channels)
         routes: dict[str, ChannelAdapter] = {

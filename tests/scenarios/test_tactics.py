@@ -228,17 +228,23 @@ async def test_post_purchase_care_tips_on_day_two_and_review_on_day_seven() -> N
 
 async def test_vip_tiers_by_last_months_spend_and_invites_diamonds() -> None:
     sim = await run(order("2026-10-15 20:00", total=2500, sku="OTHER"), days=20)
-    rows = sends(sim, "vip-tiering")
-    assert times(rows) == [("2026-11-01 09:00", "sent")]
-    assert "https://example.com/vip" in str(rows[0][2])
-    assert "钻粉" in tags(sim)
+    assert sends(sim, "vip-tiering") == []  # the tiers are tags; the invite is vip-welcome's
+    # She enters the segment 钻粉 once the month turns, as one of her runs wakes (the nightly
+    # RFM at 02:30; in production, the hourly pass); quiet hours hold the invite until 09:00.
+    rows = sends(sim, "vip-welcome")
+    assert times(rows) == [
+        ("2026-11-01 02:30", "deferred:quiet hours until 09:00"),
+        ("2026-11-01 09:00", "sent"),
+    ]
+    assert "https://example.com/vip" in str(rows[-1][2])
+    assert {"钻粉", "钻粉已邀请"} <= set(tags(sim))
     assert sim.contact is not None
     assert sim.contact["attributes"]["tier"] == "钻粉"
 
 
 async def test_vip_tier_below_diamond_gets_no_invite() -> None:
     sim = await run(order("2026-10-15 20:00", total=1200, sku="OTHER"), days=20)
-    assert sends(sim, "vip-tiering") == []
+    assert sends(sim, "vip-welcome") == []
     assert "冲钻粉" in tags(sim)
     assert "钻粉" not in tags(sim)
 

@@ -1,0 +1,163 @@
+"""The segments folder → compiled segments, with errors at file:line:column like playbooks.
+
+Segments live in ``<playbooks>/segments/*.yaml``, one per file: a folder of their own, so the
+playbook loader (which reads only the playbooks folder's own ``*.yaml``) never takes them for
+playbooks. A file that turns invalid keeps its segment's last good definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from smr.playbooks.context import ContactView, EventView, build_context
+from smr.playbooks.errors import PlaybookError, error_at, find_node, validation_errors, yaml_error
+from smr.playbooks.expressions import Expression, TemplateRuntimeError, compile_expression
+from smr.playbooks.loader import decode
+from smr.playbooks.messages import describe
+from smr.playbooks.yaml_loader import compose_document
+from smr.segments.schema import SegmentSpec
+
+FOLDER = "segments"
+SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A segment ready to evaluate; ``version`` is a content hash of its file."""
+
+    spec: SegmentSpec
+    file: str
+    version: str
+    condition: Expression | None
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def holds(self, contact: ContactView, context: dict[str, Any]) -> bool:
+        """Whether ``contact`` is in the segment (``context``: ``segment_context``'s). A
+        condition that fails to evaluate keeps the contact out."""
+        tags = set(contact.tags)
+        if self.spec.tags_any and not tags.intersection(self.spec.tags_any):
+            return False
+        if tags.intersection(self.spec.tags_none):
+            return False
+        if self.condition is None:
+            return True
+        try:
+            return bool(self.condition.evaluate(context))
+        except TemplateRuntimeError:
+            return False
+
+
+def segment_context(contact: ContactView, *, now: Any, vars: dict[str, Any]) -> dict[str, Any]:
+    """The names a segment's condition reads: ``contact``, ``now`` and ``vars`` (``event`` and
+    ``trigger`` are an empty ``segment`` event, ``run`` is none)."""
+    nothing = EventView(id="segment", type="segment", occurred_at=now, data={})
+    return build_context(
+        contact=contact, event=nothing, trigger=nothing, run=None, now=now, vars=vars
+    )
+
+
+def segment_files(playbooks_dir: Path) -> list[Path]:
+    """The segment files of a playbooks folder, in name order ([] when there are none)."""
+    try:
+        folder = playbooks_dir / FOLDER
+        return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())
+    except OSError:
+        return []
+
+
+def load_text(text: str, *, filename: str) -> tuple[Segment | None, list[PlaybookError]]:
+    """One file's segment, or ``(None, errors)``; never raises."""
+    try:
+        root, data = compose_document(text)
+    except yaml.YAMLError as exc:
+        return None, [yaml_error(exc, file=filename, text=text)]
+    except RecursionError:
+        return None, [PlaybookError(filename, 1, 1, "", "the YAML is nested too deeply")]
+    if root is None:
+        return None, [PlaybookError(filename, 1, 1, "", "file is empty")]
+    if not isinstance(data, dict):
+        message = f"expected a mapping of fields (name: value), got {describe(data)}"
+        return None, [error_at(root, file=filename, path="", message=message)]
+    try:
+        spec = SegmentSpec.model_validate(data)
+    except ValidationError as exc:
+        found = validation_errors(exc, root=root, file=filename, model=SegmentSpec)
+        return None, sorted(found, key=lambda e: (e.line, e.column))
+    version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    condition = compile_expression(spec.condition) if spec.condition else None
+    return Segment(spec, filename, version, condition), []
+
+
+def load_folder(playbooks_dir: Path) -> tuple[dict[str, Segment], set[str], list[PlaybookError]]:
+    """The segments of every file by id, the files that did not load, and every error. An id
+    defined twice is an error at the second file (which is left out)."""
+    segments: dict[str, Segment] = {}
+    broken: set[str] = set()
+    errors: list[PlaybookError] = []
+    for file in segment_files(playbooks_dir):
+        found, file_errors = _load_file(file)
+        errors.extend(file_errors)
+        if found is None:
+            broken.add(str(file))
+        elif found.id in segments:
+            errors.append(_duplicate(found, first=segments[found.id]))
+        else:
+            segments[found.id] = found
+    return segments, broken, errors
+
+
+def _load_file(file: Path) -> tuple[Segment | None, list[PlaybookError]]:
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        return None, [PlaybookError(str(file), 1, 1, "", f"cannot read file: {exc}")]
+    text, errors = decode(data, filename=str(file))
+    return (None, errors) if text is None else load_text(text, filename=str(file))
+
+
+def _duplicate(segment: Segment, *, first: Segment) -> PlaybookError:
+    root, _ = compose_document(Path(segment.file).read_text(encoding="utf-8"))
+    node = find_node(root, ("id",)) if root is not None else None
+    message = f"duplicate segment id '{segment.id}' (already defined in {first.file})"
+    return error_at(node, file=segment.file, path="id", message=message)
+
+
+@dataclass
+class Segments:
+    """The segments the service acts on, replaced whole by each reload; a file that turns
+    invalid keeps its segment's last good definition (its errors are reported)."""
+
+    current: dict[str, Segment] = field(default_factory=dict)
+
+    def reload(self, playbooks_dir: Path) -> list[PlaybookError]:
+        fresh, broken, errors = load_folder(playbooks_dir)
+        kept = {
+            sid: segment
+            for sid, segment in self.current.items()
+            if segment.file in broken and sid not in fresh
+        }
+        self.current = {**fresh, **kept}
+        return errors
+
+
+def check_path(path: Path) -> tuple[int, list[PlaybookError]] | None:
+    """What ``smr playbooks check`` reports for segments: those of a playbooks folder, or of
+    one segment file (in a ``segments`` folder); None for anything else."""
+    if path.is_dir():
+        if not (path / FOLDER).is_dir():
+            return None
+        segments, _, errors = load_folder(path)
+        return len(segments), errors
+    if path.parent.name != FOLDER:
+        return None
+    found, errors = _load_file(path)
+    return (1 if found else 0), errors
