@@ -114,6 +114,28 @@ def db_upgrade() -> None:
     typer.echo("database schema is up to date")
 
 
+@app.command("import")
+def import_contacts(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Customers, one a line: a .csv file with a header, or JSON Lines.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    chunk: Annotated[int, typer.Option(min=1, max=20_000, help="Lines per transaction.")] = 2000,
+) -> None:
+    """Import customers and their order history; starts no playbook, messages nobody. Run it
+    again and nothing changes. Exit 1 when a line was refused (the others go in)."""
+    from smr.import_command import run
+
+    settings = Settings()
+    _logging(settings)
+    upgrade(settings.effective_database_url)
+    raise typer.Exit(asyncio.run(run(settings, file, chunk=chunk)))
+
+
 @playbooks_app.command("check")
 def playbooks_check(
     path: Annotated[Path | None, typer.Argument(help="Playbooks folder, or one file.")] = None,

@@ -595,3 +595,29 @@ class SegmentMemberOut(BaseModel):
     name: str | None
     tags: list[Any]
     since: Timestamp = Field(description="Since when the customer is in the segment.")
+
+
+# Imports ----------------------------------------------------------------------------------
+
+#: The counts of ``ImportAnswer``.
+IMPORT_COUNTS = ("lines", "created", "updated", "unchanged", "merged", "orders", "orders_known")
+
+
+class ImportLineError(BaseModel):
+    line: int = Field(description="The line's number in the body (CSV: its header is line 1).")
+    path: str
+    message: str
+
+
+class ImportAnswer(BaseModel):
+    """What an import did; it never starts a playbook (``triggered`` is always 0)."""
+
+    lines: int
+    created: int = Field(description="Customers new to SMR.")
+    updated: int
+    unchanged: int
+    merged: int = Field(description="Contacts merged into another, the same person.")
+    orders: int = Field(description="Historical orders counted in stats and purchase history.")
+    orders_known: int = Field(description="Orders an earlier import brought already: not again.")
+    errors: list[ImportLineError]
+    triggered: Literal[0] = 0

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import Event, table_of
+from smr.repositories._bulk import insert_new
 from smr.repositories._sql import any_of, dialect_name, one_of
 
 
@@ -45,3 +47,13 @@ async def by_ids(session: AsyncSession, ids: Iterable[str | None]) -> dict[str, 
         return {}
     rows = await session.scalars(select(Event).where(one_of(session, Event.id, wanted)))
     return {row.id: row for row in rows}
+
+
+async def insert_imported(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Store events an import brings (historical orders), processed already; the keys of those
+    stored now (one whose source and key are stored already is not: an import run again)."""
+    if not rows:
+        return set()
+    ordered = sorted(rows, key=lambda r: (r["source"], r["key"]))
+    inserted = await insert_new(session, table_of(Event), ordered, returning=["key"])
+    return {key for (key,) in inserted}

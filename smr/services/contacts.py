@@ -57,7 +57,9 @@ class HasContact(Protocol):
     def partition(self) -> int: ...
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str | None:
+        """The event's id, for the merges it makes (none for an import)."""
+        ...
 
 
 async def resolve(
@@ -88,11 +90,11 @@ async def resolve(
     states = await _find(session, ids=ids, identities=asked)
     await _follow_merged(session, states)
     owners = _owners(states.values(), asked)
-    if merger is not None:
-        await _merge_linked(session, refs, owners, states, merger, now=now)
     created = _add_missing(refs, owners, states, now=now)
     if created:
         await _claim(session, created, owners, states, explicit=ids, now=now)
+    if merger is not None:  # contacts created above included: a later event may link two
+        await _merge_linked(session, refs, owners, states, merger, now=now)
     resolved = [_state_for(ref, owners, states) for ref in refs]
     await with_groups(session, resolved)
     return resolved
@@ -105,7 +107,7 @@ class _Ref:
     contact: ContactRef
     identities: dict[str, str]
     partition: int
-    event_id: str
+    event_id: str | None
 
     @classmethod
     def of(cls, event: HasContact, merger: Merger | None) -> _Ref:
@@ -155,10 +157,10 @@ async def _merge_linked(
 
 def _linked_groups(
     refs: Sequence[_Ref], owners: Owners, states: dict[str, ContactState], merger: Merger
-) -> list[tuple[set[str], list[str], str]]:
+) -> list[tuple[set[str], list[str], str | None]]:
     """The sets of people the events link, each with the identity kinds that linked them and
     the first event that did."""
-    groups: list[tuple[set[str], list[str], str]] = []
+    groups: list[tuple[set[str], list[str], str | None]] = []
     for ref in refs:
         links = [
             (kind, states[cid].id)

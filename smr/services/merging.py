@@ -53,6 +53,8 @@ class Merger:
     def __init__(self, *, by: Collection[str], catalog: Catalog) -> None:
         self._by = frozenset(by)
         self._catalog = catalog
+        #: Merges made so far.
+        self.merges = 0
 
     def links(self, kind: str) -> bool:
         """Whether an identity of ``kind`` held by another contact makes it the same person."""
@@ -91,6 +93,7 @@ class Merger:
             "at": now,
         }
         await repo.record(session, [row])
+        self.merges += 1
         log.info("contact %s merged into %s by %s", merged.id, survivor.id, ", ".join(by))
 
     def _end_doubles(

@@ -1,0 +1,200 @@
+"""Reading an import file (``smr import``, ``POST /v1/contacts/import``): CSV or JSON Lines,
+one customer a line, each checked alone so that a bad line is reported by its number and the
+others go in.
+
+JSON Lines, one object a line::
+
+    {"phone": "13800000000", "name": "王小姐", "tags": ["老客"], "attributes": {"城市": "上海"},
+     "orders": [{"order_id": "A1", "total": 199, "occurred_at": "2025-06-01T10:00:00+08:00",
+                 "items": [{"sku": "FACE-WASH", "quantity": 2}]}]}
+
+CSV, with a header: ``phone``, ``wecom_userid``, ``shop_customer_id``, ``name``, ``tags``
+(separated by ``|``) and one ``attr.<name>`` column per attribute (an empty cell sets nothing).
+Orders come in JSON Lines only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from smr.schemas import (
+    MAX_ATTRIBUTES,
+    MAX_ITEMS,
+    Amount,
+    AwareTime,
+    ContactRef,
+    Key,
+    OrderItem,
+    Phone,
+)
+
+Format = Literal["csv", "jsonl"]
+#: Orders one line may carry, and tags.
+MAX_ORDERS = 1000
+MAX_TAGS = 100
+#: The longest line read (a JSON line with a customer's whole history stays well within).
+MAX_LINE = 1_000_000
+ATTRIBUTE_PREFIX = "attr."
+TAG_SEPARATOR = "|"
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+#: An order's id: stored in its event's key after the status (``paid:…``), within 200.
+OrderId = Annotated[str, StringConstraints(min_length=1, max_length=190, strip_whitespace=True)]
+
+
+class ImportedOrder(BaseModel):
+    """An order of the customer's history: counted in stats and purchase history, never a
+    trigger."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: OrderId
+    status: Literal["paid", "refunded"] = "paid"
+    total: Amount
+    currency: Annotated[str, StringConstraints(min_length=3, max_length=3)] = "CNY"
+    occurred_at: AwareTime
+    items: Annotated[list[OrderItem], Field(max_length=MAX_ITEMS)] = Field(default_factory=list)
+
+    @property
+    def event_type(self) -> str:
+        return f"order.{self.status}"
+
+    @property
+    def key(self) -> str:
+        """Its event's key: the same order imported again is the same event."""
+        return f"{self.status}:{self.order_id}"
+
+    def data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"status", "occurred_at"})
+
+
+class ImportedContact(BaseModel):
+    """One line: who the customer is (at least one identity), and what is known of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone | None = None
+    wecom_userid: Key | None = None
+    shop_customer_id: Key | None = None
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
+    attributes: Annotated[dict[str, Any], Field(max_length=MAX_ATTRIBUTES)] = Field(
+        default_factory=dict
+    )
+    orders: Annotated[list[ImportedOrder], Field(max_length=MAX_ORDERS)] = Field(
+        default_factory=list
+    )
+
+    def contact(self) -> ContactRef:
+        """Raises ``ValidationError`` when the line names no identity."""
+        return ContactRef(
+            phone=self.phone,
+            wecom_userid=self.wecom_userid,
+            shop_customer_id=self.shop_customer_id,
+            name=self.name or None,
+            attributes=self.attributes,
+        )
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line that validates: its number in the file, and the customer it describes."""
+
+    number: int
+    row: ImportedContact
+    contact: ContactRef
+
+
+@dataclass(frozen=True)
+class LineError:
+    number: int
+    path: str
+    message: str
+
+    def format(self, name: str) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{name}:{self.number}: {where}{self.message}"
+
+
+def format_of(name: str) -> Format:
+    return "csv" if name.lower().endswith(".csv") else "jsonl"
+
+
+def read(lines: Iterable[str], *, format: Format) -> Iterator[Line | LineError]:
+    """Each customer line of the file (``lines``: its text lines, ends kept or not), checked."""
+    numbered = _csv(lines) if format == "csv" else _jsonl(lines)
+    for number, data in numbered:
+        yield data if isinstance(data, LineError) else _checked(number, data)
+
+
+def _jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | LineError]]:
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        if len(text) > MAX_LINE:
+            yield number, LineError(number, "", f"the line is over {MAX_LINE} characters")
+            continue
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            yield number, LineError(number, "", f"not JSON: {exc}")
+            continue
+        if not isinstance(data, dict):
+            yield number, LineError(number, "", "expected a JSON object, one customer a line")
+            continue
+        yield number, data
+
+
+def _csv(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | LineError]]:
+    reader = csv.DictReader(_bounded(lines))
+    try:
+        for data in reader:
+            yield reader.line_num, _from_csv(data, reader.line_num)
+    except csv.Error as exc:
+        yield reader.line_num, LineError(reader.line_num, "", f"not CSV: {exc}")
+
+
+def _bounded(lines: Iterable[str]) -> Iterator[str]:
+    for text in lines:
+        yield text[:MAX_LINE]
+
+
+def _from_csv(data: dict[str | None, Any], number: int) -> dict[str, Any] | LineError:
+    if None in data:  # more cells than the header has names
+        return LineError(number, "", "more cells than the header names")
+    row: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key is None or value is None or value == "":
+            continue
+        if key.startswith(ATTRIBUTE_PREFIX):
+            attributes[key.removeprefix(ATTRIBUTE_PREFIX)] = value
+        elif key == "tags":
+            row["tags"] = [t for t in value.split(TAG_SEPARATOR) if t.strip()]
+        else:
+            row[key] = value
+    if attributes:
+        row["attributes"] = attributes
+    return row
+
+
+def _checked(number: int, data: dict[str, Any]) -> Line | LineError:
+    try:
+        row = ImportedContact.model_validate(data)
+        return Line(number, row, row.contact())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(part) for part in first["loc"])
+        return LineError(number, path, first["msg"].removeprefix("Value error, "))
+
+
+def text_lines(text: str) -> list[str]:
+    """A posted body's lines (CSV cells may hold line breaks: the csv module reads them)."""
+    return io.StringIO(text).readlines()
