@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from smr.content import Attachment
 
-TraceKind = Literal["tag", "set", "send", "notify", "branch", "wait", "stop", "error"]
+TraceKind = Literal["tag", "set", "send", "notify", "emit", "branch", "wait", "stop", "error"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,17 @@ class SendEffect:
     attachments: tuple[Attachment, ...] = ()
 
 
-Effect = TagEffect | SetEffect | SendEffect
+@dataclass(frozen=True)
+class EmitEffect:
+    """An event to post for a contact (``contact``: how ``POST /v1/events`` names one)."""
+
+    step_path: str
+    type: str
+    contact: dict[str, str]
+    data: dict[str, Any]
+
+
+Effect = TagEffect | SetEffect | SendEffect | EmitEffect
 
 
 @dataclass(frozen=True)

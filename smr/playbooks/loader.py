@@ -5,7 +5,7 @@ A broken file never stops the others from loading: it is skipped and its errors 
 
 import hashlib
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,8 @@ from smr.playbooks.messages import custom_event_message, describe, did_you_mean
 from smr.playbooks.policies import STAFF_CHANNEL, Policies
 from smr.playbooks.program import Program, compile_program
 from smr.playbooks.reach import reach_warnings
-from smr.playbooks.schema import EventTrigger, ExitRule, Playbook, ScheduleTrigger
+from smr.playbooks.schema import EventTrigger, ExitRule, IfStep, Playbook, ScheduleTrigger
+from smr.playbooks.steps.emit import EmitStep
 from smr.playbooks.yaml_loader import compose_document
 from smr.subjects import ContactKind
 
@@ -206,7 +207,30 @@ def load_directory(path: Path, *, channels: Collection[str]) -> LoadResult:
     for file in sorted(path.iterdir()):
         if file.suffix in (".yaml", ".yml") and file.name not in POLICIES_FILES and file.is_file():
             _add_playbook(file, result, channels=channels, check_vars=check_vars)
+    posted = _emitted_types(result.playbooks.values())
+    result.errors[:] = [e for e in result.errors if not _posted_here(e, posted)]
     return result
+
+
+def _emitted_types(playbooks: Iterable[LoadedPlaybook]) -> set[str]:
+    """The event types the folder's own ``emit`` steps post."""
+    found: set[str] = set()
+    for playbook in playbooks:
+        steps = list(playbook.spec.steps)
+        while steps:
+            step = steps.pop()
+            if isinstance(step, EmitStep):
+                found.add(step.emit.type)
+            elif isinstance(step, IfStep):
+                steps += [*step.then, *step.otherwise]
+    return found
+
+
+def _posted_here(error: PlaybookError, posted: set[str]) -> bool:
+    """A custom event type's warning, for a type a playbook of the folder posts itself."""
+    return error.severity == "warning" and any(
+        error.message.startswith(f"custom event type '{kind}'") for kind in posted
+    )
 
 
 def load_path(path: Path, *, channels: Collection[str], policies_dir: Path) -> LoadResult:

@@ -86,33 +86,40 @@ class SessionLogWriter:
         self, events: Sequence[Appending], *, source: str, now: datetime
     ) -> dict[str, str]:
         async with unit_of_work(self._sessions) as session:
-            rows = [_event_row(e, source=source, now=now) for e in events]
-            stmt = insert_ignoring_conflicts(session, table_of(Event))
-            stored = await session.execute(stmt.returning(Event.id), rows)
-            inserted = {row[0] for row in stored}
-            fresh = [e for e in events if e.id in inserted]
-            routes = await _known_routes(session, fresh)
-            entries = []
-            for e in fresh:
-                partition, route = routes.get(e.id, (e.partition, e.route))
-                entries.append(
-                    {
-                        "event_id": e.id,
-                        "partition": partition,
-                        "route": route,
-                        "urgent": e.urgent,
-                        "received_at": now,
-                    }
-                )
-            if entries:
-                await session.execute(insert(EventLogEntry), entries)
-            ids = {e.key: e.id for e in fresh}
-            if len(ids) < len(events):
-                ids.update(await stored_ids(session, source=source, keys=_missing(events, ids)))
-            return ids
+            return await append_in(session, events, source=source, now=now)
 
     async def aclose(self) -> None:
         return None
+
+
+async def append_in(
+    session: AsyncSession, events: Sequence[Appending], *, source: str, now: datetime
+) -> dict[str, str]:
+    """``LogWriter.append`` in the caller's transaction (the events commit with it)."""
+    rows = [_event_row(e, source=source, now=now) for e in events]
+    stmt = insert_ignoring_conflicts(session, table_of(Event))
+    stored = await session.execute(stmt.returning(Event.id), rows)
+    inserted = {row[0] for row in stored}
+    fresh = [e for e in events if e.id in inserted]
+    routes = await _known_routes(session, fresh)
+    entries = []
+    for e in fresh:
+        partition, route = routes.get(e.id, (e.partition, e.route))
+        entries.append(
+            {
+                "event_id": e.id,
+                "partition": partition,
+                "route": route,
+                "urgent": e.urgent,
+                "received_at": now,
+            }
+        )
+    if entries:
+        await session.execute(insert(EventLogEntry), entries)
+    ids = {e.key: e.id for e in fresh}
+    if len(ids) < len(events):
+        ids.update(await stored_ids(session, source=source, keys=_missing(events, ids)))
+    return ids
 
 
 def _missing(events: Sequence[Appending], ids: dict[str, str]) -> list[str]:
@@ -317,55 +324,3 @@ def _rows(events: Sequence[Appending]) -> str:
             for position, e in enumerate(events)
         ]
     )
-
-
-#: The source of the events SMR posts itself (``Posted``).
-OWN_SOURCE = "smr"
-
-
-@dataclass(frozen=True)
-class Posted:
-    """An event SMR posts itself for a contact it knows (a segment entry or exit), to be
-    processed like any other, after the events before it in the contact's partition."""
-
-    id: str
-    type: str
-    contact_id: str
-    partition: int
-    data: dict[str, Any]
-
-
-async def post_own(session: AsyncSession, events: Sequence[Posted], *, now: datetime) -> None:
-    """Append ``events`` to the log in the caller's transaction (they commit with what made
-    them)."""
-    if not events:
-        return
-    rows: list[dict[str, Any]] = [
-        {
-            "id": e.id,
-            "source": OWN_SOURCE,
-            "key": e.id,
-            "type": e.type,
-            "occurred_at": now,
-            "occurred_at_source": "sent",
-            "received_at": now,
-            "contact_id": None,
-            "contact": {"id": e.contact_id},
-            "data": e.data,
-            "evaluations": [],
-            "status": EventStatus.PENDING,
-        }
-        for e in events
-    ]
-    await session.execute(insert(Event), rows)
-    entries = [
-        {
-            "event_id": e.id,
-            "partition": e.partition,
-            "route": e.contact_id,
-            "urgent": False,
-            "received_at": now,
-        }
-        for e in events
-    ]
-    await session.execute(insert(EventLogEntry), entries)

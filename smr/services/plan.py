@@ -18,6 +18,7 @@ from smr.playbooks import (
     Completed,
     ContactStats,
     ContactView,
+    EmitEffect,
     EventView,
     Execution,
     Failed,
@@ -108,8 +109,8 @@ def apply_effects(state: ContactState, execution: Execution) -> None:
                 state.tags = kept + [t for t in dict.fromkeys(effect.add) if t not in kept]
             case SetEffect():
                 state.attributes.update(effect.values)
-            case SendEffect():
-                pass  # a delivery: ``advance`` plans it
+            case SendEffect() | EmitEffect():
+                pass  # a delivery, an event: ``advance`` plans them
             case _:
                 assert_never(effect)
 
@@ -123,6 +124,8 @@ class Plan:
     ended: list[EndedRun] = field(default_factory=list)
     trace: list[TraceRow] = field(default_factory=list)
     deliveries: list[NewDelivery] = field(default_factory=list)
+    #: Events steps posted (``emit``), for the caller to append to the log.
+    emitted: list[EmitEffect] = field(default_factory=list)
 
     def note(
         self, run_id: str, at: datetime, kind: str, step: str | None = None, **detail: Any
@@ -143,7 +146,7 @@ class Plan:
             del rows[length:]
 
     def _tables(self) -> tuple[list[Any], ...]:
-        return (self.runs, self.updated, self.ended, self.trace, self.deliveries)
+        return (self.runs, self.updated, self.ended, self.trace, self.deliveries, self.emitted)
 
     def claim_due(self, *, now: datetime, lease_until: datetime) -> list[Record]:
         """Claim the deliveries planned due by ``now``: they are written ``sending`` under a
@@ -221,6 +224,8 @@ def advance(
             if isinstance(effect, TagEffect)
             else effect
         )
+        if isinstance(planned, EmitEffect):
+            plan.emitted.append(planned)
         if isinstance(planned, SendEffect):
             plan.deliveries.append(
                 _delivery(planned, playbook=playbook, run_id=run_id, contact_id=contact.id, now=now)

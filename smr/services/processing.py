@@ -24,7 +24,7 @@ from smr.repositories import event_log, personal_data
 from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import write_together
 from smr.schemas import CONSENTED, ORDER_TYPES, ConsentData, OrderData
-from smr.services import contacts, segments
+from smr.services import contacts, emitting, segments
 from smr.services.catalog import Catalog, EventRules
 from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.merging import Merger
@@ -71,6 +71,7 @@ async def process(
     claimed = planner.plan.claim_due(now=now, lease_until=now + dispatcher.lease)
     await write_together(session, [*contacts.writes(states, now=now), *planner.plan.inserts()])
     await segments.write(session, moves, now=now)
+    await emitting.post(session, emitting.emitted(planner.plan.emitted, now=now), now=now)
     await planner.plan.write_changes(session)
     await event_log.finish(session, rows, seqs=[e.seq for e in batch])
     erased = [row["id"] for row in rows if row.get("status") == EventStatus.ERASED]

@@ -27,15 +27,15 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.db import unit_of_work
-from smr.ids import new_id
 from smr.repositories import audience as audience_repo
 from smr.repositories import segments as repo
-from smr.repositories.log_append import Posted, post_own
+from smr.repositories.log_append import Appending
 from smr.repositories.segments import Membership
 from smr.segments.loader import segment_context
-from smr.services import contacts
+from smr.services import contacts, emitting
 from smr.services.catalog import Catalog
 from smr.services.contact_state import ContactState
+from smr.services.emitting import own_event
 from smr.services.passes import Slots, Spawned
 from smr.services.plan import contact_view
 from smr.subjects import ContactKind
@@ -54,7 +54,7 @@ class Moves:
 
     entered: list[Membership] = field(default_factory=list)
     left: list[Membership] = field(default_factory=list)
-    posted: list[Posted] = field(default_factory=list)
+    posted: list[Appending] = field(default_factory=list)
 
 
 def reassess(
@@ -95,7 +95,7 @@ def _move(
 ) -> None:
     (moves.entered if kind == ENTERED else moves.left).append(Membership(segment_id, state.id))
     if posted:
-        event = Posted(new_id("ev", now), kind, state.id, state.partition, {"segment": segment_id})
+        event = own_event(kind, {"id": state.id}, {"segment": segment_id}, now=now)
         moves.posted.append(event)
 
 
@@ -104,7 +104,7 @@ async def write(session: AsyncSession, moves: Moves, *, now: datetime) -> None:
     the contacts)."""
     await repo.enter(session, moves.entered, since=now)
     await repo.leave(session, moves.left)
-    await post_own(session, moves.posted, now=now)
+    await emitting.post(session, moves.posted, now=now)
 
 
 async def filled(session: AsyncSession, catalog: Catalog) -> dict[str, str]:

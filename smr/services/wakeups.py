@@ -31,7 +31,7 @@ from smr.repositories import events as events_repo
 from smr.repositories import runs as runs_repo
 from smr.repositories.rows import RunUpdate
 from smr.repositories.runs import DueRun
-from smr.services import contacts, segments
+from smr.services import contacts, emitting, segments
 from smr.services.catalog import Catalog
 from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.plan import Plan, advance, ended
@@ -167,6 +167,7 @@ class Waker:
         await contacts.write_back(session, list(states.values()), now=now)
         await plan.write(session)
         await segments.write(session, moves, now=now)
+        await emitting.post(session, emitting.emitted(plan.emitted, now=now), now=now)
         return await self._dispatcher.gate(session, claimed)
 
     def _resume(

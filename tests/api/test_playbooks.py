@@ -89,7 +89,7 @@ def test_check_command_passes_on_the_bundled_library() -> None:
     result = CliRunner().invoke(app, ["playbooks", "check", str(BUNDLED)])
 
     assert result.exit_code == 0, result.output
-    assert "21 playbooks valid, 0 errors" in result.output
+    assert "25 playbooks valid, 0 errors" in result.output
 
 
 def test_check_command_takes_a_single_file(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@
 
 from typing import Any
 
-from smr.playbooks.steps import notify, send, set_attrs, stop, tag, transfer, wait
+from smr.playbooks.steps import emit, notify, send, set_attrs, stop, tag, transfer, wait
 from smr.playbooks.steps.base import Doc, Instruction, RunState, StepKind
 
 STEPS: tuple[StepKind[Any], ...] = (
@@ -16,6 +16,7 @@ STEPS: tuple[StepKind[Any], ...] = (
     send.KIND,
     notify.KIND,
     transfer.KIND,
+    emit.KIND,
     stop.KIND,
 )
 

@@ -227,3 +227,58 @@ def test_now_in_templates_is_local_time() -> None:
     assert execution.effects == [
         SendEffect("steps[0]", "staff", "service", "10:00", None, {"to": "owner"})
     ]
+
+
+def _ran(steps: str, **data: Any) -> Any:
+    playbook = load_playbook(f"id: pb\nname: n\ntrigger: {{event: order.paid}}\nsteps:\n{steps}")
+    return execute(
+        playbook,
+        pc=0,
+        contact=make_contact(tags=["旧"]),
+        event=make_event(**data),
+        trigger=make_event(**data),
+        run=RUN,
+        now=NOW,
+        vars={},
+        tz=ZoneInfo("Asia/Shanghai"),
+    )
+
+
+def test_a_tag_per_item_and_an_attribute_named_by_a_template() -> None:
+    steps = (
+        "  - tag: {add_each: \"event.skus | map('lower') | list\", remove_each: \"['旧']\"}\n"
+        '  - set: {"last_{{ event.skus | first }}":'
+        ' "{{ event.quantity_of(event.skus | first) }}"}\n'
+    )
+
+    execution = _ran(steps, items=[{"sku": "WASH", "quantity": 2}, {"sku": "TONER"}])
+
+    tag, values = execution.effects
+    assert (tag.add, tag.remove) == (("wash", "toner"), ("旧",))
+    assert values.values == {"last_WASH": 2}
+
+
+def test_an_attribute_name_that_renders_empty_fails_the_run() -> None:
+    execution = _ran("  - set: {\"{{ event.data.none | default('') }}\": 1}\n")
+
+    assert isinstance(execution.outcome, Failed)
+    assert "rendered" not in execution.outcome.reason
+    assert "use 1-100 characters" in execution.outcome.reason
+
+
+def test_emit_names_the_contact_as_an_event_does_and_stops_after_five_hops() -> None:
+    steps = (
+        "  - emit: {type: a.b, to: {phone: '+86 138-0000-0000'}, data: {n: '{{ 1 + 1 }}'}}\n"
+        "  - emit: {type: a.b, to: {phone: '12'}}\n"
+    )
+
+    first = _ran(steps)
+    (effect,) = first.effects
+    assert (effect.type, effect.contact) == ("a.b", {"phone": "13800000000"})
+    assert effect.data["n"] == "2"
+    assert effect.data["emitted_by"]["hops"] == 1
+    assert [t.detail["posted"] for t in first.trace if t.kind == "emit"] == [True, False]
+
+    looping = _ran(steps, emitted_by={"hops": 5})
+    assert looping.effects == []
+    assert looping.trace[0].detail["reason"] == "5 hops"
