@@ -23,7 +23,8 @@ async def run(settings: Settings, file: Path, *, chunk: int) -> int:
         print(f"\r{done.lines:,} lines, {rate:,.0f} lines/s", end="", file=sys.stderr, flush=True)
 
     try:
-        with file.open(encoding="utf-8-sig", newline="") as lines:
+        # A byte that is not UTF-8 refuses its own line, not the file (surrogateescape).
+        with file.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as lines:
             done = await import_lines(
                 runtime.sessions,
                 read(lines, format=format_of(file.name)),

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from smr import edge
+from smr.edge import unstorable
+from smr.errors import InvalidInput
 from smr.schemas import (
     MAX_ATTRIBUTES,
     MAX_ITEMS,
@@ -142,9 +144,10 @@ def _jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | LineErr
             yield number, LineError(number, "", f"the line is over {MAX_LINE} characters")
             continue
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            yield number, LineError(number, "", f"not JSON: {exc}")
+            data = edge.load_json(text)  # the bounds of any posted JSON
+        except InvalidInput as exc:
+            first = exc.errors[0] if exc.errors else {"path": "", "message": exc.detail}
+            yield number, LineError(number, str(first["path"]), str(first["message"]))
             continue
         if not isinstance(data, dict):
             yield number, LineError(number, "", "expected a JSON object, one customer a line")
@@ -153,17 +156,18 @@ def _jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | LineErr
 
 
 def _csv(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | LineError]]:
-    reader = csv.DictReader(_bounded(lines))
-    try:
-        for data in reader:
-            yield reader.line_num, _from_csv(data, reader.line_num)
-    except csv.Error as exc:
-        yield reader.line_num, LineError(reader.line_num, "", f"not CSV: {exc}")
-
-
-def _bounded(lines: Iterable[str]) -> Iterator[str]:
-    for text in lines:
-        yield text[:MAX_LINE]
+    reader = csv.DictReader(lines)  # a cell over csv's field limit is a csv.Error
+    while True:
+        try:
+            data = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # the reader goes on with the next line
+            # Raised before the line it read counts in line_num.
+            number = reader.line_num + 1
+            yield number, LineError(number, "", f"not CSV: {exc}")
+            continue
+        yield reader.line_num, _from_csv(data, reader.line_num)
 
 
 def _from_csv(data: dict[str | None, Any], number: int) -> dict[str, Any] | LineError:
@@ -174,6 +178,8 @@ def _from_csv(data: dict[str | None, Any], number: int) -> dict[str, Any] | Line
     for key, value in data.items():
         if key is None or value is None or value == "":
             continue
+        if problem := unstorable(key) or unstorable(value):
+            return LineError(number, key, problem)
         if key.startswith(ATTRIBUTE_PREFIX):
             attributes[key.removeprefix(ATTRIBUTE_PREFIX)] = value
         elif key == "tags":
