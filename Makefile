@@ -14,7 +14,7 @@ UV_VERSION ?= 0.13.9
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform linux --generate-hashes \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test lint typecheck pytest install lock bench-ingest bench-process bench-cost bench-dispatch bench-scale bench-wake clean
+.PHONY: run test lint typecheck pytest install lock bench-ingest bench-process bench-cost bench-dispatch bench-scale bench-wake bench-segments bench-import clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,14 @@ bench-scale: install
 ## Waking runs: one smr worker takes 50,000 runs due at once through their send, against APScheduler 3.
 bench-wake: install
 	$(BIN)/python bench/wake.py
+
+## Segments: a member count over a million customers, and the hourly pass's rate.
+bench-segments: install
+	$(BIN)/python bench/segments.py
+
+## Import: customers per second from a JSON Lines file, against a bare COPY of the same rows.
+bench-import: install
+	$(BIN)/python bench/imports.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

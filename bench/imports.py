@@ -1,0 +1,201 @@
+"""``smr import`` on PostgreSQL: customers per second, next to a bare COPY of the same rows.
+
+```
+.venv/bin/python bench/imports.py                       # 100,000 customers, one order each
+.venv/bin/python bench/imports.py --customers 20000 --chunk 5000
+```
+
+1. Writes ``--customers`` JSON lines (a phone, a name, a tag, an attribute, one historical
+   order of one SKU), recreates ``smr_bench_import``, migrates it, and imports the file with
+   the code ``smr import`` runs (``smr.services.imports.import_lines``), timed from the first
+   line read to the last chunk committed.
+2. The peer at its best: the same customers and orders written with asyncpg's
+   ``copy_records_to_table`` into two plain tables (a customer row with its identity, name,
+   tags and attributes; an order row), in one transaction: what storing them costs when
+   nothing is resolved, merged, counted or checked.
+3. Imports the file again and checks that nothing changed (idempotence).
+
+Target (issue 21): >= 20,000 customers/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import asyncpg  # type: ignore[import-untyped]
+
+from bench.harness.common import RESULTS_DIR, finish, log
+from bench.harness.db import (
+    add_database_options,
+    create_database,
+    database_dsn,
+    dropped_afterwards,
+    server_settings,
+    sqlalchemy_url,
+)
+from smr.config import Settings
+from smr.importing import read
+from smr.migrations import upgrade
+from smr.runtime import build_runtime
+from smr.services.imports import Imported, import_lines
+
+TARGET = 20_000
+PEER_TABLES = """
+CREATE TABLE peer_customers (phone text PRIMARY KEY, name text, tags jsonb, attributes jsonb);
+CREATE TABLE peer_orders (order_id text PRIMARY KEY, phone text, total numeric, at timestamptz,
+                          items jsonb)
+"""
+
+
+@dataclass(frozen=True)
+class Options:
+    pg: str
+    database: str
+    keep_db: bool
+    customers: int
+    chunk: int
+    results: Path
+
+
+def line(i: int) -> dict[str, object]:
+    return {
+        "phone": f"139{i:08d}",
+        "name": f"客户{i}",
+        "tags": ["老客"],
+        "attributes": {"城市": "上海"},
+        "orders": [
+            {
+                "order_id": f"H{i}",
+                "total": 99,
+                "occurred_at": "2025-06-01T10:00:00+08:00",
+                "items": [{"sku": "FACE-WASH", "quantity": 1}],
+            }
+        ],
+    }
+
+
+async def smr_import(url: str, file: Path, chunk: int) -> tuple[float, Imported]:
+    with TemporaryDirectory() as folder:
+        playbooks = Path(folder)
+        (playbooks / "policies.yaml").write_text("timezone: Asia/Shanghai\n", encoding="utf-8")
+        settings = Settings(database_url=url, playbooks_dir=playbooks, data_dir=playbooks / "data")
+        runtime = build_runtime(settings, clock=lambda: datetime.now(UTC))
+        try:
+            started = time.perf_counter()
+            with file.open(encoding="utf-8") as lines:
+                done = await import_lines(
+                    runtime.sessions,
+                    read(lines, format="jsonl"),
+                    catalog=runtime.catalog,
+                    now=runtime.clock,
+                    merge_by=settings.merge_by,
+                    chunk=chunk,
+                )
+            return time.perf_counter() - started, done
+        finally:
+            await runtime.aclose()
+
+
+async def peer_copy(dsn: str, customers: int) -> float:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(PEER_TABLES)
+        started = time.perf_counter()
+        async with conn.transaction():
+            people = []
+            orders = []
+            for i in range(customers):
+                row = line(i)
+                people.append(
+                    (
+                        row["phone"],
+                        row["name"],
+                        json.dumps(row["tags"]),
+                        json.dumps(row["attributes"]),
+                    )
+                )
+                order = row["orders"][0]  # type: ignore[index]
+                orders.append(
+                    (
+                        order["order_id"],
+                        row["phone"],
+                        order["total"],
+                        datetime.fromisoformat(order["occurred_at"]),
+                        json.dumps(order["items"]),
+                    )
+                )
+            await conn.copy_records_to_table("peer_customers", records=people)
+            await conn.copy_records_to_table("peer_orders", records=orders)
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+def run(options: Options) -> int:
+    dsn = database_dsn(options.pg, options.database)
+    with (
+        dropped_afterwards(options.pg, options.database, keep=options.keep_db),
+        TemporaryDirectory() as folder,
+    ):
+        file = Path(folder) / "customers.jsonl"
+        with file.open("w", encoding="utf-8") as out:
+            for i in range(options.customers):
+                out.write(json.dumps(line(i), ensure_ascii=False) + "\n")
+        version = asyncio.run(create_database(options.pg, options.database))
+        url = sqlalchemy_url(dsn)
+        upgrade(url)
+        seconds, done = asyncio.run(smr_import(url, file, options.chunk))
+        log(f"import: {options.customers:,} in {seconds:.1f} s: {done}")
+        again_seconds, again = asyncio.run(smr_import(url, file, options.chunk))
+        log(f"again: {again_seconds:.1f} s: {again}")
+        peer_seconds = asyncio.run(peer_copy(dsn, options.customers))
+        settings = asyncio.run(server_settings(dsn))
+    rate = options.customers / seconds
+    peer_rate = options.customers / peer_seconds
+    unchanged = again.created == again.updated == again.orders == 0
+    report = {
+        "server_version": version,
+        "server_settings": settings,
+        "customers": options.customers,
+        "chunk": options.chunk,
+        "smr": {"seconds": seconds, "customers_per_second": rate},
+        "peer_copy": {
+            "seconds": peer_seconds,
+            "customers_per_second": peer_rate,
+        },
+        "ratio_to_peer": rate / peer_rate,
+        "again": {
+            "seconds": again_seconds,
+            "unchanged": again.unchanged,
+            "changed_nothing": unchanged,
+        },
+        "target": {"customers_per_second": TARGET, "met": rate >= TARGET},
+    }
+    failures = [] if rate >= TARGET else [f"{rate:,.0f} customers/s, below {TARGET:,}"]
+    if not unchanged:
+        failures.append("importing again changed something")
+    return finish(options.results, report, failures, label="import")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_database_options(parser, database="smr_bench_import")
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--chunk", type=int, default=2000)
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR / "imports.json")
+    args = parser.parse_args()
+    options = Options(
+        args.pg, args.database, args.keep_db, args.customers, args.chunk, args.results
+    )
+    return run(options)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
