@@ -3,13 +3,13 @@ merge's record (``smr.services.merging``)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import (
@@ -51,40 +51,60 @@ async def active_runs(session: AsyncSession, contact_ids: Collection[str]) -> li
     return [ActiveRun(*row) for row in await session.execute(stmt)]
 
 
+#: The columns that name a contact, in the tables whose rows move to the survivor (by the
+#: name the merge's record counts them under).
+_MOVED = {
+    "identities": ContactIdentity.contact_id,
+    "events": Event.contact_id,
+    "runs": Run.contact_id,
+    "deliveries": Delivery.contact_id,
+    "outbox": MockOutbox.contact_id,
+    "group_memberships": GroupMember.contact_id,
+}
+
+
 async def move(
-    session: AsyncSession, *, merged: str, survivor: str, now: datetime
-) -> dict[str, int]:
-    """Move every row of the contact ``merged`` to ``survivor`` and leave it a tombstone
-    (kind ``merged``, ``merged_into`` the survivor, nothing of the person kept: the survivor
-    holds it now); returns how many rows of each table moved. Both contacts are locked."""
-    moved: dict[str, int] = {}
-    for name, stmt in _moves(merged, survivor, now=now).items():
-        result: Any = await session.execute(stmt)  # an UPDATE's CursorResult
-        moved[name] = int(result.rowcount or 0)
+    session: AsyncSession, survivors: Mapping[str, str], *, now: datetime
+) -> dict[str, dict[str, int]]:
+    """Move every row of each merged contact (``survivors``: merged id → survivor id) to its
+    survivor and leave it a tombstone (kind ``merged``, ``merged_into`` the survivor, nothing
+    of the person kept: the survivor holds it now); per merged id, how many rows of each
+    table moved. All the contacts are locked. A statement per table, whatever the count."""
+    merged = list(survivors)
+    moved: dict[str, dict[str, int]] = {cid: dict.fromkeys(_MOVED, 0) for cid in merged}
+    for name, column in _MOVED.items():
+        counted = select(column, func.count()).where(one_of(session, column, merged))
+        for contact_id, count in await session.execute(counted.group_by(column)):
+            moved[str(contact_id)][name] = int(count)
+        await session.execute(_repointed(session, column, survivors))
+    # Earlier merges into these, and their tombstones, now name the survivor: one hop finds it.
+    await session.execute(_repointed(session, ContactMerge.survivor_id, survivors))
+    await session.execute(_repointed(session, Contact.merged_into, survivors))
+    # Their memberships go: the survivors' are evaluated again with what they took in.
+    await session.execute(
+        delete(SegmentMember).where(one_of(session, SegmentMember.contact_id, merged))
+    )
+    await session.execute(_tombstones(session, survivors, now=now))
     return moved
 
 
-def _moves(merged: str, survivor: str, *, now: datetime) -> dict[str, Any]:
-    def moving(column: Any) -> Any:
-        return update(column.class_).where(column == merged).values({column.key: survivor})
+def _repointed(session: AsyncSession, column: Any, survivors: Mapping[str, str]) -> Any:
+    """``column`` = the survivor, where it named a merged contact."""
+    survivor = case(dict(survivors), value=column)
+    return (
+        update(column.class_)
+        .where(one_of(session, column, list(survivors)))
+        .values({column.key: survivor})
+    )
 
-    return {
-        "identities": moving(ContactIdentity.contact_id),
-        "events": moving(Event.contact_id),
-        "runs": moving(Run.contact_id),
-        "deliveries": moving(Delivery.contact_id),
-        "outbox": moving(MockOutbox.contact_id),
-        "group_memberships": moving(GroupMember.contact_id),
-        # Its memberships go: the survivor's are evaluated again with what it took in.
-        "segment_memberships": delete(SegmentMember).where(SegmentMember.contact_id == merged),
-        # Earlier merges into this one now name the survivor: one hop finds it.
-        "merges": moving(ContactMerge.survivor_id),
-        "tombstones": moving(Contact.merged_into),
-        "contact": update(Contact)
-        .where(Contact.id == merged)
+
+def _tombstones(session: AsyncSession, survivors: Mapping[str, str], *, now: datetime) -> Any:
+    return (
+        update(Contact)
+        .where(one_of(session, Contact.id, list(survivors)))
         .values(
             kind=ContactKind.MERGED,
-            merged_into=survivor,
+            merged_into=case(dict(survivors), value=Contact.id),
             name=None,
             tags=[],
             attributes={},
@@ -100,8 +120,8 @@ def _moves(merged: str, survivor: str, *, now: datetime) -> dict[str, Any]:
             last_message_at=None,
             monthly_spend={},
             updated_at=now,
-        ),
-    }
+        )
+    )
 
 
 async def record(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

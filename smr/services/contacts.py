@@ -18,13 +18,25 @@ from smr.schemas import ContactRef
 from smr.services.contact_state import ContactState
 from smr.subjects import ContactKind
 
-__all__ = ["ContactState", "HasContact", "Merger", "resolve"]
+__all__ = ["ContactState", "HasContact", "Merge", "Merger", "resolve"]
 
 Identity = tuple[str, str]
 Owners = dict[Identity, str]
 #: How many merges deep a merged contact's id is followed to its survivor (each merge points
 #: its tombstones at the new survivor, so one is enough unless merges race).
 MAX_HOPS = 8
+
+
+@dataclass(frozen=True)
+class Merge:
+    """A contact an event showed to be the same person as an older one."""
+
+    survivor: ContactState
+    merged: ContactState
+    #: The identity kinds (or ``id``) that linked them, and the event that did (none for an
+    #: import).
+    by: Sequence[str]
+    event_id: str | None
 
 
 class Merger(Protocol):
@@ -35,14 +47,7 @@ class Merger(Protocol):
         ...
 
     async def merge(
-        self,
-        session: AsyncSession,
-        survivor: ContactState,
-        merged: ContactState,
-        *,
-        by: Sequence[str],
-        event_id: str | None,
-        now: datetime,
+        self, session: AsyncSession, merges: Sequence[Merge], *, now: datetime
     ) -> None: ...
 
 
@@ -141,18 +146,21 @@ async def _merge_linked(
     *,
     now: datetime,
 ) -> None:
-    """Merge the contacts each event links (see ``resolve``) into the oldest of them."""
+    """Merge the contacts each event links (see ``resolve``) into the oldest of them, all in
+    one ``merger.merge``; ``states`` and ``owners`` name the survivors from then on."""
+    merges = []
     for group, by, event_id in _linked_groups(refs, owners, states, merger):
         people = sorted((states[cid] for cid in group), key=lambda s: (s.created_at, s.id))
-        survivor = people[0]
-        for merged in people[1:]:
-            await merger.merge(session, survivor, merged, by=by, event_id=event_id, now=now)
-            for cid, state in list(states.items()):
-                if state is merged:
-                    states[cid] = survivor
-            for pair, owner in owners.items():
-                if owner == merged.id:
-                    owners[pair] = survivor.id
+        merges += [Merge(people[0], merged, by, event_id) for merged in people[1:]]
+    if not merges:
+        return
+    await merger.merge(session, merges, now=now)
+    survivor_of = {id(m.merged): m.survivor for m in merges}
+    for cid, state in list(states.items()):
+        states[cid] = survivor_of.get(id(state), state)
+    into = {m.merged.id: m.survivor.id for m in merges}
+    for pair, owner in owners.items():
+        owners[pair] = into.get(owner, owner)
 
 
 def _linked_groups(

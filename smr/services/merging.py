@@ -35,7 +35,7 @@ from smr.ids import new_id
 from smr.repositories import merges as repo
 from smr.repositories import runs as runs_repo
 from smr.services.catalog import Catalog
-from smr.services.contact_state import ContactState
+from smr.services.contacts import Merge
 from smr.services.plan import Plan
 from smr.statuses import RunStatus
 
@@ -60,60 +60,67 @@ class Merger:
         """Whether an identity of ``kind`` held by another contact makes it the same person."""
         return kind in self._by
 
-    async def merge(
-        self,
-        session: AsyncSession,
-        survivor: ContactState,
-        merged: ContactState,
-        *,
-        by: Sequence[str],
-        event_id: str | None,
-        now: datetime,
-    ) -> None:
-        """Merge ``merged`` into ``survivor`` (both locked), in the caller's transaction;
-        ``by``: the identity kinds that linked them, ``event_id``: the event that did."""
-        runs = await repo.active_runs(session, [survivor.id, merged.id])
-        survivor.take_in(merged)
-        rows = await repo.move(session, merged=merged.id, survivor=survivor.id, now=now)
+    async def merge(self, session: AsyncSession, merges: Sequence[Merge], *, now: datetime) -> None:
+        """Make each merge (all contacts locked) in the caller's transaction, with one
+        statement per table whatever the number of merges."""
+        if not merges:
+            return
+        survivors = {m.merged.id: m.survivor.id for m in merges}
+        runs = await repo.active_runs(session, {*survivors, *survivors.values()})
+        for m in merges:
+            m.survivor.take_in(m.merged)
+        moved = await repo.move(session, survivors, now=now)
         plan = Plan()
-        ended = {r.id for r in self._end_doubles(plan, runs, merged, survivor, now=now)}
+        ended = self._end_doubles(plan, runs, survivors, now=now)
+        events = {m.merged.id: m.event_id for m in merges}
         for run in runs:
-            if run.contact_id == merged.id and run.id not in ended:
-                moved = {"merged": merged.id, "into": survivor.id, "event_id": event_id}
-                plan.note(run.id, now, "merge", **moved)
+            if run.contact_id in survivors and run.id not in ended:
+                into = survivors[run.contact_id]
+                detail = {
+                    "merged": run.contact_id,
+                    "into": into,
+                    "event_id": events[run.contact_id],
+                }
+                plan.note(run.id, now, "merge", **detail)
         await runs_repo.end_runs(session, plan.ended)
         await runs_repo.insert_trace(session, plan.trace)
-        row = {
-            "id": new_id("mg", now),
-            "survivor_id": survivor.id,
-            "merged_id": merged.id,
-            "event_id": event_id,
-            "by": list(by),
-            "moved": {**rows, "runs_ended": len(ended)},
-            "at": now,
-        }
-        await repo.record(session, [row])
-        self.merges += 1
-        log.info("contact %s merged into %s by %s", merged.id, survivor.id, ", ".join(by))
+        owners = {r.id: r.contact_id for r in runs}
+        rows = [
+            {
+                "id": new_id("mg", now),
+                "survivor_id": m.survivor.id,
+                "merged_id": m.merged.id,
+                "event_id": m.event_id,
+                "by": list(m.by),
+                "moved": {
+                    **moved[m.merged.id],
+                    "runs_ended": sum(owners[r] == m.merged.id for r in ended),
+                },
+                "at": now,
+            }
+            for m in merges
+        ]
+        await repo.record(session, rows)
+        self.merges += len(merges)
+        for m in merges:
+            log.info("contact %s merged into %s by %s", m.merged.id, m.survivor.id, ", ".join(m.by))
 
     def _end_doubles(
-        self,
-        plan: Plan,
-        runs: list[repo.ActiveRun],
-        merged: ContactState,
-        survivor: ContactState,
-        *,
-        now: datetime,
-    ) -> Iterator[repo.ActiveRun]:
-        """End the runs the playbooks' modes do not let go on side by side (yields them)."""
-        for mode, kept, others in self._doubles(runs):
-            for run in others:
-                reason = (
-                    f"contact {merged.id} merged into {survivor.id}: "
-                    f"run {kept.id} goes on (mode {mode})"
-                )
-                plan.end(run.id, status=RunStatus.EXITED, reason=reason, at=now)
-                yield run
+        self, plan: Plan, runs: list[repo.ActiveRun], survivors: dict[str, str], *, now: datetime
+    ) -> set[str]:
+        """End the runs the playbooks' modes do not let go on side by side once their
+        contacts are one (``survivors``: merged id → survivor id); their ids."""
+        by_person: dict[str, list[repo.ActiveRun]] = {}
+        for run in runs:
+            by_person.setdefault(survivors.get(run.contact_id, run.contact_id), []).append(run)
+        ended: set[str] = set()
+        for survivor, theirs in by_person.items():
+            for mode, kept, others in self._doubles(theirs):
+                for run in others:
+                    reason = f"contacts merged into {survivor}: run {kept.id} goes on (mode {mode})"
+                    plan.end(run.id, status=RunStatus.EXITED, reason=reason, at=now)
+                    ended.add(run.id)
+        return ended
 
     def _doubles(
         self, runs: list[repo.ActiveRun]

@@ -32,7 +32,7 @@ class Entry:
     """One line of the timeline."""
 
     at: datetime
-    kind: str  # event, start, tag, set, wait, if, stop, error, end, send, notify
+    kind: str  # event, start, tag, set, wait, if, stop, error, end, send, notify, emit
     playbook: str = ""
     step: str = ""
     channel: str | None = None
@@ -155,6 +155,14 @@ def _described(t: TraceEntry, keys: dict[str, str], tz: ZoneInfo) -> dict[str, A
             return {"text": d.get("expression"), "status": str(bool(d.get("result"))).lower()}
         case "error":
             return {"status": "failed", "reason": d.get("reason")}
+        case "emit":
+            to = ", ".join(d.get("to", []))
+            status = "posted" if d.get("posted") else "not posted"
+            return {
+                "text": f"{d.get('type')} → {to}".strip(),
+                "status": status,
+                "reason": d.get("reason"),
+            }
     return {"text": ", ".join(f"{k}={v}" for k, v in d.items()) or None}
 
 

@@ -464,3 +464,30 @@ async def test_each_cycle_sku_of_one_order_is_reminded_when_it_runs_out() -> Non
     assert times(rows) == [("2026-12-18 10:00", "sent"), ("2027-02-21 10:00", "sent")]
     assert "洗面奶差不多用完啦" in str(rows[0][2])
     assert "TONER差不多用完啦" in str(rows[1][2])  # the name on the latest order line
+
+
+async def test_points_are_a_ledger_of_attributes_with_a_line_per_year() -> None:
+    sim = await run(
+        order("2026-11-23 10:00", total=199, sku="OTHER"),
+        order("2026-12-30 10:00", total=50, sku="OTHER"),
+        order("2027-01-02 10:00", total=20, sku="OTHER"),
+        days=45,
+    )
+    assert sim.contact is not None
+    attributes = sim.contact["attributes"]
+    assert attributes["points"] == 269
+    assert (attributes["points_2026"], attributes["points_2027"]) == (249, 20)
+    assert attributes["points_earned_on"] == "2027-01-02"
+
+
+async def test_a_friend_from_a_referral_code_is_tagged_and_the_inviter_credited() -> None:
+    friend = {"wecom_userid": "wmFriend", "attributes": {"wecom_owner": "zhangsan"}}
+    sim = await run(
+        event("contact.added", "2026-11-23 10:00", contact=friend, state="ref-S10086"),
+        days=2,
+    )
+    assert "被推荐" in tags(sim)
+    assert sim.contact is not None
+    assert sim.contact["attributes"]["referred_by"] == "S10086"
+    (emitted,) = [e for e in sim.timeline if e.playbook == "referral" and e.kind == "emit"]
+    assert emitted.status == "posted"

@@ -98,14 +98,7 @@ class LinksBy:
         return kind in self.kinds
 
     async def merge(
-        self,
-        session: AsyncSession,
-        survivor: ContactState,
-        merged: ContactState,
-        *,
-        by: Sequence[str],
-        event_id: str | None,
-        now: datetime,
+        self, session: AsyncSession, merges: Sequence[contacts.Merge], *, now: datetime
     ) -> None:
         raise AssertionError("not called here")
 
