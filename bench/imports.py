@@ -25,7 +25,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -34,16 +34,12 @@ import asyncpg  # type: ignore[import-untyped]
 from bench.harness.common import RESULTS_DIR, finish, log
 from bench.harness.db import (
     add_database_options,
-    create_database,
     database_dsn,
     dropped_afterwards,
     server_settings,
-    sqlalchemy_url,
 )
-from smr.config import Settings
+from bench.harness.scratch import migrated_database, scratch_runtime
 from smr.importing import read
-from smr.migrations import upgrade
-from smr.runtime import build_runtime
 from smr.services.imports import Imported, import_lines
 
 TARGET = 20_000
@@ -82,25 +78,18 @@ def line(i: int) -> dict[str, object]:
 
 
 async def smr_import(url: str, file: Path, chunk: int) -> tuple[float, Imported]:
-    with TemporaryDirectory() as folder:
-        playbooks = Path(folder)
-        (playbooks / "policies.yaml").write_text("timezone: Asia/Shanghai\n", encoding="utf-8")
-        settings = Settings(database_url=url, playbooks_dir=playbooks, data_dir=playbooks / "data")
-        runtime = build_runtime(settings, clock=lambda: datetime.now(UTC))
-        try:
-            started = time.perf_counter()
-            with file.open(encoding="utf-8") as lines:
-                done = await import_lines(
-                    runtime.sessions,
-                    read(lines, format="jsonl"),
-                    catalog=runtime.catalog,
-                    now=runtime.clock,
-                    merge_by=settings.merge_by,
-                    chunk=chunk,
-                )
-            return time.perf_counter() - started, done
-        finally:
-            await runtime.aclose()
+    async with scratch_runtime(url) as runtime:
+        started = time.perf_counter()
+        with file.open(encoding="utf-8") as lines:
+            done = await import_lines(
+                runtime.sessions,
+                read(lines, format="jsonl"),
+                catalog=runtime.catalog,
+                now=runtime.clock,
+                merge_by=runtime.settings.merge_by,
+                chunk=chunk,
+            )
+        return time.perf_counter() - started, done
 
 
 async def peer_copy(dsn: str, customers: int) -> float:
@@ -148,9 +137,7 @@ def run(options: Options) -> int:
         with file.open("w", encoding="utf-8") as out:
             for i in range(options.customers):
                 out.write(json.dumps(line(i), ensure_ascii=False) + "\n")
-        version = asyncio.run(create_database(options.pg, options.database))
-        url = sqlalchemy_url(dsn)
-        upgrade(url)
+        version, url = migrated_database(options.pg, options.database)
         seconds, done = asyncio.run(smr_import(url, file, options.chunk))
         log(f"import: {options.customers:,} in {seconds:.1f} s: {done}")
         again_seconds, again = asyncio.run(smr_import(url, file, options.chunk))

@@ -22,22 +22,18 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 from bench.harness.common import RESULTS_DIR, finish, log
 from bench.harness.db import (
     add_database_options,
-    create_database,
     database_dsn,
     dropped_afterwards,
     server_settings,
-    sqlalchemy_url,
 )
-from smr.config import Settings
+from bench.harness.scratch import migrated_database, scratch_runtime
 from smr.importing import Line, read
-from smr.migrations import upgrade
-from smr.runtime import Runtime, build_runtime
+from smr.runtime import Runtime
 from smr.schemas import EventIn
 from smr.services.imports import import_lines
 
@@ -90,24 +86,17 @@ async def processed(runtime: Runtime, batch: list[EventIn]) -> float:
 
 
 async def measure(url: str, pairs: int) -> dict[str, float | int]:
-    with TemporaryDirectory() as folder:
-        playbooks = Path(folder)
-        (playbooks / "policies.yaml").write_text("timezone: Asia/Shanghai\n", encoding="utf-8")
-        settings = Settings(database_url=url, playbooks_dir=playbooks, data_dir=playbooks / "data")
-        runtime = build_runtime(settings, clock=lambda: datetime.now(UTC))
-        try:
-            lines = [x for x in read(customers(pairs), format="jsonl") if isinstance(x, Line)]
-            await import_lines(
-                runtime.sessions,
-                lines,
-                catalog=runtime.catalog,
-                now=runtime.clock,
-                merge_by=(),  # each person stays two contacts until the events link them
-            )
-            plain = await processed(runtime, events("chat.message", pairs))
-            merging = await processed(runtime, events("contact.edited", pairs))
-        finally:
-            await runtime.aclose()
+    async with scratch_runtime(url) as runtime:
+        lines = [x for x in read(customers(pairs), format="jsonl") if isinstance(x, Line)]
+        await import_lines(
+            runtime.sessions,
+            lines,
+            catalog=runtime.catalog,
+            now=runtime.clock,
+            merge_by=(),  # each person stays two contacts until the events link them
+        )
+        plain = await processed(runtime, events("chat.message", pairs))
+        merging = await processed(runtime, events("contact.edited", pairs))
     return {
         "pairs": pairs,
         "plain_ms_per_event": plain * 1000,
@@ -117,14 +106,11 @@ async def measure(url: str, pairs: int) -> dict[str, float | int]:
 
 
 def run(options: Options) -> int:
-    dsn = database_dsn(options.pg, options.database)
     with dropped_afterwards(options.pg, options.database, keep=options.keep_db):
-        version = asyncio.run(create_database(options.pg, options.database))
-        url = sqlalchemy_url(dsn)
-        upgrade(url)
+        version, url = migrated_database(options.pg, options.database)
         measured = asyncio.run(measure(url, options.pairs))
         log(f"merges: {measured}")
-        settings = asyncio.run(server_settings(dsn))
+        settings = asyncio.run(server_settings(database_dsn(options.pg, options.database)))
     ok = float(measured["ratio"]) <= TOLERANCE
     report = {
         "server_version": version,

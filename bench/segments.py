@@ -26,26 +26,21 @@ import argparse
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import asyncpg  # type: ignore[import-untyped]
 
 from bench.harness.common import RESULTS_DIR, finish, log
 from bench.harness.db import (
     add_database_options,
-    create_database,
     database_dsn,
     dropped_afterwards,
     server_settings,
     sqlalchemy_url,
 )
-from smr.config import Settings
+from bench.harness.scratch import migrated_database, scratch_runtime
 from smr.db import create_engine, session_factory
-from smr.migrations import upgrade
 from smr.repositories import segments as segments_repo
-from smr.runtime import build_runtime
 
 SEGMENT = "钻粉"
 TARGET_SECONDS = 1.0
@@ -140,20 +135,11 @@ async def counts(dsn: str, repeat: int) -> dict[str, float | int]:
 
 
 async def refresh_rate(options: Options, url: str) -> dict[str, float | int]:
-    with TemporaryDirectory() as folder:
-        playbooks = Path(folder)
-        (playbooks / "policies.yaml").write_text("timezone: Asia/Shanghai\n", encoding="utf-8")
-        (playbooks / "segments").mkdir()
-        (playbooks / "segments" / "diamond.yaml").write_text(SEGMENT_FILE, encoding="utf-8")
-        settings = Settings(database_url=url, playbooks_dir=playbooks, data_dir=playbooks / "data")
-        runtime = build_runtime(settings, clock=lambda: datetime.now(UTC))
-        try:
-            assert runtime.segments is not None
-            started = time.perf_counter()
-            moved = await runtime.segments.refresh()
-            seconds = time.perf_counter() - started
-        finally:
-            await runtime.aclose()
+    async with scratch_runtime(url, {"segments/diamond.yaml": SEGMENT_FILE}) as runtime:
+        assert runtime.segments is not None
+        started = time.perf_counter()
+        moved = await runtime.segments.refresh()
+        seconds = time.perf_counter() - started
     return {
         "customers": options.pass_customers,
         "seconds": seconds,
@@ -169,17 +155,16 @@ def run(options: Options) -> int:
         dropped_afterwards(options.pg, options.database, keep=options.keep_db),
         dropped_afterwards(options.pg, f"{options.database}_pass", keep=options.keep_db),
     ):
-        version = asyncio.run(create_database(options.pg, options.database))
-        upgrade(sqlalchemy_url(dsn))
+        version, _ = migrated_database(options.pg, options.database)
         log(f"seeding {options.customers:,} customers")
         asyncio.run(seed(dsn, options.customers))
         counted = asyncio.run(counts(dsn, options.repeat))
         log(f"count: {counted}")
-        pass_dsn = database_dsn(options.pg, f"{options.database}_pass")
-        asyncio.run(create_database(options.pg, f"{options.database}_pass"))
-        upgrade(sqlalchemy_url(pass_dsn))
-        asyncio.run(seed(pass_dsn, options.pass_customers))
-        passed = asyncio.run(refresh_rate(options, sqlalchemy_url(pass_dsn)))
+        _, pass_url = migrated_database(options.pg, f"{options.database}_pass")
+        asyncio.run(
+            seed(database_dsn(options.pg, f"{options.database}_pass"), options.pass_customers)
+        )
+        passed = asyncio.run(refresh_rate(options, pass_url))
         log(f"hourly pass: {passed}")
         settings = asyncio.run(server_settings(dsn))
     ok = float(counted["count_seconds"]) < TARGET_SECONDS

@@ -17,12 +17,11 @@ from pydantic import ValidationError
 
 from smr.channel_codes.schema import ChannelCodesFile, ChannelCodeSpec
 from smr.playbooks.errors import PlaybookError, error_at, find_node, validation_errors, yaml_error
-from smr.playbooks.loader import decode
+from smr.playbooks.loader import read_file, yaml_files
 from smr.playbooks.messages import describe
 from smr.playbooks.yaml_loader import compose_document
 
 FOLDER = "channel_codes"
-SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -47,11 +46,7 @@ class Declared:
 
 def code_files(playbooks_dir: Path) -> list[Path]:
     """The channel code files of a playbooks folder, in name order ([] when there are none)."""
-    folder = playbooks_dir / FOLDER
-    try:
-        return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())
-    except OSError:
-        return []
+    return yaml_files(playbooks_dir / FOLDER)
 
 
 def load_text(text: str, *, filename: str) -> tuple[list[ChannelCode] | None, list[PlaybookError]]:
@@ -98,11 +93,7 @@ def load_folder(playbooks_dir: Path) -> tuple[Declared, set[str], list[PlaybookE
 
 
 def _load_file(file: Path) -> tuple[list[ChannelCode] | None, list[PlaybookError]]:
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        return None, [PlaybookError(str(file), 1, 1, "", f"cannot read file: {exc}")]
-    text, errors = decode(data, filename=str(file))
+    text, errors = read_file(file)
     return (None, errors) if text is None else load_text(text, filename=str(file))
 
 

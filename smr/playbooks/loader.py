@@ -254,7 +254,7 @@ def _load_policies(
     for name in POLICIES_FILES:
         file = directory / name
         if file.is_file():
-            text, read_errors = _read(file)
+            text, read_errors = read_file(file)
             policies, found = load_policies_text(text or "", filename=str(file), channels=channels)
             errors.extend(read_errors or found)
             return policies or Policies()
@@ -264,7 +264,7 @@ def _load_policies(
 def _add_playbook(
     file: Path, result: LoadResult, *, channels: Collection[str], check_vars: bool
 ) -> None:
-    text, read_errors = _read(file)
+    text, read_errors = read_file(file)
     if text is None:
         result.errors.extend(read_errors)
         return
@@ -311,7 +311,16 @@ def vars_warnings(loaded: LoadedPlaybook, policies: Policies) -> list[PlaybookEr
     return warnings
 
 
-def _read(file: Path) -> tuple[str | None, list[PlaybookError]]:
+def yaml_files(folder: Path) -> list[Path]:
+    """The YAML files of ``folder`` (not recursive), in name order; [] when it cannot be read."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    except OSError:
+        return []
+
+
+def read_file(file: Path) -> tuple[str | None, list[PlaybookError]]:
+    """A file's UTF-8 text, or why it cannot be read."""
     try:
         data = file.read_bytes()
     except OSError as exc:

@@ -25,6 +25,20 @@ IDENTITY_KIND, IDENTITY_VALUE = "identity_kind", "identity_value"
 _CONTACTS = table_of(Contact)
 _IDENTITIES = table_of(ContactIdentity)
 
+#: A contact's columns that say something about the person, blanked: what an erasure and a
+#: merge leave of them (an erasure keeps the order stats; a merge moves them to the survivor).
+PERSON_BLANKED: dict[str, Any] = {
+    "name": None,
+    "tags": [],
+    "attributes": {},
+    "opted_out": [],
+    "consents": {},
+    "purchases": {},
+    "segments": [],
+    "last_seen_at": None,
+    "last_message_at": None,
+}
+
 _UPDATABLE = (
     "name",
     "tags",

@@ -26,6 +26,7 @@ from smr.models import (
 )
 from smr.repositories._bulk import insert_many
 from smr.repositories._sql import one_of
+from smr.repositories.contacts import PERSON_BLANKED
 from smr.repositories.runs import ACTIVE
 from smr.subjects import ContactKind
 
@@ -103,23 +104,17 @@ def _tombstones(session: AsyncSession, survivors: Mapping[str, str], *, now: dat
         update(Contact)
         .where(one_of(session, Contact.id, list(survivors)))
         .values(
-            kind=ContactKind.MERGED,
-            merged_into=case(dict(survivors), value=Contact.id),
-            name=None,
-            tags=[],
-            attributes={},
-            opted_out=[],
-            consents={},
-            purchases={},
-            segments=[],
-            orders=0,
-            total_spent=Decimal(0),
-            first_order_at=None,
-            last_order_at=None,
-            last_seen_at=None,
-            last_message_at=None,
-            monthly_spend={},
-            updated_at=now,
+            {
+                **PERSON_BLANKED,
+                "kind": ContactKind.MERGED,
+                "merged_into": case(dict(survivors), value=Contact.id),
+                "orders": 0,
+                "total_spent": Decimal(0),
+                "first_order_at": None,
+                "last_order_at": None,
+                "monthly_spend": {},
+                "updated_at": now,
+            }
         )
     )
 

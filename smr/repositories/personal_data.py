@@ -30,7 +30,7 @@ from smr.models import (
     SegmentMember,
     TraceEntry,
 )
-from smr.repositories.contacts import identities_of
+from smr.repositories.contacts import PERSON_BLANKED, identities_of
 from smr.repositories.runs import ACTIVE
 from smr.statuses import DeliveryStatus, RunStatus
 from smr.subjects import ContactKind
@@ -207,19 +207,7 @@ def _erasures(
         .values(recipient={}, text=None, params={}),
         "contact": update(Contact)
         .where(Contact.id == cid)
-        .values(
-            kind=ContactKind.ERASED,
-            name=None,
-            tags=[],
-            attributes={},
-            opted_out=[],
-            consents={},
-            purchases={},
-            segments=[],
-            last_seen_at=None,
-            last_message_at=None,
-            updated_at=now,
-        ),
+        .values({**PERSON_BLANKED, "kind": ContactKind.ERASED, "updated_at": now}),
     }
 
 

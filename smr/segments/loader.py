@@ -18,13 +18,12 @@ from pydantic import ValidationError
 from smr.playbooks.context import ContactView, EventView, build_context
 from smr.playbooks.errors import PlaybookError, error_at, find_node, validation_errors, yaml_error
 from smr.playbooks.expressions import Expression, TemplateRuntimeError, compile_expression
-from smr.playbooks.loader import decode
+from smr.playbooks.loader import read_file, yaml_files
 from smr.playbooks.messages import describe
 from smr.playbooks.yaml_loader import compose_document
 from smr.segments.schema import SegmentSpec
 
 FOLDER = "segments"
-SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -67,11 +66,7 @@ def segment_context(contact: ContactView, *, now: Any, vars: dict[str, Any]) -> 
 
 def segment_files(playbooks_dir: Path) -> list[Path]:
     """The segment files of a playbooks folder, in name order ([] when there are none)."""
-    try:
-        folder = playbooks_dir / FOLDER
-        return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())
-    except OSError:
-        return []
+    return yaml_files(playbooks_dir / FOLDER)
 
 
 def load_text(text: str, *, filename: str) -> tuple[Segment | None, list[PlaybookError]]:
@@ -116,11 +111,7 @@ def load_folder(playbooks_dir: Path) -> tuple[dict[str, Segment], set[str], list
 
 
 def _load_file(file: Path) -> tuple[Segment | None, list[PlaybookError]]:
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        return None, [PlaybookError(str(file), 1, 1, "", f"cannot read file: {exc}")]
-    text, errors = decode(data, filename=str(file))
+    text, errors = read_file(file)
     return (None, errors) if text is None else load_text(text, filename=str(file))
 
 

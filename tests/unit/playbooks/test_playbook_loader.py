@@ -198,7 +198,7 @@ ERROR_CASES = [
                 9,
                 "steps[3].else[0]",
                 "unknown step 'halt' (a step is one of: tag, set, wait, send,"
-                " notify_staff, transfer, stop, if)",
+                " notify_staff, transfer, emit, stop, if)",
             )
         ],
     ),
@@ -230,7 +230,14 @@ ERROR_CASES = [
     (
         "empty tag step",
         VALID.replace("tag: {add: [洗面奶用户]}", "tag: {add: []}"),
-        [(9, 10, "steps[0].tag", "tag needs a non-empty 'add' or 'remove'")],
+        [
+            (
+                9,
+                10,
+                "steps[0].tag",
+                "tag needs a non-empty 'add' or 'remove' (or 'add_each', 'remove_each')",
+            )
+        ],
     ),
 ]
 
