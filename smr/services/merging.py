@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,35 +73,10 @@ class Merger:
         moved = await repo.move(session, survivors, now=now)
         plan = Plan()
         ended = self._end_doubles(plan, runs, survivors, now=now)
-        events = {m.merged.id: m.event_id for m in merges}
-        for run in runs:
-            if run.contact_id in survivors and run.id not in ended:
-                into = survivors[run.contact_id]
-                detail = {
-                    "merged": run.contact_id,
-                    "into": into,
-                    "event_id": events[run.contact_id],
-                }
-                plan.note(run.id, now, "merge", **detail)
+        _note_moved(plan, runs, merges, ended=ended, now=now)
         await runs_repo.end_runs(session, plan.ended)
         await runs_repo.insert_trace(session, plan.trace)
-        owners = {r.id: r.contact_id for r in runs}
-        rows = [
-            {
-                "id": new_id("mg", now),
-                "survivor_id": m.survivor.id,
-                "merged_id": m.merged.id,
-                "event_id": m.event_id,
-                "by": list(m.by),
-                "moved": {
-                    **moved[m.merged.id],
-                    "runs_ended": sum(owners[r] == m.merged.id for r in ended),
-                },
-                "at": now,
-            }
-            for m in merges
-        ]
-        await repo.record(session, rows)
+        await repo.record(session, _records(merges, moved, runs, ended=ended, now=now))
         self.merges += len(merges)
         for m in merges:
             log.info("contact %s merged into %s by %s", m.merged.id, m.survivor.id, ", ".join(m.by))
@@ -140,3 +116,47 @@ class Merger:
                 yield mode, group[0], group[1:]
             elif mode == "restart":
                 yield mode, newest, group[:-1]
+
+
+def _note_moved(
+    plan: Plan,
+    runs: list[repo.ActiveRun],
+    merges: Sequence[Merge],
+    *,
+    ended: set[str],
+    now: datetime,
+) -> None:
+    """A ``merge`` entry in the run log of each run that moved to a survivor and goes on."""
+    merged = {m.merged.id: m for m in merges}
+    for run in runs:
+        if run.contact_id in merged and run.id not in ended:
+            m = merged[run.contact_id]
+            detail = {"merged": m.merged.id, "into": m.survivor.id, "event_id": m.event_id}
+            plan.note(run.id, now, "merge", **detail)
+
+
+def _records(
+    merges: Sequence[Merge],
+    moved: dict[str, dict[str, int]],
+    runs: list[repo.ActiveRun],
+    *,
+    ended: set[str],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The merges' rows in ``contact_merges``: who, by what, and the rows each moved."""
+    owners = {r.id: r.contact_id for r in runs}
+    return [
+        {
+            "id": new_id("mg", now),
+            "survivor_id": m.survivor.id,
+            "merged_id": m.merged.id,
+            "event_id": m.event_id,
+            "by": list(m.by),
+            "moved": {
+                **moved[m.merged.id],
+                "runs_ended": sum(owners[r] == m.merged.id for r in ended),
+            },
+            "at": now,
+        }
+        for m in merges
+    ]

@@ -20,7 +20,7 @@ entries and exits are posted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -58,7 +58,7 @@ class Moves:
 
 
 def reassess(
-    states: Iterable[ContactState],
+    states: Collection[ContactState],
     catalog: Catalog,
     *,
     now: datetime,
@@ -68,6 +68,8 @@ def reassess(
     each in a segment whose definition is ``filled`` (segment id → version filled in whole)."""
     moves = Moves()
     segments = catalog.segments.current
+    if not segments and not any(s.segments for s in states):
+        return moves  # nothing to evaluate, nothing to leave
     local = now.astimezone(catalog.policies.tz)
     for state in {id(s): s for s in states}.values():
         if state.kind != ContactKind.PERSON or state.gone:
@@ -114,7 +116,9 @@ async def filled(session: AsyncSession, catalog: Catalog) -> dict[str, str]:
 
 class Refresher:
     """The pass over every customer: hourly, and within a minute of a definition not filled
-    yet. One worker at a time (a periodic slot per minute); each batch its own transaction."""
+    yet. One worker takes each minute's slot, and a process starts no pass while its last one
+    runs; each batch is its own transaction (passes of two workers that overlap wait for each
+    other's batches: the contacts are locked)."""
 
     def __init__(
         self,
@@ -134,8 +138,8 @@ class Refresher:
 
     async def tick(self) -> None:
         """Start a pass when one is due and no worker has taken this minute's (never raises)."""
-        if not self._catalog.segments.current:
-            return
+        if not self._catalog.segments.current or self._tasks.running:
+            return  # one pass at a time in a process
         now = self._clock().astimezone(UTC)
         minute = now.replace(second=0, microsecond=0)
         if minute.minute != 0 and not await self._unfilled(now):
