@@ -13,12 +13,17 @@ from smr.playbooks.loader import (
     load_policies_text,
     load_text,
 )
+from smr.segments.loader import FOLDER as SEGMENTS_FOLDER
+from smr.segments.loader import load_text as load_segment
 
-FileKind = Literal["playbook", "policies"]
+FileKind = Literal["playbook", "policies", "segment"]
 
 
 def kind_of(filename: str) -> FileKind:
-    return "policies" if PurePath(filename).name in POLICIES_FILES else "playbook"
+    path = PurePath(filename)
+    if path.name in POLICIES_FILES:
+        return "policies"
+    return "segment" if path.parent.name == SEGMENTS_FOLDER else "playbook"
 
 
 def check_source(
@@ -39,6 +44,8 @@ def check_source(
         return errors
     if kind == "policies":
         return load_policies_text(text, filename=filename, channels=channels)[1]
+    if kind == "segment":
+        return load_segment(text, filename=filename)[1]
     playbook, errors = load_text(text, filename=filename, channels=channels)
     first = loaded.get(playbook.id) if playbook is not None else None
     if playbook is None or first is None or PurePath(first.file).name == PurePath(filename).name:

@@ -257,3 +257,19 @@ async def test_a_schedule_reaches_the_segment_alone(
     assert [(cid, text) for cid, text in await sent(client) if text == "整点关怀"] == [
         (big, "整点关怀")
     ]
+
+
+async def test_a_segment_file_is_validated_before_it_is_saved(client: httpx.AsyncClient) -> None:
+    async def validated(body: str, **params: str) -> Any:
+        answer = await client.post(
+            "/v1/playbooks/validate", content=body.encode(), params=params, headers=auth()
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    good = await validated('id: 老客\nif: "contact.stats.orders > 1"\n', kind="segment")
+    bad = await validated('id: 老 客\nif: "contact.stats.orders >"\n', filename="segments/x.yaml")
+
+    assert good == {"valid": True, "errors": []}
+    assert bad["valid"] is False
+    assert sorted(e["path"] for e in bad["errors"]) == ["id", "if"]

@@ -77,7 +77,9 @@ async def reload_playbooks(runtime: RuntimeDep) -> dict[str, Any]:
     "/validate",
     response_model=ValidateAnswer,
     responses=problems(413),
-    openapi_extra=text_body(*YAML, description="The text of a playbook or a policies.yaml."),
+    openapi_extra=text_body(
+        *YAML, description="The text of a playbook, a policies.yaml or a segment file."
+    ),
 )
 async def validate_playbook(
     body: RawBody,
@@ -85,8 +87,9 @@ async def validate_playbook(
     kind: FileKind | None = None,
     filename: Annotated[str, Query(min_length=1, max_length=255)] = "playbook.yaml",
 ) -> dict[str, Any]:
-    """Check a playbook (or, with ``kind=policies``, a policies.yaml) sent as the raw body, the
-    way the loader will; nothing is saved. ``valid`` is false only when there is an error."""
+    """Check a playbook (or, with ``kind=policies``, a policies.yaml; with ``kind=segment`` or a
+    ``filename`` in ``segments/``, a segment) sent as the raw body, the way the loader will;
+    nothing is saved. ``valid`` is false only when there is an error."""
     catalog = runtime.catalog
     errors = await asyncio.to_thread(
         check_source,
