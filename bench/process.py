@@ -74,6 +74,7 @@ class Options:
     database: str
     keep_db: bool
     lanes: int
+    segments: int = 0
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -106,6 +107,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     add_database_options(parser, database="smr_bench_process")
     parser.add_argument("--seed", type=int, default=20261207, help="seed of the generated data")
     parser.add_argument("--lanes", type=int, default=2, help="the worker's SMR_INGEST__LANES")
+    parser.add_argument(
+        "--segments",
+        type=int,
+        default=0,
+        help="segments defined (each over the customers' spend), evaluated as events are processed",
+    )
     ns = parser.parse_args(argv)
     phases = tuple(p.strip() for p in ns.phases.split(",") if p.strip())
     if not phases or set(phases) - set(PHASES):
@@ -137,6 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         database=ns.database,
         keep_db=ns.keep_db,
         lanes=ns.lanes,
+        segments=ns.segments,
     )
 
 
@@ -156,12 +164,23 @@ def phase_context(options: Options, tmp: Path, phase: str, max_backlog: int) -> 
     folder = tmp / phase
     playbooks = folder / "playbooks"
     write_playbooks(playbooks)
+    write_segments(playbooks, options.segments)
     dsn = database_dsn(options.pg, options.database)
     ingest = {
         "SMR_INGEST__MAX_BACKLOG": str(max_backlog),
         "SMR_INGEST__LANES": str(options.lanes),
     }
     return Context(dsn, folder, smr_env(dsn, playbooks, folder / "data", **ingest), [])
+
+
+def write_segments(playbooks: Path, count: int) -> None:
+    """``count`` segments, each over the customers' spend and orders."""
+    if count:
+        (playbooks / "segments").mkdir()
+    for index in range(count):
+        condition = f"contact.stats.total_spent >= {100 * index} and contact.stats.orders > 0"
+        text = f'id: 分层{index}\nif: "{condition}"\n'
+        (playbooks / "segments" / f"s{index}.yaml").write_text(text, encoding="utf-8")
 
 
 def run_throughput(options: Options, tmp: Path) -> ThroughputResult:
@@ -213,6 +232,7 @@ def setup_of(options: Options) -> dict[str, Any]:
         "contacts": options.lag.contacts,
         "accept_concurrency": options.accept_concurrency,
         "playbooks": PLAYBOOK_COUNT,
+        "segments": options.segments,
         "cpus": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),

@@ -282,7 +282,8 @@ async def _claim(
         owners.update(_owners(winners.values(), lost))
         for contact_id, state in winners.items():
             states.setdefault(contact_id, state)
-    orphans = {s.id for s in created if s.id not in explicit and s.id not in owners.values()}
+    owning = set(owners.values())  # a set: created contacts are many in a big batch
+    orphans = {s.id for s in created if s.id not in explicit and s.id not in owning}
     await repo.delete_contacts(session, orphans)
     for state in created:
         del states[state.id]
