@@ -14,7 +14,7 @@ from tests.helpers import INGEST, auth
 
 PROBLEM = "application/problem+json"
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/wecom/callback", "/v1/wecom/archive"}
-TEXT_BODIES = {"/v1/playbooks/validate", "/v1/wecom/callback"}
+TEXT_BODIES = {"/v1/playbooks/validate", "/v1/wecom/callback", "/v1/contacts/import"}
 #: Answers that are not JSON: Prometheus text, WeCom's echostr and "success".
 TEXT_ANSWERS = {"/metrics", "/v1/wecom/callback"}
 #: Answers that are a redirect: a channel code's QR picture, at WeCom.

@@ -22,7 +22,7 @@ from smr.api.models import (
     ImportAnswer,
     TransferAccepted,
 )
-from smr.api.openapi import ADMIN, json_body, problems
+from smr.api.openapi import ADMIN, json_body, problems, text_body
 from smr.errors import InvalidInput, Merged
 from smr.importing import Format, read, text_lines
 from smr.playbooks.steps.notify import StaffUserId
@@ -50,15 +50,9 @@ ONE_CONTACT = [Depends(_not_merged)]
     "/import",
     response_model=ImportAnswer,
     responses=problems(413, 422),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}},
-                "text/csv": {"schema": {"type": "string"}},
-            },
-        }
-    },
+    openapi_extra=text_body(
+        "application/x-ndjson", "text/csv", description="Customers, one a line (JSON or CSV)."
+    ),
 )
 async def import_contacts(body: RawBody, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     """Import customers and their order history: JSON Lines (one customer a line), or CSV
