@@ -620,4 +620,4 @@ class ImportAnswer(BaseModel):
     orders: int = Field(description="Historical orders counted in stats and purchase history.")
     orders_known: int = Field(description="Orders an earlier import brought already: not again.")
     errors: list[ImportLineError]
-    triggered: Literal[0] = 0
+    triggered: int = Field(default=0, description="Runs started: always 0.")
