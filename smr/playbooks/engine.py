@@ -13,7 +13,7 @@ from typing import Any
 
 from smr.playbooks.context import ContactView, EventView, RunView, build_context
 from smr.playbooks.execution import execute
-from smr.playbooks.expressions import Expression, TemplateRuntimeError
+from smr.playbooks.expressions import Expression, NotAList, TemplateRuntimeError, items_of
 from smr.playbooks.loader import LoadedPlaybook
 from smr.playbooks.timespec import format_duration
 
@@ -157,16 +157,11 @@ def _evaluate(
 def _items(each: Expression, context: Mapping[str, Any]) -> list[str] | tuple[Outcome, str]:
     """The distinct items of ``trigger.each`` (as text, at most ``MAX_ITEMS``), or why none."""
     try:
-        value = each.evaluate(context)
+        unique = items_of(each, context, longest=MAX_ITEM, most=MAX_ITEMS)
     except TemplateRuntimeError as exc:
         return Outcome.CONDITION_ERROR, f"each: {each.source}: {exc.message}"
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        return (
-            Outcome.CONDITION_ERROR,
-            f"each: {each.source} is a {type(value).__name__}, not a list",
-        )
-    items = [str(v) for v in value if isinstance(v, str | int | float) and not isinstance(v, bool)]
-    unique = [i for i in dict.fromkeys(items) if 0 < len(i) <= MAX_ITEM][:MAX_ITEMS]
+    except NotAList as exc:
+        return Outcome.CONDITION_ERROR, f"each: {exc}"
     if not unique:
         return Outcome.NO_ITEMS, f"each: {each.source} gave no item"
     return unique

@@ -7,7 +7,7 @@ the load-time check exists so an escape attempt is rejected before it ever runs.
 Raises ``TemplateCompileError`` at compile time and ``TemplateRuntimeError`` when evaluating.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -79,6 +79,28 @@ class Expression:
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
+
+
+class NotAList(Exception):
+    """A list expression (``trigger.each``, ``add_each``) that gave something else."""
+
+    def __init__(self, expression: Expression, value: object) -> None:
+        super().__init__(f"{expression.source} is a {type(value).__name__}, not a list")
+
+
+def items_of(
+    expression: Expression, context: Mapping[str, Any], *, longest: int, most: int
+) -> list[str]:
+    """The distinct items a list expression gives, as text: each text or number (not a bool),
+    stripped, blanks and those over ``longest`` characters left out; at most ``most``.
+
+    Raises TemplateRuntimeError, or NotAList when the value is not a list."""
+    value = expression.evaluate(context)
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise NotAList(expression, value)
+    kept = (v for v in value if isinstance(v, str | int | float) and not isinstance(v, bool))
+    texts = (str(v).strip() for v in kept)
+    return list(dict.fromkeys(t for t in texts if 0 < len(t) <= longest))[:most]
 
 
 class Template:

@@ -7,7 +7,6 @@ Tag names are templates (``渠道:{{ trigger.data.state }}``); plain names rende
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,10 +15,12 @@ from pydantic import Field, model_validator
 from smr.playbooks.effects import RunOutcome, TagEffect
 from smr.playbooks.expressions import (
     Expression,
+    NotAList,
     Template,
     TemplateRuntimeError,
     compile_expression,
     compile_template,
+    items_of,
 )
 from smr.playbooks.fields import ExpressionText, TemplateText
 from smr.playbooks.steps.base import RunState, StepKind
@@ -75,20 +76,11 @@ class Tag:
         return pc + 1
 
 
-class NotAList(Exception):
-    """An ``add_each`` or ``remove_each`` that gave something else than a list."""
-
-
 def _each(expression: Expression | None, context: dict[str, Any]) -> list[str]:
-    """The tags a list expression gives: one per text or number item, blanks and overlong
-    ones left out."""
+    """The tags a list expression gives (see ``items_of``)."""
     if expression is None:
         return []
-    value = expression.evaluate(context)
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise NotAList(f"{expression.source} is a {type(value).__name__}, not a list")
-    items = (str(v).strip() for v in value if isinstance(v, str | int | float))
-    return [tag for tag in items if 0 < len(tag) <= MAX_TAG][:MAX_EACH]
+    return items_of(expression, context, longest=MAX_TAG, most=MAX_EACH)
 
 
 def _compile(step: TagStep, path: str) -> Tag:
