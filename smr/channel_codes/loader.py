@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from smr.channel_codes.schema import ChannelCodesFile, ChannelCodeSpec
-from smr.playbooks.errors import PlaybookError, error_at, find_node, validation_errors, yaml_error
+from smr.playbooks.errors import PlaybookError, error_at, error_in, validation_errors, yaml_error
 from smr.playbooks.loader import read_file, yaml_files
 from smr.playbooks.messages import describe
 from smr.playbooks.yaml_loader import compose_document
@@ -98,11 +98,9 @@ def _load_file(file: Path) -> tuple[list[ChannelCode] | None, list[PlaybookError
 
 
 def _duplicate(code: ChannelCode, index: int, *, first: ChannelCode) -> PlaybookError:
-    root, _ = compose_document(Path(code.file).read_text(encoding="utf-8"))
-    loc = ("codes", index, "state")
-    node = find_node(root, loc) if root is not None else None
     message = f"duplicate channel code state '{code.state}' (already declared in {first.file})"
-    return error_at(node, file=code.file, path=f"codes[{index}].state", message=message)
+    text = Path(code.file).read_text(encoding="utf-8")
+    return error_in(text, file=code.file, loc=("codes", index, "state"), message=message)
 
 
 class ChannelCodes:

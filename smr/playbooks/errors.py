@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 
 from smr.playbooks.messages import closest, misplaced_key, plain_message
 from smr.playbooks.schema import STEP_KEYS, TRIGGER_KEYS, UNION_TAGS
+from smr.playbooks.yaml_loader import compose_document
 
 Loc = Sequence[int | str]
 Severity = Literal["error", "warning"]
@@ -42,6 +43,17 @@ def error_at(
 ) -> PlaybookError:
     line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
     return PlaybookError(file, line, column, path, message, severity)
+
+
+def error_in(text: str, *, file: str, loc: Loc, message: str) -> PlaybookError:
+    """An error at ``loc`` of the YAML document ``text`` (at its start when ``loc`` is not
+    found), such as a duplicate id found only once every file is read."""
+    try:
+        root, _ = compose_document(text)
+    except (yaml.YAMLError, RecursionError):
+        root = None
+    node = find_node(root, loc) if root is not None else None
+    return error_at(node, file=file, path=format_path(loc), message=message)
 
 
 def yaml_error(exc: yaml.YAMLError, *, file: str, text: str) -> PlaybookError:

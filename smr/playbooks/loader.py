@@ -19,6 +19,7 @@ from smr.playbooks.errors import (
     NodeIndex,
     PlaybookError,
     error_at,
+    error_in,
     find_node,
     format_path,
     validation_errors,
@@ -186,10 +187,8 @@ def decode(data: bytes, *, filename: str) -> tuple[str | None, list[PlaybookErro
 
 def duplicate_error(loaded: LoadedPlaybook, *, first_file: str) -> PlaybookError:
     """``loaded`` uses an id that the playbook in ``first_file`` already has."""
-    root, _, _ = _parse(loaded.source, filename=loaded.file)
-    node = find_node(root, ("id",)) if root is not None else None
     message = f"duplicate playbook id '{loaded.id}' (already defined in {first_file})"
-    return error_at(node, file=loaded.file, path="id", message=message)
+    return error_in(loaded.source, file=loaded.file, loc=("id",), message=message)
 
 
 def load_directory(path: Path, *, channels: Collection[str]) -> LoadResult:

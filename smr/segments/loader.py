@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from smr.playbooks.context import ContactView, EventView, build_context
-from smr.playbooks.errors import PlaybookError, error_at, find_node, validation_errors, yaml_error
+from smr.playbooks.errors import PlaybookError, error_at, error_in, validation_errors, yaml_error
 from smr.playbooks.expressions import Expression, TemplateRuntimeError, compile_expression
 from smr.playbooks.loader import read_file, yaml_files
 from smr.playbooks.messages import describe
@@ -34,6 +34,8 @@ class Segment:
     file: str
     version: str
     condition: Expression | None
+    #: The file's text, as loaded.
+    source: str
 
     @property
     def id(self) -> str:
@@ -89,7 +91,7 @@ def load_text(text: str, *, filename: str) -> tuple[Segment | None, list[Playboo
         return None, sorted(found, key=lambda e: (e.line, e.column))
     version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
     condition = compile_expression(spec.condition) if spec.condition else None
-    return Segment(spec, filename, version, condition), []
+    return Segment(spec, filename, version, condition, text), []
 
 
 def load_folder(playbooks_dir: Path) -> tuple[dict[str, Segment], set[str], list[PlaybookError]]:
@@ -116,10 +118,8 @@ def _load_file(file: Path) -> tuple[Segment | None, list[PlaybookError]]:
 
 
 def _duplicate(segment: Segment, *, first: Segment) -> PlaybookError:
-    root, _ = compose_document(Path(segment.file).read_text(encoding="utf-8"))
-    node = find_node(root, ("id",)) if root is not None else None
     message = f"duplicate segment id '{segment.id}' (already defined in {first.file})"
-    return error_at(node, file=segment.file, path="id", message=message)
+    return error_in(segment.source, file=segment.file, loc=("id",), message=message)
 
 
 @dataclass
