@@ -52,6 +52,13 @@ def fallback_route(contact_id: str | None, identities: dict[str, str]) -> str:
     return f"{kind}:{value}"
 
 
+def route_of(contact_id: str | None, identities: dict[str, str]) -> tuple[str, int]:
+    """The route and partition of an event whose contact is not known yet (see
+    ``fallback_route``)."""
+    route = fallback_route(contact_id, identities)
+    return route, partition_of(route)
+
+
 @dataclass(frozen=True)
 class LoggedEvent:
     """A pending event as a processor reads it from the log."""

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smr import logs
 from smr.config import IngestSettings
 from smr.errors import Backlogged
-from smr.eventlog import URGENT_TYPES, Backlog, fallback_route, partition_of
+from smr.eventlog import URGENT_TYPES, Backlog, route_of
 from smr.ids import new_id
 from smr.repositories import event_log
 from smr.repositories.log_append import Appending, LogWriter
@@ -152,7 +152,7 @@ class Acceptor:
 
 def _appending(event: EventIn, *, now: datetime, received: bool) -> Appending:
     identities = event.contact.identities()
-    route = fallback_route(event.contact.id, identities)
+    route, partition = route_of(event.contact.id, identities)
     return Appending(
         id=new_id("ev", now),
         key=event.id,
@@ -162,7 +162,7 @@ def _appending(event: EventIn, *, now: datetime, received: bool) -> Appending:
         contact=event.contact.model_dump(exclude_defaults=True),
         data=event.data,
         route=route,
-        partition=partition_of(route),
+        partition=partition,
         urgent=event.type in URGENT_TYPES,
         contact_id=event.contact.id,
         identities=identities,

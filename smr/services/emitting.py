@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.eventlog import fallback_route, partition_of
+from smr.eventlog import route_of
 from smr.ids import new_id
 from smr.playbooks import EmitEffect
 from smr.repositories.log_append import Appending, append_in
@@ -27,7 +27,7 @@ def own_event(
     one: it validated as a ``ContactRef``)."""
     ref = ContactRef.model_validate(contact)
     identities = ref.identities()
-    route = fallback_route(ref.id, identities)
+    route, partition = route_of(ref.id, identities)
     event_id = new_id("ev", now)
     return Appending(
         id=event_id,
@@ -38,7 +38,7 @@ def own_event(
         contact=contact,
         data=data,
         route=route,
-        partition=partition_of(route),
+        partition=partition,
         urgent=False,
         contact_id=ref.id,
         identities=identities,

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smr.db import unit_of_work
-from smr.eventlog import EventStatus, fallback_route, partition_of
+from smr.eventlog import EventStatus, route_of
 from smr.ids import new_id
 from smr.importing import ImportedOrder, Line, LineError
 from smr.repositories import events as events_repo
@@ -128,7 +128,7 @@ async def _import(
 
 def _partition(contact: ContactRef) -> int:
     """A new contact's event log partition, as its first event's would be."""
-    return partition_of(fallback_route(None, contact.identities()))
+    return route_of(None, contact.identities())[1]
 
 
 async def _orders(
