@@ -206,8 +206,11 @@ def load_directory(path: Path, *, channels: Collection[str]) -> LoadResult:
     for file in sorted(path.iterdir()):
         if file.suffix in (".yaml", ".yml") and file.name not in POLICIES_FILES and file.is_file():
             _add_playbook(file, result, channels=channels, check_vars=check_vars)
-    posted = _emitted_types(result.playbooks.values())
-    result.errors[:] = [e for e in result.errors if not _posted_here(e, posted)]
+    # An event type the folder's own emit steps post is not a custom one to warn about.
+    posted = _posted_places(result.playbooks.values())
+    result.errors[:] = [
+        e for e in result.errors if e.severity != "warning" or (e.file, e.path) not in posted
+    ]
     return result
 
 
@@ -225,11 +228,23 @@ def _emitted_types(playbooks: Iterable[LoadedPlaybook]) -> set[str]:
     return found
 
 
-def _posted_here(error: PlaybookError, posted: set[str]) -> bool:
-    """A custom event type's warning, for a type a playbook of the folder posts itself."""
-    return error.severity == "warning" and any(
-        error.message.startswith(f"custom event type '{kind}'") for kind in posted
-    )
+def _posted_places(playbooks: Collection[LoadedPlaybook]) -> set[tuple[str, str]]:
+    """(file, path) of each event type a trigger or exit rule names (where
+    ``_event_type_warnings`` looks) that an ``emit`` step of the folder posts."""
+    posted = _emitted_types(playbooks)
+    places = set()
+    for playbook in playbooks:
+        trigger = playbook.spec.trigger
+        if (
+            isinstance(trigger, EventTrigger)
+            and isinstance(trigger.event, str)
+            and trigger.event in posted
+        ):
+            places.add((playbook.file, "trigger.event"))
+        for index, rule in enumerate(playbook.spec.exit_on):
+            if rule.event in posted:
+                places.add((playbook.file, f"exit_on[{index}].event"))
+    return places
 
 
 def load_path(path: Path, *, channels: Collection[str], policies_dir: Path) -> LoadResult:
