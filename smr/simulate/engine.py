@@ -178,6 +178,7 @@ class _Pipeline:
             clock=clock,
             telemetry=Telemetry(),
             dispatcher=dispatcher,
+            merge_by=local.merge_by,
         )
         acceptor = Acceptor(
             SessionLogWriter(sessions),
