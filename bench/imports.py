@@ -2,13 +2,15 @@
 
 ```
 .venv/bin/python bench/imports.py                       # 100,000 customers, one order each
-.venv/bin/python bench/imports.py --customers 20000 --chunk 5000
+.venv/bin/python bench/imports.py --customers 20000 --chunk 5000 --jobs 4
 ```
 
 1. Writes ``--customers`` JSON lines (a phone, a name, a tag, an attribute, one historical
    order of one SKU), recreates ``smr_bench_import``, migrates it, and imports the file with
-   the code ``smr import`` runs (``smr.services.imports.import_lines``), timed from the first
-   line read to the last chunk committed.
+   the code ``smr import --jobs N`` runs (``smr.import_command.import_file``; ``--jobs``,
+   default: the machine's cores), timed from the start of the processes to the last chunk
+   committed. With more than one job, the same file is also imported by one process into a
+   fresh database: how the rate scales with processes.
 2. The peer at its best: the same customers and orders written with asyncpg's
    ``copy_records_to_table`` into two plain tables (a customer row with its identity, name,
    tags and attributes; an order row), in one transaction: what storing them costs when
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,8 +42,8 @@ from bench.harness.db import (
     server_settings,
 )
 from bench.harness.scratch import migrated_database, scratch_runtime
-from smr.importing import read
-from smr.services.imports import Imported, import_lines
+from smr.import_command import import_file
+from smr.services.imports import Imported
 
 TARGET = 20_000
 PEER_TABLES = """
@@ -57,6 +60,7 @@ class Options:
     keep_db: bool
     customers: int
     chunk: int
+    jobs: int
     results: Path
 
 
@@ -77,18 +81,10 @@ def line(i: int) -> dict[str, object]:
     }
 
 
-async def smr_import(url: str, file: Path, chunk: int) -> tuple[float, Imported]:
+async def smr_import(url: str, file: Path, *, chunk: int, jobs: int) -> tuple[float, Imported]:
     async with scratch_runtime(url) as runtime:
         started = time.perf_counter()
-        with file.open(encoding="utf-8") as lines:
-            done = await import_lines(
-                runtime.sessions,
-                read(lines, format="jsonl"),
-                catalog=runtime.catalog,
-                now=runtime.clock,
-                merge_by=runtime.settings.merge_by,
-                chunk=chunk,
-            )
+        done = await import_file(runtime.settings, file, chunk=chunk, jobs=jobs)
         return time.perf_counter() - started, done
 
 
@@ -137,10 +133,17 @@ def run(options: Options) -> int:
         with file.open("w", encoding="utf-8") as out:
             for i in range(options.customers):
                 out.write(json.dumps(line(i), ensure_ascii=False) + "\n")
+        one_process = None
+        if options.jobs > 1:
+            _, url = migrated_database(options.pg, options.database)
+            one_process, _ = asyncio.run(smr_import(url, file, chunk=options.chunk, jobs=1))
+            log(f"one process: {options.customers:,} in {one_process:.1f} s")
         version, url = migrated_database(options.pg, options.database)
-        seconds, done = asyncio.run(smr_import(url, file, options.chunk))
-        log(f"import: {options.customers:,} in {seconds:.1f} s: {done}")
-        again_seconds, again = asyncio.run(smr_import(url, file, options.chunk))
+        seconds, done = asyncio.run(smr_import(url, file, chunk=options.chunk, jobs=options.jobs))
+        log(f"import, {options.jobs} jobs: {options.customers:,} in {seconds:.1f} s: {done}")
+        again_seconds, again = asyncio.run(
+            smr_import(url, file, chunk=options.chunk, jobs=options.jobs)
+        )
         log(f"again: {again_seconds:.1f} s: {again}")
         peer_seconds = asyncio.run(peer_copy(dsn, options.customers))
         settings = asyncio.run(server_settings(dsn))
@@ -152,7 +155,16 @@ def run(options: Options) -> int:
         "server_settings": settings,
         "customers": options.customers,
         "chunk": options.chunk,
+        "cores": os.cpu_count(),
+        "jobs": options.jobs,
         "smr": {"seconds": seconds, "customers_per_second": rate},
+        "one_process": None
+        if one_process is None
+        else {
+            "seconds": one_process,
+            "customers_per_second": options.customers / one_process,
+            "scaling": one_process / seconds,
+        },
         "peer_copy": {
             "seconds": peer_seconds,
             "customers_per_second": peer_rate,
@@ -176,10 +188,11 @@ def main() -> int:
     add_database_options(parser, database="smr_bench_import")
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--chunk", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "imports.json")
     args = parser.parse_args()
     options = Options(
-        args.pg, args.database, args.keep_db, args.customers, args.chunk, args.results
+        args.pg, args.database, args.keep_db, args.customers, args.chunk, args.jobs, args.results
     )
     return run(options)
 

@@ -125,6 +125,9 @@ def import_contacts(
         ),
     ],
     chunk: Annotated[int, typer.Option(min=1, max=20_000, help="Lines per transaction.")] = 2000,
+    jobs: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes importing at once (PostgreSQL).")
+    ] = 1,
 ) -> None:
     """Import customers and their order history; starts no playbook, messages nobody. Run it
     again and nothing changes. Exit 1 when a line was refused (the others go in)."""
@@ -133,7 +136,7 @@ def import_contacts(
     settings = Settings()
     _logging(settings)
     upgrade(settings.effective_database_url)
-    raise typer.Exit(asyncio.run(run(settings, file, chunk=chunk)))
+    raise typer.Exit(asyncio.run(run(settings, file, chunk=chunk, jobs=jobs)))
 
 
 @playbooks_app.command("check")

@@ -129,33 +129,51 @@ def format_of(name: str) -> Format:
     return "csv" if name.lower().endswith(".csv") else "jsonl"
 
 
+#: A record as read, not yet checked: a JSON line's text, a CSV row's cells, or why the line
+#: could not be read.
+Raw = str | dict[str | None, Any] | LineError
+
+
 def read(lines: Iterable[str], *, format: Format) -> Iterator[Line | LineError]:
     """Each customer line of the file (``lines``: its text lines, ends kept or not), checked."""
-    numbered = _csv(lines) if format == "csv" else _jsonl(lines)
-    for number, data in numbered:
-        yield data if isinstance(data, LineError) else _checked(number, data)
+    for number, raw in records(lines, format=format):
+        yield checked(number, raw)
 
 
-def _jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | LineError]]:
+def records(lines: Iterable[str], *, format: Format) -> Iterator[tuple[int, Raw]]:
+    """Each customer record of the file by its line number, not checked yet (cheap to pass
+    over: another process may import it)."""
+    return _csv(lines) if format == "csv" else _jsonl(lines)
+
+
+def checked(number: int, raw: Raw) -> Line | LineError:
+    """The record at line ``number``, checked."""
+    if isinstance(raw, LineError):
+        return raw
+    data = _from_json(number, raw) if isinstance(raw, str) else _from_csv(raw, number)
+    return data if isinstance(data, LineError) else _checked(number, data)
+
+
+def _jsonl(lines: Iterable[str]) -> Iterator[tuple[int, Raw]]:
     for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        if len(text) > MAX_LINE:
-            yield number, LineError(number, "", f"the line is over {MAX_LINE} characters")
-            continue
-        try:
-            data = edge.load_json(text)  # the bounds of any posted JSON
-        except InvalidInput as exc:
-            first = exc.errors[0] if exc.errors else {"path": "", "message": exc.detail}
-            yield number, LineError(number, str(first["path"]), str(first["message"]))
-            continue
-        if not isinstance(data, dict):
-            yield number, LineError(number, "", "expected a JSON object, one customer a line")
-            continue
-        yield number, data
+        if text.strip():
+            yield number, text
 
 
-def _csv(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | LineError]]:
+def _from_json(number: int, text: str) -> dict[str, Any] | LineError:
+    if len(text) > MAX_LINE:
+        return LineError(number, "", f"the line is over {MAX_LINE} characters")
+    try:
+        data = edge.load_json(text)  # the bounds of any posted JSON
+    except InvalidInput as exc:
+        first = exc.errors[0] if exc.errors else {"path": "", "message": exc.detail}
+        return LineError(number, str(first["path"]), str(first["message"]))
+    if not isinstance(data, dict):
+        return LineError(number, "", "expected a JSON object, one customer a line")
+    return data
+
+
+def _csv(lines: Iterable[str]) -> Iterator[tuple[int, Raw]]:
     reader = csv.DictReader(lines)  # a cell over csv's field limit is a csv.Error
     while True:
         try:
@@ -167,7 +185,7 @@ def _csv(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | LineError
             number = reader.line_num + 1
             yield number, LineError(number, "", f"not CSV: {exc}")
             continue
-        yield reader.line_num, _from_csv(data, reader.line_num)
+        yield reader.line_num, data
 
 
 def _from_csv(data: dict[str | None, Any], number: int) -> dict[str, Any] | LineError:
@@ -204,3 +222,13 @@ def _checked(number: int, data: dict[str, Any]) -> Line | LineError:
 def text_lines(text: str) -> list[str]:
     """A posted body's lines (CSV cells may hold line breaks: the csv module reads them)."""
     return io.StringIO(text).readlines()
+
+
+def shared(
+    records: Iterable[tuple[int, Raw]], *, worker: int, workers: int, chunk: int
+) -> Iterator[Line | LineError]:
+    """The records of one of ``workers`` importing a file together, checked: runs of
+    ``chunk`` records taken in turn (the others are passed over, not checked)."""
+    for index, (number, raw) in enumerate(records):
+        if index // chunk % workers == worker:
+            yield checked(number, raw)

@@ -335,7 +335,14 @@ def _unnested(column: Column[Any], prefix: str, single: bool) -> ColumnElement[A
 
 def _arrays(given: _Given, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The parameters of ``_unnested`` columns: each column's values (JSON as text)."""
-    return {param: [_bound(column, row[column.name]) for row in rows] for column, param in given}
+    return {param: _values(column, rows) for column, param in given}
+
+
+def _values(column: Column[Any], rows: list[dict[str, Any]]) -> list[Any]:
+    name = column.name
+    if isinstance(column.type, JSON):  # asked once a column, not once a value
+        return [jsontext.dumps(row[name]) for row in rows]
+    return [row[name] for row in rows]
 
 
 def _single(column: Column[Any], prefix: str) -> ColumnElement[Any]:

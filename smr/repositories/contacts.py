@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, delete, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smr.models import Contact, ContactIdentity, table_of
+from smr.models import Contact, ContactIdentity, Event, table_of
 from smr.repositories._bulk import Write, insert_new
 from smr.repositories._sql import any_of, dialect_name, each_key, key_params, one_of
 
@@ -169,6 +169,18 @@ async def delete_contacts(session: AsyncSession, ids: Iterable[str]) -> None:
     wanted = list(ids)
     if wanted:
         await session.execute(delete(Contact).where(one_of(session, Contact.id, wanted)))
+
+
+async def discard_new(session: AsyncSession, ids: Iterable[str]) -> None:
+    """Delete contacts inserted in this transaction, with the identities and events stored
+    for them (an import's new customers that a concurrent writer raced)."""
+    wanted = list(ids)
+    if wanted:
+        await session.execute(delete(Event).where(one_of(session, Event.contact_id, wanted)))
+        await session.execute(
+            delete(ContactIdentity).where(one_of(session, ContactIdentity.contact_id, wanted))
+        )
+        await delete_contacts(session, wanted)
 
 
 # Writes, for ``_bulk.write_together``; rows in key order, so concurrent writers cannot deadlock.

@@ -14,31 +14,33 @@ stored once, so it is counted once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+import logging
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smr.db import unit_of_work
-from smr.eventlog import EventStatus, route_of
-from smr.ids import new_id
-from smr.importing import ImportedOrder, Line, LineError
+from smr.db import is_transient, unit_of_work
+from smr.eventlog import route_of
+from smr.importing import Line, LineError
 from smr.repositories import events as events_repo
 from smr.repositories._bulk import write_together
-from smr.schemas import ContactRef, OrderData
-from smr.services import contacts, segments
+from smr.schemas import ContactRef
+from smr.services import contacts, import_new, segments
 from smr.services.catalog import Catalog
 from smr.services.contact_state import ContactState
+from smr.services.imported_orders import Owned, count, event_row
 from smr.services.merging import Merger
 
-SOURCE = "import"
+log = logging.getLogger(__name__)
+
 #: Lines per transaction.
 CHUNK = 2000
-#: What an imported order's event says in the run log instead of evaluations.
-IMPORTED_NOTE = {"imported": True, "note": "historical order: counted, no playbook evaluated"}
+#: Tries of a chunk that meets a deadlock or a serialization failure.
+RETRIES = 5
 
 
 @dataclass
@@ -54,6 +56,12 @@ class Imported:
     #: Orders stored by an earlier import (or twice in the file): counted once.
     orders_known: int = 0
     errors: list[LineError] = field(default_factory=list)
+
+    def add(self, other: Imported) -> None:
+        for name in ("lines", "created", "updated", "unchanged", "merged", "orders"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.orders_known += other.orders_known
+        self.errors += other.errors
 
 
 @dataclass(frozen=True)
@@ -76,31 +84,80 @@ async def import_lines(
     progress: Callable[[Imported], None] | None = None,
 ) -> Imported:
     """Import the good ``lines`` a chunk per transaction; the bad ones are reported in
-    ``Imported.errors``. ``progress`` is told after each chunk."""
+    ``Imported.errors``. ``progress`` is told after each chunk.
+
+    A chunk that meets a deadlock or a serialization failure (another import, or events,
+    changing the same customers at once) is tried again, up to ``RETRIES`` times."""
     done = Imported()
-    merger = Merger(by=merge_by, catalog=catalog)
-    async for good in _chunks(lines, done, size=chunk):
-        async with unit_of_work(sessions) as session:
-            await _import(session, good, done, catalog=catalog, merger=merger, now=now())
-        done.merged = merger.merges
+    iterator = iter(lines)
+    while batch := list(islice(iterator, chunk)):
+        good = [line for line in batch if isinstance(line, Line)]
+        errors = [line for line in batch if isinstance(line, LineError)]
+        done.add(Imported(lines=len(batch), errors=errors))
+        if good:
+            done.add(await _retried(sessions, good, catalog=catalog, now=now, merge_by=merge_by))
         if progress is not None:
             progress(done)
     return done
 
 
-async def _chunks(
-    lines: Iterable[Line | LineError], done: Imported, *, size: int
-) -> AsyncIterator[list[Line]]:
-    iterator = iter(lines)
-    while batch := list(islice(iterator, size)):
-        done.lines += len(batch)
-        done.errors += [line for line in batch if isinstance(line, LineError)]
-        good = [line for line in batch if isinstance(line, Line)]
-        if good:
-            yield good
+async def _retried(
+    sessions: async_sessionmaker[AsyncSession],
+    lines: list[Line],
+    *,
+    catalog: Catalog,
+    now: Callable[[], datetime],
+    merge_by: Collection[str],
+) -> Imported:
+    """What importing ``lines`` in one transaction did, tried again after a transient
+    failure (``RETRIES`` tries in all)."""
+    for attempt in range(1, RETRIES):
+        try:
+            return await _once(sessions, lines, catalog=catalog, now=now(), merge_by=merge_by)
+        except DBAPIError as exc:
+            if not is_transient(exc):
+                raise
+            log.info("an import chunk met a transient failure (try %d): %s", attempt, exc)
+    return await _once(sessions, lines, catalog=catalog, now=now(), merge_by=merge_by)
+
+
+async def _once(
+    sessions: async_sessionmaker[AsyncSession],
+    lines: list[Line],
+    *,
+    catalog: Catalog,
+    now: datetime,
+    merge_by: Collection[str],
+) -> Imported:
+    done = Imported()
+    merger = Merger(by=merge_by, catalog=catalog)
+    async with unit_of_work(sessions) as session:
+        await _import(session, lines, done, catalog=catalog, merger=merger, now=now)
+    done.merged = merger.merges
+    return done
 
 
 async def _import(
+    session: AsyncSession,
+    lines: list[Line],
+    done: Imported,
+    *,
+    catalog: Catalog,
+    merger: Merger,
+    now: datetime,
+) -> None:
+    """New customers set-based (``smr.services.import_new``), the others as events' are."""
+    new, known = await import_new.split(session, lines)
+    if new:
+        created = await import_new.create(session, new, catalog=catalog, now=now)
+        done.created += len(created.contacts)
+        done.orders += created.orders
+        known += created.raced
+    if known:
+        await _import_known(session, known, done, catalog=catalog, merger=merger, now=now)
+
+
+async def _import_known(
     session: AsyncSession,
     lines: list[Line],
     done: Imported,
@@ -141,54 +198,19 @@ async def _orders(
     done: Imported,
 ) -> None:
     """Store the lines' orders as processed events; count those stored now in their
-    customers' stats and purchase history, in the order they happened."""
+    customers' stats and purchase history."""
     wanted = [
         (state, order)
         for line, state in zip(lines, states, strict=True)
         if not state.gone
         for order in line.row.orders
     ]
-    first: dict[str, tuple[ContactState, ImportedOrder]] = {}
+    first: dict[str, Owned] = {}
     for state, order in wanted:
         first.setdefault(order.key, (state, order))
-    rows = [_event(order, state, now=now) for state, order in first.values()]
+    rows = [event_row(order, state, now=now) for state, order in first.values()]
     stored = await events_repo.insert_imported(session, rows)
-    policies = catalog.policies
-    counted = sorted(
-        (pair for key, pair in first.items() if key in stored),
-        key=lambda pair: pair[1].occurred_at,
-    )
-    for state, order in counted:
-        month = order.occurred_at.astimezone(policies.tz).strftime("%Y-%m")
-        # Validated as an ImportedOrder already: the same fields, built without a second pass.
-        data = OrderData.model_construct(
-            order_id=order.order_id, total=order.total, currency=order.currency, items=order.items
-        )
-        state.apply_order(
-            order.event_type,
-            data,
-            order.occurred_at,
-            month=month,
-            cycles=policies.use_cycle_days,
-        )
-        state.seen(order.event_type, order.occurred_at)
+    counted = [pair for key, pair in first.items() if key in stored]
+    count(counted, catalog.policies)
     done.orders += len(counted)
     done.orders_known += len(wanted) - len(counted)
-
-
-def _event(order: ImportedOrder, state: ContactState, *, now: datetime) -> dict[str, Any]:
-    return {
-        "id": new_id("ev", now),
-        "source": SOURCE,
-        "key": order.key,
-        "type": order.event_type,
-        "occurred_at": order.occurred_at,
-        "occurred_at_source": "sent",
-        "received_at": now,
-        "contact_id": state.id,
-        "contact": {"id": state.id},
-        "data": order.data(),
-        "evaluations": [IMPORTED_NOTE],
-        "status": EventStatus.PROCESSED,
-        "processed_at": now,
-    }

@@ -5,6 +5,7 @@ for events, and an import run again changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import shutil
 from pathlib import Path
@@ -16,10 +17,14 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from smr.cli import app
+from smr.db import unit_of_work
+from smr.importing import Line, read
 from smr.models import Contact, Delivery, Event, Run, SegmentMember
 from smr.runtime import Runtime
+from smr.services import import_new
+from smr.services.imports import import_lines
 from tests.conftest import CORE
-from tests.helpers import INGEST, auth, contact_of
+from tests.helpers import INGEST, FakeClock, auth, contact_of
 
 WASH = [{"sku": "FACE-WASH", "name": "洗面奶", "quantity": 2}]
 LINES: list[Any] = [
@@ -197,3 +202,88 @@ async def test_smr_import_reports_bad_lines_by_number_and_says_nobody_was_messag
     assert "2 of 4 lines imported" in result.stdout
     assert "No playbook was started and nobody was messaged" in result.stdout
     assert (await counts(runtime))["contacts"] == 2
+
+
+def paid(order_id: str, total: int = 100) -> dict[str, Any]:
+    return {"order_id": order_id, "total": total, "occurred_at": "2025-06-01T10:00:00+08:00"}
+
+
+async def test_new_customers_a_concurrent_writer_claimed_first_go_the_way_of_events(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    """Between the look-up of a chunk and its insert, an event claims one new line's phone and
+    another import stores another line's order: those lines are taken out again, whole, and
+    then found as events find their customers."""
+    rows = [
+        {"phone": "13800000011", "name": "甲", "orders": [paid("B1")]},
+        {"phone": "13800000012", "name": "乙", "orders": [paid("B2")]},
+        {"phone": "13800000013", "name": "丙", "orders": [paid("B3")]},
+    ]
+    lines = list(read(io.StringIO(jsonl(rows)), format="jsonl"))
+    good = [line for line in lines if isinstance(line, Line)]
+    async with runtime.sessions() as session:
+        new, known = await import_new.split(session, good)
+    assert (len(new), known) == (3, [])
+    added = {"id": "add-1", "type": "contact.added", "contact": {"phone": "13800000011"}}
+    first = await contact_of(
+        client, (await client.post("/v1/events", json=added, headers=auth(INGEST))).json()
+    )
+    await imported(client, jsonl([{"shop_customer_id": "S-9", "orders": [paid("B2")]}]))
+
+    async with unit_of_work(runtime.sessions) as session:
+        created = await import_new.create(session, new, catalog=runtime.catalog, now=clock.now)
+
+    assert [line.number for line in created.raced] == [1, 2]
+    assert ([s.name for s in created.contacts], created.orders) == (["丙"], 1)
+    assert (await counts(runtime))["contacts"] == 3  # 甲's event, S-9 and 丙: no leftovers
+    done = await import_lines(
+        runtime.sessions,
+        created.raced,
+        catalog=runtime.catalog,
+        now=runtime.clock,
+        merge_by=runtime.settings.merge_by,
+    )
+    assert (done.created, done.updated, done.orders, done.orders_known) == (1, 1, 1, 1)
+    found = await client.get("/v1/contacts", params={"phone": "13800000011"}, headers=auth())
+    assert (found.json()["id"], found.json()["name"], found.json()["stats"]["orders"]) == (
+        first,
+        "甲",
+        1,
+    )
+
+
+async def test_smr_import_with_several_processes_imports_each_line_once(
+    runtime: Runtime,
+    database_url: str,
+    playbooks_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two processes take runs of 5 lines in turn; a customer on lines of both (their orders
+    counted once each) is one contact, and bad lines are reported in the file's order."""
+    rows: list[Any] = [
+        {"phone": f"139{i:08d}", "orders": [paid(f"P{i}", total=i)]} for i in range(1, 31)
+    ]
+    rows[3] = {"phone": "12"}
+    rows[12] = "not a customer"
+    rows[27] = {"phone": "13900000001", "orders": [paid("P28", total=28)]}  # line 1's again
+    file = tmp_path / "customers.jsonl"
+    file.write_text(jsonl(rows), encoding="utf-8")
+    monkeypatch.setenv("SMR_DATABASE_URL", database_url)
+    monkeypatch.setenv("SMR_PLAYBOOKS_DIR", str(playbooks_dir))
+    monkeypatch.setenv("SMR_DATA_DIR", str(tmp_path / "data"))
+
+    command = ["import", str(file), "--jobs", "2", "--chunk", "5"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, command)
+
+    assert result.exit_code == 1, result.output
+    refused = [line.split(": ")[0] for line in result.stderr.splitlines() if ".jsonl:" in line]
+    assert refused == ["customers.jsonl:4", "customers.jsonl:13"]
+    assert "28 of 30 lines imported" in result.stdout
+    assert "27 new customers" in result.stdout
+    assert "28 historical orders counted" in result.stdout
+    stored = await counts(runtime)
+    assert (stored["contacts"], stored["events"], stored["runs"]) == (27, 28, 0)
+    async with runtime.sessions() as session:
+        twice = list(await session.scalars(select(Contact).where(Contact.orders == 2)))
+    assert [str(contact.total_spent) for contact in twice] == ["29.00"]  # lines 1 and 28

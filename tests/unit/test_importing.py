@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from smr.importing import Line, read
+from smr.importing import Line, read, records, shared
 
 
 def outcome(text: str, kind: str) -> list[tuple[int, str]]:
@@ -73,3 +73,23 @@ def test_hostile_csv_rows_are_refused_one_by_one_and_the_rest_read() -> None:
     assert [n for n, _ in found] == [n for n, _ in expected]
     for (_, said), (_, fragment) in zip(found, expected, strict=True):
         assert fragment in said
+
+
+def test_workers_share_a_file_in_runs_of_a_chunk_each_line_read_by_one() -> None:
+    text = "\n".join(
+        '"not a customer"' if i == 7 else f'{{"phone": "138{i:08d}"}}' for i in range(1, 24)
+    )
+
+    def share(worker: int) -> list[int]:
+        found = records(io.StringIO(text), format="jsonl")
+        return [item.number for item in shared(found, worker=worker, workers=3, chunk=4)]
+
+    shares = [share(worker) for worker in range(3)]
+
+    assert shares[0] == [1, 2, 3, 4, 13, 14, 15, 16]
+    assert shares[1] == [5, 6, 7, 8, 17, 18, 19, 20]
+    assert shares[2] == [9, 10, 11, 12, 21, 22, 23]
+    whole = [item.number for item in read(io.StringIO(text), format="jsonl")]
+    assert sorted(n for s in shares for n in s) == whole
+    refused = shared(records(io.StringIO(text), format="jsonl"), worker=1, workers=3, chunk=4)
+    assert [i.number for i in refused if not isinstance(i, Line)] == [7]
