@@ -3,13 +3,27 @@ merge's record (``smr.services.merging``)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Subquery,
+    Text,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smr.models import (
@@ -25,7 +39,7 @@ from smr.models import (
     table_of,
 )
 from smr.repositories._bulk import insert_many
-from smr.repositories._sql import one_of
+from smr.repositories._sql import dialect_name, one_of
 from smr.repositories.contacts import PERSON_BLANKED
 from smr.repositories.runs import ACTIVE
 from smr.subjects import ContactKind
@@ -54,13 +68,16 @@ async def active_runs(session: AsyncSession, contact_ids: Collection[str]) -> li
 
 #: The columns that name a contact, in the tables whose rows move to the survivor (by the
 #: name the merge's record counts them under).
-_MOVED = {
-    "identities": ContactIdentity.contact_id,
-    "events": Event.contact_id,
-    "runs": Run.contact_id,
-    "deliveries": Delivery.contact_id,
-    "outbox": MockOutbox.contact_id,
-    "group_memberships": GroupMember.contact_id,
+_MOVED: dict[str, Column[Any]] = {
+    name: table_of(model).c.contact_id
+    for name, model in [
+        ("identities", ContactIdentity),
+        ("events", Event),
+        ("runs", Run),
+        ("deliveries", Delivery),
+        ("outbox", MockOutbox),
+        ("group_memberships", GroupMember),
+    ]
 }
 
 
@@ -74,49 +91,87 @@ async def move(
     merged = list(survivors)
     moved: dict[str, dict[str, int]] = {cid: dict.fromkeys(_MOVED, 0) for cid in merged}
     for name, column in _MOVED.items():
-        counted = select(column, func.count()).where(one_of(session, column, merged))
-        for contact_id, count in await session.execute(counted.group_by(column)):
-            moved[str(contact_id)][name] = int(count)
-        await session.execute(_repointed(session, column, survivors))
+        for contact_id, count in (await _repoint(session, column, survivors)).items():
+            moved[contact_id][name] = count
     # Earlier merges into these, and their tombstones, now name the survivor: one hop finds it.
-    await session.execute(_repointed(session, ContactMerge.survivor_id, survivors))
-    await session.execute(_repointed(session, Contact.merged_into, survivors))
+    await _repoint(session, table_of(ContactMerge).c.survivor_id, survivors)
+    await _repoint(session, table_of(Contact).c.merged_into, survivors)
     # Their memberships go: the survivors' are evaluated again with what they took in.
     await session.execute(
         delete(SegmentMember).where(one_of(session, SegmentMember.contact_id, merged))
     )
-    await session.execute(_tombstones(session, survivors, now=now))
+    await _tombstones(session, survivors, now=now)
     return moved
 
 
-def _repointed(session: AsyncSession, column: Any, survivors: Mapping[str, str]) -> Any:
-    """``column`` = the survivor, where it named a merged contact."""
-    survivor = case(dict(survivors), value=column)
-    return (
-        update(column.class_)
-        .where(one_of(session, column, list(survivors)))
-        .values({column.key: survivor})
-    )
+async def _repoint(
+    session: AsyncSession, column: Column[Any], survivors: Mapping[str, str]
+) -> Counter[str]:
+    """Set ``column`` to the survivor where it named a merged contact; how many rows of each
+    merged contact changed.
 
-
-def _tombstones(session: AsyncSession, survivors: Mapping[str, str], *, now: datetime) -> Any:
-    return (
-        update(Contact)
-        .where(one_of(session, Contact.id, list(survivors)))
-        .values(
-            {
-                **PERSON_BLANKED,
-                "kind": ContactKind.MERGED,
-                "merged_into": case(dict(survivors), value=Contact.id),
-                "orders": 0,
-                "total_spent": Decimal(0),
-                "first_order_at": None,
-                "last_order_at": None,
-                "monthly_spend": {},
-                "updated_at": now,
-            }
+    PostgreSQL: one UPDATE … FROM the pairs as arrays, returning each changed row's merged id
+    (one statement text whatever the count, so it is prepared once). SQLite, whose RETURNING
+    cannot name the FROM list: a count, then an UPDATE with a CASE over the pairs."""
+    if dialect_name(session) == "postgresql":
+        given = _pairs()
+        stmt = (
+            update(column.table)
+            .where(column == given.c.merged)
+            .values({column.key: given.c.survivor})
+            .returning(given.c.merged)
         )
+        rows = await session.execute(stmt, _pair_params(survivors))
+        return Counter(str(merged) for (merged,) in rows)
+    wanted = one_of(session, column, list(survivors))
+    counted = select(column, func.count()).where(wanted).group_by(column)
+    found = Counter({str(cid): int(count) for cid, count in await session.execute(counted)})
+    case_of = case(dict(survivors), value=column)
+    await session.execute(update(column.table).where(wanted).values({column.key: case_of}))
+    return found
+
+
+async def _tombstones(
+    session: AsyncSession, survivors: Mapping[str, str], *, now: datetime
+) -> None:
+    contacts = table_of(Contact)
+    blanked = {
+        **PERSON_BLANKED,
+        "kind": ContactKind.MERGED,
+        "orders": 0,
+        "total_spent": Decimal(0),
+        "first_order_at": None,
+        "last_order_at": None,
+        "monthly_spend": {},
+        "updated_at": now,
+    }
+    if dialect_name(session) == "postgresql":
+        given = _pairs()
+        stmt = (
+            update(contacts)
+            .where(contacts.c.id == given.c.merged)
+            .values({**blanked, "merged_into": given.c.survivor})
+        )
+        await session.execute(stmt, _pair_params(survivors))
+        return
+    merged_into = case(dict(survivors), value=contacts.c.id)
+    wanted = one_of(session, contacts.c.id, list(survivors))
+    await session.execute(
+        update(contacts).where(wanted).values({**blanked, "merged_into": merged_into})
     )
+
+
+@cache
+def _pairs() -> Subquery:
+    """The merges as rows (``merged``, ``survivor``), from two array parameters."""
+    return select(
+        func.unnest(bindparam("merged", type_=ARRAY(Text()))).label("merged"),
+        func.unnest(bindparam("survivor", type_=ARRAY(Text()))).label("survivor"),
+    ).subquery("pairs")
+
+
+def _pair_params(survivors: Mapping[str, str]) -> dict[str, list[str]]:
+    return {"merged": list(survivors), "survivor": list(survivors.values())}
 
 
 async def record(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -167,9 +167,19 @@ def _linked_groups(
     refs: Sequence[_Ref], owners: Owners, states: dict[str, ContactState], merger: Merger
 ) -> list[tuple[set[str], list[str], str | None]]:
     """The sets of people the events link, each with the identity kinds that linked them and
-    the first event that did."""
-    groups: list[tuple[set[str], list[str], str | None]] = []
-    for ref in refs:
+    the first event that did, in the order of those events (a union-find: linear in the
+    events, however many of them link people)."""
+    parent: dict[str, str] = {}
+    kinds: dict[str, set[str]] = {}
+    first: dict[str, tuple[int, str | None]] = {}
+
+    def root(cid: str) -> str:
+        while parent[cid] != cid:
+            parent[cid] = parent[parent[cid]]
+            cid = parent[cid]
+        return cid
+
+    for index, ref in enumerate(refs):
         links = [
             (kind, states[cid].id)
             for kind, cid in _links(ref, owners, merger)
@@ -178,12 +188,20 @@ def _linked_groups(
         linked = {cid for _, cid in links}
         if len(linked) < 2:
             continue
-        joined = [g for g in groups if g[0] & linked]
-        group = linked.union(*(g[0] for g in joined))
-        by = sorted({kind for kind, _ in links}.union(*(g[1] for g in joined)))
-        event_id = joined[0][2] if joined else ref.event_id
-        groups = [g for g in groups if g not in joined] + [(group, by, event_id)]
-    return groups
+        for cid in linked - parent.keys():
+            parent[cid], kinds[cid], first[cid] = cid, set(), (index, ref.event_id)
+        roots = {root(cid) for cid in linked}
+        top = min(roots, key=first.__getitem__)
+        for other in roots - {top}:
+            parent[other] = top
+            kinds[top] |= kinds.pop(other)
+            del first[other]
+        kinds[top] |= {kind for kind, _ in links}
+    members: dict[str, set[str]] = {}
+    for cid in parent:
+        members.setdefault(root(cid), set()).add(cid)
+    ordered = sorted(members, key=first.__getitem__)
+    return [(members[top], sorted(kinds[top]), first[top][1]) for top in ordered]
 
 
 def _links(ref: _Ref, owners: Owners, merger: Merger) -> Iterable[tuple[str, str]]:

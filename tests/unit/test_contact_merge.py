@@ -141,3 +141,21 @@ def test_an_explicit_id_links_the_contact_it_names() -> None:
     found = groups(events, OWNERS, LinksBy("phone"))
 
     assert found == [(["a", "x"], ["id", "phone"], "e1")]
+
+
+def test_groups_apart_stay_apart_until_an_event_joins_them_under_the_first_event() -> None:
+    owners = {**OWNERS, ("phone", "13900000000"): "d", ("wecom_userid", "v"): "e"}
+    apart = [
+        Event("e1", ContactRef(phone="13900000000", wecom_userid="v")),
+        Event("e2", ContactRef(phone="13800000000", wecom_userid="w")),
+    ]
+    merger = LinksBy("phone", "wecom_userid", "shop_customer_id")
+
+    assert groups(apart, owners, merger) == [
+        (["d", "e"], ["phone", "wecom_userid"], "e1"),
+        (["a", "b"], ["phone", "wecom_userid"], "e2"),
+    ]
+    joining = Event("e3", ContactRef(wecom_userid="w", shop_customer_id="s", phone="13900000000"))
+    assert groups([*apart, joining], owners, merger) == [
+        (["a", "b", "c", "d", "e"], ["phone", "shop_customer_id", "wecom_userid"], "e1")
+    ]
