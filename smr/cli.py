@@ -168,6 +168,21 @@ def playbooks_check(
     raise typer.Exit(1 if failed else 0)
 
 
+@playbooks_app.command("test")
+def playbooks_test(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Playbooks folder (its tests/ are run), or one test file."),
+    ] = None,
+) -> None:
+    """Run the playbook tests on the simulator; print `file:line: case: expected … got …` per
+    failure; exit 1 when one fails or the playbooks do not load."""
+    from adapters import PLAYBOOK_CHANNELS
+    from smr.playbook_tests.command import run
+
+    raise typer.Exit(asyncio.run(run(path, settings=Settings(), channels=PLAYBOOK_CHANNELS)))
+
+
 @playbooks_app.command("schema")
 def playbooks_schema(
     policies: Annotated[

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from smr.channels import (
 )
 from smr.config import Settings
 from smr.db import create_engine, session_factory, unit_of_work
+from smr.importing import ImportedContact, Line
 from smr.models import Base
 from smr.repositories import events as events_repo
 from smr.repositories import metrics as metrics_repo
@@ -40,6 +41,7 @@ from smr.services.accept import Acceptor, BacklogGauge
 from smr.services.catalog import Catalog
 from smr.services.cron import Cron
 from smr.services.dispatch import Dispatcher
+from smr.services.imports import import_lines
 from smr.services.plan import INTERNAL_CHANNELS
 from smr.services.processor import Processor
 from smr.simulate.groups import sample_groups
@@ -101,17 +103,26 @@ class SimulatedChannel:
 
 
 async def simulate(
-    catalog: Catalog, events: Sequence[EventIn], *, horizon: timedelta, settings: Settings
+    catalog: Catalog,
+    events: Sequence[EventIn],
+    *,
+    horizon: timedelta,
+    settings: Settings,
+    known: ImportedContact | None = None,
 ) -> Simulation:
     """Run ``events`` (the first one starts the clock) through ``catalog`` for ``horizon``.
 
     ``catalog`` must be the simulation's own (its version cache fills up); ``settings`` gives
-    batch sizes and leases, never the database.
+    batch sizes and leases, never the database. ``known``: the customer as SMR knew them
+    before the first event (tags, attributes, historical orders), imported first as
+    ``smr import`` would: nothing of it triggers a playbook.
     """
     start = events[0].occurred_at
     with tempfile.TemporaryDirectory(prefix="smr-simulate-") as folder:
         pipeline = await _Pipeline.open(Path(folder), catalog, settings, start=start)
         try:
+            if known is not None:
+                await pipeline.know(known)
             contact_id, notes = await pipeline.run(events, until=start + horizon)
             async with pipeline.sessions() as session:
                 return await read_simulation(
@@ -138,6 +149,7 @@ class _Pipeline:
     processor: Processor
     #: Cron has fired every slot up to here.
     cron_until: datetime
+    merge_by: Collection[str]
 
     @classmethod
     async def open(
@@ -187,7 +199,25 @@ class _Pipeline:
             clock=clock,
             on_accept=lambda: None,
         )
-        return cls(engine, sessions, clock, catalog, cron, dispatcher, acceptor, processor, start)
+        return cls(
+            engine,
+            sessions,
+            clock,
+            catalog,
+            cron,
+            dispatcher,
+            acceptor,
+            processor,
+            start,
+            local.merge_by,
+        )
+
+    async def know(self, customer: ImportedContact) -> None:
+        """Have the customer known before the simulation starts (see ``simulate``)."""
+        line = Line(0, customer, customer.contact())
+        await import_lines(
+            self.sessions, [line], catalog=self.catalog, now=self.clock, merge_by=self.merge_by
+        )
 
     async def run(self, events: Sequence[EventIn], *, until: datetime) -> tuple[str, list[str]]:
         """Ingest each event at its time and tick at every instant something falls due, up to
