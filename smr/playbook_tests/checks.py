@@ -88,6 +88,7 @@ def _is(entry: Entry, wanted: SentMessage) -> bool:
         wanted.playbook in (None, entry.playbook)
         and wanted.channel in (None, entry.channel)
         and entry.status == wanted.status
+        and (wanted.reason is None or (entry.reason or "").startswith(wanted.reason))
         and all(part in (entry.text or "") for part in _texts(wanted))
     )
 
@@ -99,7 +100,7 @@ def _texts(wanted: SentMessage) -> list[str]:
 
 
 def _describe(wanted: SentMessage) -> str:
-    said = [f"a {wanted.status} message"]
+    said = [f"a {wanted.status} message" + (f" ({wanted.reason})" if wanted.reason else "")]
     if wanted.playbook:
         said.append(f"from {wanted.playbook}")
     if wanted.channel:

@@ -88,6 +88,8 @@ class SentMessage(StrictModel):
     text_contains: Text | list[Text] | None = None
     #: ``sent`` unless given: ``skipped``, ``failed``, ``cancelled``, ``scheduled``, …
     status: str = "sent"
+    #: How its reason starts: ``opted_out``, ``frequency_capped``, ``quiet hours``, …
+    reason: str | None = None
 
 
 class Members(StrictModel):
