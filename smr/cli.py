@@ -139,6 +139,32 @@ def import_contacts(
     raise typer.Exit(asyncio.run(run(settings, file, chunk=chunk, jobs=jobs)))
 
 
+@app.command("report")
+def report(
+    playbook: Annotated[
+        str | None, typer.Argument(help="A playbook's id; every loaded playbook when left out.")
+    ] = None,
+    since: Annotated[
+        str, typer.Option(help="2026-11-01, or 30d (days back, today included).")
+    ] = "30d",
+    until: Annotated[str | None, typer.Option(help="2026-11-30; today when left out.")] = None,
+) -> None:
+    """Each playbook's funnel over local days: runs started, refused, completed, exited; each
+    send step's messages sent, skipped (by reason), failed. Exit 2 on a bad range."""
+    from smr.errors import InvalidInput
+    from smr.report_command import run
+
+    settings = Settings()
+    _logging(settings)
+    upgrade(settings.effective_database_url)
+    try:
+        typer.echo(asyncio.run(run(settings, playbook, since=since, until=until)))
+    except InvalidInput as exc:
+        for error in exc.errors:
+            typer.echo(f"{error['path'].removeprefix('query.')}: {error['message']}", err=True)
+        raise typer.Exit(2) from None
+
+
 @playbooks_app.command("check")
 def playbooks_check(
     path: Annotated[Path | None, typer.Argument(help="Playbooks folder, or one file.")] = None,

@@ -173,6 +173,24 @@ class SegmentMember(Base):
     since: Mapped[datetime]
 
 
+class PlaybookCount(Base):
+    """How often something happened to a playbook's runs on a local day (its policies'
+    timezone): runs started, refused, ended; messages scheduled, sent, skipped (``metric``,
+    ``smr.services.funnel``), at a ``step`` (``""``: the run), for one ``version``. Each
+    transaction adds to a ``shard`` of its own choosing, so that concurrent writers seldom
+    wait for one another; a report sums the shards."""
+
+    __tablename__ = "playbook_counts"
+
+    playbook_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    version: Mapped[str] = mapped_column(String(16), primary_key=True)
+    step: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(80), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class SegmentVersion(Base):
     """The definition of a segment whose members were last filled in whole."""
 

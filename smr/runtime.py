@@ -295,7 +295,9 @@ def build_runtime(
     )
     tokens = load_tokens(settings, generate=generate_tokens)
     cron = Cron(settings, sessions=sessions, catalog=catalog, clock=clock)
-    checker = Checker(sessions=sessions, routes=routes, settings=settings, clock=clock)
+    checker = Checker(
+        sessions=sessions, routes=routes, settings=settings, clock=clock, catalog=catalog
+    )
     writer = log_writer(
         settings.effective_database_url, sessions, pool_size=settings.ingest.pool_size
     )

@@ -621,3 +621,60 @@ class ImportAnswer(BaseModel):
     orders_known: int = Field(description="Orders an earlier import brought already: not again.")
     errors: list[ImportLineError]
     triggered: int = Field(default=0, description="Runs started: always 0.")
+
+
+class RunFunnel(BaseModel):
+    """What happened to a playbook's runs."""
+
+    started: int
+    refused: int = Field(description="Evaluations that started no run (condition, cooldown, mode).")
+    completed: int
+    exited: int = Field(description="Runs an exit_on rule (or a restart) ended.")
+    failed: int
+    cancelled: int
+    refused_by: dict[str, int] = Field(description="Refusals by outcome: condition_false, …")
+    exited_by: dict[str, int] = Field(description="Exits by rule: exit_on[0], … (other: restarts).")
+
+
+class StepFunnel(BaseModel):
+    """What happened to the messages of one send step."""
+
+    step: str = Field(description="The step's path, e.g. steps[2].")
+    scheduled: int = Field(description="Messages the step made.")
+    sent: int
+    skipped: int
+    failed: int
+    awaiting: int = Field(description="Handed to a staff member to confirm (WeCom mass-sends).")
+    cancelled: int
+    skipped_by: dict[str, int] = Field(description="Skips by reason: opted_out, …")
+
+
+class VersionFunnel(BaseModel):
+    version: str
+    runs: RunFunnel
+    steps: list[StepFunnel]
+
+
+class DayFunnel(BaseModel):
+    day: str
+    started: int
+    completed: int
+    exited: int
+    sent: int
+    skipped: int
+    failed: int = Field(description="Messages that failed.")
+
+
+class PlaybookReport(BaseModel):
+    """A playbook's funnel over local days (the policies' timezone), from counts kept as runs
+    and messages are decided."""
+
+    playbook: str
+    since: str
+    until: str
+    timezone: str
+    loaded: bool = Field(description="Whether the playbook is loaded now.")
+    runs: RunFunnel
+    steps: list[StepFunnel]
+    versions: list[VersionFunnel]
+    days: list[DayFunnel]

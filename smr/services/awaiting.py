@@ -37,6 +37,7 @@ from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 from smr.repositories.rows import TraceRow
 from smr.services import addressing
+from smr.services.catalog import Catalog
 from smr.services.delivery_state import (
     DeliveryState,
     Failed,
@@ -46,6 +47,7 @@ from smr.services.delivery_state import (
     StillAwaiting,
     next_state,
 )
+from smr.services.funnel import Tally
 from smr.services.retries import Retries
 from smr.services.sending import Outcome, attempt_row, message_of, truncate
 from smr.statuses import DeliveryStatus
@@ -63,8 +65,10 @@ class Checker:
         routes: Mapping[str, ChannelAdapter],
         settings: Settings,
         clock: Callable[[], datetime],
+        catalog: Catalog,
     ) -> None:
         self._sessions = sessions
+        self._catalog = catalog
         self._settings = settings
         self._retries = Retries.of(settings, draw=random.random)  # a check never retries
         self._clock = clock
@@ -128,10 +132,13 @@ class Checker:
         took: int,
     ) -> None:
         finals, attempts, trace = [], [], []
+        tally = Tally(self._catalog.policies.tz)
         for p, row, answer in zip(pending, rows, answers, strict=True):
             happened = _happened(answer, waited=now - p.accepted_at)
             final = next_state(DeliveryState.of(row), happened, retries=self._retries, now=now)
             finals.append(final.row(row.id, now))
+            if final.status is not DeliveryStatus.AWAITING:  # counted when it began to await
+                tally.delivery(row, final.status, final.skip_reason, at=now)
             if final.status is not DeliveryStatus.AWAITING:
                 attempts.append(attempt_row(Outcome(row, happened, took), now))
                 trace.append(_trace(row, final, happened.response, now=now))
@@ -139,6 +146,7 @@ class Checker:
             await repo.finish(session, finals)
             await deliveries_repo.insert_attempts(session, attempts)
             await runs_repo.insert_trace(session, trace)
+            await tally.write(session)  # last: see counts.add
 
 
 def _happened(answer: Answer, *, waited: timedelta) -> Happened:

@@ -30,6 +30,7 @@ from smr.repositories import cron_slots as cron_repo
 from smr.repositories.runs import slot_event
 from smr.services.audience import plan_runs, read_page
 from smr.services.catalog import Catalog
+from smr.services.funnel import Tally
 from smr.services.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,9 @@ class Cron:
                         lease_until=to.lease if keep else None,
                         now=now,
                     )
+                    tally = Tally(self._catalog.policies.tz)
+                    tally.plan(batch.plan, now=now)
+                    await tally.write(session)  # last: see counts.add
                     taken.set()
             finally:
                 taken.set()

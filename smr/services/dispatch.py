@@ -36,6 +36,7 @@ from smr.services.delivery_state import (
     Skipped,
     next_state,
 )
+from smr.services.funnel import Tally
 from smr.services.retries import Retries
 from smr.services.sending import Outcome, attempt_row, send_batch, send_one, trace_row
 from smr.statuses import DeliveryStatus, RunStatus
@@ -254,6 +255,9 @@ class Dispatcher:
             if isinstance(o.happened, Accepted)
         ]
         rows = [f.row(o.delivery.id, now) for o, f in zip(outcomes, finals, strict=True)]
+        tally = Tally(self._catalog.policies.tz)
+        for o, f in zip(outcomes, finals, strict=True):
+            tally.delivery(o.delivery, f.status, f.skip_reason, at=now)
         async with unit_of_work(self._sessions) as session:
             await repo.finish(session, rows)
             await awaiting_repo.set_vendor_refs(session, refs)
@@ -261,6 +265,7 @@ class Dispatcher:
             await runs_repo.insert_trace(
                 session, [trace_row(o, f, now) for o, f in zip(outcomes, finals, strict=True)]
             )
+            await tally.write(session)  # last: see counts.add
 
     def _final(self, outcome: Outcome, now: datetime) -> DeliveryState:
         was = DeliveryState.of(outcome.delivery)

@@ -27,6 +27,7 @@ from smr.schemas import CONSENTED, ORDER_TYPES, ConsentData, OrderData
 from smr.services import contacts, emitting, segments
 from smr.services.catalog import Catalog, EventRules
 from smr.services.dispatch import Claimed, Dispatcher
+from smr.services.funnel import Tally
 from smr.services.merging import Merger
 from smr.services.runs import RunPlanner
 from smr.subjects import IDENTITY_KINDS
@@ -77,6 +78,11 @@ async def process(
     erased = [row["id"] for row in rows if row.get("status") == EventStatus.ERASED]
     await personal_data.blank_events(session, erased)
     gated = await dispatcher.gate(session, claimed, known=planner.plan.started_statuses())
+    tally = Tally(catalog.policies.tz)
+    for row in rows:
+        tally.evaluations(row["evaluations"], at=now)
+    tally.plan(planner.plan, now=now)
+    await tally.write(session)  # last: see counts.add
     return Processed(events=len(batch), gated=gated)
 
 

@@ -34,6 +34,7 @@ from smr.repositories.runs import DueRun
 from smr.services import contacts, emitting, segments
 from smr.services.catalog import Catalog
 from smr.services.dispatch import Claimed, Dispatcher
+from smr.services.funnel import Tally
 from smr.services.plan import Plan, advance, ended
 from smr.statuses import RunStatus
 from smr.telemetry import ClaimKind, Telemetry
@@ -125,11 +126,13 @@ class Waker:
     async def _fail_alone(self, fence: Fence, run: DueRun, exc: Exception) -> bool:
         log.error("run %s could not be written; it is failed", run.id, exc_info=exc)
         plan = Plan()
-        self._fail(plan, run, f"its state could not be stored: {type(exc).__name__}", self._clock())
+        now = self._clock()
+        self._fail(plan, run, f"its state could not be stored: {type(exc).__name__}", now)
         try:
             async with unit_of_work(self._sessions) as session:
                 await fence(session)
                 await plan.write(session)
+                await self._count(session, plan, now=now)
         except Exception as error:  # the other runs of the batch still go on
             if is_unavailable(error):
                 raise
@@ -168,7 +171,14 @@ class Waker:
         await plan.write(session)
         await segments.write(session, moves, now=now)
         await emitting.post(session, emitting.emitted(plan.emitted, now=now), now=now)
-        return await self._dispatcher.gate(session, claimed)
+        gated = await self._dispatcher.gate(session, claimed)
+        await self._count(session, plan, now=now)
+        return gated
+
+    async def _count(self, session: AsyncSession, plan: Plan, *, now: datetime) -> None:
+        tally = Tally(self._catalog.policies.tz)
+        tally.plan(plan, now=now)
+        await tally.write(session)  # last: see counts.add
 
     def _resume(
         self,

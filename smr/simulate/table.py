@@ -13,9 +13,7 @@ GAP = "  "
 
 def render(simulation: Simulation) -> str:
     """The timeline, one row per entry, then the contact as it ends up and any notes."""
-    rows = [HEADER, *(_row(e, simulation) for e in simulation.timeline)]
-    widths = [max(width(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = [_line(row, widths) for row in rows]
+    lines = aligned([HEADER, *(_row(e, simulation) for e in simulation.timeline)])
     tz, start, end = simulation.tz, simulation.start, simulation.end
     lines.append("")
     lines.append(
@@ -45,6 +43,12 @@ def _row(entry: Entry, simulation: Simulation) -> tuple[str, ...]:
 
 def _one_line(text: str) -> str:
     return " ⏎ ".join(part.strip() for part in text.splitlines()) if "\n" in text else text
+
+
+def aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """``rows`` as lines of columns, each as wide as its widest cell."""
+    widths = [max(width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [_line(row, widths) for row in rows]
 
 
 def _line(row: tuple[str, ...], widths: list[int]) -> str:

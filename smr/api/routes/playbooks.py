@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
-from smr.api.deps import AdminOnly, RawBody, RuntimeDep
-from smr.api.models import PlaybookList, ReloadAnswer, ValidateAnswer
+from smr.api.deps import AdminOnly, RawBody, RuntimeDep, SessionDep
+from smr.api.models import PlaybookList, PlaybookReport, ReloadAnswer, ValidateAnswer
 from smr.api.openapi import ADMIN, problems, text_body
 from smr.playbooks import FileKind, LoadedPlaybook, PlaybookError, check_source, kind_of
+from smr.services import report as reports
 
 router = APIRouter(
     prefix="/v1/playbooks", tags=["playbooks"], dependencies=[AdminOnly], responses=ADMIN
@@ -103,3 +104,21 @@ async def validate_playbook(
         "valid": all(e.severity != "error" for e in errors),
         "errors": [error_json(e) for e in errors],
     }
+
+
+@router.get("/{playbook_id}/report", response_model=PlaybookReport, responses=problems(422))
+async def playbook_report(
+    playbook_id: Annotated[str, Path(max_length=64)],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    since: Annotated[str | None, Query(max_length=40, description="2026-11-01, or 30d")] = None,
+    until: Annotated[str | None, Query(max_length=40, description="2026-11-30; today")] = None,
+) -> dict[str, Any]:
+    """The playbook's funnel over local days: runs started, refused, completed, exited,
+    failed; each send step's messages scheduled, sent, skipped, failed, awaiting; in total,
+    per version and per day. Counted as they happen: a read of a few rows a day."""
+    catalog = runtime.catalog
+    span = reports.Range.parse(since, until, now=runtime.clock(), tz=catalog.policies.tz)
+    found = await reports.report(session, playbook_id, span)
+    loaded = playbook_id in catalog.result.playbooks
+    return {**found, "timezone": catalog.policies.timezone, "loaded": loaded}

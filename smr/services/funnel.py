@@ -1,0 +1,137 @@
+"""The funnel of each playbook, step and version, counted in the transactions that decide it:
+runs started, refused (by reason), completed, exited (by rule), failed and cancelled; at each
+send step, messages scheduled, sent, skipped (by reason), failed and awaiting a staff member.
+
+A transaction collects what it decided in a ``Tally`` and writes it last
+(``smr.repositories.counts.add``): a report (``smr.services.report``) sums a few rows a day,
+however many runs there were.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime, tzinfo
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smr.playbooks.engine import Outcome
+from smr.repositories import Record
+from smr.repositories import counts as repo
+from smr.repositories.counts import CountKey
+from smr.services.plan import Plan
+from smr.statuses import DeliveryStatus, RunStatus, SkipReason
+
+
+class Metric(StrEnum):
+    """What a count counts (a refusal and a skip also name their reason:
+    ``run.refused.condition_false``, ``send.skipped.opted_out``)."""
+
+    STARTED = "run.started"
+    REFUSED = "run.refused"
+    COMPLETED = "run.completed"
+    EXITED = "run.exited"
+    FAILED = "run.failed"
+    CANCELLED = "run.cancelled"
+    SCHEDULED = "send.scheduled"
+    SENT = "send.sent"
+    SKIPPED = "send.skipped"
+    SEND_FAILED = "send.failed"
+    AWAITING = "send.awaiting"
+    SEND_CANCELLED = "send.cancelled"
+
+
+#: The evaluations that are refusals (a chat line without the keyword is not one).
+REFUSALS = frozenset(
+    {
+        Outcome.CONDITION_FALSE,
+        Outcome.CONDITION_ERROR,
+        Outcome.REFUSED_MODE,
+        Outcome.REFUSED_COOLDOWN,
+        Outcome.NO_ITEMS,
+    }
+)
+RUN_ENDS = {
+    RunStatus.COMPLETED: Metric.COMPLETED,
+    RunStatus.EXITED: Metric.EXITED,
+    RunStatus.FAILED: Metric.FAILED,
+    RunStatus.CANCELLED: Metric.CANCELLED,
+}
+SEND_ENDS = {
+    DeliveryStatus.SENT: Metric.SENT,
+    DeliveryStatus.SKIPPED: Metric.SKIPPED,
+    DeliveryStatus.FAILED: Metric.SEND_FAILED,
+    DeliveryStatus.AWAITING: Metric.AWAITING,
+    DeliveryStatus.CANCELLED: Metric.SEND_CANCELLED,
+}
+_EXIT_RULE = re.compile(r"exit_on\[\d+\]")
+
+
+def skipped(reason: SkipReason | str | None) -> str:
+    return f"{Metric.SKIPPED}.{reason}" if reason else str(Metric.SKIPPED)
+
+
+class Tally:
+    """What one transaction adds to the funnels; ``write`` it last."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self._tz = tz
+        self._known: Counter[CountKey] = Counter()
+        #: (run id, step, metric, day) of counts whose playbook and version the run gives.
+        self._of_runs: list[tuple[str, str, str, str]] = []
+
+    def evaluations(self, records: Iterable[Mapping[str, Any]], *, at: datetime) -> None:
+        """The refusals among an event's evaluations (``RunPlanner.on_event``)."""
+        for record in records:
+            if record.get("outcome") in REFUSALS:
+                metric = f"{Metric.REFUSED}.{record['outcome']}"
+                key = CountKey(record["playbook"], self._day(at), record["version"], "", metric)
+                self._known[key] += 1
+
+    def plan(self, plan: Plan, *, now: datetime) -> None:
+        """Runs started and ended, and messages scheduled (or skipped at once), in ``plan``."""
+        for run in plan.runs:
+            started = CountKey(
+                run.playbook_id, self._day(run.started_at), run.playbook_version, "", Metric.STARTED
+            )
+            self._known[started] += 1
+            if (metric := RUN_ENDS.get(run.state.status)) is not None:  # done at once
+                at = self._day(run.state.ended_at or run.started_at)
+                self._known[CountKey(run.playbook_id, at, run.playbook_version, "", metric)] += 1
+        for update in plan.updated:
+            if (metric := RUN_ENDS.get(update.state.status)) is not None:
+                self._of_run(update.id, "", metric, update.state.ended_at or now)
+        for ended in plan.ended:
+            rule = _EXIT_RULE.match(ended.end_reason)
+            self._of_run(
+                ended.id, rule.group() if rule else "", RUN_ENDS[ended.status], ended.ended_at
+            )
+        for delivery in plan.deliveries:
+            self._of_run(delivery.run_id, delivery.step, Metric.SCHEDULED, now)
+            if delivery.status == DeliveryStatus.SKIPPED:
+                self._of_run(delivery.run_id, delivery.step, skipped(delivery.skip_reason), now)
+
+    def delivery(
+        self, row: Record, status: DeliveryStatus, reason: SkipReason | None, *, at: datetime
+    ) -> None:
+        """A claimed delivery's outcome (a retry or a deferral is none)."""
+        if (metric := SEND_ENDS.get(status)) is not None:
+            name = skipped(reason) if metric == Metric.SKIPPED else str(metric)
+            self._of_run(row.run_id, row.step, name, at)
+
+    async def write(self, session: AsyncSession) -> None:
+        versions = await repo.versions_of(session, {run_id for run_id, *_ in self._of_runs})
+        counts = Counter(self._known)
+        for run_id, step, metric, day in self._of_runs:
+            if (found := versions.get(run_id)) is not None:
+                counts[CountKey(found[0], day, found[1], step, metric)] += 1
+        await repo.add(session, counts)
+
+    def _of_run(self, run_id: str, step: str, metric: str, at: datetime) -> None:
+        self._of_runs.append((run_id, step, metric, self._day(at)))
+
+    def _day(self, at: datetime) -> str:
+        return at.astimezone(self._tz).strftime("%Y-%m-%d")
