@@ -139,12 +139,13 @@ DAY_METRICS = {
 
 
 def _days(counts: Counter[CountKey]) -> list[dict[str, Any]]:
-    days: defaultdict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DAY_METRICS, 0))
+    days: defaultdict[str, dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys([*DAY_METRICS, "skipped"], 0)
+    )
     names = {str(metric): name for name, metric in DAY_METRICS.items()}
     for key, n in counts.items():
-        row = days[key.day]
         if key.metric in names:
-            row[names[key.metric]] += n
-        elif key.metric.startswith(f"{Metric.SKIPPED}"):
-            row["skipped"] = row.get("skipped", 0) + n
-    return [{"day": day, "skipped": 0, **row} for day, row in sorted(days.items())]
+            days[key.day][names[key.metric]] += n
+        elif key.metric.startswith(Metric.SKIPPED):
+            days[key.day]["skipped"] += n
+    return [{"day": day, **row} for day, row in sorted(days.items())]
