@@ -14,7 +14,7 @@ UV_VERSION ?= 0.13.9
 LOCK_FLAGS := --quiet --python-version 3.11 --python-platform linux --generate-hashes \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
-.PHONY: run test lint typecheck pytest install lock bench-ingest bench-process bench-cost bench-dispatch bench-scale bench-wake bench-segments bench-import clean
+.PHONY: run test lint typecheck pytest install lock bench-ingest bench-process bench-cost bench-dispatch bench-scale bench-wake bench-segments bench-import bench-reports clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,9 @@ bench-segments: install
 ## Import: customers per second from a JSON Lines file, against a bare COPY of the same rows.
 bench-import: install
 	$(BIN)/python bench/imports.py
+
+bench-reports: install
+	$(BIN)/python bench/reports.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
