@@ -346,6 +346,8 @@ class Delivery(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
     playbook_id: Mapped[str] = mapped_column(String(64))
+    #: Its run's playbook version, for the funnel counts (none on rows older than it).
+    playbook_version: Mapped[str | None] = mapped_column(String(16))
     step: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(32))
     category: Mapped[str] = mapped_column(String(16))

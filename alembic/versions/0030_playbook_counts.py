@@ -5,6 +5,10 @@ scheduled, sent, skipped (by reason), failed and awaiting a staff member, added 
 transactions that decide them (``smr.services.funnel``), so that a report sums a few rows a
 day instead of scanning runs. ``shard`` spreads concurrent writers over rows.
 
+``deliveries.playbook_version``: the version of the delivery's run, so that a message's
+outcome is counted for its version without reading its run; filled in for the deliveries that
+have an outcome to come.
+
 Revision ID: 0030
 Revises: 0029
 Create Date: 2026-12-08
@@ -41,7 +45,16 @@ def upgrade() -> None:
             name=op.f("pk_playbook_counts"),
         ),
     )
+    with op.batch_alter_table("deliveries") as batch:
+        batch.add_column(sa.Column("playbook_version", sa.String(length=16), nullable=True))
+    op.execute(
+        "UPDATE deliveries SET playbook_version ="
+        " (SELECT runs.playbook_version FROM runs WHERE runs.id = deliveries.run_id)"
+        " WHERE status IN ('scheduled', 'sending', 'awaiting')"
+    )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch:
+        batch.drop_column("playbook_version")
     op.drop_table("playbook_counts")

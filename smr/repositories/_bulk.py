@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert, Update
@@ -65,6 +65,40 @@ async def insert_new(
 def _sqlite_insert_new(table: Table, returning: tuple[str, ...]) -> Insert:
     stmt = _ignoring_conflicts("sqlite", table)
     return stmt.returning(*(table.c[name] for name in returning))
+
+
+async def insert_adding(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]], *, add: str
+) -> None:
+    """INSERT … ON CONFLICT (the primary key) DO UPDATE SET ``add`` = ``add`` + the row's:
+    counters. One statement, whose text on PostgreSQL does not depend on the number of rows
+    (arrays, ``unnest``). The rows' keys must be unique and every row carry the same keys."""
+    if not rows:
+        return
+    if dialect_name(session) == "postgresql":
+        columns, params = _columns_of(table, rows)
+        await session.execute(_adding(table, columns, add), params)
+    else:
+        await session.execute(_sqlite_adding(table, add), rows)
+
+
+@cache
+def _adding(table: Table, columns: tuple[str, ...], add: str) -> Insert:
+    given = select(*(_unnested(table.c[name], "u", False).label(name) for name in columns))
+    stmt = postgresql.insert(table).from_select(list(columns), given, include_defaults=False)
+    keys = [c.name for c in table.primary_key.columns]
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={add: table.c[add] + stmt.excluded[add]}
+    )
+
+
+@cache
+def _sqlite_adding(table: Table, add: str) -> Insert:
+    stmt = sqlite.insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={add: table.c[add] + stmt.excluded[add]}
+    )
 
 
 async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:

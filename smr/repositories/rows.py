@@ -130,6 +130,7 @@ class NewDelivery:
     run_id: str
     contact_id: str
     playbook_id: str
+    playbook_version: str
     step: str
     channel: str
     category: str
@@ -159,6 +160,7 @@ class NewDelivery:
             "run_id": self.run_id,
             "contact_id": self.contact_id,
             "playbook_id": self.playbook_id,
+            "playbook_version": self.playbook_version,
             "step": self.step,
             "channel": self.channel,
             "category": self.category,

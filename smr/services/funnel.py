@@ -79,9 +79,12 @@ class Tally:
 
     def __init__(self, tz: tzinfo) -> None:
         self._tz = tz
+        self._days: dict[datetime, str] = {}
         self._known: Counter[CountKey] = Counter()
-        #: (run id, step, metric, day) of counts whose playbook and version the run gives.
-        self._of_runs: list[tuple[str, str, str, str]] = []
+        #: (run id, step, metric, day): counted for the run's playbook and version.
+        self._counted: list[tuple[str, str, str, str]] = []
+        #: run id → (playbook id, version), as far as the rows counted tell.
+        self._versions: dict[str, tuple[str, str]] = {}
 
     def evaluations(self, records: Iterable[Mapping[str, Any]], *, at: datetime) -> None:
         """The refusals among an event's evaluations (``RunPlanner.on_event``)."""
@@ -94,44 +97,48 @@ class Tally:
     def plan(self, plan: Plan, *, now: datetime) -> None:
         """Runs started and ended, and messages scheduled (or skipped at once), in ``plan``."""
         for run in plan.runs:
-            started = CountKey(
-                run.playbook_id, self._day(run.started_at), run.playbook_version, "", Metric.STARTED
-            )
-            self._known[started] += 1
+            self._versions[run.id] = (run.playbook_id, run.playbook_version)
+            self._count(run.id, "", Metric.STARTED, run.started_at)
             if (metric := RUN_ENDS.get(run.state.status)) is not None:  # done at once
-                at = self._day(run.state.ended_at or run.started_at)
-                self._known[CountKey(run.playbook_id, at, run.playbook_version, "", metric)] += 1
+                self._count(run.id, "", metric, run.state.ended_at or run.started_at)
         for update in plan.updated:
             if (metric := RUN_ENDS.get(update.state.status)) is not None:
-                self._of_run(update.id, "", metric, update.state.ended_at or now)
+                self._count(update.id, "", metric, update.state.ended_at or now)
         for ended in plan.ended:
             rule = _EXIT_RULE.match(ended.end_reason)
-            self._of_run(
-                ended.id, rule.group() if rule else "", RUN_ENDS[ended.status], ended.ended_at
-            )
+            step = rule.group() if rule else ""
+            self._count(ended.id, step, RUN_ENDS[ended.status], ended.ended_at)
         for delivery in plan.deliveries:
-            self._of_run(delivery.run_id, delivery.step, Metric.SCHEDULED, now)
+            self._versions[delivery.run_id] = (delivery.playbook_id, delivery.playbook_version)
+            self._count(delivery.run_id, delivery.step, Metric.SCHEDULED, now)
             if delivery.status == DeliveryStatus.SKIPPED:
-                self._of_run(delivery.run_id, delivery.step, skipped(delivery.skip_reason), now)
+                self._count(delivery.run_id, delivery.step, skipped(delivery.skip_reason), now)
 
     def delivery(
         self, row: Record, status: DeliveryStatus, reason: SkipReason | None, *, at: datetime
     ) -> None:
         """A claimed delivery's outcome (a retry or a deferral is none)."""
-        if (metric := SEND_ENDS.get(status)) is not None:
-            name = skipped(reason) if metric == Metric.SKIPPED else str(metric)
-            self._of_run(row.run_id, row.step, name, at)
+        if (metric := SEND_ENDS.get(status)) is None:
+            return
+        if version := getattr(row, "playbook_version", None):  # else looked up by its run
+            self._versions[row.run_id] = (row.playbook_id, version)
+        name = skipped(reason) if metric == Metric.SKIPPED else str(metric)
+        self._count(row.run_id, row.step, name, at)
 
     async def write(self, session: AsyncSession) -> None:
-        versions = await repo.versions_of(session, {run_id for run_id, *_ in self._of_runs})
-        counts = Counter(self._known)
-        for run_id, step, metric, day in self._of_runs:
+        unknown = {run_id for run_id, *_ in self._counted} - self._versions.keys()
+        versions = {**self._versions, **await repo.versions_of(session, unknown)}
+        counts: Counter[CountKey] = Counter(self._known)
+        for run_id, step, metric, day in self._counted:
             if (found := versions.get(run_id)) is not None:
                 counts[CountKey(found[0], day, found[1], step, metric)] += 1
         await repo.add(session, counts)
 
-    def _of_run(self, run_id: str, step: str, metric: str, at: datetime) -> None:
-        self._of_runs.append((run_id, step, metric, self._day(at)))
+    def _count(self, run_id: str, step: str, metric: str, at: datetime) -> None:
+        self._counted.append((run_id, step, metric, self._day(at)))
 
     def _day(self, at: datetime) -> str:
-        return at.astimezone(self._tz).strftime("%Y-%m-%d")
+        # Asked for again and again with the batch's one ``now``: worked out once.
+        if (day := self._days.get(at)) is None:
+            day = self._days[at] = at.astimezone(self._tz).strftime("%Y-%m-%d")
+        return day

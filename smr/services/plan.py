@@ -262,6 +262,7 @@ def _delivery(
         run_id=run_id,
         contact_id=contact_id,
         playbook_id=playbook.id,
+        playbook_version=playbook.version,
         step=effect.step_path,
         channel=effect.channel,
         category=effect.category,

@@ -99,6 +99,7 @@ async def request(
         run_id=run_id,
         contact_id=contact_id,
         playbook_id=API_PLAYBOOK,
+        playbook_version=API_VERSION,
         step=effect.step_path,
         channel=effect.channel,
         category=effect.category,

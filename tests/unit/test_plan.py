@@ -18,6 +18,7 @@ def planned(key: str, *, due_at: datetime = NOW, skip: SkipReason | None = None)
         run_id=f"run-{key}",
         contact_id="ct-1",
         playbook_id="pb",
+        playbook_version="v1",
         step="0",
         channel="mock",
         category="service",
