@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,7 @@ from smr.errors import Conflict, NotFound
 from smr.repositories import deliveries as deliveries_repo
 from smr.repositories import runs as runs_repo
 from smr.repositories.rows import TraceRow
+from smr.services.funnel import Tally
 from smr.services.plan import Plan
 from smr.statuses import DeliveryStatus, RunStatus
 
@@ -25,8 +26,11 @@ class CancelledRun:
     status: Literal[RunStatus.CANCELLED] = RunStatus.CANCELLED
 
 
-async def cancel_delivery(session: AsyncSession, delivery_id: str, *, now: datetime) -> None:
-    """Raises NotFound, or Conflict unless the delivery is still scheduled."""
+async def cancel_delivery(
+    session: AsyncSession, delivery_id: str, *, now: datetime, tz: tzinfo
+) -> None:
+    """Raises NotFound, or Conflict unless the delivery is still scheduled. ``tz``: the
+    policies' timezone, whose day the cancellation counts on (``smr.services.funnel``)."""
     delivery = await deliveries_repo.get(session, delivery_id)
     if delivery is None:
         raise NotFound(f"No delivery {delivery_id}.")
@@ -35,10 +39,16 @@ async def cancel_delivery(session: AsyncSession, delivery_id: str, *, now: datet
     await runs_repo.insert_trace(
         session, [_cancelled(delivery.run_id, delivery_id, delivery.step, now)]
     )
+    tally = Tally(tz)
+    tally.delivery(delivery, DeliveryStatus.CANCELLED, None, at=now)
+    await tally.write(session)  # last: see counts.add
 
 
-async def cancel_run(session: AsyncSession, run_id: str, *, now: datetime) -> CancelledRun:
-    """End an active or waiting run and cancel its scheduled deliveries.
+async def cancel_run(
+    session: AsyncSession, run_id: str, *, now: datetime, tz: tzinfo
+) -> CancelledRun:
+    """End an active or waiting run and cancel its scheduled deliveries (counted on ``tz``'s
+    day, as ``cancel_delivery``).
 
     Raises NotFound, or Conflict when the run has already ended.
     """
@@ -53,6 +63,12 @@ async def cancel_run(session: AsyncSession, run_id: str, *, now: datetime) -> Ca
     cancelled = await deliveries_repo.cancel(session, ids=pending, now=now)
     plan.trace += [_cancelled(run_id, d, None, now) for d in cancelled]
     await runs_repo.insert_trace(session, plan.trace)
+    tally = Tally(tz)
+    tally.plan(plan, now=now)
+    for delivery in await deliveries_repo.of_run(session, run_id):
+        if delivery.id in cancelled:
+            tally.delivery(delivery, DeliveryStatus.CANCELLED, None, at=now)
+    await tally.write(session)  # last: see counts.add
     return CancelledRun(run_id, cancelled)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smr.models import Delivery
 from smr.playbooks.engine import Outcome
 from smr.repositories import Record
 from smr.repositories import counts as repo
@@ -115,9 +116,14 @@ class Tally:
                 self._count(delivery.run_id, delivery.step, skipped(delivery.skip_reason), now)
 
     def delivery(
-        self, row: Record, status: DeliveryStatus, reason: SkipReason | None, *, at: datetime
+        self,
+        row: Record | Delivery,
+        status: DeliveryStatus,
+        reason: SkipReason | None,
+        *,
+        at: datetime,
     ) -> None:
-        """A claimed delivery's outcome (a retry or a deferral is none)."""
+        """A delivery's outcome (a retry or a deferral is none)."""
         if (metric := SEND_ENDS.get(status)) is None:
             return
         if version := getattr(row, "playbook_version", None):  # else looked up by its run

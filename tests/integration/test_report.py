@@ -4,6 +4,8 @@ days, on every test database."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,28 @@ from typer.testing import CliRunner
 from smr.cli import app
 from smr.models import PlaybookCount
 from smr.runtime import Runtime
+from tests.conftest import CORE
 from tests.helpers import INGEST, FakeClock, auth, order_event
+
+NUDGE = """\
+id: nudge
+name: 提醒
+mode: parallel
+trigger: {event: order.paid}
+steps:
+  - send: {channel: mock, category: marketing, text: 嗨}
+  - wait: 1d
+  - send: {channel: mock, category: marketing, text: 再见}
+"""
+
+
+@pytest.fixture
+def playbooks_dir(tmp_path: Path) -> Path:
+    """The core playbooks, and one that sends marketing, waits a day and sends again."""
+    folder = tmp_path / "playbooks"
+    shutil.copytree(CORE, folder)
+    (folder / "nudge.yaml").write_text(NUDGE, encoding="utf-8")
+    return folder
 
 
 def chat(key: str, text: str, *, phone: str = "13800000001") -> dict[str, Any]:
@@ -73,7 +96,9 @@ async def test_a_day_outside_the_range_is_not_counted_and_the_shards_add_up(
     assert everything["runs"]["started"] == 3
     assert [d["started"] for d in everything["days"]] == [1, 2]
     async with runtime.sessions() as session:  # each transaction added to a shard of its own
-        stored = select(func.sum(PlaybookCount.n)).where(PlaybookCount.metric == "run.started")
+        stored = select(func.sum(PlaybookCount.n)).where(
+            PlaybookCount.playbook_id == "order-thank-you", PlaybookCount.metric == "run.started"
+        )
         assert await session.scalar(stored) == 3
 
 
@@ -127,4 +152,29 @@ async def test_smr_report_prints_a_playbooks_funnel_and_every_playbooks_line(
     assert (bad.exit_code, bad.stderr.splitlines()[-1]) == (
         2,
         "since: 'soon' is not a day: write 2026-11-23, or 30d",
+    )
+
+
+async def test_an_admins_cancellations_count_for_the_run_and_the_message(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    tz = runtime.catalog.policies.tz
+    clock.now = datetime.combine(clock.now.astimezone(tz).date(), datetime.min.time(), tz)
+    clock.advance(hours=22)  # inside quiet hours: the first message waits for 09:00
+    await client.post("/v1/events", json=order_event("o-1"), headers=auth(INGEST))
+    listed = await client.get("/v1/deliveries", params={"status": "scheduled"}, headers=auth())
+    (waiting,) = [d for d in listed.json()["items"] if d["playbook"] == "nudge"]
+
+    cancelled = await client.post(f"/v1/deliveries/{waiting['id']}/cancel", headers=auth())
+    ended = await client.post(f"/v1/runs/{waiting['run_id']}/cancel", headers=auth())
+
+    assert (cancelled.status_code, ended.status_code) == (200, 200)
+    found = await report(client, "nudge")
+    assert (found["runs"]["started"], found["runs"]["cancelled"]) == (1, 1)
+    (first,) = found["steps"]
+    assert (first["step"], first["scheduled"], first["cancelled"], first["sent"]) == (
+        "steps[0]",
+        1,
+        1,
+        0,
     )

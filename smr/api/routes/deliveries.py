@@ -48,5 +48,6 @@ async def list_deliveries(
 async def cancel_delivery(
     delivery_id: str, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    await cancel.cancel_delivery(session, delivery_id, now=runtime.clock())
+    tz = runtime.catalog.policies.tz
+    await cancel.cancel_delivery(session, delivery_id, now=runtime.clock(), tz=tz)
     return {"id": delivery_id, "status": DeliveryStatus.CANCELLED}

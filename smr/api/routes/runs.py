@@ -53,4 +53,5 @@ async def get_run(run_id: str, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/{run_id}/cancel", response_model=RunCancelled, responses=problems(404, 409))
 async def cancel_run(run_id: str, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return asdict(await cancel.cancel_run(session, run_id, now=runtime.clock()))
+    tz = runtime.catalog.policies.tz
+    return asdict(await cancel.cancel_run(session, run_id, now=runtime.clock(), tz=tz))
