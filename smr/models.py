@@ -312,6 +312,9 @@ class Run(Base):
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    #: When its playbook's goal was reached, and the event that reached it.
+    converted_at: Mapped[datetime | None]
+    converted_event_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class TraceEntry(Base):

@@ -11,7 +11,7 @@ from smr.runtime import build_runtime
 from smr.services import report as reports
 from smr.simulate.table import aligned
 
-RUN_COLUMNS = ("started", "refused", "completed", "exited", "failed", "cancelled")
+RUN_COLUMNS = ("started", "refused", "converted", "completed", "exited", "failed", "cancelled")
 STEP_COLUMNS = ("scheduled", "sent", "skipped", "failed", "awaiting", "cancelled")
 
 
@@ -60,7 +60,7 @@ def one(found: dict[str, Any]) -> list[str]:
         for step in found["steps"]:
             lines += _reasons(f"{step['step']} skipped", step["skipped_by"])
     if found["days"]:
-        columns = ("started", "completed", "exited", "sent", "skipped", "failed")
+        columns = ("started", "converted", "completed", "exited", "sent", "skipped", "failed")
         days = [(d["day"], *(str(d[c]) for c in columns)) for d in found["days"]]
         lines += ["", *aligned([("DAY", *(c.upper() for c in columns)), *days])]
     return lines

@@ -628,6 +628,7 @@ class RunFunnel(BaseModel):
 
     started: int
     refused: int = Field(description="Evaluations that started no run (condition, cooldown, mode).")
+    converted: int = Field(description="Runs that reached the playbook's goal.")
     completed: int
     exited: int = Field(description="Runs an exit_on rule (or a restart) ended.")
     failed: int
@@ -658,6 +659,7 @@ class VersionFunnel(BaseModel):
 class DayFunnel(BaseModel):
     day: str
     started: int
+    converted: int
     completed: int
     exited: int
     sent: int

@@ -132,6 +132,29 @@ def match_exits(
     return matches
 
 
+def goal_reached(
+    playbook: LoadedPlaybook,
+    event: EventView,
+    *,
+    contact: ContactView,
+    run: RunView,
+    trigger: EventView,
+    now: datetime,
+    vars: Mapping[str, Any],
+) -> bool:
+    """Whether ``event`` is the playbook's goal for ``run`` (its type, and its ``if``: one that
+    fails to evaluate is not reached). The time window is the caller's to check."""
+    goal = playbook.goal
+    if goal is None or goal.event != event.type:
+        return False
+    if goal.condition is None:
+        return True
+    context = build_context(
+        contact=contact, event=event, trigger=trigger, run=run, now=now, vars=vars
+    )
+    return _truth(goal.condition, context) is True
+
+
 def _evaluate(
     playbook: LoadedPlaybook,
     *,

@@ -7,6 +7,7 @@ import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from smr.playbooks.messages import custom_event_message, describe, did_you_mean
 from smr.playbooks.policies import STAFF_CHANNEL, Policies
 from smr.playbooks.program import Program, compile_program
 from smr.playbooks.reach import reach_warnings
-from smr.playbooks.schema import EventTrigger, ExitRule, IfStep, Playbook, ScheduleTrigger
+from smr.playbooks.schema import EventTrigger, ExitRule, Goal, IfStep, Playbook, ScheduleTrigger
 from smr.playbooks.steps.emit import EmitStep
 from smr.playbooks.yaml_loader import compose_document
 from smr.subjects import ContactKind
@@ -45,6 +46,15 @@ MAX_NODES = 100_000
 class CompiledExit:
     event: str
     condition: Expression | None
+
+
+@dataclass(frozen=True)
+class CompiledGoal:
+    event: str
+    within: timedelta
+    condition: Expression | None
+    #: Counted from the run's first sent message (else from its start).
+    from_send: bool
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class LoadedPlaybook:
     each: Expression | None = None
     #: ``trigger.segment``: the segment whose entries (or exits) start a run.
     segment: str | None = None
+    goal: CompiledGoal | None = None
 
     def triggered(self, event_type: str, data: Mapping[str, Any]) -> bool:
         """Whether an event of this type and data may start a run (its segment's, if any)."""
@@ -415,7 +426,13 @@ def _compile(spec: Playbook, *, text: str, filename: str) -> LoadedPlaybook:
         listens_to=frozenset(events) | {rule.event for rule in exits},
         each=_each(spec.trigger),
         segment=spec.trigger.segment if isinstance(spec.trigger, EventTrigger) else None,
+        goal=_compile_goal(spec.goal) if spec.goal else None,
     )
+
+
+def _compile_goal(goal: Goal) -> CompiledGoal:
+    condition = compile_expression(goal.condition) if goal.condition else None
+    return CompiledGoal(goal.event, goal.within, condition, from_send=goal.from_ == "send")
 
 
 def _each(trigger: EventTrigger | ScheduleTrigger) -> Expression | None:

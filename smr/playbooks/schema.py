@@ -190,6 +190,17 @@ class ExitRule(StrictModel):
     condition: ExpressionText | None = Field(default=None, alias="if")
 
 
+class Goal(StrictModel):
+    """What a run is for: it converts when its contact's ``event`` (for which ``if`` holds)
+    comes within ``within`` of the run's first sent message (``from: send``) or of its start
+    (``from: start``)."""
+
+    event: EventType
+    within: Duration = timedelta(days=7)
+    condition: ExpressionText | None = Field(default=None, alias="if")
+    from_: Literal["send", "start"] = Field(default="send", alias="from")
+
+
 class Playbook(StrictModel):
     id: PlaybookId
     name: NonEmptyText
@@ -200,6 +211,7 @@ class Playbook(StrictModel):
     trigger: Trigger
     steps: list[Step] = Field(min_length=1)
     exit_on: list[ExitRule] = Field(default_factory=list)
+    goal: Goal | None = None
     group_welcome: GroupWelcome | None = None
 
     @model_validator(mode="after")

@@ -37,6 +37,11 @@ MODEL_DOCS: dict[str, Doc] = {
         "Exit rule · 退出条件",
         "An active run ends when this event arrives for the same contact. 收到该事件时结束。",
     ),
+    "Goal": (
+        "Goal · 目标",
+        "A run converts when this event comes within the window after its first message. "
+        "剧本的目标：发出第一条消息后多久内发生该事件算转化。",
+    ),
     "Policies": (
         "Policies · 发送策略",
         "Timezone, quiet hours, frequency caps and shared values for all playbooks. 全局策略。",
@@ -82,6 +87,7 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
         "trigger": ("Trigger · 触发", "What starts a run. 什么时候开始。"),
         "steps": ("Steps · 步骤", "What the run does, in order. 按顺序执行的步骤。"),
         "exit_on": ("Exit on · 退出条件", "Events that end an active run. 收到即结束的事件。"),
+        "goal": ("Goal · 目标", "What the playbook is for, counted in its report. 剧本的目标。"),
         "group_welcome": (
             "Group welcome · 入群欢迎语",
             "A WeCom group welcome template, kept in WeCom by SMR. "
@@ -148,6 +154,16 @@ FIELD_DOCS: dict[str, dict[str, Doc]] = {
     "ExitRule": {
         "event": ("Event · 事件", "The event type that ends the run. 结束运行的事件类型。"),
         "if": _IF,
+    },
+    "Goal": {
+        "event": ("Event · 事件", "The event type that converts the run. 算转化的事件类型。"),
+        "within": ("Within · 时限", "How long after the first message (or start). 时限，默认 7d。"),
+        "if": _IF,
+        "from": (
+            "From · 起算",
+            "send: from the run's first sent message (default); start: from its start. "
+            "从第一条消息发出（默认）还是从开始算。",
+        ),
     },
     "Policies": {
         "timezone": ("Timezone · 时区", "IANA name, e.g. Asia/Shanghai. 时区。"),

@@ -210,6 +210,11 @@ class Catalog:
         """The version a run started with, else the playbook's current version."""
         return self.versions.get(version) or self.result.playbooks.get(playbook_id)
 
+    def with_goal_on(self, event_types: Iterable[str]) -> set[str]:
+        """Ids of playbooks (any known version) whose goal is one of these event types."""
+        wanted = set(event_types)
+        return {p.id for p in self.versions.values() if p.goal and p.goal.event in wanted}
+
     def exiting_on(self, event_types: Iterable[str]) -> set[str]:
         """Ids of playbooks (any known version) with an exit_on rule for one of these types."""
         return {pid for t in set(event_types) for pid in self.rules_for(t).exiting}

@@ -33,6 +33,7 @@ class Metric(StrEnum):
 
     STARTED = "run.started"
     REFUSED = "run.refused"
+    CONVERTED = "run.converted"
     COMPLETED = "run.completed"
     EXITED = "run.exited"
     FAILED = "run.failed"
@@ -114,6 +115,11 @@ class Tally:
             self._count(delivery.run_id, delivery.step, Metric.SCHEDULED, now)
             if delivery.status == DeliveryStatus.SKIPPED:
                 self._count(delivery.run_id, delivery.step, skipped(delivery.skip_reason), now)
+
+    def converted(self, run_id: str, playbook_id: str, version: str, *, at: datetime) -> None:
+        """A run reached its playbook's goal (``smr.services.goals``)."""
+        self._versions[run_id] = (playbook_id, version)
+        self._count(run_id, "", Metric.CONVERTED, at)
 
     def delivery(
         self,

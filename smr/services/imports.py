@@ -58,9 +58,17 @@ class Imported:
     errors: list[LineError] = field(default_factory=list)
 
     def add(self, other: Imported) -> None:
-        for name in ("lines", "created", "updated", "unchanged", "merged", "orders"):
+        """Count ``other`` in too (a chunk's, or another process's)."""
+        for name in (
+            "lines",
+            "created",
+            "updated",
+            "unchanged",
+            "merged",
+            "orders",
+            "orders_known",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.orders_known += other.orders_known
         self.errors += other.errors
 
 

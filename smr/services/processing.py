@@ -24,7 +24,7 @@ from smr.repositories import event_log, personal_data
 from smr.repositories import runs as runs_repo
 from smr.repositories._bulk import write_together
 from smr.schemas import CONSENTED, ORDER_TYPES, ConsentData, OrderData
-from smr.services import contacts, emitting, segments
+from smr.services import contacts, emitting, goals, segments
 from smr.services.catalog import Catalog, EventRules
 from smr.services.dispatch import Claimed, Dispatcher
 from smr.services.funnel import Tally
@@ -77,8 +77,9 @@ async def process(
     await event_log.finish(session, rows, seqs=[e.seq for e in batch])
     erased = [row["id"] for row in rows if row.get("status") == EventStatus.ERASED]
     await personal_data.blank_events(session, erased)
-    gated = await dispatcher.gate(session, claimed, known=planner.plan.started_statuses())
     tally = Tally(catalog.policies.tz)
+    await goals.convert(session, batch, states, catalog=catalog, now=now, tally=tally)
+    gated = await dispatcher.gate(session, claimed, known=planner.plan.started_statuses())
     for row in rows:
         tally.evaluations(row["evaluations"], at=now)
     tally.plan(planner.plan, now=now)

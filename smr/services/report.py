@@ -23,7 +23,7 @@ DEFAULT_DAYS = 30
 _DAYS_AGO = re.compile(r"(\d{1,3})d")
 #: The counts a run's funnel shows, and a send step's (refusals, exits by rule and skips
 #: by reason are broken down).
-RUN_METRICS = ("started", "refused", "completed", "exited", "failed", "cancelled")
+RUN_METRICS = ("started", "refused", "converted", "completed", "exited", "failed", "cancelled")
 SEND_METRICS = ("scheduled", "sent", "skipped", "failed", "awaiting", "cancelled")
 
 
@@ -131,6 +131,7 @@ def _step_order(step: str) -> list[Any]:
 #: What each day of a report shows.
 DAY_METRICS = {
     "started": Metric.STARTED,
+    "converted": Metric.CONVERTED,
     "completed": Metric.COMPLETED,
     "exited": Metric.EXITED,
     "sent": Metric.SENT,

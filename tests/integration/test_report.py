@@ -143,12 +143,13 @@ async def test_smr_report_prints_a_playbooks_funnel_and_every_playbooks_line(
 
     assert one.exit_code == 0, one.output
     lines = one.stdout.splitlines()
-    assert lines[1].split() == ["STARTED", "REFUSED", "COMPLETED", "EXITED", "FAILED", "CANCELLED"]
-    assert lines[2].split() == ["2", "0", "2", "0", "0", "0"]
+    header = ["STARTED", "REFUSED", "CONVERTED", "COMPLETED", "EXITED", "FAILED", "CANCELLED"]
+    assert lines[1].split() == header
+    assert lines[2].split() == ["2", "0", "0", "2", "0", "0", "0"]
     assert "steps[2]  2          2     0        0       0         0" in one.stdout
     assert every.exit_code == 0, every.output
     (thanks,) = [line.split() for line in every.stdout.splitlines() if "order-thank-you" in line]
-    assert thanks == ["order-thank-you", "2", "0", "2", "0", "0", "0", "2", "0", "0"]
+    assert thanks == ["order-thank-you", "2", "0", "0", "2", "0", "0", "0", "2", "0", "0"]
     assert (bad.exit_code, bad.stderr.splitlines()[-1]) == (
         2,
         "since: 'soon' is not a day: write 2026-11-23, or 30d",

@@ -48,7 +48,7 @@ CASES: list[tuple[str, str, list[Problem]]] = [
                 1,
                 "colour",
                 "unknown field 'colour' (allowed here: id, name, enabled, mode, cooldown,"
-                " delivery, trigger, steps, exit_on, group_welcome)",
+                " delivery, trigger, steps, exit_on, goal, group_welcome)",
             )
         ],
     ),

@@ -87,7 +87,7 @@ ERROR_CASES = [
                 1,
                 "colour",
                 "unknown field 'colour' (allowed here: id, name, enabled, mode, cooldown,"
-                " delivery, trigger, steps, exit_on, group_welcome)",
+                " delivery, trigger, steps, exit_on, goal, group_welcome)",
             )
         ],
     ),
@@ -433,3 +433,22 @@ def test_vars_are_not_checked_against_policies_that_do_not_load(tmp_path: Path) 
     assert [(e.file.rsplit("/", 1)[-1], e.severity) for e in result.errors] == [
         ("policies.yaml", "error")
     ]
+
+
+def test_a_goal_compiles_with_its_window_and_where_it_counts_from() -> None:
+    text = (
+        VALID + 'goal: {event: order.paid, within: 3d, if: "event.data.total > 0", from: start}\n'
+    )
+    loaded, errors = load_text(text, filename="pb.yaml", channels=CHANNELS)
+
+    assert errors == []
+    assert loaded is not None
+    assert loaded.goal is not None
+    assert (loaded.goal.event, loaded.goal.within, loaded.goal.from_send) == (
+        "order.paid",
+        timedelta(days=3),
+        False,
+    )
+    assert loaded.goal.condition is not None
+    bad = _errors(VALID + "goal: {event: order.paid, within: 3 days, from: later}\n")
+    assert [e.path for e in bad] == ["goal.within", "goal.from"]
