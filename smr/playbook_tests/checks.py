@@ -23,6 +23,8 @@ def failure(expectation: Expectation, simulation: Simulation, *, start: datetime
         return _send(expectation.send, expectation.at, simulation, clock)
     if expectation.not_sent is not None:
         return _not_sent(expectation.not_sent, simulation, clock)
+    if expectation.converted is not None:
+        return _converted(expectation.converted, expectation.at, simulation, clock)
     contact = simulation.contact or {}
     if expectation.tags is not None:
         return _members("tags", expectation.tags, contact.get("tags", []))
@@ -120,6 +122,17 @@ def _not_sent(playbook: str, simulation: Simulation, clock: _Clock) -> str | Non
     return f"expected no message from {playbook}, got " + "; ".join(
         _show(e, clock) for e in sent[:SHOWN]
     )
+
+
+def _converted(
+    playbook: str, moment: str | None, simulation: Simulation, clock: _Clock
+) -> str | None:
+    reached = [e for e in simulation.timeline if e.kind == "goal" and e.playbook == playbook]
+    if any(clock.matches(e.at, moment) for e in reached):
+        return None
+    when = f" on {moment}" if moment else ""
+    got = "; ".join(clock.day(e.at) for e in reached) or "no run of it converted"
+    return f"expected a run of {playbook} to reach its goal{when}, got {got}"
 
 
 def _show(entry: Entry, clock: _Clock) -> str:

@@ -97,6 +97,10 @@ class Members(StrictModel):
     exclude: list[str] = Field(default_factory=list)
 
 
+#: What an expectation may say, one each.
+KINDS = ("send", "not_sent", "converted", "tags", "segments", "attributes")
+
+
 class Expectation(StrictModel):
     """One thing the case must show; exactly one of ``send``, ``not_sent``, ``tags``,
     ``segments``, ``attributes``; ``at`` only with ``send``."""
@@ -105,25 +109,23 @@ class Expectation(StrictModel):
     send: SentMessage | None = None
     #: A playbook that must send nothing.
     not_sent: str | None = None
+    #: A playbook one of whose runs reached its goal.
+    converted: str | None = None
     tags: Members | None = None
     segments: Members | None = None
     attributes: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Expectation:
-        kinds = [
-            k
-            for k in ("send", "not_sent", "tags", "segments", "attributes")
-            if getattr(self, k) is not None
-        ]
+        kinds = [k for k in KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
-                "say one thing: send, not_sent, tags, segments or attributes"
+                "say one thing: send, not_sent, converted, tags, segments or attributes"
                 + (f" (got {', '.join(kinds)})" if kinds else "")
             )
-        if self.at is not None and self.send is None:
+        if self.at is not None and self.send is None and self.converted is None:
             raise ValueError(
-                "at goes with send (tags, segments and attributes are read at the end)"
+                "at goes with send or converted (tags, segments and attributes are read at the end)"
             )
         return self
 

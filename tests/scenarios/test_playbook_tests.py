@@ -104,6 +104,7 @@ async def test_a_test_file_that_does_not_read_as_tests_is_an_error_at_its_line(
     assert "'3 days' is not a moment" in lines[0]
     assert lines[1].startswith(f"{file}:5:")
     assert (
-        "say one thing: send, not_sent, tags, segments or attributes (got send, tags)" in lines[1]
+        "say one thing: send, not_sent, converted, tags, segments or attributes (got send, tags)"
+        in lines[1]
     )
     assert result.stdout == "0 cases in 1 files: 0 passed, 0 failed, 2 errors\n"
