@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from bench.harness.common import RESULTS_DIR, finish, log
+from bench.harness.common import RESULTS_DIR, best_of, finish, log
 from bench.harness.db import (
     add_database_options,
     database_dsn,
@@ -99,15 +98,6 @@ async def seed(dsn: str, options: Options, first: date) -> int:
         return int(await conn.fetchval("SELECT count(*) FROM playbook_counts"))
     finally:
         await conn.close()
-
-
-async def best_of(repeat: int, work: Any) -> tuple[float, Any]:
-    best, answer = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        answer = await work()
-        best = min(best, time.perf_counter() - started)
-    return best, answer
 
 
 async def measure(dsn: str, options: Options, span: Range) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 
-from bench.harness.common import RESULTS_DIR, finish, log
+from bench.harness.common import RESULTS_DIR, best_of, finish, log
 from bench.harness.db import (
     add_database_options,
     database_dsn,
@@ -87,15 +87,6 @@ async def seed(dsn: str, customers: int) -> None:
         await conn.close()
 
 
-async def best_of(repeat: int, work: object) -> tuple[float, object]:
-    best, answer = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        answer = await work()  # type: ignore[operator]
-        best = min(best, time.perf_counter() - started)
-    return best, answer
-
-
 async def counts(dsn: str, repeat: int) -> dict[str, float | int]:
     engine = create_engine(sqlalchemy_url(dsn))
     sessions = session_factory(engine)
@@ -126,7 +117,7 @@ async def counts(dsn: str, repeat: int) -> dict[str, float | int]:
         await conn.close()
     assert members == peer_count, (members, peer_count)
     return {
-        "members": int(members),  # type: ignore[call-overload]
+        "members": int(members),
         "count_seconds": count_s,
         "counts_seconds": counts_s,
         "peer_seconds": peer_s,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
@@ -23,6 +24,17 @@ BUSY_OTHER_CORES = 0.25
 
 class BenchError(Exception):
     """The run cannot produce a measurement (exit 1)."""
+
+
+async def best_of(repeat: int, work: Callable[[], Awaitable[T]]) -> tuple[float, T]:
+    """The shortest of ``repeat`` (at least one) timings of ``work()`` in seconds, and its
+    last answer."""
+    best = float("inf")
+    for _ in range(max(repeat, 1)):
+        started = time.perf_counter()
+        answer = await work()
+        best = min(best, time.perf_counter() - started)
+    return best, answer
 
 
 def log(message: str) -> None:
