@@ -96,6 +96,9 @@ class EventRules:
     restarts: bool
     #: Ids of the playbooks (any known version) with an exit_on rule for it.
     exiting: frozenset[str]
+    #: Ids of the playbooks (any known version) whose goal it is, and their longest window.
+    converting: frozenset[str] = frozenset()
+    goal_window: timedelta = timedelta(0)
 
 
 @dataclass
@@ -210,10 +213,12 @@ class Catalog:
         """The version a run started with, else the playbook's current version."""
         return self.versions.get(version) or self.result.playbooks.get(playbook_id)
 
-    def with_goal_on(self, event_types: Iterable[str]) -> set[str]:
-        """Ids of playbooks (any known version) whose goal is one of these event types."""
-        wanted = set(event_types)
-        return {p.id for p in self.versions.values() if p.goal and p.goal.event in wanted}
+    def with_goal_on(self, event_types: Iterable[str]) -> tuple[set[str], timedelta]:
+        """Ids of playbooks (any known version) whose goal is one of these event types, and
+        the longest of their windows."""
+        rules = [self.rules_for(t) for t in set(event_types)]
+        window = max((r.goal_window for r in rules), default=timedelta(0))
+        return {pid for r in rules for pid in r.converting}, window
 
     def exiting_on(self, event_types: Iterable[str]) -> set[str]:
         """Ids of playbooks (any known version) with an exit_on rule for one of these types."""
@@ -229,6 +234,7 @@ class Catalog:
     def _work_out(self, event_type: str) -> EventRules:
         triggered = self.triggered_by(event_type)
         exiting = (p for p in self.versions.values() if any(r.event == event_type for r in p.exits))
+        goals = [p for p in self.versions.values() if p.goal and p.goal.event == event_type]
         return EventRules(
             watched=frozenset(
                 p.id for p in triggered if p.spec.mode != "parallel" or p.spec.cooldown
@@ -236,6 +242,8 @@ class Catalog:
             cooldown=max((p.spec.cooldown for p in triggered), default=timedelta(0)),
             restarts=any(p.spec.mode == "restart" for p in triggered),
             exiting=frozenset(p.id for p in exiting),
+            converting=frozenset(p.id for p in goals),
+            goal_window=max((p.goal.within for p in goals if p.goal), default=timedelta(0)),
         )
 
     async def remember_versions(self, session: AsyncSession, *, now: datetime) -> None:
@@ -259,6 +267,6 @@ class Catalog:
             playbook, errors = load_text(row.source, filename=row.file, channels=self.channels)
             if playbook is not None:
                 self.versions[playbook.version] = playbook
-                self._rules = {}  # its exit rules count too
+                self._rules = {}  # its exit rules and goal count too
             else:
                 log.error("stored version %s no longer compiles: %s", row.version, errors)

@@ -38,11 +38,10 @@ async def convert(
     tally: Tally,
 ) -> None:
     """Mark the runs the batch's events convert, trace and count them (``tally``)."""
-    playbook_ids = catalog.with_goal_on({e.type for e in batch})
+    playbook_ids, longest = catalog.with_goal_on({e.type for e in batch})
     if not playbook_ids:
         return
     reaching = [(e, s) for e, s in zip(batch, states, strict=True) if not s.gone]
-    longest = max(p.goal.within for p in catalog.versions.values() if p.goal)
     found = await repo.convertible(
         session,
         contact_ids={s.id for _, s in reaching},
