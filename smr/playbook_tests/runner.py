@@ -22,10 +22,8 @@ from smr.playbooks.errors import (
     PlaybookError,
     find_node,
     validation_errors,
-    yaml_error,
 )
-from smr.playbooks.loader import read_file, yaml_files
-from smr.playbooks.yaml_loader import compose_document
+from smr.playbooks.loader import parse_mapping, read_file, yaml_files
 from smr.services.catalog import Catalog
 from smr.simulate import ScenarioInvalid, scenario_events, simulate
 from smr.subjects import IDENTITY_KINDS
@@ -93,14 +91,9 @@ def _load(file: Path) -> tuple[PlaybookTests, yaml.Node] | list[PlaybookError]:
     if text is None:
         return errors
     name = str(file)
-    try:
-        root, data = compose_document(text)
-    except yaml.YAMLError as exc:
-        return [yaml_error(exc, file=name, text=text)]
-    except RecursionError:
-        return [PlaybookError(name, 1, 1, "", "the YAML is nested too deeply")]
+    root, data, errors = parse_mapping(text, filename=name)
     if root is None:
-        return [PlaybookError(name, 1, 1, "", "file is empty")]
+        return errors
     try:
         return PlaybookTests.model_validate(data), root
     except ValidationError as exc:

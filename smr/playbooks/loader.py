@@ -109,7 +109,7 @@ def load_text(
     Warnings (severity "warning", such as a custom event type) come with a loaded playbook too.
     With ``base_dir`` (the playbooks folder), the media files it names must be there.
     """
-    root, data, errors = _parse(text, filename=filename)
+    root, data, errors = parse_mapping(text, filename=filename)
     if root is None:
         return None, errors
     nodes = NodeIndex(root)
@@ -145,7 +145,7 @@ def load_policies_text(
 ) -> tuple[Policies | None, list[PlaybookError]]:
     """Validate ``policies.yaml``; an empty file means the defaults. With ``channels``, a rate
     limit on a channel that is not one of them (nor ``staff``) is a warning: it limits nothing."""
-    root, data, errors = _parse(text, filename=filename, allow_empty=True)
+    root, data, errors = parse_mapping(text, filename=filename, allow_empty=True)
     if root is None:
         return (Policies(), []) if not errors else (None, errors)
     try:
@@ -353,9 +353,11 @@ def read_file(file: Path) -> tuple[str | None, list[PlaybookError]]:
     return decode(data, filename=str(file))
 
 
-def _parse(
+def parse_mapping(
     text: str, *, filename: str, allow_empty: bool = False
 ) -> tuple[yaml.Node | None, Any, list[PlaybookError]]:
+    """A YAML file's node tree (for error positions) and its mapping, or why it is not one:
+    a YAML error, too deep, empty (unless ``allow_empty``), too many values, not a mapping."""
     try:
         root, data = compose_document(text)
     except yaml.YAMLError as exc:
