@@ -12,15 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from smr.playbooks.context import ContactView, EventView, build_context
-from smr.playbooks.errors import PlaybookError, error_at, error_in, validation_errors, yaml_error
+from smr.playbooks.errors import PlaybookError, error_in, validation_errors
 from smr.playbooks.expressions import Expression, TemplateRuntimeError, compile_expression
-from smr.playbooks.loader import read_file, yaml_files
-from smr.playbooks.messages import describe
-from smr.playbooks.yaml_loader import compose_document
+from smr.playbooks.loader import parse_mapping, read_file, yaml_files
 from smr.segments.schema import SegmentSpec
 
 FOLDER = "segments"
@@ -73,17 +70,9 @@ def segment_files(playbooks_dir: Path) -> list[Path]:
 
 def load_text(text: str, *, filename: str) -> tuple[Segment | None, list[PlaybookError]]:
     """One file's segment, or ``(None, errors)``; never raises."""
-    try:
-        root, data = compose_document(text)
-    except yaml.YAMLError as exc:
-        return None, [yaml_error(exc, file=filename, text=text)]
-    except RecursionError:
-        return None, [PlaybookError(filename, 1, 1, "", "the YAML is nested too deeply")]
+    root, data, errors = parse_mapping(text, filename=filename)
     if root is None:
-        return None, [PlaybookError(filename, 1, 1, "", "file is empty")]
-    if not isinstance(data, dict):
-        message = f"expected a mapping of fields (name: value), got {describe(data)}"
-        return None, [error_at(root, file=filename, path="", message=message)]
+        return None, errors
     try:
         spec = SegmentSpec.model_validate(data)
     except ValidationError as exc:
