@@ -45,16 +45,17 @@ class Created:
 
 async def split(session: AsyncSession, lines: Sequence[Line]) -> tuple[list[Line], list[Line]]:
     """The lines that are new (see the module's docstring), and the others."""
-    identities = Counter(pair for line in lines for pair in line.contact.identities().items())
+    held_by = [list(line.contact.identities().items()) for line in lines]
+    identities = Counter(pair for pairs in held_by for pair in pairs)
     orders = Counter(order.key for line in lines for order in line.row.orders)
     held = await contacts_repo.owners_of(session, identities)
     stored = await events_repo.existing(session, source=SOURCE, keys=orders)
     new: list[Line] = []
     known: list[Line] = []
-    for line in lines:
-        alone = all(
-            identities[pair] == 1 and pair not in held for pair in line.contact.identities().items()
-        ) and all(orders[o.key] == 1 and o.key not in stored for o in line.row.orders)
+    for line, pairs in zip(lines, held_by, strict=True):
+        alone = all(identities[p] == 1 and p not in held for p in pairs) and all(
+            orders[o.key] == 1 and o.key not in stored for o in line.row.orders
+        )
         (new if alone else known).append(line)
     return new, known
 
